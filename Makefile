@@ -1,0 +1,115 @@
+# snnd: libsnn (src/, include/), snnctl (cli/), snnd (server/), tests.
+#
+#   make                 build everything
+#   make test            install missing Debian packages, build, run every suite
+#   make SANITIZE=address,undefined test    the same under sanitizers
+#   make bench           benchmarks; results written to docs/
+#   make fuzz            libFuzzer targets (clang), FUZZ_SECONDS each
+#
+# Sources are picked up by wildcard: one .c per module, no list to edit.
+
+CC       ?= cc
+BUILD    ?= build
+OPT      ?= -O2
+PKGS      = openblas libprotobuf-c jansson libpng libjpeg zlib
+SRV_PKGS  = libmicrohttpd libuv
+TEST_PKGS = libcurl
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(SRV_PKGS) $(TEST_PKGS) 2>/dev/null)
+LIB_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+SRV_LIBS   := $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null)
+TEST_LIBS  := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+           -Wshadow -Wstrict-prototypes -fno-strict-aliasing -pthread \
+           -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS)
+LDFLAGS += -pthread
+
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+BUILD   := build-san
+endif
+ifneq ($(NATIVE),)
+CFLAGS  += -march=native
+endif
+
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+GEN_SRC  = $(BUILD)/gen/onnx.pb-c.c
+GEN_HDR  = $(BUILD)/gen/onnx.pb-c.h
+
+LIB_SRC  = $(wildcard src/*.c)
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx.pb-c.o
+CLI_SRC  = $(wildcard cli/*.c)
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
+SRV_SRC  = $(wildcard server/*.c)
+SRV_OBJ  = $(SRV_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC = $(wildcard tests/unit/*.c) tests/test_main.c
+UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o)
+INT_SRC  = $(wildcard tests/integration/*.c) tests/test_main.c
+INT_OBJ  = $(INT_SRC:%.c=$(BUILD)/t-int/%.o)
+
+LIB   = $(BUILD)/libsnn.a
+BINS  = $(BUILD)/snnctl $(BUILD)/snnd
+
+.PHONY: all deps test unit integration conform bench fuzz soak clean lint
+all: $(BINS)
+
+deps:
+	@tools/install-deps.sh
+
+$(GEN_SRC) $(GEN_HDR): $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -I$(dir $(ONNX_PROTO)) $(ONNX_PROTO)
+
+$(BUILD)/gen/onnx.pb-c.o: $(GEN_SRC)
+	$(CC) $(CFLAGS) -w -c $< -o $@
+
+$(BUILD)/%.o: %.c $(GEN_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/t-int/%.o: %.c $(GEN_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DSNN_INTEGRATION -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/snnctl: $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LIB_LIBS)
+
+$(BUILD)/snnd: $(SRV_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(SRV_OBJ) $(LIB) $(SRV_LIBS) $(LIB_LIBS)
+
+$(BUILD)/test_unit: $(UNIT_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(LIB) $(LIB_LIBS)
+
+$(BUILD)/test_integration: $(INT_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(INT_OBJ) $(LIB) $(TEST_LIBS) $(SRV_LIBS) $(LIB_LIBS)
+
+# The test command: installs what is missing, builds, runs all suites.
+test:
+	@tools/install-deps.sh
+	@$(MAKE) --no-print-directory all $(BUILD)/test_unit $(BUILD)/test_integration
+	@BUILD=$(BUILD) tests/run.sh
+
+unit: $(BUILD)/test_unit
+	$(BUILD)/test_unit
+
+bench: all
+	@BUILD=$(BUILD) tools/bench.sh
+
+fuzz:
+	@tools/install-deps.sh --fuzz
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
+
+soak: all
+	@BUILD=$(BUILD) tools/soak.sh
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

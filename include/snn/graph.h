@@ -1,0 +1,160 @@
+/* graph.h: an imported network as a typed operator graph (the ANN).
+ *
+ * DESIGN: the ONNX importer turns a model file into an snn_graph: tensors
+ * (constants folded to float data) and nodes in topological order, with
+ * every attribute parsed and checked. Shape arithmetic of real exports
+ * (Constant, Shape, Gather, Unsqueeze, Squeeze, Concat, Cast feeding a
+ * Reshape) is evaluated at import time and never appears here; neither do
+ * Dropout/Identity (aliased away). BatchNormalization directly after a Conv
+ * is folded into the Conv's weights. What remains is the small op set below.
+ *
+ * The graph is immutable after import and may be shared between threads.
+ * snn_graph_run() is the rate (ANN) forward pass and the reference every
+ * spiking run is compared with; the spiking engine (engine.h) plans its own
+ * kernels from the same graph.
+ *
+ * Layout: tensors carry their ONNX (logical) shape. Dimension 0 of the
+ * graph input is the batch: a model exported with a dynamic or fixed batch
+ * runs with any batch size, and every tensor derived from the input keeps
+ * the batch in dimension 0 (Reshape targets folded at import with batch 1
+ * are rewritten to carry the run-time batch).
+ */
+#ifndef SNN_GRAPH_H
+#define SNN_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snn/error.h"
+
+#define SNN_MAX_DIMS 8
+#define SNN_NODE_MAX_IN 5
+
+typedef enum {
+    SNN_OP_CONV,          /* in: X, W, [B]; attrs: conv */
+    SNN_OP_GEMM,          /* in: A, B, [C]; attrs: gemm (MatMul+Add fused here too) */
+    SNN_OP_MATMUL,        /* in: A, B (B constant 2-D) */
+    SNN_OP_ADD,           /* in: A, B (broadcasting) */
+    SNN_OP_MUL,           /* in: A, B (broadcasting; an unfused BN's scale) */
+    SNN_OP_RELU,
+    SNN_OP_CLIP,          /* attrs: clip */
+    SNN_OP_AVGPOOL,       /* attrs: pool */
+    SNN_OP_MAXPOOL,       /* attrs: pool */
+    SNN_OP_GLOBALAVGPOOL,
+    SNN_OP_FLATTEN,       /* attrs: axis */
+    SNN_OP_RESHAPE,       /* attrs: reshape (target shape folded at import) */
+    SNN_OP_TRANSPOSE,     /* attrs: transpose */
+    SNN_OP_BATCHNORM,     /* in: X, scale, bias, mean, var; attrs: eps */
+    SNN_OP_SOFTMAX,       /* attrs: axis */
+    SNN_OP_PAD,           /* attrs: pad (constant mode only) */
+    SNN_OP_COUNT_
+} snn_op;
+
+const char *snn_op_name(snn_op op);   /* ONNX spelling, e.g. "AveragePool" */
+
+typedef struct snn_tensor {
+    char *name;
+    int ndim;
+    int64_t dims[SNN_MAX_DIMS];  /* logical ONNX shape; dims[0] of activations = batch as imported */
+    float *data;                 /* constant data (row-major), NULL for activations */
+} snn_tensor;
+
+typedef struct snn_conv_attr {
+    int kernel[2];      /* kh, kw (from W when absent) */
+    int strides[2];
+    int pads[4];        /* top, left, bottom, right (auto_pad resolved at import) */
+    int dilations[2];
+    int group;
+} snn_conv_attr;
+
+typedef struct snn_pool_attr {
+    int kernel[2];
+    int strides[2];
+    int pads[4];        /* top, left, bottom, right */
+    int count_include_pad;
+    int ceil_mode;
+} snn_pool_attr;
+
+typedef struct snn_gemm_attr {
+    float alpha, beta;
+    int trans_a, trans_b;
+} snn_gemm_attr;
+
+typedef struct snn_node {
+    snn_op op;
+    char *name;                  /* node name, or "<op>_<index>" when unnamed */
+    int nin;
+    int in[SNN_NODE_MAX_IN];     /* tensor indices; -1 for an omitted optional input */
+    int out;                     /* the single output tensor index */
+    union {
+        snn_conv_attr conv;
+        snn_pool_attr pool;
+        snn_gemm_attr gemm;
+        struct { float min, max; } clip;
+        struct { int axis; } axis;           /* Flatten, Softmax */
+        struct { int ndim; int64_t shape[SNN_MAX_DIMS]; } reshape;
+        struct { int nperm; int perm[SNN_MAX_DIMS]; } transpose;
+        struct { float eps; } bn;
+        struct { int npads; int64_t pads[2 * SNN_MAX_DIMS]; float value; } pad;
+    } a;
+} snn_node;
+
+typedef struct snn_graph {
+    int ntensors;
+    snn_tensor *tensors;
+    int nnodes;
+    snn_node *nodes;             /* topological order */
+    int input;                   /* tensor index of the graph input */
+    int output;                  /* tensor index of the graph output */
+    int64_t opset;
+    char *producer;              /* "pytorch 1.13.1", "tf2onnx 1.9"..., may be "" */
+    int nunbound;                /* graph inputs after the first still unbound */
+    int *unbound;                /* their tensor indices */
+    int finalized;               /* 1 once runnable */
+} snn_graph;
+
+/* Import limits (untrusted files). Zero fields take the defaults. */
+typedef struct snn_import_limits {
+    size_t max_file_bytes;       /* default 512 MiB */
+    int64_t max_tensor_elems;    /* default 64 Mi elements per tensor */
+    int max_nodes;               /* default 4096 */
+} snn_import_limits;
+
+/* Parse an ONNX ModelProto. When every graph input after the first is an
+ * initializer the graph comes back finalized (ready to run). Otherwise it
+ * comes back with `nunbound` > 0: bind each with snn_graph_bind_const() and
+ * call snn_graph_finalize() (the conformance runner does this).
+ * new, caller frees with snn_graph_free. */
+snn_graph *snn_graph_load_onnx(const char *path, const snn_import_limits *lim,
+                               snn_error *err);
+snn_graph *snn_graph_load_onnx_mem(const void *buf, size_t len,
+                                   const snn_import_limits *lim, snn_error *err);
+
+/* Bind graph input `name` (not the first input) to constant data of the given
+ * shape, then re-fold. Used by `snnctl conform`. */
+snn_err snn_graph_bind_const(snn_graph *g, const char *name, int ndim,
+                             const int64_t *dims, const float *data,
+                             snn_error *err);
+/* Finish binding: fold constants, infer shapes, fuse, validate. */
+snn_err snn_graph_finalize(snn_graph *g, snn_error *err);
+
+void snn_graph_free(snn_graph *g);
+
+/* Number of elements of one batch item of tensor t (dims[1..]). */
+int64_t snn_tensor_item_elems(const snn_tensor *t);
+int64_t snn_tensor_elems(const snn_tensor *t);
+
+/* Shape of tensor t when the graph runs with `batch` items. */
+void snn_graph_tensor_shape(const snn_graph *g, int t, int64_t batch,
+                            int *ndim, int64_t dims[SNN_MAX_DIMS]);
+
+/* Rate (ANN) forward pass of `batch` items. `in` has the input's item shape
+ * times batch, `out` the output's. Thread-safe; allocates its scratch.
+ * Optional `acts` callback sees every node's output (for calibration). */
+typedef void (*snn_graph_act_cb)(void *ud, const snn_graph *g, int node,
+                                 const float *data, int64_t n);
+snn_err snn_graph_run(const snn_graph *g, const float *in, int64_t batch,
+                      float *out, snn_graph_act_cb cb, void *ud,
+                      snn_error *err);
+
+#endif
