@@ -1,0 +1,391 @@
+#!/usr/bin/python3
+"""train.py: train and export the models shipped with snnd.
+
+    /usr/bin/python3 tools/train/train.py --recipe NAME --out models/NAME \
+        [--epochs N] [--seed S] [--threads 2]
+
+Recipes: fashion-mnist, cifar10-seed, cifar10 (see tools/train/README.md).
+Writes OUT/model.onnx (opset 13, input "input" NCHW float, output "probs",
+dynamic batch axis "N", the graph ends with Softmax) and OUT/config.json
+(schema: include/snn/model.h). The ONNX file is checked with onnx.checker and
+evaluated by a small numpy interpreter (onnx_numpy.py) against torch on 10
+test images before the config is written.
+
+Deterministic for a given seed, thread count and machine (CPU only).
+"""
+import argparse
+import datetime
+import gzip
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import onnx_numpy  # noqa: E402
+
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+CIFAR_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                         "..", "..", "..", "shared", "datasets", "cifar10")
+if not os.path.isdir(CIFAR_DIR):
+    CIFAR_DIR = "/work/shared/datasets/cifar10"
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog",
+                 "frog", "horse", "ship", "truck"]
+
+# nengo_dl.Converter(scale_firing_rates=20, synapse=0.005), n_steps=30
+SEED_CONVERSION = {"neuron": "spiking-relu", "synapse": 0.005,
+                   "scale_firing_rates": 20, "v0": "uniform:0", "dt": 0.001}
+OVERRIDABLE = ["steps", "synapse", "scale_firing_rates", "v0", "neuron",
+               "readout", "normalize", "early_exit", "dt"]
+
+
+# ---------------------------------------------------------------- data
+
+def load_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_fashion(root=FASHION_DIR):
+    """uint8 images N x 1 x 28 x 28 and int64 labels."""
+    out = []
+    for split in ("train", "t10k"):
+        x = load_idx(os.path.join(root, split + "-images-idx3-ubyte.gz"))
+        y = load_idx(os.path.join(root, split + "-labels-idx1-ubyte.gz"))
+        out.append((x[:, None, :, :].copy(), y.astype(np.int64)))
+    return out
+
+
+def load_cifar_file(path):
+    raw = np.fromfile(path, np.uint8).reshape(-1, 3073)
+    return raw[:, 1:].reshape(-1, 3, 32, 32).copy(), raw[:, 0].astype(np.int64)
+
+
+def load_cifar(root=CIFAR_DIR):
+    """uint8 images N x 3 x 32 x 32 (RGB planes) and int64 labels."""
+    parts = [load_cifar_file(os.path.join(root, "data_batch_%d.bin" % i))
+             for i in range(1, 6)]
+    xtr = np.concatenate([p[0] for p in parts])
+    ytr = np.concatenate([p[1] for p in parts])
+    return (xtr, ytr), load_cifar_file(os.path.join(root, "test_batch.bin"))
+
+
+# ---------------------------------------------------------------- models
+
+def keras_init(module, he=()):
+    """Keras defaults: glorot_uniform weights, zero biases; he_uniform for
+    the layers named in `he`."""
+    for name, m in module.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if name in he:
+                nn.init.kaiming_uniform_(m.weight, a=0, mode="fan_in",
+                                         nonlinearity="relu")  # sqrt(6/fan_in)
+            else:
+                nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class Cifar10Net(nn.Module):
+    """3 x [Conv3x3 'same' + (BN) + ReLU + AvgPool2], Flatten (channels-last
+    order, as Keras does), Dense ReLU, Dense + Softmax."""
+
+    def __init__(self, widths=(32, 64, 128), dense=512, bn=False,
+                 dropout=0.0, in_ch=3, size=32, nclasses=10):
+        super().__init__()
+        c1, c2, c3 = widths
+        self.conv1 = nn.Conv2d(in_ch, c1, 3, padding=1)
+        self.conv2 = nn.Conv2d(c1, c2, 3, padding=1)
+        self.conv3 = nn.Conv2d(c2, c3, 3, padding=1)
+        self.bn = bn
+        if bn:
+            self.bn1 = nn.BatchNorm2d(c1, eps=1e-3)
+            self.bn2 = nn.BatchNorm2d(c2, eps=1e-3)
+            self.bn3 = nn.BatchNorm2d(c3, eps=1e-3)
+        self.dense1 = nn.Linear(c3 * (size // 8) ** 2, dense)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else None
+        self.dense2 = nn.Linear(dense, nclasses)
+
+    def forward(self, x, logits=False):
+        for i in (1, 2, 3):
+            x = getattr(self, "conv%d" % i)(x)
+            if self.bn:
+                x = getattr(self, "bn%d" % i)(x)
+            x = F.avg_pool2d(F.relu(x), 2, count_include_pad=False)
+        x = x.permute(0, 2, 3, 1).flatten(1)  # Keras channels-last flatten
+        x = F.relu(self.dense1(x))
+        if self.drop is not None:
+            x = self.drop(x)
+        x = self.dense2(x)
+        return x if logits else F.softmax(x, dim=1)
+
+
+class FashionNet(nn.Module):
+    """Conv 8 3x3 'same' + ReLU + AvgPool2, Conv 16 3x3 'same' + ReLU +
+    AvgPool2, Flatten (channels-last), Dense 64 ReLU, Dense 10 + Softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 16, 3, padding=1)
+        self.dense1 = nn.Linear(16 * 7 * 7, 64)
+        self.dense2 = nn.Linear(64, 10)
+
+    def forward(self, x, logits=False):
+        x = F.avg_pool2d(F.relu(self.conv1(x)), 2, count_include_pad=False)
+        x = F.avg_pool2d(F.relu(self.conv2(x)), 2, count_include_pad=False)
+        x = x.permute(0, 2, 3, 1).flatten(1)
+        x = F.relu(self.dense1(x))
+        x = self.dense2(x)
+        return x if logits else F.softmax(x, dim=1)
+
+
+# ---------------------------------------------------------------- recipes
+# Each recipe: data loader, model factory, preprocessing (must match the
+# config "input" block: x = (raw * scale - mean) / std), training setup.
+
+CIFAR_MEAN = [0.4914, 0.4822, 0.4465]
+CIFAR_STD = [0.2470, 0.2435, 0.2616]
+
+RECIPES = {
+    "fashion-mnist": dict(
+        description="Small CNN on Fashion-MNIST (conv8-conv16-dense64), "
+                    "for the daemon's tests and quick demos.",
+        classes=FASHION_CLASSES, data="fashion", shape=(1, 28, 28),
+        scale=1.0 / 255, mean=[0.0], std=[1.0],
+        model=lambda: FashionNet(), he=(),
+        opt="adam", lr=1e-3, batch=128, epochs=3, augment=False),
+    "cifar10-seed": dict(
+        description="The seed blog's Keras CNN (3 x conv3x3+ReLU+avgpool, "
+                    "32/64/128 filters, dense 512, softmax) on raw 0..255 "
+                    "pixels, converted as nengo_dl.Converter(scale_firing_"
+                    "rates=20, synapse=0.005), 30 steps: the reference.",
+        classes=CIFAR_CLASSES, data="cifar", shape=(3, 32, 32),
+        scale=1.0, mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0],
+        model=lambda: Cifar10Net(), he=("dense1",),
+        opt="adam", lr=1e-3, batch=128, epochs=20, augment=False),
+    "cifar10": dict(
+        description="Default CIFAR-10 model: the seed topology (3 x conv3x3 "
+                    "32/64/128 + BN(folded) + ReLU + avgpool, dense 512) "
+                    "trained for conversion: normalised input, random-crop "
+                    "and flip augmentation, SGD one-cycle.",
+        classes=CIFAR_CLASSES, data="cifar", shape=(3, 32, 32),
+        scale=1.0 / 255, mean=CIFAR_MEAN, std=CIFAR_STD,
+        model=lambda: Cifar10Net(bn=True, dropout=0.3), he=("dense1",),
+        opt="sgd-onecycle", lr=0.1, batch=128, epochs=30, augment=True,
+        weight_decay=5e-4),
+}
+
+
+def preprocess(x_u8, r):
+    """uint8 N x C x H x W -> float32 tensor, exactly as config "input"."""
+    x = torch.from_numpy(x_u8).float() * float(r["scale"])
+    mean = torch.tensor(r["mean"], dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(r["std"], dtype=torch.float32).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+def augment(xb, gen):
+    """Random crop 32x32 from the 4px zero-padded image (zero = the mean
+    colour after normalisation) and random horizontal flip."""
+    n, _, h, w = xb.shape
+    padded = F.pad(xb, (4, 4, 4, 4))
+    offs = torch.randint(0, 9, (n, 2), generator=gen)
+    flips = torch.rand(n, generator=gen) < 0.5
+    out = torch.empty_like(xb)
+    for i in range(n):
+        dy, dx = int(offs[i, 0]), int(offs[i, 1])
+        img = padded[i, :, dy:dy + h, dx:dx + w]
+        out[i] = img.flip(2) if flips[i] else img
+    return out
+
+
+@torch.no_grad()
+def evaluate(model, x, y, batch=500):
+    model.eval()
+    correct = 0
+    for i in range(0, len(x), batch):
+        out = model(x[i:i + batch], logits=True)
+        correct += int((out.argmax(1) == y[i:i + batch]).sum())
+    return correct / len(x)
+
+
+def train(args, r, log):
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+
+    if r["data"] == "fashion":
+        (xtr, ytr), (xte, yte) = load_fashion()
+    else:
+        (xtr, ytr), (xte, yte) = load_cifar()
+    xtr_t, xte_t = preprocess(xtr, r), preprocess(xte, r)
+    ytr_t, yte_t = torch.from_numpy(ytr), torch.from_numpy(yte)
+    log("data: train %s test %s" % (tuple(xtr_t.shape), tuple(xte_t.shape)))
+
+    model = r["model"]()
+    keras_init(model, he=r["he"])
+    epochs = args.epochs if args.epochs is not None else r["epochs"]
+    batch = r["batch"]
+    steps_per_epoch = (len(xtr_t) + batch - 1) // batch
+
+    if r["opt"] == "adam":
+        # Keras Adam defaults (epsilon 1e-7)
+        opt = torch.optim.Adam(model.parameters(), lr=r["lr"], eps=1e-7)
+        sched = None
+    else:
+        decay, no_decay = [], []
+        for n_, p in model.named_parameters():
+            (decay if p.dim() > 1 else no_decay).append(p)
+        opt = torch.optim.SGD([{"params": decay,
+                                "weight_decay": r["weight_decay"]},
+                               {"params": no_decay, "weight_decay": 0.0}],
+                              lr=r["lr"], momentum=0.9, nesterov=True)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=r["lr"], epochs=epochs,
+            steps_per_epoch=steps_per_epoch, pct_start=0.25)
+
+    history = []
+    t_start = time.time()
+    for ep in range(epochs):
+        model.train()
+        t0 = time.time()
+        perm = torch.randperm(len(xtr_t), generator=gen)
+        tot_loss, tot_ok, seen = 0.0, 0, 0
+        for s in range(steps_per_epoch):
+            idx = perm[s * batch:(s + 1) * batch]
+            xb, yb = xtr_t[idx], ytr_t[idx]
+            if r["augment"]:
+                xb = augment(xb, gen)
+            out = model(xb, logits=True)
+            loss = F.cross_entropy(out, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            tot_loss += float(loss) * len(yb)
+            tot_ok += int((out.argmax(1) == yb).sum())
+            seen += len(yb)
+        te = evaluate(model, xte_t, yte_t)
+        dt = time.time() - t0
+        history.append({"epoch": ep + 1, "loss": round(tot_loss / seen, 4),
+                        "train_running_acc": round(tot_ok / seen, 4),
+                        "test_acc": round(te, 4), "seconds": round(dt, 1)})
+        log("epoch %d/%d loss %.4f train(running) %.4f test %.4f  %.1fs"
+            % (ep + 1, epochs, tot_loss / seen, tot_ok / seen, te, dt))
+    train_secs = time.time() - t_start
+    model.eval()
+    tr_acc = evaluate(model, xtr_t, ytr_t)
+    te_acc = evaluate(model, xte_t, yte_t)
+    log("final: train %.4f test %.4f (%.0fs)" % (tr_acc, te_acc, train_secs))
+    return model, dict(train_acc=tr_acc, test_acc=te_acc, epochs=epochs,
+                       seconds=train_secs, history=history,
+                       xte=xte_t, yte=yte_t)
+
+
+def export(model, r, out_dir, res, args, log):
+    import onnx
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "model.onnx")
+    model.eval()
+    dummy = torch.zeros((1,) + tuple(r["shape"]))
+    torch.onnx.export(model, dummy, path, opset_version=13,
+                      input_names=["input"], output_names=["probs"],
+                      dynamic_axes={"input": {0: "N"}, "probs": {0: "N"}},
+                      do_constant_folding=True)
+    m = onnx.load(path)
+    onnx.checker.check_model(m, full_check=True)
+    ops = [(n.name, n.op_type) for n in m.graph.node]
+    log("onnx nodes: %s" % ops)
+    assert m.graph.node[-1].op_type == "Softmax", "graph must end with Softmax"
+
+    # numpy interpreter vs torch on 10 test images
+    x10 = res["xte"][:10]
+    with torch.no_grad():
+        ref = model(x10).numpy()
+    got = onnx_numpy.run(m, {"input": x10.numpy()})["probs"]
+    err = float(np.abs(got - ref).max())
+    agree = bool((got.argmax(1) == ref.argmax(1)).all())
+    log("numpy ONNX vs torch on 10 test images: max abs diff %.3g, "
+        "argmax agree %s" % (err, agree))
+    assert err < 1e-4 and agree, "ONNX check failed"
+
+    c, h, w = r["shape"]
+    cfg = {
+        "name": args.name,
+        "description": r["description"],
+        "classes": r["classes"],
+        "input": {"channels": c, "height": h, "width": w, "layout": "nchw",
+                  "scale": r["scale"], "mean": r["mean"], "std": r["std"],
+                  "resize": "bilinear"},
+        "steps": 30,
+        "max_steps": 1000,
+        "conversion": dict(SEED_CONVERSION),
+        "overridable": OVERRIDABLE,
+        "training": {
+            "recipe": args.recipe,
+            "seed": args.seed,
+            "epochs": res["epochs"],
+            "recipe_default_epochs": r["epochs"],
+            "command": "/usr/bin/python3 tools/train/train.py --recipe %s "
+                       "--out %s --epochs %d --seed %d"
+                       % (args.recipe, args.out, res["epochs"], args.seed),
+            "optimizer": r["opt"], "lr": r["lr"], "batch": r["batch"],
+            "augmentation": "random-crop-4px+hflip" if r["augment"] else "none",
+            "train_accuracy": round(res["train_acc"], 4),
+            "test_accuracy": round(res["test_acc"], 4),
+            "train_seconds": round(res["seconds"], 1),
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "onnx_check": {"images": 10, "max_abs_diff_vs_torch": err},
+            "history": res["history"],
+            "date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+    }
+    if args.note:
+        cfg["training"]["note"] = args.note
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    log("wrote %s and config.json" % path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--recipe", required=True, choices=sorted(RECIPES))
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--name", default=None,
+                    help="config name (default: the recipe name)")
+    ap.add_argument("--note", default=None,
+                    help="free text stored in config training.note")
+    args = ap.parse_args()
+    args.name = args.name or args.recipe
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+    r = RECIPES[args.recipe]
+
+    def log(msg):
+        print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+    log("recipe %s seed %d threads %d" % (args.recipe, args.seed,
+                                          torch.get_num_threads()))
+    model, res = train(args, r, log)
+    export(model, r, args.out, res, args, log)
+
+
+if __name__ == "__main__":
+    main()
