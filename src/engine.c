@@ -1,0 +1,511 @@
+/* engine.c: the simulation of a planned network (net_internal.h).
+ *
+ * DESIGN: a run advances time in chunks. Within a chunk each image goes
+ * through the layers one after another, and every layer advances all the
+ * chunk's steps before the next layer starts: the stage between two neuron
+ * layers is then one call over `tc` spike frames (a GEMM, or an event-driven
+ * scatter when the frames are sparse), and neuron voltages and synapse
+ * states carry over from chunk to chunk. Because layers only feed forward,
+ * the result does not depend on the chunk size; chunk 1 gives per-step
+ * results for streaming and early exit checks. The first layer's input
+ * current is computed once per image (the input is constant over time).
+ * SNN_ENGINE_REFERENCE runs chunk 1 with the scalar direct kernels.
+ *
+ * Memory: everything is allocated by snn_engine_new for its max batch and
+ * chunk; snn_engine_run does not allocate.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net_internal.h"
+
+#define MAX_CHUNK 32
+
+struct snn_engine {
+    const snn_net *net;
+    snn_engine_mode mode;
+    int max_batch, max_steps, max_chunk;
+    int64_t max_frame;          /* largest frame of any op input/output */
+    float *x;                   /* one input image in HWC */
+    float *u0;                  /* [max_batch x stage0 out] linear part of stage 0 */
+    float **v;                  /* [layer] -> [max_batch x neurons] voltages */
+    float **y;                  /* [layer] -> [max_batch x size] synapse states (or NULL) */
+    float **v0;                 /* [layer] initial voltages (shared by all images) */
+    float *acc;                 /* [max_batch x nclasses] readout mean accumulators */
+    uint8_t **fired;            /* [layer] -> [max_batch x neurons] */
+    float *spk;                 /* [max_chunk x max_frame] spike frames of the current layer */
+    float *ta, *tb;             /* [max_chunk x max_frame] stage ping-pong */
+    float *J;                   /* [max_frame] input current of one step */
+    float *col;                 /* im2col scratch */
+    float *z;                   /* [nclasses] readout */
+    int *streak, *top;
+    uint8_t *stopped;
+    size_t bytes;
+};
+
+/* ---- neurons and synapses ---- */
+
+double snn_neuron_spiking_relu(float *v, const float *J, float *out, int64_t n, float dt,
+                               float amplitude, uint8_t *fired)
+{
+    double spikes = 0;
+    const float h = amplitude / dt;
+    for (int64_t i = 0; i < n; i++) {
+        float vi = v[i] + (J[i] > 0.0f ? J[i] : 0.0f) * dt;
+        float k = floorf(vi);
+        v[i] = vi - k;
+        out[i] = k * h;
+        if (k > 0.0f) {
+            spikes += k;
+            if (fired) fired[i] = 1;
+        }
+    }
+    return spikes;
+}
+
+void snn_lowpass_delay(float *y, const float *u, float *out, int64_t n, float a, float b)
+{
+    for (int64_t i = 0; i < n; i++) {
+        out[i] = y[i];
+        y[i] = a * y[i] + b * u[i];
+    }
+}
+
+/* ---- setup ---- */
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void *ealloc(snn_engine *e, size_t n)
+{
+    void *p = calloc(1, n ? n : 1);
+    if (p) e->bytes += n;
+    return p;
+}
+
+void snn_engine_free(snn_engine *e)
+{
+    if (!e) return;
+    const snn_net *net = e->net;
+    for (int l = 0; l < net->nlayers; l++) {
+        if (e->v) free(e->v[l]);
+        if (e->y) free(e->y[l]);
+        if (e->v0) free(e->v0[l]);
+        if (e->fired) free(e->fired[l]);
+    }
+    free(e->v);
+    free(e->y);
+    free(e->v0);
+    free(e->fired);
+    free(e->x);
+    free(e->u0);
+    free(e->acc);
+    free(e->spk);
+    free(e->ta);
+    free(e->tb);
+    free(e->J);
+    free(e->col);
+    free(e->z);
+    free(e->streak);
+    free(e->top);
+    free(e->stopped);
+    free(e);
+}
+
+snn_engine *snn_engine_new(const snn_net *net, int max_batch, int max_steps, snn_engine_mode mode,
+                           snn_error *err)
+{
+    if (!net || max_batch < 1 || max_steps < 1 || max_batch > 1 << 16 || max_steps > 1 << 20) {
+        snn_error_set(err, SNN_EINVALID, "engine: bad max batch %d or max steps %d", max_batch,
+                      max_steps);
+        return NULL;
+    }
+    snn_engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        snn_error_set(err, SNN_ENOMEM, "out of memory");
+        return NULL;
+    }
+    e->net = net;
+    e->mode = mode;
+    e->max_batch = max_batch;
+    e->max_steps = max_steps;
+    e->max_chunk = mode == SNN_ENGINE_REFERENCE ? 1 : (max_steps < MAX_CHUNK ? max_steps : MAX_CHUNK);
+    int64_t mf = kshape_size(&net->input_shape), col = 1;
+    for (int s = 0; s < net->nstages; s++)
+        for (int i = 0; i < net->stages[s].nops; i++) {
+            const kop *op = &net->stages[s].ops[i];
+            if (kshape_size(&op->in) > mf) mf = kshape_size(&op->in);
+            if (kshape_size(&op->out) > mf) mf = kshape_size(&op->out);
+            if (kop_scratch_floats(op) > col) col = kop_scratch_floats(op);
+        }
+    e->max_frame = mf;
+    const int L = net->nlayers, B = max_batch, C = net->nclasses;
+    size_t fch = sizeof(float) * (size_t)e->max_chunk * (size_t)mf;
+    int ok = (e->v = calloc((size_t)L, sizeof *e->v)) && (e->y = calloc((size_t)L, sizeof *e->y)) &&
+             (e->v0 = calloc((size_t)L, sizeof *e->v0)) &&
+             (e->fired = calloc((size_t)L, sizeof *e->fired)) &&
+             (e->x = ealloc(e, sizeof(float) * (size_t)mf)) &&
+             (e->u0 = ealloc(e, sizeof(float) * (size_t)B * (size_t)kshape_size(&net->stages[0].out))) &&
+             (e->acc = ealloc(e, sizeof(float) * (size_t)B * C)) && (e->spk = ealloc(e, fch)) &&
+             (e->ta = ealloc(e, fch)) && (e->tb = ealloc(e, fch)) &&
+             (e->J = ealloc(e, sizeof(float) * (size_t)mf)) &&
+             (e->col = ealloc(e, sizeof(float) * (size_t)col)) &&
+             (e->z = ealloc(e, sizeof(float) * (size_t)C)) &&
+             (e->streak = ealloc(e, sizeof(int) * (size_t)B)) &&
+             (e->top = ealloc(e, sizeof(int) * (size_t)B)) && (e->stopped = ealloc(e, (size_t)B));
+    for (int l = 1; ok && l < L; l++) {
+        const klayer *ly = &net->layers[l];
+        int64_t n = ly->info.neurons;
+        if (ly->info.kind == SNN_LAYER_NEURONS) {
+            ok = (e->v[l] = ealloc(e, sizeof(float) * (size_t)(B * n))) &&
+                 (e->v0[l] = ealloc(e, sizeof(float) * (size_t)n)) &&
+                 (e->fired[l] = ealloc(e, (size_t)(B * n)));
+            if (!ok) break;
+            uint64_t s = net->params.v0_seed * 0x100000001B3ull + (uint64_t)l;
+            for (int64_t i = 0; i < n; i++) {
+                switch (net->params.v0) {
+                case SNN_V0_ZERO: e->v0[l][i] = 0.0f; break;
+                case SNN_V0_HALF: e->v0[l][i] = 0.5f; break;
+                case SNN_V0_UNIFORM:
+                    e->v0[l][i] = (float)((splitmix64(&s) >> 40) * (1.0 / 16777216.0));
+                    break;
+                }
+            }
+        }
+        if (ly->synapse) ok = (e->y[l] = ealloc(e, sizeof(float) * (size_t)(B * n))) != NULL;
+    }
+    if (!ok) {
+        snn_engine_free(e);
+        snn_error_set(err, SNN_ENOMEM, "engine: out of memory");
+        return NULL;
+    }
+    return e;
+}
+
+size_t snn_engine_memory_bytes(const snn_engine *e) { return e->bytes + sizeof *e; }
+
+/* ---- results ---- */
+
+void snn_run_opts_init(snn_run_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->steps = 30;
+    o->stats = 1;
+    o->raster_layer = -1;
+}
+
+void snn_result_deinit(snn_result *r)
+{
+    if (!r) return;
+    free(r->probs);
+    free(r->pred);
+    free(r->pred_prob);
+    free(r->stop_step);
+    if (r->layers)
+        for (int i = 0; i < r->nlayers; i++) free(r->layers[i].spikes_per_step);
+    free(r->layers);
+    free(r->raster.neuron_index);
+    free(r->raster.counts);
+    memset(r, 0, sizeof *r);
+}
+
+snn_err snn_result_init(snn_result *r, const snn_net *net, int max_batch, int max_steps,
+                        int raster_neurons)
+{
+    memset(r, 0, sizeof *r);
+    if (max_batch < 1 || max_steps < 1 || raster_neurons < 0 || raster_neurons > 1 << 16)
+        return SNN_EINVALID;
+    r->max_batch = max_batch;
+    r->max_steps = max_steps;
+    r->nclasses = net->nclasses;
+    r->nlayers = net->nlayers;
+    r->raster.layer = -1;
+    r->raster.nneurons = raster_neurons;
+    int ok = (r->probs = calloc((size_t)max_steps * max_batch * net->nclasses, sizeof(float))) &&
+             (r->pred = calloc((size_t)max_batch, sizeof(int))) &&
+             (r->pred_prob = calloc((size_t)max_batch, sizeof(float))) &&
+             (r->stop_step = calloc((size_t)max_batch, sizeof(int))) &&
+             (r->layers = calloc((size_t)net->nlayers, sizeof *r->layers));
+    for (int i = 0; ok && i < net->nlayers; i++)
+        ok = (r->layers[i].spikes_per_step = calloc((size_t)max_steps, sizeof(double))) != NULL;
+    if (ok && raster_neurons)
+        ok = (r->raster.neuron_index = calloc((size_t)raster_neurons, sizeof(int64_t))) &&
+             (r->raster.counts = calloc((size_t)raster_neurons * max_steps, sizeof(uint16_t)));
+    if (!ok) {
+        snn_result_deinit(r);
+        return SNN_ENOMEM;
+    }
+    return SNN_OK;
+}
+
+const float *snn_result_probs(const snn_result *r, int step, int image)
+{
+    return r->probs + ((size_t)step * r->batch + image) * r->nclasses;
+}
+
+int snn_argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+/* ---- the run ---- */
+
+/* Apply a stage's linear part to tc frames at `in`; returns the output frames. */
+static const float *run_stage(snn_engine *e, const kstage *st, const float *in, int tc)
+{
+    const float *cur = in;
+    for (int i = 0; i < st->nops; i++) {
+        float *dst = cur == e->ta ? e->tb : e->ta;
+        const kop *op = &st->ops[i];
+        if (e->mode == SNN_ENGINE_REFERENCE) {
+            int64_t isz = kshape_size(&op->in), osz = kshape_size(&op->out);
+            for (int f = 0; f < tc; f++) kop_apply_ref(op, cur + f * isz, dst + f * osz, 0);
+        } else {
+            kop_apply_fast(op, cur, dst, tc, e->col);
+        }
+        cur = dst;
+    }
+    return cur;
+}
+
+static void softmax(const float *z, float *p, int n)
+{
+    float m = z[0];
+    for (int i = 1; i < n; i++)
+        if (z[i] > m) m = z[i];
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (p[i] = expf(z[i] - m));
+    for (int i = 0; i < n; i++) p[i] = (float)(p[i] / s);
+}
+
+static int early_exit_check(snn_engine *e, const snn_early_exit *ee, int b, const float *p, int n,
+                            int step)
+{
+    int top = snn_argmax(p, n);
+    float second = 0;
+    for (int i = 0; i < n; i++)
+        if (i != top && p[i] > second) second = p[i];
+    if (step == 0 || top != e->top[b]) e->streak[b] = 0;
+    e->top[b] = top;
+    if (p[top] >= ee->min_prob && p[top] - second >= ee->min_margin) e->streak[b]++;
+    else e->streak[b] = 0;
+    return e->streak[b] >= ee->patience && step + 1 >= ee->min_steps;
+}
+
+snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_run_opts *o,
+                       snn_result *res, snn_error *err)
+{
+    const snn_net *net = e->net;
+    const int C = net->nclasses, S = net->nstages;
+    const float dt = (float)net->params.dt;
+    const float fa = (float)net->filt_a, fb = (float)net->filt_b;
+    if (batch < 1 || batch > e->max_batch || batch > res->max_batch)
+        return snn_error_set(err, SNN_ELIMIT, "batch %d exceeds the engine's maximum %d", batch,
+                             e->max_batch < res->max_batch ? e->max_batch : res->max_batch);
+    if (o->steps < 1 || o->steps > e->max_steps || o->steps > res->max_steps)
+        return snn_error_set(err, SNN_ELIMIT, "steps %d not in [1, %d]", o->steps,
+                             e->max_steps < res->max_steps ? e->max_steps : res->max_steps);
+    if (o->raster_layer >= net->nlayers ||
+        (o->raster_layer >= 0 && net->layers[o->raster_layer].info.kind != SNN_LAYER_NEURONS))
+        return snn_error_set(err, SNN_EINVALID, "raster layer %d is not a neuron layer",
+                             o->raster_layer);
+    const int steps = o->steps;
+    const int early = o->early_exit.patience > 0;
+    int chunk = o->chunk > 0 ? o->chunk : (early ? 4 : steps);
+    if (chunk > e->max_chunk) chunk = e->max_chunk;
+    res->batch = batch;
+    res->steps = steps;
+    for (int l = 0; l < net->nlayers; l++) {
+        snn_layer_stats *ls = &res->layers[l];
+        ls->neurons = net->layers[l].info.neurons;
+        ls->spikes = ls->fired_neurons = ls->syn_events = 0;
+        memset(ls->spikes_per_step, 0, sizeof(double) * (size_t)res->max_steps);
+    }
+    snn_raster *ras = &res->raster;
+    ras->layer = -1;
+    int rn = 0;
+    if (o->raster_layer >= 0 && ras->nneurons > 0) {
+        ras->layer = o->raster_layer;
+        int64_t N = net->layers[o->raster_layer].info.neurons;
+        rn = o->raster_neurons > 0 && o->raster_neurons < ras->nneurons ? o->raster_neurons : ras->nneurons;
+        if (rn > N) rn = (int)N;
+        for (int k = 0; k < rn; k++) ras->neuron_index[k] = (int64_t)k * N / rn;
+        memset(ras->counts, 0, sizeof(uint16_t) * (size_t)ras->nneurons * res->max_steps);
+    }
+    ras->nneurons = rn ? rn : ras->nneurons;
+
+    /* per-image initial state and the constant first-stage current */
+    const kstage *st0 = &net->stages[0];
+    const int64_t n0 = kshape_size(&st0->out);
+    const kshape *ish = &net->input_shape;
+    for (int b = 0; b < batch; b++) {
+        const float *in = input + (size_t)b * kshape_size(ish);
+        if (net->input_nchw && ish->spatial) {
+            for (int c = 0; c < ish->c; c++)
+                for (int y = 0; y < ish->h; y++)
+                    for (int x = 0; x < ish->w; x++)
+                        e->x[((size_t)y * ish->w + x) * ish->c + c] = in[((size_t)c * ish->h + y) * ish->w + x];
+        } else {
+            memcpy(e->x, in, sizeof(float) * (size_t)kshape_size(ish));
+        }
+        const float *u = run_stage(e, st0, e->x, 1);
+        memcpy(e->u0 + (size_t)b * n0, u, sizeof(float) * (size_t)n0);
+        for (int l = 1; l < net->nlayers; l++) {
+            int64_t n = net->layers[l].info.neurons;
+            if (e->v[l]) {
+                memcpy(e->v[l] + (size_t)b * n, e->v0[l], sizeof(float) * (size_t)n);
+                memset(e->fired[l] + (size_t)b * n, 0, (size_t)n);
+            }
+            if (e->y[l]) memset(e->y[l] + (size_t)b * n, 0, sizeof(float) * (size_t)n);
+        }
+        memset(e->acc + (size_t)b * C, 0, sizeof(float) * C);
+        e->stopped[b] = 0;
+        e->streak[b] = 0;
+        e->top[b] = -1;
+        res->stop_step[b] = steps;
+    }
+
+    int alive = batch;
+    int last_step = 0;
+    for (int t0 = 0; t0 < steps && alive > 0; t0 += chunk) {
+        const int tc = t0 + chunk <= steps ? chunk : steps - t0;
+        for (int b = 0; b < batch; b++) {
+            if (e->stopped[b]) continue;
+            const float *frames = NULL; /* spike frames of the previous layer, tc of them */
+            for (int l = 1; l <= S; l++) {
+                const klayer *ly = &net->layers[l];
+                const kstage *st = &net->stages[l - 1];
+                const int64_t n = ly->info.neurons;
+                const float *U;          /* linear stage output frames (stride n), or u0 */
+                int64_t ustride = n;
+                if (l == 1) {
+                    U = e->u0 + (size_t)b * n0;
+                    ustride = 0;
+                } else {
+                    U = run_stage(e, st, frames, tc);
+                }
+                float *ystate = e->y[l] ? e->y[l] + (size_t)b * n : NULL;
+                if (ly->info.kind == SNN_LAYER_OUTPUT) {
+                    float *acc = e->acc + (size_t)b * C;
+                    for (int t = 0; t < tc; t++) {
+                        const float *u = U + t * ustride;
+                        int step = t0 + t;
+                        if (net->params.readout == SNN_READOUT_MEAN) {
+                            for (int c = 0; c < C; c++) {
+                                acc[c] += u[c];
+                                e->z[c] = acc[c] / (float)(step + 1) + st->bias[c];
+                            }
+                        } else if (ystate) {
+                            for (int c = 0; c < C; c++) {
+                                e->z[c] = ystate[c] + st->bias[c];
+                                ystate[c] = fa * ystate[c] + fb * u[c];
+                            }
+                        } else {
+                            for (int c = 0; c < C; c++) e->z[c] = u[c] + st->bias[c];
+                        }
+                        float *p = res->probs + ((size_t)step * batch + b) * C;
+                        softmax(e->z, p, C);
+                        if (!e->stopped[b] && early &&
+                            early_exit_check(e, &o->early_exit, b, p, C, step)) {
+                            e->stopped[b] = 1;
+                            res->stop_step[b] = step + 1;
+                            alive--;
+                        }
+                    }
+                    continue;
+                }
+                /* neuron layer: tc steps into e->spk */
+                float *v = e->v[l] + (size_t)b * n;
+                uint8_t *fired = e->fired[l] + (size_t)b * n;
+                float *out = e->spk;
+                if (frames == e->spk) {
+                    /* the stage output lives in ta/tb, so spk may be reused */
+                }
+                for (int t = 0; t < tc; t++) {
+                    const float *u = U + t * ustride;
+                    float *J = e->J;
+                    if (ystate) {
+                        for (int64_t i = 0; i < n; i++) {
+                            J[i] = ly->gain * (ystate[i] + st->bias[i]);
+                            ystate[i] = fa * ystate[i] + fb * u[i];
+                        }
+                    } else {
+                        for (int64_t i = 0; i < n; i++) J[i] = ly->gain * (u[i] + st->bias[i]);
+                    }
+                    float *s = out + t * n;
+                    if (net->params.neuron == SNN_NEURON_SPIKING_RELU) {
+                        double k = snn_neuron_spiking_relu(v, J, s, n, dt, ly->amplitude, fired);
+                        if (o->stats) res->layers[l].spikes_per_step[t0 + t] += k;
+                        if (b == 0 && ras->layer == l) {
+                            uint16_t *row = ras->counts + (size_t)(t0 + t) * ras->nneurons;
+                            float inv = dt / ly->amplitude;
+                            for (int r = 0; r < ras->nneurons; r++) {
+                                float c = s[ras->neuron_index[r]] * inv + 0.5f;
+                                row[r] = c > 65535.0f ? 65535 : (uint16_t)c;
+                            }
+                        }
+                    } else {
+                        for (int64_t i = 0; i < n; i++) {
+                            float a = J[i] > 0.0f ? J[i] * ly->amplitude : 0.0f;
+                            if (ly->clip_max > 0 && a > ly->clip_max) a = ly->clip_max;
+                            s[i] = a;
+                        }
+                    }
+                }
+                frames = out;
+                /* the next stage reads spk while writing ta/tb; the layer after
+                 * that writes spk again only after the stage is done */
+            }
+        }
+        last_step = t0 + tc;
+        if (o->cb && o->cb(o->cb_ud, res, t0, t0 + tc)) return snn_error_set(err, SNN_ECANCELLED, "run cancelled");
+    }
+
+    /* steps actually simulated; hold stopped images' last probabilities */
+    int maxstop = 0;
+    for (int b = 0; b < batch; b++)
+        if (res->stop_step[b] > maxstop) maxstop = res->stop_step[b];
+    if (maxstop > last_step) maxstop = last_step;
+    res->steps = maxstop;
+    for (int b = 0; b < batch; b++) {
+        int sb = res->stop_step[b];
+        for (int t = sb; t < res->steps; t++)
+            memcpy(res->probs + ((size_t)t * batch + b) * C,
+                   res->probs + ((size_t)(sb - 1) * batch + b) * C, sizeof(float) * C);
+        int k = o->mean_last_k > 1 ? o->mean_last_k : 1;
+        if (k > sb) k = sb;
+        for (int c = 0; c < C; c++) e->z[c] = 0;
+        for (int t = sb - k; t < sb; t++) {
+            const float *p = res->probs + ((size_t)t * batch + b) * C;
+            for (int c = 0; c < C; c++) e->z[c] += p[c] / (float)k;
+        }
+        res->pred[b] = snn_argmax(e->z, C);
+        res->pred_prob[b] = e->z[res->pred[b]];
+    }
+    if (o->stats) {
+        for (int l = 1; l < net->nlayers; l++) {
+            snn_layer_stats *ls = &res->layers[l];
+            if (!e->fired[l]) continue;
+            for (int t = 0; t < res->steps; t++) ls->spikes += ls->spikes_per_step[t];
+            int64_t n = ls->neurons;
+            for (int b = 0; b < batch; b++) {
+                const uint8_t *f = e->fired[l] + (size_t)b * n;
+                int64_t c = 0;
+                for (int64_t i = 0; i < n; i++) c += f[i];
+                ls->fired_neurons += (double)c;
+            }
+            ls->syn_events = n > 0 ? ls->spikes * (double)net->layers[l].info.fanout_total / (double)n : 0;
+        }
+    }
+    return SNN_OK;
+}

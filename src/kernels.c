@@ -1,0 +1,248 @@
+/* kernels.c: the linear ops of a planned network (see net_internal.h):
+ * scalar reference versions, and fast versions that use OpenBLAS for dense
+ * inputs and event-driven scatter for sparse ones (spike frames are mostly
+ * zero past the first layers: work proportional to spikes, not neurons).
+ *
+ * DESIGN: the fast path decides per frame (conv) or per chunk (dense) by
+ * counting the non-zero inputs: scattering one input costs kh*kw*cout
+ * multiply-adds on a contiguous weight row, the GEMM costs the full MACs at
+ * several times the speed per MAC. SCATTER_RATIO is the break-even density,
+ * measured with `make bench`.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+#include <cblas.h>
+#include <string.h>
+
+#include "net_internal.h"
+
+#define SCATTER_RATIO 0.20
+
+static int force_mode; /* 0 adaptive, 1 dense, 2 scatter */
+
+void snn_kernels_force(int mode) { force_mode = mode; }
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define MULTIVERSION
+#endif
+
+/* y += a * x, n floats. The event-driven inner loop. */
+MULTIVERSION static void axpy(int n, float a, const float *restrict x, float *restrict y)
+{
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+MULTIVERSION static int64_t count_nonzero(const float *x, int64_t n)
+{
+    int64_t c = 0;
+    for (int64_t i = 0; i < n; i++) c += x[i] != 0.0f;
+    return c;
+}
+
+/* ---- reference (scalar, direct) ---- */
+
+static void conv_ref(const kop *op, const float *in, float *out, int with_bias)
+{
+    const int H = op->in.h, W = op->in.w, C = op->in.c;
+    const int Ho = op->out.h, Wo = op->out.w, Co = op->out.c;
+    for (int oy = 0; oy < Ho; oy++)
+        for (int ox = 0; ox < Wo; ox++)
+            for (int co = 0; co < Co; co++) {
+                double acc = with_bias && op->b ? op->b[co] : 0.0;
+                for (int ky = 0; ky < op->kh; ky++) {
+                    int iy = oy * op->sh - op->pt + ky * op->dh;
+                    if (iy < 0 || iy >= H) continue;
+                    for (int kx = 0; kx < op->kw; kx++) {
+                        int ix = ox * op->sw - op->pl + kx * op->dw;
+                        if (ix < 0 || ix >= W) continue;
+                        const float *x = in + ((size_t)iy * W + ix) * C;
+                        const float *w = op->w + (((size_t)ky * op->kw + kx) * C) * Co + co;
+                        for (int ci = 0; ci < C; ci++) acc += (double)x[ci] * w[(size_t)ci * Co];
+                    }
+                }
+                out[((size_t)oy * Wo + ox) * Co + co] = (float)acc;
+            }
+}
+
+static void avgpool(const kop *op, const float *in, float *out)
+{
+    const int H = op->in.h, W = op->in.w, C = op->in.c;
+    const int Ho = op->out.h, Wo = op->out.w;
+    for (int oy = 0; oy < Ho; oy++)
+        for (int ox = 0; ox < Wo; ox++) {
+            float *o = out + ((size_t)oy * Wo + ox) * C;
+            int y0 = oy * op->sh - op->pt, x0 = ox * op->sw - op->pl;
+            int y1 = y0 + op->kh, x1 = x0 + op->kw;
+            int cnt;
+            if (op->count_include_pad) {
+                /* ONNX counts padded cells but not cells beyond the pads (ceil_mode) */
+                int yc1 = y1 < H + op->pb ? y1 : H + op->pb, xc1 = x1 < W + op->pr ? x1 : W + op->pr;
+                cnt = (yc1 - y0) * (xc1 - x0);
+            } else {
+                int yy0 = y0 < 0 ? 0 : y0, xx0 = x0 < 0 ? 0 : x0;
+                int yy1 = y1 > H ? H : y1, xx1 = x1 > W ? W : x1;
+                cnt = (yy1 - yy0) * (xx1 - xx0);
+            }
+            for (int c = 0; c < C; c++) o[c] = 0;
+            for (int y = y0 < 0 ? 0 : y0; y < y1 && y < H; y++)
+                for (int x = x0 < 0 ? 0 : x0; x < x1 && x < W; x++) {
+                    const float *p = in + ((size_t)y * W + x) * C;
+                    for (int c = 0; c < C; c++) o[c] += p[c];
+                }
+            float inv = cnt > 0 ? 1.0f / (float)cnt : 0.0f;
+            for (int c = 0; c < C; c++) o[c] *= inv;
+        }
+}
+
+static void pad(const kop *op, const float *in, float *out)
+{
+    const int H = op->in.h, W = op->in.w, C = op->in.c, Wo = op->out.w;
+    memset(out, 0, sizeof(float) * (size_t)kshape_size(&op->out));
+    for (int y = 0; y < H; y++)
+        memcpy(out + (((size_t)(y + op->pt) * Wo) + op->pl) * C, in + (size_t)y * W * C,
+               sizeof(float) * (size_t)W * C);
+}
+
+static void chaffine(const kop *op, const float *in, float *out, int with_bias)
+{
+    const int64_t n = kshape_size(&op->in);
+    const int C = op->in.c;
+    for (int64_t i = 0; i < n; i++) {
+        int c = op->in.spatial ? (int)(i % C) : (int)i;
+        out[i] = in[i] * op->w[c] + (with_bias && op->b ? op->b[c] : 0.0f);
+    }
+}
+
+static void dense_ref(const kop *op, const float *in, float *out, int with_bias)
+{
+    const int N = (int)kshape_size(&op->in), M = op->out.c;
+    for (int j = 0; j < M; j++) {
+        double acc = with_bias && op->b ? op->b[j] : 0.0;
+        for (int i = 0; i < N; i++) acc += (double)in[i] * op->w[(size_t)i * M + j];
+        out[j] = (float)acc;
+    }
+}
+
+void kop_apply_ref(const kop *op, const float *in, float *out, int with_bias)
+{
+    switch (op->kind) {
+    case KOP_CONV: conv_ref(op, in, out, with_bias); break;
+    case KOP_AVGPOOL: avgpool(op, in, out); break;
+    case KOP_MAXPOOL: avgpool(op, in, out); break;
+    case KOP_PAD: pad(op, in, out); break;
+    case KOP_DENSE: dense_ref(op, in, out, with_bias); break;
+    case KOP_CHAFFINE: chaffine(op, in, out, with_bias); break;
+    }
+}
+
+/* ---- fast ---- */
+
+int64_t kop_scratch_floats(const kop *op)
+{
+    if (op->kind == KOP_CONV) return (int64_t)op->out.h * op->out.w * op->kh * op->kw * op->in.c;
+    return 0;
+}
+
+static void conv_dense(const kop *op, const float *in, float *out, float *col)
+{
+    const int H = op->in.h, W = op->in.w, C = op->in.c;
+    const int Ho = op->out.h, Wo = op->out.w, Co = op->out.c;
+    const int K = op->kh * op->kw * C;
+    const float *a = in;
+    if (!(op->kh == 1 && op->kw == 1 && op->sh == 1 && op->sw == 1 && !op->pt && !op->pl &&
+          !op->pb && !op->pr)) {
+        for (int oy = 0; oy < Ho; oy++)
+            for (int ox = 0; ox < Wo; ox++) {
+                float *row = col + ((size_t)oy * Wo + ox) * K;
+                for (int ky = 0; ky < op->kh; ky++) {
+                    int iy = oy * op->sh - op->pt + ky * op->dh;
+                    for (int kx = 0; kx < op->kw; kx++) {
+                        int ix = ox * op->sw - op->pl + kx * op->dw;
+                        float *dst = row + ((size_t)ky * op->kw + kx) * C;
+                        if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                            memset(dst, 0, sizeof(float) * (size_t)C);
+                        else
+                            memcpy(dst, in + ((size_t)iy * W + ix) * C, sizeof(float) * (size_t)C);
+                    }
+                }
+            }
+        a = col;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Ho * Wo, Co, K, 1.0f, a, K, op->w, Co,
+                0.0f, out, Co);
+}
+
+static void conv_scatter(const kop *op, const float *in, float *out)
+{
+    const int H = op->in.h, W = op->in.w, C = op->in.c;
+    const int Ho = op->out.h, Wo = op->out.w, Co = op->out.c;
+    memset(out, 0, sizeof(float) * (size_t)Ho * Wo * Co);
+    for (int iy = 0; iy < H; iy++)
+        for (int ix = 0; ix < W; ix++) {
+            const float *x = in + ((size_t)iy * W + ix) * C;
+            for (int ci = 0; ci < C; ci++) {
+                float v = x[ci];
+                if (v == 0.0f) continue;
+                for (int ky = 0; ky < op->kh; ky++) {
+                    int ny = iy + op->pt - ky * op->dh;
+                    if (ny < 0 || ny % op->sh) continue;
+                    int oy = ny / op->sh;
+                    if (oy >= Ho) continue;
+                    for (int kx = 0; kx < op->kw; kx++) {
+                        int nx = ix + op->pl - kx * op->dw;
+                        if (nx < 0 || nx % op->sw) continue;
+                        int ox = nx / op->sw;
+                        if (ox >= Wo) continue;
+                        axpy(Co, v, op->w + (((size_t)ky * op->kw + kx) * C + ci) * Co,
+                             out + ((size_t)oy * Wo + ox) * Co);
+                    }
+                }
+            }
+        }
+}
+
+static void dense_fast(const kop *op, const float *in, float *out, int nframes)
+{
+    const int N = (int)kshape_size(&op->in), M = op->out.c;
+    int64_t nnz = count_nonzero(in, (int64_t)N * nframes);
+    int scatter = force_mode == 2 || (force_mode == 0 && nnz < SCATTER_RATIO * N * nframes);
+    if (!scatter) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nframes, M, N, 1.0f, in, N, op->w,
+                    M, 0.0f, out, M);
+        return;
+    }
+    memset(out, 0, sizeof(float) * (size_t)M * nframes);
+    for (int f = 0; f < nframes; f++) {
+        const float *x = in + (size_t)f * N;
+        float *y = out + (size_t)f * M;
+        for (int i = 0; i < N; i++)
+            if (x[i] != 0.0f) axpy(M, x[i], op->w + (size_t)i * M, y);
+    }
+}
+
+void kop_apply_fast(const kop *op, const float *in, float *out, int nframes, float *scratch)
+{
+    const int64_t isz = kshape_size(&op->in), osz = kshape_size(&op->out);
+    switch (op->kind) {
+    case KOP_CONV:
+        for (int f = 0; f < nframes; f++) {
+            const float *x = in + f * isz;
+            float *y = out + f * osz;
+            int64_t nnz = force_mode ? 0 : count_nonzero(x, isz);
+            if (force_mode == 2 || (force_mode == 0 && nnz < SCATTER_RATIO * isz))
+                conv_scatter(op, x, y);
+            else
+                conv_dense(op, x, y, scratch);
+        }
+        break;
+    case KOP_DENSE:
+        dense_fast(op, in, out, nframes);
+        break;
+    default:
+        for (int f = 0; f < nframes; f++) kop_apply_ref(op, in + f * isz, out + f * osz, 0);
+        break;
+    }
+}
