@@ -91,11 +91,17 @@ typedef struct snn_node {
         snn_pool_attr pool;
         snn_gemm_attr gemm;
         struct { float min, max; } clip;
-        struct { int axis; } axis;           /* Flatten, Softmax */
+        struct { int axis; int coerce2d; } axis; /* Flatten, Softmax; axis >= 0.
+                                  * Softmax coerce2d = 1 (opset < 13): flatten
+                                  * to 2-D at axis, normalise each row; 0:
+                                  * normalise along axis only. */
         struct { int ndim; int64_t shape[SNN_MAX_DIMS]; } reshape;
+                                  /* 0 copies the input dim (dim 0 = batch),
+                                   * -1 is inferred; never both meanings of 0 */
         struct { int nperm; int perm[SNN_MAX_DIMS]; } transpose;
         struct { float eps; } bn;
         struct { int npads; int64_t pads[2 * SNN_MAX_DIMS]; float value; } pad;
+                                  /* ONNX order: begins of every dim, then ends */
     } a;
 } snn_node;
 
@@ -111,6 +117,7 @@ typedef struct snn_graph {
     int nunbound;                /* graph inputs after the first still unbound */
     int *unbound;                /* their tensor indices */
     int finalized;               /* 1 once runnable */
+    struct snn_graph_import *imp; /* private import state until finalized */
 } snn_graph;
 
 /* Import limits (untrusted files). Zero fields take the defaults. */
@@ -140,11 +147,14 @@ snn_err snn_graph_finalize(snn_graph *g, snn_error *err);
 
 void snn_graph_free(snn_graph *g);
 
-/* Number of elements of one batch item of tensor t (dims[1..]). */
+/* Number of elements of one batch item of tensor t (dims[1..]); of a
+ * 0-d tensor, 1. */
 int64_t snn_tensor_item_elems(const snn_tensor *t);
 int64_t snn_tensor_elems(const snn_tensor *t);
 
-/* Shape of tensor t when the graph runs with `batch` items. */
+/* Shape of tensor t when the graph runs with `batch` items. Sets *ndim to
+ * -1 when the graph cannot run with that batch (a Reshape target that does
+ * not divide, say). */
 void snn_graph_tensor_shape(const snn_graph *g, int t, int64_t batch,
                             int *ndim, int64_t dims[SNN_MAX_DIMS]);
 
