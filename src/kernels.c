@@ -246,3 +246,5 @@ void kop_apply_fast(const kop *op, const float *in, float *out, int nframes, flo
         break;
     }
 }
+
+void snn_blas_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }

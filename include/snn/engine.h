@@ -140,6 +140,10 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch,
                        const snn_run_opts *o, snn_result *res,
                        snn_error *err);
 
+/* Threads OpenBLAS may use inside one call (1 inside worker pools, so the
+ * pool and BLAS do not oversubscribe the cores). */
+void snn_blas_threads(int n);
+
 /* Helpers on results. */
 const float *snn_result_probs(const snn_result *r, int step, int image);
 int snn_argmax(const float *v, int n);

@@ -1,0 +1,72 @@
+/* cmd_calibrate.c: `snnctl calibrate MODEL --dataset SPEC`: computes the
+ * data-based firing thresholds on training images and stores them (and
+ * the chosen normalisation) in MODEL/config.json, so the daemon loads a
+ * calibrated model without data. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+int cmd_calibrate(int argc, char **argv)
+{
+    cli_opts o;
+    cli_opts_init(&o);
+    const char *model = NULL, *spec = NULL;
+    int n = 1000, dry = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (i + 1 < argc && !strcmp(a, "--dataset")) spec = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "--limit")) n = atoi(argv[++i]);
+        else if (!strcmp(a, "--dry-run")) dry = 1;
+        else {
+            int r = cli_opts_flag(&o, argc, argv, &i);
+            if (r < 0) return 2;
+            if (r) continue;
+            if (a[0] != '-' && !model) model = a;
+            else {
+                cli_errorf("calibrate: unexpected argument '%s'", a);
+                return 2;
+            }
+        }
+    }
+    struct stat st;
+    if (!model || !spec || n < 1) {
+        cli_errorf("usage: snnctl calibrate MODEL_DIR --dataset SPEC [--limit N] "
+                   "[--normalize max|percentile:P] [--dry-run]");
+        return 2;
+    }
+    if (stat(model, &st) || !S_ISDIR(st.st_mode)) {
+        cli_errorf("calibrate: '%s' is not a model directory", model);
+        return 2;
+    }
+    snprintf(o.calibrate, sizeof o.calibrate, "%s:%d", spec, n);
+    /* default normalisation: robust 99.9th percentile */
+    int has_norm = 0;
+    for (int i = 0; i < o.nset; i++) has_norm |= !strcmp(o.set[i].key, "normalize");
+    if (!has_norm && o.nset < CLI_MAX_SET) {
+        snprintf(o.set[o.nset].key, sizeof o.set[0].key, "normalize");
+        snprintf(o.set[o.nset].val, sizeof o.set[0].val, "percentile:99.9");
+        o.nset++;
+    }
+    snn_convert_params p;
+    snn_model *m = cli_model_load(model, &o, &p, NULL);
+    if (!m) return 1;
+    for (int i = 0; i < p.nthresholds; i++)
+        printf("%-20s %.6g\n", p.thresholds[i].layer, p.thresholds[i].value);
+    int rc = 0;
+    if (!dry) {
+        snn_error err = {0};
+        snn_model_config cfg = m->cfg;
+        cfg.convert = p;
+        if (snn_model_config_save(&cfg, model, &err)) {
+            cli_errorf("%s", err.msg);
+            rc = 1;
+        } else {
+            printf("thresholds written to %s/config.json\n", model);
+        }
+    }
+    snn_model_free(m);
+    return rc;
+}

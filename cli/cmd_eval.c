@@ -1,0 +1,456 @@
+/* cmd_eval.c: `snnctl eval` (accuracy, spikes, energy, throughput of one
+ * conversion over a dataset) and `snnctl sweep` (the same over a grid of
+ * step counts, firing-rate scales, synapses and early-exit rules; one
+ * simulation per grid point serves every shorter step count). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "evalcore.h"
+#include "snn/dataset.h"
+#include "snn/energy.h"
+#include "snn/engine.h"
+
+typedef struct data {
+    snn_dataset *ds;
+    float *inputs;
+} data;
+
+static int load_data(const snn_model *m, const char *spec, const char *split, int offset, int limit,
+                     float input_scale, data *d)
+{
+    snn_error err = {0};
+    d->ds = snn_dataset_open(spec, split, offset, limit, &err);
+    if (!d->ds) {
+        cli_errorf("%s", err.msg);
+        return -1;
+    }
+    size_t isz = snn_model_input_size(m);
+    d->inputs = malloc(sizeof(float) * isz * (size_t)(d->ds->n ? d->ds->n : 1));
+    if (!d->inputs) {
+        cli_errorf("out of memory for %d images", d->ds->n);
+        return -1;
+    }
+    for (int i = 0; i < d->ds->n; i++)
+        if (snn_model_preprocess(m, snn_dataset_image(d->ds, i), d->ds->width, d->ds->height,
+                                 d->ds->channels, input_scale, d->inputs + (size_t)i * isz, &err)) {
+            cli_errorf("image %d: %s", i, err.msg);
+            return -1;
+        }
+    return 0;
+}
+
+static void free_data(data *d)
+{
+    snn_dataset_free(d->ds);
+    free(d->inputs);
+}
+
+static const char *EVAL_USAGE =
+    "usage: snnctl eval MODEL --dataset cifar10:DIR|fashion-mnist:DIR|folder:DIR\n"
+    "         [--split test|train] [--offset N] [--limit N] [--steps N] [--mean-last K]\n"
+    "         [--dt S] [--neuron spiking-relu|relu] [--synapse S|none]\n"
+    "         [--scale-firing-rates X[,layer=X]] [--v0 zero|half|uniform:SEED]\n"
+    "         [--normalize none|max|percentile:P] [--calibrate DATASET[:N]]\n"
+    "         [--readout filtered|mean] [--early-exit K[:P[:M]]] [--input-scale X]\n"
+    "         [--threads N] [--no-ann] [--dump FILE.npy] [--json]\n";
+
+static json_t *layers_json(const snn_net *net, const eval_acc *a, int steps)
+{
+    json_t *arr = json_array();
+    double dt = snn_net_params(net)->dt;
+    for (int l = 1; l < snn_net_nlayers(net); l++) {
+        const snn_layer_info *inf = snn_net_layer(net, l);
+        if (inf->kind != SNN_LAYER_NEURONS) continue;
+        double sp = eval_spikes_per_image(a, l, steps);
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(inf->name));
+        json_object_set_new(o, "neurons", json_integer(inf->neurons));
+        json_object_set_new(o, "spikes_per_image", json_real(sp));
+        json_object_set_new(o, "rate_hz", json_real(inf->neurons ? sp / (inf->neurons * steps * dt) : 0));
+        json_object_set_new(o, "fired_fraction",
+                            json_real(a->n && inf->neurons ? a->fired[l] / ((double)a->n * inf->neurons) : 0));
+        json_object_set_new(o, "syn_events_per_image",
+                            json_real(inf->neurons ? sp * (double)inf->fanout_total / inf->neurons : 0));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+static json_t *energy_json(const snn_net *net, const eval_acc *a, int steps)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < snn_energy_ndevices(); i++) {
+        const snn_device *d = snn_energy_device(i);
+        snn_energy es, ea;
+        eval_energy(net, a, steps, d, &es);
+        snn_energy_ann(net, d, &ea);
+        json_t *dv = json_object();
+        json_object_set_new(dv, "spiking_device", json_boolean(d->spiking));
+        json_object_set_new(dv, "snn_joules", json_real(es.joules));
+        json_object_set_new(dv, "ann_joules", json_real(ea.joules));
+        json_object_set_new(dv, "snn_synops", json_real(es.synops));
+        json_object_set_new(dv, "ann_synops", json_real(ea.synops));
+        json_object_set_new(o, d->name, dv);
+    }
+    return o;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    cli_opts o;
+    cli_opts_init(&o);
+    const char *model = NULL, *spec = NULL, *split = "test", *dump = NULL;
+    int limit = 0, offset = 0, json = 0, no_ann = 0, mean_k = 0;
+    for (int i = 1; i < argc; i++) {
+        int r = cli_opts_flag(&o, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r) continue;
+        const char *a = argv[i];
+        if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--no-ann")) no_ann = 1;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(EVAL_USAGE, stdout);
+            return 0;
+        } else if (i + 1 < argc && !strcmp(a, "--dataset")) spec = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "--split")) split = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "--dump")) dump = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "--limit")) limit = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(a, "--offset")) offset = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(a, "--mean-last")) mean_k = atoi(argv[++i]);
+        else if (a[0] != '-' && !model) model = a;
+        else {
+            cli_errorf("eval: unexpected argument '%s'", a);
+            fputs(EVAL_USAGE, stderr);
+            return 2;
+        }
+    }
+    if (!model || !spec) {
+        fputs(EVAL_USAGE, stderr);
+        return 2;
+    }
+    if (limit < 0 || offset < 0 || mean_k < 0) {
+        cli_errorf("--limit, --offset and --mean-last must not be negative");
+        return 2;
+    }
+    snn_convert_params p;
+    int steps;
+    snn_model *m = cli_model_load(model, &o, &p, &steps);
+    if (!m) return 1;
+    data d = {0};
+    int rc = 1;
+    snn_net *net = NULL;
+    eval_acc acc = {0};
+    if (load_data(m, spec, split, offset, limit, o.input_scale, &d)) goto out;
+    if (d.ds->n == 0) {
+        cli_errorf("no images selected");
+        goto out;
+    }
+    snn_error err = {0};
+    net = snn_net_new(m, &p, &err);
+    if (!net) {
+        cli_errorf("%s", err.msg);
+        goto out;
+    }
+    double ann = -1, ann_s = 0;
+    if (!no_ann) {
+        ann = eval_ann(m, d.inputs, d.ds->labels, d.ds->n, o.threads, &ann_s);
+        if (ann < 0) goto out;
+    }
+    snn_run_opts ro;
+    snn_run_opts_init(&ro);
+    ro.steps = steps;
+    ro.mean_last_k = mean_k;
+    if (o.have_ee) ro.early_exit = o.ee;
+    else ro.early_exit.patience = 0;
+    if (eval_acc_init(&acc, net, d.ds->n, steps, dump != NULL)) {
+        cli_errorf("out of memory");
+        goto out;
+    }
+    if (!json) {
+        char pbuf[1024];
+        snn_convert_params_format(&p, pbuf, sizeof pbuf);
+        fprintf(stderr, "snnctl: evaluating %s on %d images, %d steps (%s)\n", m->cfg.name,
+                d.ds->n, steps, pbuf);
+    }
+    if (eval_snn(net, d.inputs, d.ds->labels, d.ds->n, &ro, o.threads, !json, &acc)) goto out;
+    if (dump) {
+        int64_t dims[3] = {steps, d.ds->n, acc.nclasses};
+        if (cli_write_npy(dump, acc.dump, 3, dims)) goto out;
+    }
+    const int n = d.ds->n;
+    double snn_acc = (double)acc.correct / n;
+    double ips = acc.seconds > 0 ? n / acc.seconds : 0;
+    double spikes = 0;
+    for (int l = 0; l < acc.nlayers; l++) spikes += eval_spikes_per_image(&acc, l, steps);
+    double mean_steps = acc.steps_used / n;
+    char pbuf[1024];
+    snn_convert_params_format(&p, pbuf, sizeof pbuf);
+    if (json) {
+        json_t *root = json_object();
+        json_object_set_new(root, "model", json_string(m->cfg.name));
+        json_object_set_new(root, "dataset", json_string(spec));
+        json_object_set_new(root, "split", json_string(split));
+        json_object_set_new(root, "n", json_integer(n));
+        json_object_set_new(root, "steps", json_integer(steps));
+        json_object_set_new(root, "dt", json_real(p.dt));
+        json_object_set_new(root, "conversion", json_string(pbuf));
+        json_object_set_new(root, "ann_accuracy", ann >= 0 ? json_real(ann) : json_null());
+        json_object_set_new(root, "snn_accuracy", json_real(snn_acc));
+        json_t *abs = json_array();
+        for (int t = 0; t < steps; t++) json_array_append_new(abs, json_real((double)acc.correct_by_step[t] / n));
+        json_object_set_new(root, "accuracy_by_step", abs);
+        json_object_set_new(root, "mean_steps", json_real(mean_steps));
+        if (o.have_ee) {
+            json_t *ee = json_object();
+            json_object_set_new(ee, "patience", json_integer(o.ee.patience));
+            json_object_set_new(ee, "min_prob", json_real(o.ee.min_prob));
+            json_object_set_new(ee, "min_margin", json_real(o.ee.min_margin));
+            json_object_set_new(root, "early_exit", ee);
+        }
+        json_object_set_new(root, "spikes_per_image", json_real(spikes));
+        json_object_set_new(root, "layers", layers_json(net, &acc, steps));
+        json_object_set_new(root, "energy", energy_json(net, &acc, steps));
+        json_object_set_new(root, "images_per_second", json_real(ips));
+        json_object_set_new(root, "ann_images_per_second",
+                            ann >= 0 && ann_s > 0 ? json_real(n / ann_s) : json_null());
+        json_object_set_new(root, "threads", json_integer(o.threads));
+        char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+        puts(s);
+        free(s);
+        json_decref(root);
+    } else {
+        printf("model           %s (%s)\n", m->cfg.name, m->path);
+        printf("conversion      %s\n", pbuf);
+        printf("images          %d (%s, %s split)\n", n, spec, split);
+        if (ann >= 0) printf("ANN accuracy    %.2f%%\n", 100 * ann);
+        printf("SNN accuracy    %.2f%% after %d steps", 100 * snn_acc, steps);
+        if (o.have_ee) printf(" (early exit: mean %.2f steps)", mean_steps);
+        printf("\naccuracy by step:");
+        for (int t = 0; t < steps; t++) {
+            if (t % 10 == 0) printf("\n  %4d:", t + 1);
+            printf(" %5.1f", 100.0 * acc.correct_by_step[t] / n);
+        }
+        printf("\nspikes per image %.0f\n", spikes);
+        printf("  %-16s %9s %12s %9s %8s\n", "layer", "neurons", "spikes/img", "rate Hz", "fired");
+        double dt = p.dt;
+        for (int l = 1; l < acc.nlayers; l++) {
+            const snn_layer_info *inf = snn_net_layer(net, l);
+            if (inf->kind != SNN_LAYER_NEURONS) continue;
+            double sp = eval_spikes_per_image(&acc, l, steps);
+            printf("  %-16s %9lld %12.0f %9.2f %7.1f%%\n", inf->name, (long long)inf->neurons, sp,
+                   sp / (inf->neurons * steps * dt), 100 * acc.fired[l] / ((double)n * inf->neurons));
+        }
+        printf("energy per image (J)   %12s %12s\n", "SNN", "ANN");
+        for (int i = 0; i < snn_energy_ndevices(); i++) {
+            const snn_device *dv = snn_energy_device(i);
+            snn_energy es, ea;
+            eval_energy(net, &acc, steps, dv, &es);
+            snn_energy_ann(net, dv, &ea);
+            printf("  %-20s %12.4g %12.4g\n", dv->name, es.joules, ea.joules);
+        }
+        printf("throughput      %.1f images/s SNN (%d threads)", ips, o.threads);
+        if (ann >= 0 && ann_s > 0) printf(", %.1f images/s ANN", n / ann_s);
+        printf("\n");
+    }
+    rc = 0;
+out:
+    eval_acc_deinit(&acc);
+    snn_net_free(net);
+    free_data(&d);
+    snn_model_free(m);
+    return rc;
+}
+
+/* ---- sweep ---- */
+
+static int split_list(const char *s, char out[][64], int max)
+{
+    int n = 0;
+    const char *p = s;
+    while (*p && n < max) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len >= 64) return -1;
+        memcpy(out[n], p, len);
+        out[n][len] = '\0';
+        n++;
+        p += len;
+        if (*p == ',') p++;
+    }
+    return *p ? -1 : n;
+}
+
+static const char *SWEEP_USAGE =
+    "usage: snnctl sweep MODEL --dataset SPEC [--split test] [--limit N]\n"
+    "         [--steps 10,20,30,50,100] [--scale-firing-rates 5,20,50,100]\n"
+    "         [--synapse none,0.001,0.005,0.01] [--early-exit K[:P],...]\n"
+    "         [other conversion flags as for eval] [--threads N] [--json]\n";
+
+int cmd_sweep(int argc, char **argv)
+{
+    cli_opts o;
+    cli_opts_init(&o);
+    const char *model = NULL, *spec = NULL, *split = "test";
+    const char *steps_s = "10,20,30,50,100", *scales_s = NULL, *syn_s = NULL, *ee_s = NULL;
+    int limit = 0, json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (i + 1 < argc && !strcmp(a, "--steps")) steps_s = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "--scale-firing-rates")) scales_s = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "--synapse")) syn_s = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "--early-exit")) ee_s = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "--dataset")) spec = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "--split")) split = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "--limit")) limit = atoi(argv[++i]);
+        else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(SWEEP_USAGE, stdout);
+            return 0;
+        } else {
+            int r = cli_opts_flag(&o, argc, argv, &i);
+            if (r < 0) return 2;
+            if (r) continue;
+            if (a[0] != '-' && !model) model = a;
+            else {
+                cli_errorf("sweep: unexpected argument '%s'", a);
+                fputs(SWEEP_USAGE, stderr);
+                return 2;
+            }
+        }
+    }
+    if (!model || !spec) {
+        fputs(SWEEP_USAGE, stderr);
+        return 2;
+    }
+    char stepv[32][64], scalev[32][64], synv[32][64], eev[32][64];
+    int nsteps = split_list(steps_s, stepv, 32);
+    int nscale = scales_s ? split_list(scales_s, scalev, 32) : 1;
+    int nsyn = syn_s ? split_list(syn_s, synv, 32) : 1;
+    int nee = ee_s ? split_list(ee_s, eev, 32) : 0;
+    if (nsteps < 1 || nscale < 1 || nsyn < 1 || nee < 0) {
+        cli_errorf("sweep: bad list (comma-separated, at most 32 values)");
+        return 2;
+    }
+    int stepn[32], maxsteps = 0;
+    for (int i = 0; i < nsteps; i++) {
+        stepn[i] = atoi(stepv[i]);
+        if (stepn[i] < 1 || stepn[i] > 100000) {
+            cli_errorf("sweep: bad step count '%s'", stepv[i]);
+            return 2;
+        }
+        if (stepn[i] > maxsteps) maxsteps = stepn[i];
+    }
+    snn_early_exit ees[32];
+    for (int i = 0; i < nee; i++)
+        if (cli_parse_early_exit(eev[i], &ees[i]) || ees[i].patience < 1) {
+            cli_errorf("sweep: bad early-exit rule '%s'", eev[i]);
+            return 2;
+        }
+    snn_convert_params base;
+    snn_model *m = cli_model_load(model, &o, &base, NULL);
+    if (!m) return 1;
+    data d = {0};
+    int rc = 1;
+    json_t *rows = json_array();
+    if (load_data(m, spec, split, 0, limit, o.input_scale, &d)) goto out;
+    if (d.ds->n == 0) {
+        cli_errorf("no images selected");
+        goto out;
+    }
+    double ann = eval_ann(m, d.inputs, d.ds->labels, d.ds->n, o.threads, NULL);
+    if (ann < 0) goto out;
+    const int n = d.ds->n;
+    const snn_device *loihi = snn_energy_device_find("loihi");
+    if (!json) {
+        printf("model %s, %d images, ANN accuracy %.2f%%\n", m->cfg.name, n, 100 * ann);
+        printf("%8s %8s %6s %8s %9s %12s %12s %10s\n", "scale", "synapse", "steps", "acc %",
+               "mean stp", "spikes/img", "loihi J/img", "img/s");
+    }
+    for (int a = 0; a < nscale; a++)
+        for (int b = 0; b < nsyn; b++)
+            for (int r = -1; r < nee; r++) {
+                snn_convert_params p = base;
+                snn_error err = {0};
+                if ((scales_s && snn_convert_params_set(&p, "scale_firing_rates", scalev[a], &err)) ||
+                    (syn_s && snn_convert_params_set(&p, "synapse", synv[b], &err))) {
+                    cli_errorf("%s", err.msg);
+                    goto out;
+                }
+                snn_net *net = snn_net_new(m, &p, &err);
+                if (!net) {
+                    cli_errorf("%s", err.msg);
+                    goto out;
+                }
+                snn_run_opts ro;
+                snn_run_opts_init(&ro);
+                ro.steps = maxsteps;
+                if (r >= 0) ro.early_exit = ees[r];
+                eval_acc acc;
+                if (eval_acc_init(&acc, net, n, maxsteps, 0) ||
+                    eval_snn(net, d.inputs, d.ds->labels, n, &ro, o.threads, 0, &acc)) {
+                    snn_net_free(net);
+                    goto out;
+                }
+                for (int s = 0; s < nsteps && (r < 0 || s == 0); s++) {
+                    int T = r < 0 ? stepn[s] : maxsteps;
+                    double accuracy = r < 0 ? (double)acc.correct_by_step[T - 1] / n : (double)acc.correct / n;
+                    double mean_steps = r < 0 ? T : acc.steps_used / n;
+                    double spikes = 0;
+                    for (int l = 0; l < acc.nlayers; l++) spikes += eval_spikes_per_image(&acc, l, T);
+                    snn_energy en;
+                    eval_energy(net, &acc, T, loihi, &en);
+                    if (r >= 0) {
+                        /* early exit: spikes counted to each image's stop */
+                        en.neuron_updates = en.neuron_updates / T * mean_steps;
+                    }
+                    json_t *row = json_object();
+                    json_object_set_new(row, "scale_firing_rates", json_string(scales_s ? scalev[a] : "config"));
+                    json_object_set_new(row, "synapse", json_real(p.synapse));
+                    json_object_set_new(row, "steps", json_integer(T));
+                    if (r >= 0) {
+                        json_object_set_new(row, "early_exit_patience", json_integer(ees[r].patience));
+                        json_object_set_new(row, "early_exit_min_prob", json_real(ees[r].min_prob));
+                    }
+                    json_object_set_new(row, "accuracy", json_real(accuracy));
+                    json_object_set_new(row, "mean_steps", json_real(mean_steps));
+                    json_object_set_new(row, "spikes_per_image", json_real(spikes));
+                    json_object_set_new(row, "loihi_joules", json_real(en.synops * loihi->j_per_synop +
+                                                                      en.neuron_updates * loihi->j_per_neuron));
+                    json_object_set_new(row, "images_per_second", json_real(acc.seconds > 0 ? n / acc.seconds : 0));
+                    json_array_append_new(rows, row);
+                    if (!json) {
+                        char syn[32];
+                        if (p.synapse > 0) snprintf(syn, sizeof syn, "%g", p.synapse);
+                        else snprintf(syn, sizeof syn, "none");
+                        printf("%8s %8s %6d %8.2f %9.2f %12.0f %12.4g %10.1f%s\n",
+                               scales_s ? scalev[a] : "config", syn, T, 100 * accuracy, mean_steps,
+                               spikes, json_real_value(json_object_get(row, "loihi_joules")),
+                               acc.seconds > 0 ? n / acc.seconds : 0, r >= 0 ? "  early-exit" : "");
+                        fflush(stdout);
+                    }
+                }
+                eval_acc_deinit(&acc);
+                snn_net_free(net);
+            }
+    if (json) {
+        json_t *root = json_object();
+        json_object_set_new(root, "model", json_string(m->cfg.name));
+        json_object_set_new(root, "dataset", json_string(spec));
+        json_object_set_new(root, "n", json_integer(n));
+        json_object_set_new(root, "ann_accuracy", json_real(ann));
+        json_object_set_new(root, "rows", rows);
+        rows = NULL;
+        char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+        puts(s);
+        free(s);
+        json_decref(root);
+    }
+    rc = 0;
+out:
+    json_decref(rows);
+    free_data(&d);
+    snn_model_free(m);
+    return rc;
+}

@@ -1,0 +1,277 @@
+/* common.c: flag handling shared by snnctl's commands: conversion flags,
+ * model loading with overrides and calibration, image arguments, .npy. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "snn/calibrate.h"
+#include "snn/dataset.h"
+
+void cli_errorf(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("snnctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+double cli_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+void cli_opts_init(cli_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->threads = 2;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int cli_parse_early_exit(const char *s, snn_early_exit *ee)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", s);
+    memset(ee, 0, sizeof *ee);
+    char *p1 = strchr(buf, ':');
+    if (p1) *p1++ = '\0';
+    char *p2 = p1 ? strchr(p1, ':') : NULL;
+    if (p2) *p2++ = '\0';
+    if (parse_int(buf, 0, 100000, &ee->patience)) return -1;
+    if (p1) {
+        char *end;
+        ee->min_prob = strtof(p1, &end);
+        if (*end || ee->min_prob < 0 || ee->min_prob > 1) return -1;
+    }
+    if (p2) {
+        char *end;
+        ee->min_margin = strtof(p2, &end);
+        if (*end || ee->min_margin < 0 || ee->min_margin > 1) return -1;
+    }
+    return 0;
+}
+
+int cli_opts_flag(cli_opts *o, int argc, char **argv, int *i)
+{
+    static const char *conv[] = {"--dt", "--neuron", "--synapse", "--scale-firing-rates", "--v0",
+                                 "--normalize", "--readout", "--max-pool", "--thresholds"};
+    const char *a = argv[*i];
+    if (strncmp(a, "--", 2)) return 0;
+    int known = 0;
+    for (size_t k = 0; k < sizeof conv / sizeof conv[0]; k++) known |= !strcmp(a, conv[k]);
+    known |= !strcmp(a, "--steps") || !strcmp(a, "--input-scale") || !strcmp(a, "--calibrate") ||
+             !strcmp(a, "--early-exit") || !strcmp(a, "--threads");
+    if (!known) return 0;
+    if (*i + 1 >= argc) {
+        cli_errorf("%s needs a value", a);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    if (!strcmp(a, "--steps")) {
+        if (parse_int(v, 1, 100000, &o->steps)) {
+            cli_errorf("--steps: '%s' is not a whole number in [1, 100000]", v);
+            return -1;
+        }
+    } else if (!strcmp(a, "--threads")) {
+        if (parse_int(v, 1, 256, &o->threads)) {
+            cli_errorf("--threads: '%s' is not a whole number in [1, 256]", v);
+            return -1;
+        }
+    } else if (!strcmp(a, "--input-scale")) {
+        char *end;
+        o->input_scale = strtof(v, &end);
+        if (*end || !(o->input_scale > 0)) {
+            cli_errorf("--input-scale: '%s' is not a positive number", v);
+            return -1;
+        }
+    } else if (!strcmp(a, "--calibrate")) {
+        snprintf(o->calibrate, sizeof o->calibrate, "%s", v);
+    } else if (!strcmp(a, "--early-exit")) {
+        if (cli_parse_early_exit(v, &o->ee)) {
+            cli_errorf("--early-exit: '%s' is not PATIENCE[:MIN_PROB[:MIN_MARGIN]]", v);
+            return -1;
+        }
+        o->have_ee = 1;
+    } else {
+        /* validate now so the error comes before any work */
+        snn_convert_params tmp;
+        snn_error err;
+        snn_convert_params_init(&tmp);
+        if (snn_convert_params_set(&tmp, a + 2, v, &err)) {
+            cli_errorf("%s", err.msg);
+            return -1;
+        }
+        if (o->nset >= CLI_MAX_SET) {
+            cli_errorf("too many conversion flags");
+            return -1;
+        }
+        snprintf(o->set[o->nset].key, sizeof o->set[0].key, "%s", a + 2);
+        snprintf(o->set[o->nset].val, sizeof o->set[0].val, "%s", v);
+        o->nset++;
+    }
+    return 1;
+}
+
+snn_model *cli_model_load(const char *path, const cli_opts *o, snn_convert_params *p, int *steps)
+{
+    snn_error err = {0};
+    snn_model *m = snn_model_load(path, &err);
+    if (!m) {
+        cli_errorf("%s", err.msg);
+        return NULL;
+    }
+    *p = m->cfg.convert;
+    int explicit_thresholds = 0;
+    for (int i = 0; i < o->nset; i++) {
+        if (snn_convert_params_set(p, o->set[i].key, o->set[i].val, &err)) {
+            cli_errorf("%s", err.msg);
+            snn_model_free(m);
+            return NULL;
+        }
+        explicit_thresholds |= !strcmp(o->set[i].key, "thresholds");
+    }
+    if (steps) *steps = o->steps ? o->steps : m->cfg.steps;
+    int need = p->normalize != SNN_NORM_NONE && !explicit_thresholds &&
+               (o->calibrate[0] || p->nthresholds == 0);
+    /* the stored thresholds were made for the stored normalisation only */
+    if (p->normalize != SNN_NORM_NONE && !o->calibrate[0] && p->nthresholds &&
+        (p->normalize != m->cfg.convert.normalize || p->percentile != m->cfg.convert.percentile))
+        need = 1;
+    if (!need) return m;
+    char spec[1024];
+    int ncal = 1000;
+    snprintf(spec, sizeof spec, "%s", o->calibrate[0] ? o->calibrate : "");
+    if (!spec[0]) {
+        cli_errorf("normalize=%s needs thresholds: pass --calibrate DATASET[:N] "
+                   "(or run snnctl calibrate on the model)",
+                   p->normalize == SNN_NORM_MAX ? "max" : "percentile");
+        snn_model_free(m);
+        return NULL;
+    }
+    char *colon = strrchr(spec, ':');
+    if (colon && colon > strchr(spec, ':')) {
+        int nn;
+        if (!parse_int(colon + 1, 1, 1000000, &nn)) {
+            ncal = nn;
+            *colon = '\0';
+        }
+    }
+    snn_dataset *d = snn_dataset_open(spec, "train", 0, ncal, &err);
+    if (!d) {
+        cli_errorf("--calibrate: %s", err.msg);
+        snn_model_free(m);
+        return NULL;
+    }
+    size_t isz = snn_model_input_size(m);
+    float *in = malloc(sizeof(float) * isz * (size_t)d->n);
+    snn_err e = in ? SNN_OK : SNN_ENOMEM;
+    for (int i = 0; !e && i < d->n; i++)
+        e = snn_model_preprocess(m, snn_dataset_image(d, i), d->width, d->height, d->channels,
+                                 o->input_scale, in + (size_t)i * isz, &err);
+    if (!e) e = snn_calibrate(m, in, d->n, p, &err);
+    free(in);
+    snn_dataset_free(d);
+    if (e) {
+        cli_errorf("calibration failed: %s", err.msg);
+        snn_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+int cli_image_load(const char *spec, snn_image *img, int *label)
+{
+    snn_error err = {0};
+    const char *hash = strrchr(spec, '#');
+    *label = -1;
+    memset(img, 0, sizeof *img);
+    if (hash && strchr(spec, ':')) {
+        char ds[2048];
+        int idx;
+        snprintf(ds, sizeof ds, "%.*s", (int)(hash - spec), spec);
+        if (parse_int(hash + 1, 0, 1 << 30, &idx)) {
+            cli_errorf("'%s': bad image index", spec);
+            return -1;
+        }
+        snn_dataset *d = snn_dataset_open(ds, "test", idx, 1, &err);
+        if (!d) {
+            cli_errorf("%s", err.msg);
+            return -1;
+        }
+        if (d->n < 1) {
+            cli_errorf("'%s': no image %d", ds, idx);
+            snn_dataset_free(d);
+            return -1;
+        }
+        size_t sz = (size_t)d->width * d->height * d->channels;
+        img->pixels = malloc(sz);
+        if (!img->pixels) {
+            snn_dataset_free(d);
+            return -1;
+        }
+        memcpy(img->pixels, d->pixels, sz);
+        img->width = d->width;
+        img->height = d->height;
+        img->channels = d->channels;
+        *label = d->labels[0];
+        snn_dataset_free(d);
+        return 0;
+    }
+    if (snn_image_load(img, spec, 0, NULL, &err)) {
+        cli_errorf("%s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_write_npy(const char *path, const float *data, int nd, const int64_t *dims)
+{
+    char hdr[256];
+    char shape[128] = "";
+    size_t off = 0;
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++) {
+        off += (size_t)snprintf(shape + off, sizeof shape - off, "%lld,%s", (long long)dims[i],
+                                i + 1 < nd ? " " : "");
+        n *= dims[i];
+    }
+    if (nd > 1) shape[strlen(shape) - 1] = '\0'; /* drop the trailing comma */
+    int hl = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }",
+                      shape);
+    int total = 10 + hl + 1;
+    int padn = (64 - total % 64) % 64;
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        cli_errorf("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    uint16_t len = (uint16_t)(hl + padn + 1);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fputc(len & 0xff, f);
+    fputc(len >> 8, f);
+    fwrite(hdr, 1, (size_t)hl, f);
+    for (int i = 0; i < padn; i++) fputc(' ', f);
+    fputc('\n', f);
+    size_t w = fwrite(data, sizeof(float), (size_t)n, f);
+    if (fclose(f) || w != (size_t)n) {
+        cli_errorf("%s: write failed", path);
+        return -1;
+    }
+    return 0;
+}

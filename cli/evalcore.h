@@ -1,0 +1,37 @@
+/* evalcore.h: private to snnctl. Running a converted network over many
+ * images on several threads and accumulating what eval and sweep report. */
+#ifndef SNNCTL_EVALCORE_H
+#define SNNCTL_EVALCORE_H
+
+#include <stdint.h>
+
+#include "snn/energy.h"
+#include "snn/engine.h"
+
+typedef struct eval_acc {
+    int n, steps, nlayers, nclasses;
+    int64_t *correct_by_step;   /* [steps] */
+    int64_t correct;            /* prediction at the stop step (early exit / mean of last K) */
+    double steps_used;          /* sum over images of steps simulated */
+    double *spikes_by_step;     /* [nlayers x steps], all images */
+    double *fired;              /* [nlayers] neurons that fired, summed over images */
+    float *dump;                /* optional [steps x n x classes] */
+    double seconds;             /* wall time of the simulation */
+} eval_acc;
+
+int eval_acc_init(eval_acc *a, const snn_net *net, int n, int steps, int want_dump);
+void eval_acc_deinit(eval_acc *a);
+
+/* Simulate n inputs (preprocessed) with labels; progress on stderr when
+ * it is a terminal and `progress` is set. Returns 0 or prints and -1. */
+int eval_snn(const snn_net *net, const float *inputs, const uint8_t *labels, int n,
+             const snn_run_opts *ro, int threads, int progress, eval_acc *acc);
+/* ANN accuracy (graph forward pass) on n inputs, threads workers. -1 on error. */
+double eval_ann(const snn_model *m, const float *inputs, const uint8_t *labels, int n,
+                int threads, double *seconds);
+/* Energy per image on device d after `steps` steps, from the accumulated spikes. */
+void eval_energy(const snn_net *net, const eval_acc *a, int steps, const snn_device *d,
+                 snn_energy *out);
+double eval_spikes_per_image(const eval_acc *a, int layer, int steps);
+
+#endif
