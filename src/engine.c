@@ -14,6 +14,9 @@
  * Memory: everything is allocated by snn_engine_new for its max batch and
  * chunk; snn_engine_run does not allocate.
  */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +25,12 @@
 #include "net_internal.h"
 
 #define MAX_CHUNK 32
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define MULTIVERSION
+#endif
 
 struct snn_engine {
     const snn_net *net;
@@ -47,22 +56,42 @@ struct snn_engine {
 
 /* ---- neurons and synapses ---- */
 
-double snn_neuron_spiking_relu(float *v, const float *J, float *out, int64_t n, float dt,
-                               float amplitude, uint8_t *fired)
+MULTIVERSION double snn_neuron_spiking_relu(float *restrict v, const float *restrict J,
+                                             float *restrict out, int64_t n, float dt,
+                                             float amplitude, uint8_t *restrict fired)
 {
-    double spikes = 0;
+    int64_t spikes = 0;
     const float h = amplitude / dt;
     for (int64_t i = 0; i < n; i++) {
         float vi = v[i] + (J[i] > 0.0f ? J[i] : 0.0f) * dt;
-        float k = floorf(vi);
-        v[i] = vi - k;
-        out[i] = k * h;
-        if (k > 0.0f) {
-            spikes += k;
-            if (fired) fired[i] = 1;
-        }
+        /* vi >= 0, so truncation is floor; more than 2^30 spikes in one step
+         * saturates (integer counts keep the loop vectorised) */
+        vi = vi < 1073741824.0f ? vi : 1073741824.0f;
+        int32_t k = (int32_t)vi;
+        float kf = (float)k;
+        v[i] = vi - kf;
+        out[i] = kf * h;
+        spikes += k;
     }
-    return spikes;
+    if (fired)
+        for (int64_t i = 0; i < n; i++) fired[i] |= out[i] > 0.0f;
+    return (double)spikes;
+}
+
+/* J = gain * (x + bias) where x is the synapse state read before its update
+ * (one-step delay) or, without a synapse, the input itself. */
+MULTIVERSION static void input_current(float *restrict J, float *restrict y, const float *restrict u,
+                                       const float *restrict bias, int64_t n, float gain, float a,
+                                       float b)
+{
+    if (y) {
+        for (int64_t i = 0; i < n; i++) {
+            J[i] = gain * (y[i] + bias[i]);
+            y[i] = a * y[i] + b * u[i];
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) J[i] = gain * (u[i] + bias[i]);
+    }
 }
 
 void snn_lowpass_delay(float *y, const float *u, float *out, int64_t n, float a, float b)
@@ -434,14 +463,7 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                 for (int t = 0; t < tc; t++) {
                     const float *u = U + t * ustride;
                     float *J = e->J;
-                    if (ystate) {
-                        for (int64_t i = 0; i < n; i++) {
-                            J[i] = ly->gain * (ystate[i] + st->bias[i]);
-                            ystate[i] = fa * ystate[i] + fb * u[i];
-                        }
-                    } else {
-                        for (int64_t i = 0; i < n; i++) J[i] = ly->gain * (u[i] + st->bias[i]);
-                    }
+                    input_current(J, ystate, u, st->bias, n, ly->gain, fa, fb);
                     float *s = out + t * n;
                     if (net->params.neuron == SNN_NEURON_SPIKING_RELU) {
                         double k = snn_neuron_spiking_relu(v, J, s, n, dt, ly->amplitude, fired);

@@ -67,10 +67,30 @@ static void conv_ref(const kop *op, const float *in, float *out, int with_bias)
             }
 }
 
+/* The common 2x2, stride 2, unpadded case: four rows of C channels. */
+MULTIVERSION static void avgpool2(const float *restrict in, float *restrict out, int W, int C,
+                                  int Ho, int Wo)
+{
+    for (int oy = 0; oy < Ho; oy++) {
+        const float *r0 = in + (size_t)(2 * oy) * W * C, *r1 = r0 + (size_t)W * C;
+        float *o = out + (size_t)oy * Wo * C;
+        for (int ox = 0; ox < Wo; ox++) {
+            const float *a = r0 + (size_t)2 * ox * C, *b = r1 + (size_t)2 * ox * C;
+            for (int c = 0; c < C; c++)
+                o[(size_t)ox * C + c] = 0.25f * ((a[c] + a[C + c]) + (b[c] + b[C + c]));
+        }
+    }
+}
+
 static void avgpool(const kop *op, const float *in, float *out)
 {
     const int H = op->in.h, W = op->in.w, C = op->in.c;
     const int Ho = op->out.h, Wo = op->out.w;
+    if (op->kh == 2 && op->kw == 2 && op->sh == 2 && op->sw == 2 && !op->pt && !op->pl &&
+        2 * Ho <= H && 2 * Wo <= W) {
+        avgpool2(in, out, W, C, Ho, Wo);
+        return;
+    }
     for (int oy = 0; oy < Ho; oy++)
         for (int ox = 0; ox < Wo; ox++) {
             float *o = out + ((size_t)oy * Wo + ox) * C;

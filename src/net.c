@@ -493,6 +493,7 @@ snn_net *snn_net_new(const snn_model *m, const snn_convert_params *prm, snn_erro
     }
     net->model = m;
     net->params = *prm;
+    p.net = net;
     if (!g->finalized) {
         snn_error_set(err, SNN_EINVALID, "graph is not finalized");
         snn_net_free(net);
