@@ -374,7 +374,18 @@ static void draw_frame(canvas *c, const frame *f, const axis *xa, const axis *ya
     float cx = (f->left + f->right) / 2;
     cv_text(c, cx, f->bottom + tick + 22.0f * s, xlabel, s, COL_FG, ANCHOR_MIDDLE, 0);
     cv_text(c, 12.0f * s, (f->top + f->bottom) / 2, ylabel, s, COL_FG, ANCHOR_MIDDLE, 1);
-    if (title) cv_text(c, c->w / 2.0f, f->top / 2, title, 2 * s, COL_FG, ANCHOR_MIDDLE, 0);
+    if (title) {
+        /* Double size when it fits, else single size, else cut with "...". */
+        char tt[256];
+        int ts = 2 * s, maxw = c->w - 16 * s;
+        snprintf(tt, sizeof tt, "%s", title);
+        if (text_width(tt, ts) > maxw) ts = s;
+        if (text_width(tt, ts) > maxw) {
+            size_t n = (size_t)(maxw / (GLYPH_W * ts));
+            if (n > 3 && n < sizeof tt) memcpy(tt + n - 3, "...", 4);
+        }
+        cv_text(c, c->w / 2.0f, f->top / 2, tt, ts, COL_FG, ANCHOR_MIDDLE, 0);
+    }
 }
 
 static snn_err check_size(int *w, int *h, snn_error *err)
@@ -450,7 +461,7 @@ snn_err snn_plot_raster(const snn_plot_raster_data *d, snn_plot_format fmt, uint
     if (mark_w < 1) mark_w = 1;
     float row_h = (float)(sp * (f.bottom - f.top) / (hi - lo));
     float mark_h = row_h * 0.8f;
-    if (mark_h < 1) mark_h = 1;
+    if (mark_h < 2) mark_h = 2;
     cv_group_begin(&c, "spikes", COL_SPIKE);
     for (int t = 0; t < d->steps; t++) {
         float x = f.left + (t + 0.5f) * step_w - mark_w / 2;

@@ -86,6 +86,16 @@ TEST(plot_raster_svg_marks)
     CHECK(strstr((const char *)out, ">300</text>") && strstr((const char *)out, ">conv1 neuron<"));
     free(out);
 
+    /* A title too long for the width is cut with "...", the same in both
+     * formats (the PNG is checked for not drawing past the edges). */
+    char longtitle[200];
+    memset(longtitle, 'x', sizeof longtitle - 1);
+    longtitle[sizeof longtitle - 1] = '\0';
+    d.title = longtitle;
+    CHECK_OK(snn_plot_raster(&d, SNN_PLOT_SVG, &out, &len, &e));
+    CHECK(strstr((const char *)out, "xxx...</text>"));
+    free(out);
+
     /* No neurons at all: an empty frame, still valid. */
     d.nneurons = 0;
     d.counts = NULL;

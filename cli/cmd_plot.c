@@ -1,0 +1,246 @@
+/* cmd_plot.c: `snnctl plot raster|probs MODEL IMAGE ... -o OUT.svg|OUT.png`:
+ * runs one image through the converted network and draws the spike raster
+ * of one layer or the class probabilities over time (snn/plot.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "snn/engine.h"
+#include "snn/plot.h"
+
+static const char *PLOT_USAGE =
+    "usage: snnctl plot raster MODEL IMAGE --layer NAME [--neurons 512] [--steps N]\n"
+    "                   [conversion flags] [--size WxH] -o OUT.svg|OUT.png\n"
+    "       snnctl plot probs MODEL IMAGE [--steps N] [--label TRUE_CLASS]\n"
+    "                   [conversion flags] [--size WxH] -o OUT.svg|OUT.png\n"
+    "  IMAGE: a PNG/JPEG file or DATASET_SPEC#INDEX (test split), e.g.\n"
+    "         cifar10:../shared/datasets/cifar10#19 (the true class then comes from it)\n"
+    "  TRUE_CLASS: a class name of the model or its index\n";
+
+typedef struct plot_args {
+    int raster;                 /* 1 = raster, 0 = probs */
+    const char *model, *image, *out, *layer, *label;
+    int neurons, width, height;
+    snn_plot_format fmt;
+    cli_opts o;
+} plot_args;
+
+static int parse_args(plot_args *a, int argc, char **argv)
+{
+    memset(a, 0, sizeof *a);
+    cli_opts_init(&a->o);
+    a->neurons = 512;
+    if (argc < 2 || (strcmp(argv[1], "raster") && strcmp(argv[1], "probs"))) {
+        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+            fputs(PLOT_USAGE, stdout);
+            return 1;
+        }
+        cli_errorf("plot: the first argument is 'raster' or 'probs'");
+        fputs(PLOT_USAGE, stderr);
+        return 2;
+    }
+    a->raster = !strcmp(argv[1], "raster");
+    for (int i = 2; i < argc; i++) {
+        int r = cli_opts_flag(&a->o, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r) continue;
+        const char *s = argv[i];
+        int has_val = i + 1 < argc;
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            fputs(PLOT_USAGE, stdout);
+            return 1;
+        } else if (has_val && (!strcmp(s, "-o") || !strcmp(s, "--output"))) {
+            a->out = argv[++i];
+        } else if (has_val && a->raster && !strcmp(s, "--layer")) {
+            a->layer = argv[++i];
+        } else if (has_val && a->raster && !strcmp(s, "--neurons")) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 65536) {
+                cli_errorf("--neurons: '%s' is not a whole number in [1, 65536]", argv[i]);
+                return 2;
+            }
+            a->neurons = (int)v;
+        } else if (has_val && !a->raster && !strcmp(s, "--label")) {
+            a->label = argv[++i];
+        } else if (has_val && !strcmp(s, "--size")) {
+            if (sscanf(argv[++i], "%dx%d", &a->width, &a->height) != 2 ||
+                a->width < SNN_PLOT_MIN_SIDE || a->height < SNN_PLOT_MIN_SIDE ||
+                a->width > SNN_PLOT_MAX_SIDE || a->height > SNN_PLOT_MAX_SIDE) {
+                cli_errorf("--size: '%s' is not WxH with sides in [%d, %d]", argv[i],
+                           SNN_PLOT_MIN_SIDE, SNN_PLOT_MAX_SIDE);
+                return 2;
+            }
+        } else if (s[0] != '-' && !a->model) {
+            a->model = s;
+        } else if (s[0] != '-' && !a->image) {
+            a->image = s;
+        } else {
+            cli_errorf("plot: unexpected argument '%s'", s);
+            fputs(PLOT_USAGE, stderr);
+            return 2;
+        }
+    }
+    if (!a->model || !a->image || !a->out || (a->raster && !a->layer)) {
+        cli_errorf("plot: MODEL, IMAGE, -o OUT%s are required", a->raster ? " and --layer" : "");
+        fputs(PLOT_USAGE, stderr);
+        return 2;
+    }
+    snn_error err;
+    if (snn_plot_format_from_path(a->out, &a->fmt, &err)) {
+        cli_errorf("%s", err.msg);
+        return 2;
+    }
+    return 0;
+}
+
+/* The class index named by s (a class name or an index), else -1. */
+static int find_class(const snn_model *m, const char *s)
+{
+    for (int k = 0; k < m->cfg.nclasses; k++)
+        if (!strcmp(m->cfg.classes[k], s)) return k;
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *s && !*end && v >= 0 && v < m->cfg.nclasses ? (int)v : -1;
+}
+
+static void list_layers(const snn_net *net)
+{
+    fputs("neuron layers:", stderr);
+    for (int i = 0; i < snn_net_nlayers(net); i++) {
+        const snn_layer_info *li = snn_net_layer(net, i);
+        if (li->kind == SNN_LAYER_NEURONS)
+            fprintf(stderr, " %s (%lld)", li->name, (long long)li->neurons);
+    }
+    fputc('\n', stderr);
+}
+
+static int write_out(const char *path, const uint8_t *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        cli_errorf("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t w = fwrite(buf, 1, len, f);
+    if (fclose(f) != 0 || w != len) {
+        cli_errorf("%s: write failed", path);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_plot(int argc, char **argv)
+{
+    plot_args a;
+    int r = parse_args(&a, argc, argv);
+    if (r) return r == 1 ? 0 : r;
+
+    snn_convert_params p;
+    int steps;
+    snn_model *m = cli_model_load(a.model, &a.o, &p, &steps);
+    if (!m) return 1;
+    int rc = 1, label = -1;
+    snn_image img = {0};
+    snn_net *net = NULL;
+    snn_engine *e = NULL;
+    snn_result res = {0};
+    float *in = NULL;
+    uint8_t *plot = NULL;
+    size_t plot_len = 0;
+    snn_error err = {0};
+    int layer = -1;
+
+    if (cli_image_load(a.image, &img, &label)) goto out;
+    if (a.label && (label = find_class(m, a.label)) < 0) {
+        cli_errorf("--label: '%s' is neither a class of %s nor an index below %d", a.label,
+                   m->cfg.name, m->cfg.nclasses);
+        goto out;
+    }
+    in = malloc(sizeof(float) * snn_model_input_size(m));
+    if (!in || snn_model_preprocess(m, img.pixels, img.width, img.height, img.channels,
+                                    a.o.input_scale, in, &err)) {
+        cli_errorf("%s", in ? err.msg : "out of memory");
+        goto out;
+    }
+    if (!(net = snn_net_new(m, &p, &err))) {
+        cli_errorf("%s", err.msg);
+        goto out;
+    }
+    if (a.raster) {
+        layer = snn_net_find_layer(net, a.layer);
+        if (layer < 0 || snn_net_layer(net, layer)->kind != SNN_LAYER_NEURONS) {
+            cli_errorf("--layer: '%s' is not a neuron layer of %s", a.layer, m->cfg.name);
+            list_layers(net);
+            goto out;
+        }
+    }
+    if (!(e = snn_engine_new(net, 1, steps, SNN_ENGINE_FAST, &err))) {
+        cli_errorf("%s", err.msg);
+        goto out;
+    }
+    if (snn_result_init(&res, net, 1, steps, a.raster ? a.neurons : 0)) {
+        cli_errorf("out of memory");
+        goto out;
+    }
+    snn_run_opts ro;
+    snn_run_opts_init(&ro);
+    ro.steps = steps;
+    ro.stats = a.raster;
+    if (a.o.have_ee) ro.early_exit = a.o.ee;
+    ro.raster_layer = layer;
+    ro.raster_neurons = a.raster ? a.neurons : 0;
+    if (snn_engine_run(e, in, 1, &ro, &res, &err)) {
+        cli_errorf("%s", err.msg);
+        goto out;
+    }
+
+    char title[256];
+    const char *pred = m->cfg.classes[res.pred[0]];
+    if (a.raster) {
+        const snn_layer_info *li = snn_net_layer(net, layer);
+        const snn_raster *ras = &res.raster;
+        long long spikes = 0;
+        for (size_t k = 0; k < (size_t)res.steps * ras->nneurons; k++) spikes += ras->counts[k];
+        snprintf(title, sizeof title, "%s: %s, %d of %lld neurons, %lld spikes (predicted: %s)",
+                 m->cfg.name, li->name, ras->nneurons, (long long)li->neurons, spikes, pred);
+        char ylabel[96];
+        snprintf(ylabel, sizeof ylabel, "%s neuron index", li->name);
+        snn_plot_raster_data d = {.steps = res.steps, .nneurons = ras->nneurons,
+                                  .counts = ras->counts, .neuron_index = ras->neuron_index,
+                                  .dt = p.dt, .title = title, .ylabel = ylabel,
+                                  .width = a.width, .height = a.height};
+        if (snn_plot_raster(&d, a.fmt, &plot, &plot_len, &err)) {
+            cli_errorf("%s", err.msg);
+            goto out;
+        }
+    } else {
+        if (label >= 0)
+            snprintf(title, sizeof title, "true: %s, predicted: %s", m->cfg.classes[label], pred);
+        else
+            snprintf(title, sizeof title, "predicted: %s", pred);
+        snn_plot_probs_data d = {.steps = res.steps, .nclasses = res.nclasses,
+                                 .probs = res.probs, .stride = res.nclasses,
+                                 .class_names = (const char *const *)m->cfg.classes,
+                                 .dt = p.dt, .title = title,
+                                 .width = a.width, .height = a.height};
+        if (snn_plot_probs(&d, a.fmt, &plot, &plot_len, &err)) {
+            cli_errorf("%s", err.msg);
+            goto out;
+        }
+    }
+    if (write_out(a.out, plot, plot_len)) goto out;
+    printf("%s: %s, %d steps, %zu bytes\n", a.out, title, res.steps, plot_len);
+    rc = 0;
+out:
+    free(plot);
+    snn_result_deinit(&res);
+    snn_engine_free(e);
+    snn_net_free(net);
+    free(in);
+    snn_image_deinit(&img);
+    snn_model_free(m);
+    return rc;
+}
