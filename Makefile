@@ -23,7 +23,7 @@ TEST_LIBS  := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
            -Wshadow -Wstrict-prototypes -Wno-format-truncation -fno-strict-aliasing -pthread \
-           -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS)
+           -Iinclude -Itests -I$(BUILD)/gen $(PKG_CFLAGS)
 LDFLAGS += -pthread
 
 ifneq ($(SANITIZE),)

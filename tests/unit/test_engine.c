@@ -1,0 +1,385 @@
+/* test_engine.c: conversion and simulation semantics (nengo-semantics.md):
+ * hand-computed neuron and synapse sequences, the rate network equals the
+ * ANN, fast equals reference, chunking does not change results, bias-only
+ * first step, seeded initial voltages, early exit, energy arithmetic. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/net_internal.h"
+#include "snn/calibrate.h"
+#include "snn/energy.h"
+#include "snn/engine.h"
+#include "test.h"
+
+TEST(engine_spiking_relu_hand_sequence)
+{
+    /* J=3400, amplitude 0.5, v0=0, dt=1ms: 3.4 per step -> 3, 3, 4 spikes */
+    float v = 0, J = 3400, out;
+    float want[3] = {1500, 1500, 2000};
+    for (int t = 0; t < 3; t++) {
+        double k = snn_neuron_spiking_relu(&v, &J, &out, 1, 0.001f, 0.5f, NULL);
+        CHECK_NEAR(out, want[t], 1e-3);
+        CHECK_NEAR(k, want[t] / 500, 1e-9);
+    }
+    CHECK_NEAR(v, 0.2, 1e-5); /* 10.2 - 10 */
+    /* negative current never lowers the voltage */
+    v = 0.7f;
+    J = -100;
+    snn_neuron_spiking_relu(&v, &J, &out, 1, 0.001f, 0.5f, NULL);
+    CHECK_NEAR(v, 0.7, 1e-7);
+    CHECK(out == 0);
+}
+
+TEST(engine_lowpass_hand_sequence)
+{
+    /* the spike train above through Lowpass(0.005), read with the delay */
+    const float a = (float)exp(-0.001 / 0.005), b = 1 - a;
+    CHECK_NEAR(a, 0.8187307530779818, 1e-7);
+    float y = 0, u[4] = {1500, 1500, 2000, 0}, out;
+    float want[4] = {0, 271.90387f, 494.51993f, 767.41717f};
+    for (int t = 0; t < 4; t++) {
+        snn_lowpass_delay(&y, &u[t], &out, 1, a, b);
+        CHECK_NEAR(out, want[t], 2e-3);
+    }
+}
+
+static snn_model *load_fashion(void)
+{
+    snn_error err = {0};
+    snn_model *m = snn_model_load(test_path("models/fashion-mnist"), &err);
+    if (!m) test_fail(__FILE__, __LINE__, "load: %s", err.msg);
+    return m;
+}
+
+static float *synthetic_inputs(const snn_model *m, int n, unsigned seed)
+{
+    size_t isz = snn_model_input_size(m);
+    float *x = malloc(sizeof(float) * isz * (size_t)n);
+    for (size_t i = 0; i < isz * (size_t)n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        /* blobs of brightness, like a garment on black */
+        size_t p = i % isz;
+        int yy = (int)(p / 28), xx = (int)(p % 28);
+        float base = (yy > 4 && yy < 24 && xx > 6 && xx < 22) ? 0.6f : 0.0f;
+        x[i] = base + 0.4f * (float)((seed >> 16) & 0x7fff) / 32767.0f * (base > 0);
+    }
+    return x;
+}
+
+static snn_net *make_net(const snn_model *m, const char *kv[][2], int n)
+{
+    snn_convert_params p = m->cfg.convert;
+    snn_error err = {0};
+    for (int i = 0; i < n; i++)
+        if (snn_convert_params_set(&p, kv[i][0], kv[i][1], &err)) {
+            test_fail(__FILE__, __LINE__, "%s", err.msg);
+            return NULL;
+        }
+    snn_net *net = snn_net_new(m, &p, &err);
+    if (!net) test_fail(__FILE__, __LINE__, "net: %s", err.msg);
+    return net;
+}
+
+static int run(const snn_net *net, const float *x, int batch, int steps, int chunk,
+               snn_engine_mode mode, snn_result *r)
+{
+    snn_error err = {0};
+    snn_engine *e = snn_engine_new(net, batch, steps, mode, &err);
+    if (!e || snn_result_init(r, net, batch, steps, 16)) return -1;
+    snn_run_opts o;
+    snn_run_opts_init(&o);
+    o.steps = steps;
+    o.chunk = chunk;
+    int rc = snn_engine_run(e, x, batch, &o, r, &err);
+    snn_engine_free(e);
+    return rc;
+}
+
+TEST(engine_rate_network_equals_ann)
+{
+    snn_model *m = load_fashion();
+    CHECK(m);
+    const char *kv[][2] = {{"neuron", "relu"}, {"synapse", "none"}};
+    snn_net *net = make_net(m, kv, 2);
+    CHECK(net);
+    const int B = 6, T = 3;
+    float *x = synthetic_inputs(m, B, 1);
+    float ann[6 * 10];
+    CHECK_OK(snn_graph_run(m->graph, x, B, ann, NULL, NULL, NULL));
+    snn_result r;
+    CHECK_OK(run(net, x, B, T, 0, SNN_ENGINE_FAST, &r));
+    double maxd = 0;
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++)
+            for (int c = 0; c < 10; c++) {
+                double d = fabs(snn_result_probs(&r, t, b)[c] - ann[b * 10 + c]);
+                if (d > maxd) maxd = d;
+            }
+    CHECK_NEAR(maxd, 0, 1e-5);
+    snn_result_deinit(&r);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
+
+TEST(engine_first_step_is_bias_only)
+{
+    /* three synapses on the way to the readout: p[0] = softmax(b_out) */
+    snn_model *m = load_fashion();
+    CHECK(m);
+    snn_net *net = make_net(m, NULL, 0);
+    CHECK(net);
+    float *x = synthetic_inputs(m, 2, 2);
+    snn_result r;
+    CHECK_OK(run(net, x, 2, 2, 0, SNN_ENGINE_FAST, &r));
+    const kstage *last = &net->stages[net->nstages - 1];
+    float want[10], mx = -1e30f;
+    double s = 0;
+    for (int c = 0; c < 10; c++) mx = fmaxf(mx, last->bias[c]);
+    for (int c = 0; c < 10; c++) s += want[c] = expf(last->bias[c] - mx);
+    for (int b = 0; b < 2; b++)
+        for (int c = 0; c < 10; c++) CHECK_NEAR(snn_result_probs(&r, 0, b)[c], want[c] / s, 1e-6);
+    snn_result_deinit(&r);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
+
+TEST(engine_fast_matches_reference)
+{
+    snn_model *m = load_fashion();
+    CHECK(m);
+    const char *kv[][2] = {{"scale_firing_rates", "200"}, {"v0", "uniform:3"}};
+    snn_net *net = make_net(m, kv, 2);
+    CHECK(net);
+    const int B = 3, T = 15;
+    float *x = synthetic_inputs(m, B, 3);
+    snn_result fast, ref;
+    CHECK_OK(run(net, x, B, T, 0, SNN_ENGINE_FAST, &fast));
+    CHECK_OK(run(net, x, B, T, 0, SNN_ENGINE_REFERENCE, &ref));
+    double maxd = 0, sf = 0, sr = 0;
+    for (int i = 0; i < T * B * 10; i++) maxd = fmax(maxd, fabs(fast.probs[i] - ref.probs[i]));
+    for (int l = 0; l < fast.nlayers; l++) {
+        sf += fast.layers[l].spikes;
+        sr += ref.layers[l].spikes;
+    }
+    CHECK(sr > 100); /* the network really spikes */
+    CHECK_NEAR(sf / sr, 1.0, 0.01);
+    CHECK_NEAR(maxd, 0, 2e-3);
+    snn_result_deinit(&fast);
+    snn_result_deinit(&ref);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
+
+TEST(engine_chunking_does_not_change_results)
+{
+    snn_model *m = load_fashion();
+    CHECK(m);
+    const char *kv[][2] = {{"scale_firing_rates", "100"}};
+    snn_net *net = make_net(m, kv, 1);
+    CHECK(net);
+    const int B = 2, T = 20;
+    float *x = synthetic_inputs(m, B, 4);
+    snn_result a, b;
+    CHECK_OK(run(net, x, B, T, 0, SNN_ENGINE_FAST, &a));
+    for (int chunk = 1; chunk <= 7; chunk += 3) {
+        CHECK_OK(run(net, x, B, T, chunk, SNN_ENGINE_FAST, &b));
+        double maxd = 0;
+        for (int i = 0; i < T * B * 10; i++) maxd = fmax(maxd, fabs(a.probs[i] - b.probs[i]));
+        CHECK_NEAR(maxd, 0, 1e-4);
+        CHECK_NEAR(a.layers[1].spikes, b.layers[1].spikes, 0.5);
+        snn_result_deinit(&b);
+    }
+    snn_result_deinit(&a);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
+
+TEST(engine_same_image_same_answer_in_batch)
+{
+    /* uniform:SEED draws one voltage vector shared by every image */
+    snn_model *m = load_fashion();
+    CHECK(m);
+    const char *kv[][2] = {{"v0", "uniform:11"}, {"scale_firing_rates", "50"}};
+    snn_net *net = make_net(m, kv, 2);
+    CHECK(net);
+    size_t isz = snn_model_input_size(m);
+    float *x = synthetic_inputs(m, 2, 5);
+    memcpy(x + isz, x, sizeof(float) * isz);
+    snn_result r;
+    CHECK_OK(run(net, x, 2, 12, 0, SNN_ENGINE_FAST, &r));
+    for (int t = 0; t < 12; t++)
+        for (int c = 0; c < 10; c++)
+            CHECK(snn_result_probs(&r, t, 0)[c] == snn_result_probs(&r, t, 1)[c]);
+    /* a different seed gives a different run */
+    snn_result r2;
+    const char *kv2[][2] = {{"v0", "uniform:12"}, {"scale_firing_rates", "50"}};
+    snn_net *net2 = make_net(m, kv2, 2);
+    CHECK_OK(run(net2, x, 2, 12, 0, SNN_ENGINE_FAST, &r2));
+    double d = 0;
+    for (int i = 0; i < 12 * 2 * 10; i++) d += fabs(r.probs[i] - r2.probs[i]);
+    CHECK(d > 1e-4);
+    snn_result_deinit(&r);
+    snn_result_deinit(&r2);
+    snn_net_free(net2);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
+
+TEST(engine_early_exit_stops_and_holds)
+{
+    snn_model *m = load_fashion();
+    CHECK(m);
+    const char *kv[][2] = {{"scale_firing_rates", "300"}, {"synapse", "none"}};
+    snn_net *net = make_net(m, kv, 2);
+    CHECK(net);
+    float *x = synthetic_inputs(m, 1, 6);
+    snn_error err = {0};
+    snn_engine *e = snn_engine_new(net, 1, 50, SNN_ENGINE_FAST, &err);
+    snn_result r;
+    CHECK(e && !snn_result_init(&r, net, 1, 50, 0));
+    snn_run_opts o;
+    snn_run_opts_init(&o);
+    o.steps = 50;
+    o.early_exit.patience = 3;
+    CHECK_OK(snn_engine_run(e, x, 1, &o, &r, &err));
+    CHECK(r.stop_step[0] >= 3 && r.stop_step[0] < 50);
+    CHECK_EQ_INT(r.steps, r.stop_step[0]);
+    /* the top class held for the last 3 steps before the stop */
+    int top = r.pred[0];
+    for (int t = r.stop_step[0] - 3; t < r.stop_step[0]; t++)
+        CHECK_EQ_INT(snn_argmax(snn_result_probs(&r, t, 0), 10), top);
+    snn_result_deinit(&r);
+    snn_engine_free(e);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
+
+TEST(engine_raster_and_stats)
+{
+    snn_model *m = load_fashion();
+    CHECK(m);
+    const char *kv[][2] = {{"scale_firing_rates", "100"}};
+    snn_net *net = make_net(m, kv, 1);
+    CHECK(net);
+    float *x = synthetic_inputs(m, 1, 7);
+    snn_error err = {0};
+    snn_engine *e = snn_engine_new(net, 1, 10, SNN_ENGINE_FAST, &err);
+    snn_result r;
+    CHECK(e && !snn_result_init(&r, net, 1, 10, 64));
+    snn_run_opts o;
+    snn_run_opts_init(&o);
+    o.steps = 10;
+    o.raster_layer = 1;
+    o.raster_neurons = 32;
+    CHECK_OK(snn_engine_run(e, x, 1, &o, &r, &err));
+    CHECK_EQ_INT(r.raster.nneurons, 32);
+    double rs = 0, per_step = 0;
+    for (int i = 0; i < 10 * 32; i++) rs += r.raster.counts[i];
+    for (int t = 0; t < 10; t++) per_step += r.layers[1].spikes_per_step[t];
+    CHECK_NEAR(per_step, r.layers[1].spikes, 1e-6);
+    CHECK(rs > 0 && rs <= r.layers[1].spikes);
+    CHECK(r.layers[1].fired_neurons > 0 && r.layers[1].fired_neurons <= r.layers[1].neurons);
+    const snn_layer_info *inf = snn_net_layer(net, 1);
+    CHECK_NEAR(r.layers[1].syn_events, r.layers[1].spikes * inf->fanout_total / inf->neurons, 1e-3);
+    /* a non-neuron raster layer is refused */
+    o.raster_layer = 0;
+    CHECK(snn_engine_run(e, x, 1, &o, &r, &err) == SNN_EINVALID);
+    snn_result_deinit(&r);
+    snn_engine_free(e);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
+
+TEST(engine_energy_arithmetic)
+{
+    snn_model *m = load_fashion();
+    CHECK(m);
+    snn_net *net = make_net(m, NULL, 0);
+    CHECK(net);
+    const snn_device *cpu = snn_energy_device_find("cpu"), *loihi = snn_energy_device_find("loihi");
+    CHECK(cpu && loihi && !snn_energy_device_find("abacus"));
+    double macs = 0, neurons = 0;
+    for (int l = 1; l < snn_net_nlayers(net); l++) {
+        macs += snn_net_layer(net, l)->macs;
+        if (snn_net_layer(net, l)->kind == SNN_LAYER_NEURONS) neurons += snn_net_layer(net, l)->neurons;
+    }
+    CHECK_NEAR(macs, 333056, 0.5);
+    snn_energy e;
+    snn_energy_ann(net, cpu, &e);
+    CHECK_NEAR(e.joules, (macs + neurons) * 8.6e-9, 1e-12);
+    float *x = synthetic_inputs(m, 1, 8);
+    snn_result r;
+    CHECK_OK(run(net, x, 1, 10, 0, SNN_ENGINE_FAST, &r));
+    double ev = 0;
+    for (int l = 1; l < r.nlayers; l++) ev += r.layers[l].syn_events;
+    snn_energy_snn(net, &r, 1, loihi, &e);
+    CHECK_NEAR(e.joules, (snn_net_layer(net, 0)->fanout_total + ev) * 27.1e-12 + neurons * 10 * 81e-12, 1e-15);
+    snn_result_deinit(&r);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
+
+TEST(engine_calibrated_gain)
+{
+    snn_model *m = load_fashion();
+    CHECK(m);
+    float *x = synthetic_inputs(m, 20, 9);
+    snn_convert_params p = m->cfg.convert;
+    snn_error err = {0};
+    CHECK_OK(snn_convert_params_set(&p, "normalize", "percentile:99", &err));
+    CHECK_OK(snn_convert_params_set(&p, "scale_firing_rates", "2", &err));
+    /* without thresholds the converter refuses and names the layer */
+    CHECK(snn_net_new(m, &p, &err) == NULL);
+    CHECK(strstr(err.msg, "conv1") != NULL);
+    CHECK_OK(snn_calibrate(m, x, 20, &p, &err));
+    CHECK_EQ_INT(p.nthresholds, 3);
+    snn_net *net = snn_net_new(m, &p, &err);
+    CHECK(net);
+    for (int l = 1; l <= 3; l++) {
+        const snn_layer_info *inf = snn_net_layer(net, l);
+        float thr = snn_convert_params_layer_threshold(&p, inf->name);
+        CHECK(thr > 0);
+        CHECK_NEAR(inf->scale, 2.0 / (thr * 0.001), inf->scale * 1e-5);
+    }
+    /* max >= the 99th percentile */
+    snn_convert_params q = p;
+    CHECK_OK(snn_convert_params_set(&q, "normalize", "max", &err));
+    CHECK_OK(snn_calibrate(m, x, 20, &q, &err));
+    for (int i = 0; i < 3; i++) CHECK(q.thresholds[i].value >= p.thresholds[i].value * 0.99);
+    snn_net_free(net);
+    free(x);
+    snn_model_free(m);
+}
+
+TEST(engine_refuses_bad_runs)
+{
+    snn_model *m = load_fashion();
+    CHECK(m);
+    snn_net *net = make_net(m, NULL, 0);
+    snn_error err = {0};
+    snn_engine *e = snn_engine_new(net, 2, 10, SNN_ENGINE_FAST, &err);
+    snn_result r;
+    CHECK(e && !snn_result_init(&r, net, 2, 10, 0));
+    float *x = synthetic_inputs(m, 3, 10);
+    snn_run_opts o;
+    snn_run_opts_init(&o);
+    o.steps = 11;
+    CHECK(snn_engine_run(e, x, 1, &o, &r, &err) == SNN_ELIMIT);
+    o.steps = 5;
+    CHECK(snn_engine_run(e, x, 3, &o, &r, &err) == SNN_ELIMIT);
+    CHECK(snn_engine_new(net, 0, 10, SNN_ENGINE_FAST, &err) == NULL);
+    snn_result_deinit(&r);
+    snn_engine_free(e);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
