@@ -1,0 +1,47 @@
+#!/bin/sh
+# run.sh: every test suite, in order, with one combined closing line
+# "N passed, N failed, N skipped" (the line CI reads). Called by `make test`.
+#
+#   unit         build/test_unit          library modules (tests/unit)
+#   conform      tests/conform.sh         ONNX backend test suite, rate path
+#   integration  build/test_integration   the real daemon over HTTP (tests/integration)
+#
+# BUILD selects the build folder (build, or build-san for sanitizers).
+set -u
+BUILD=${BUILD:-build}
+cd "$(dirname "$0")/.." || exit 2
+export SNN_ROOT="$PWD"
+passed=0 failed=0 skipped=0 broken=""
+
+suite() {
+    name=$1
+    shift
+    echo "=== $name: $*"
+    log=$(mktemp)
+    "$@" 2>&1 | tee "$log"
+    rc=$(cat "$log.rc" 2>/dev/null || echo 0)
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        echo "=== $name: no summary line (crashed?)"
+        failed=$((failed + 1))
+        broken="$broken $name"
+    else
+        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+        f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+        s=$(echo "$line" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p')
+        passed=$((passed + p))
+        failed=$((failed + f))
+        skipped=$((skipped + ${s:-0}))
+        [ "$f" = 0 ] || broken="$broken $name"
+    fi
+    rm -f "$log" "$log.rc"
+}
+
+suite unit "$BUILD/test_unit"
+suite conform env BUILD="$BUILD" tests/conform.sh
+suite integration "$BUILD/test_integration"
+
+echo
+[ -z "$broken" ] || echo "failing suites:$broken"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]
