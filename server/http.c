@@ -1,0 +1,560 @@
+/* http.c: the libmicrohttpd glue: routing, bodies with limits, answers,
+ * waiting for jobs and streaming server-sent events.
+ *
+ * DESIGN: libmicrohttpd runs one thread per connection
+ * (MHD_USE_THREAD_PER_CONNECTION), bounded by max-connections. That makes
+ * the request path plain blocking code: a handler submits its job and
+ * waits on the job's condition variable, and an SSE content reader blocks
+ * until the next event or the keepalive interval. While a handler waits it
+ * polls its socket every 50 ms (recv MSG_PEEK: 0 means the client closed),
+ * so work for a client that went away is withdrawn from the queue or
+ * cancelled at the engine's next chunk; an SSE stream notices through the
+ * response's free callback. Limits are applied as early as the protocol
+ * allows: a Content-Length over max-body-bytes is answered 413 before the
+ * body is read; a chunked body is counted while it arrives; a body trickled
+ * slower than connection-timeout-s in total is cut off; headers beyond
+ * header-bytes are refused by libmicrohttpd itself (431).
+ *
+ * Routing is table driven (api.c's srv_routes): a path that matches a
+ * pattern with another method is 405 with an Allow header, no match is 404.
+ * Every answer carries X-Request-ID, every 503 a Retry-After, and the
+ * completion callback writes the one access-log line and the request
+ * metrics.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static struct MHD_Daemon *daemon_;
+static uint16_t bound_port;
+static char id_prefix[9];
+static atomic_ulong id_counter;
+
+/* ------------------------------------------------------------- helpers */
+
+const char *srv_req_header(srv_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *srv_req_query(srv_req *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+typedef struct qctx {
+    srv_opts *o;
+    const snn_model *m;
+    snn_error *err;
+    int rc;
+    int skip_model;     /* POST /v1/jobs?model=NAME selects the model */
+} qctx;
+
+static enum MHD_Result query_it(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    qctx *q = cls;
+    (void)kind;
+    if (!key || (q->skip_model && !strcmp(key, "model"))) return MHD_YES;
+    if (srv_opts_set(q->o, q->m, key, value ? value : "", q->err) != SNN_OK) {
+        q->rc = -1;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+int srv_req_query_opts(srv_req *r, srv_opts *o, const snn_model *m, snn_error *err)
+{
+    qctx q = {o, m, err, 0, !strcmp(r->route->pattern, "/v1/jobs")};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_it, &q);
+    return q.rc;
+}
+
+static void add_common_headers(srv_req *r, struct MHD_Response *resp, int status)
+{
+    char buf[32];
+    MHD_add_response_header(resp, "X-Request-ID", r->id);
+    if (status == 503) {
+        snprintf(buf, sizeof buf, "%lld", (long long)srv_cfg.retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, buf);
+    }
+    if (status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"snnd\"");
+    if (status == 405) {
+        /* Allow: the methods of routes matching this path. */
+        char allow[64] = "";
+        size_t k = 0;
+        for (int i = 0; i < srv_nroutes; i++) {
+            const char *p = srv_routes[i].pattern, *u = r->path;
+            int ok = 1;
+            while (*p && ok) {
+                if (p[0] == '{' && p[1] == '}') {
+                    p += 2;
+                    while (*u && *u != '/') u++;
+                } else if (*p++ != *u++) ok = 0;
+            }
+            if (ok && !*u && !strstr(allow, srv_routes[i].method))
+                k += (size_t)snprintf(allow + k, sizeof allow - k, "%s%s", k ? ", " : "",
+                                      srv_routes[i].method);
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    }
+}
+
+void srv_reply(srv_req *r, int status, const char *ctype, const char *body, size_t len)
+{
+    if (r->status) return;   /* one answer per request */
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        r->status = -1;
+        return;
+    }
+    if (ctype) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    add_common_headers(r, resp, status);
+    if (MHD_queue_response(r->conn, (unsigned)status, resp) == MHD_YES) r->status = status;
+    else r->status = -1;
+    MHD_destroy_response(resp);
+}
+
+void srv_reply_json(srv_req *r, int status, json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(o);
+    if (!s) {
+        srv_reply(r, 500, "application/json", "{\"error\":\"out of memory\"}", 25);
+        return;
+    }
+    srv_reply(r, status, "application/json", s, strlen(s));
+    free(s);
+}
+
+void srv_reply_error(srv_req *r, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t len;
+    char *s = srv_render_error(msg, &len);
+    if (status >= 500 && status != 503)
+        srv_log(SRV_LOG_ERROR, r->id, "%s %s: %d %s", r->method, r->path, status, msg);
+    else
+        srv_log(SRV_LOG_DEBUG, r->id, "%s %s: %d %s", r->method, r->path, status, msg);
+    srv_reply(r, status, "application/json", s, s ? len : 0);
+    free(s);
+}
+
+void srv_reply_empty(srv_req *r, int status) { srv_reply(r, status, NULL, "", 0); }
+
+/* 1 when the peer closed its end (nothing left to answer to). */
+static int peer_gone(srv_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char c;
+    if (!ci) return 0;
+    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return 1;
+    return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+void srv_reply_job(srv_req *r, srv_job *j)
+{
+    double hard = j->deadline + 1.0;   /* engine chunks end sooner than this */
+    while (!srv_job_wait(j, SIZE_MAX, 0.05)) {
+        double now = srv_now();
+        if (peer_gone(r)) {
+            srv_log(SRV_LOG_INFO, r->id, "client disconnected, request cancelled");
+            srv_sched_cancel(j, 1);
+            r->status = -1;
+            return;
+        }
+        if (now > j->deadline) srv_sched_cancel(j, 2);
+        if (now > hard) {
+            srv_reply_error(r, 504, "deadline exceeded (request-timeout-ms)");
+            return;
+        }
+    }
+    uv_mutex_lock(&j->mu);
+    int status = j->status;
+    uv_mutex_unlock(&j->mu);
+    if (status == 499) {   /* cancelled because the client went away */
+        r->status = -1;
+        return;
+    }
+    if (status >= 500 && status != 503 && status != 504)
+        srv_log(SRV_LOG_ERROR, r->id, "answered %d: %.300s", status, j->body ? j->body : "");
+    srv_reply(r, status, "application/json", j->body, j->body_len);
+}
+
+/* ----------------------------------------------------------------- SSE */
+
+typedef struct sse_ctx {
+    srv_job *job;
+    size_t off;
+    int cancel_on_close;
+    double last_write;
+} sse_ctx;
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    sse_ctx *s = cls;
+    srv_job *j = s->job;
+    (void)pos;
+    for (;;) {
+        uv_mutex_lock(&j->mu);
+        if (s->off < j->log_len) {
+            size_t n = j->log_len - s->off;
+            if (n > max) n = max;
+            memcpy(buf, j->log + s->off, n);
+            s->off += n;
+            uv_mutex_unlock(&j->mu);
+            s->last_write = srv_now();
+            return (ssize_t)n;
+        }
+        int done = j->state == SRV_JOB_DONE;
+        uv_mutex_unlock(&j->mu);
+        if (done) return MHD_CONTENT_READER_END_OF_STREAM;
+        double ka = (double)srv_cfg.keepalive_s, left = s->last_write + ka - srv_now();
+        if (left <= 0) {
+            static const char ping[] = ": keepalive\n\n";
+            if (max < sizeof ping - 1) return 0;
+            memcpy(buf, ping, sizeof ping - 1);
+            s->last_write = srv_now();
+            return (ssize_t)(sizeof ping - 1);
+        }
+        srv_job_wait(j, s->off, left);
+    }
+}
+
+static void sse_free(void *cls)
+{
+    sse_ctx *s = cls;
+    if (s->cancel_on_close && !srv_job_done(s->job)) {
+        srv_log(SRV_LOG_INFO, s->job->id, "stream closed by the client, request cancelled");
+        srv_sched_cancel(s->job, 1);
+    }
+    srv_job_unref(s->job);
+    free(s);
+}
+
+void srv_reply_stream(srv_req *r, srv_job *j, int64_t after_id, int cancel_on_close)
+{
+    sse_ctx *s = calloc(1, sizeof *s);
+    if (!s) {
+        srv_reply_error(r, 500, "out of memory");
+        return;
+    }
+    srv_job_ref(j);
+    s->job = j;
+    s->cancel_on_close = cancel_on_close;
+    s->last_write = srv_now();
+    if (after_id > 0) {
+        /* Resume after event `after_id` (Last-Event-ID): events are
+         * separated by blank lines and JSON data never holds a newline. */
+        uv_mutex_lock(&j->mu);
+        int64_t seen = 0;
+        size_t p = 0;
+        while (seen < after_id && p + 1 < j->log_len) {
+            char *q = memmem(j->log + p, j->log_len - p, "\n\n", 2);
+            if (!q) break;
+            p = (size_t)(q - j->log) + 2;
+            seen++;
+        }
+        s->off = p;
+        uv_mutex_unlock(&j->mu);
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, s, sse_free);
+    if (!resp) {
+        sse_free(s);
+        srv_reply_error(r, 500, "out of memory");
+        return;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    add_common_headers(r, resp, 200);
+    r->status = MHD_queue_response(r->conn, 200, resp) == MHD_YES ? 200 : -1;
+    MHD_destroy_response(resp);
+}
+
+/* ------------------------------------------------------------- routing */
+
+/* Match `path` against `pattern`; {} captures one segment. */
+static int match(const char *pattern, const char *path, char cap[2][128])
+{
+    int ncap = 0;
+    const char *p = pattern, *u = path;
+    while (*p) {
+        if (p[0] == '{' && p[1] == '}') {
+            size_t k = 0;
+            while (*u && *u != '/') {
+                if (k + 1 >= 128 || ncap >= 2) return 0;
+                cap[ncap][k++] = *u++;
+            }
+            if (k == 0) return 0;
+            cap[ncap++][k] = '\0';
+            p += 2;
+        } else if (*p++ != *u++) {
+            return 0;
+        }
+    }
+    return *u == '\0';
+}
+
+static const srv_route *route_find(srv_req *r, const char *method, int *status)
+{
+    int path_seen = 0;
+    const char *m = strcmp(method, "HEAD") ? method : "GET";
+    for (int i = 0; i < srv_nroutes; i++) {
+        char cap[2][128];
+        if (!match(srv_routes[i].pattern, r->path, cap)) continue;
+        path_seen = 1;
+        if (strcmp(srv_routes[i].method, m)) continue;
+        memcpy(r->arg, cap, sizeof cap);
+        return &srv_routes[i];
+    }
+    *status = path_seen ? 405 : 404;
+    return NULL;
+}
+
+static int id_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n >= SRV_ID_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Constant-time comparison of the bearer token. */
+static int token_ok(const char *hdr)
+{
+    const char *want = srv_cfg.admin_token;
+    if (!hdr || strncasecmp(hdr, "Bearer ", 7)) return 0;
+    const char *got = hdr + 7;
+    size_t gl = strlen(got), wl = strlen(want);
+    unsigned char diff = (unsigned char)(gl != wl);
+    for (size_t i = 0; i < wl; i++) diff |= (unsigned char)(want[i] ^ (i < gl ? got[i] : 0));
+    return diff == 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    srv_req *r = *con_cls;
+    (void)cls;
+    (void)version;
+    if (!r) {
+        int status = 0;
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        *con_cls = r;
+        r->conn = conn;
+        r->t0 = srv_now();
+        snprintf(r->method, sizeof r->method, "%s", method);
+        const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-ID");
+        if (id_valid(rid)) snprintf(r->id, sizeof r->id, "%s", rid);
+        else snprintf(r->id, sizeof r->id, "%s-%06lx", id_prefix,
+                      (unsigned long)atomic_fetch_add(&id_counter, 1));
+        if (strlen(url) >= sizeof r->path) {
+            snprintf(r->path, sizeof r->path, "%.64s...", url);
+            srv_reply_error(r, 414, "URI too long");
+            return MHD_YES;
+        }
+        snprintf(r->path, sizeof r->path, "%s", url);
+        r->route = route_find(r, method, &status);
+        if (!r->route) {
+            if (status == 405) srv_reply_error(r, 405, "method %s not allowed on %s", method, url);
+            else srv_reply_error(r, 404, "no route for %s %s", method, url);
+            return MHD_YES;
+        }
+        if ((r->route->flags & SRV_R_ADMIN) && srv_cfg.admin_token && *srv_cfg.admin_token) {
+            const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+            if (!auth) {
+                srv_reply_error(r, 401, "this endpoint needs Authorization: Bearer TOKEN");
+                return MHD_YES;
+            }
+            if (!token_ok(auth)) {
+                srv_reply_error(r, 403, "invalid admin token");
+                return MHD_YES;
+            }
+        }
+        if ((r->route->flags & SRV_R_INFER) && atomic_load(&srv_draining)) {
+            srv_reply_error(r, 503, "server is shutting down");
+            return MHD_YES;
+        }
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *end;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (n > (unsigned long long)srv_cfg.max_body_bytes) {
+                srv_reply_error(r, 413, "request body of %llu bytes exceeds max-body-bytes %lld", n,
+                                (long long)srv_cfg.max_body_bytes);
+                return MHD_YES;
+            }
+            if ((r->route->flags & SRV_R_BODY) && n > 0) {
+                /* Trust the claim only up to 1 MiB: the rest grows as it arrives. */
+                size_t first = n < (1u << 20) ? (size_t)n + 1 : (1u << 20);
+                r->body = malloc(first);
+                if (r->body) r->cap = first;
+            }
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->status) return MHD_YES;   /* already answered: drain quietly */
+        if (srv_now() - r->t0 > (double)srv_cfg.connection_timeout_s) {
+            srv_log(SRV_LOG_WARN, r->id, "%s %s: body not received within %llds, connection closed",
+                    r->method, r->path, (long long)srv_cfg.connection_timeout_s);
+            return MHD_NO;
+        }
+        if (r->too_large || r->len + n > (size_t)srv_cfg.max_body_bytes ||
+            !(r->route->flags & SRV_R_BODY)) {
+            r->too_large = 1;
+            r->discarded += n;
+            if (r->discarded > (size_t)srv_cfg.max_body_bytes + (16u << 20)) return MHD_NO;
+            return MHD_YES;
+        }
+        if (r->len + n + 1 > r->cap) {
+            size_t cap = r->cap ? r->cap : 65536;
+            while (cap < r->len + n + 1) cap *= 2;
+            char *p = realloc(r->body, cap);
+            if (!p) return MHD_NO;
+            r->body = p;
+            r->cap = cap;
+        }
+        memcpy(r->body + r->len, upload_data, n);
+        r->len += n;
+        r->body[r->len] = '\0';
+        return MHD_YES;
+    }
+    if (r->status > 0) return MHD_YES;
+    if (r->status < 0) return MHD_NO;
+    if (r->too_large) {
+        if (!(r->route->flags & SRV_R_BODY)) srv_reply_error(r, 400, "this endpoint takes no body");
+        else srv_reply_error(r, 413, "request body exceeds max-body-bytes %lld",
+                             (long long)srv_cfg.max_body_bytes);
+        return MHD_YES;
+    }
+    if (r->route->flags & SRV_R_INFER) {
+        r->infer = 1;
+        atomic_fetch_add(&srv_inflight, 1);
+        srv_metrics_set(SRV_M_INFLIGHT, atomic_load(&srv_inflight), NULL, NULL);
+    }
+    r->route->fn(r);
+    if (r->status == 0) srv_reply_error(r, 500, "handler gave no answer");
+    return r->status > 0 ? MHD_YES : MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    srv_req *r = *con_cls;
+    (void)cls;
+    (void)conn;
+    if (!r) return;
+    *con_cls = NULL;
+    double secs = srv_now() - r->t0;
+    int status = r->status > 0 ? r->status : 499;
+    int clean = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    srv_log(status >= 500 && status != 503 ? SRV_LOG_WARN : SRV_LOG_INFO, r->id,
+            "%s %s %d %.1fms%s", r->method, r->path, status, secs * 1e3,
+            clean || status == 499 ? "" : " (connection ended early)");
+    if (r->infer) {
+        char code[8];
+        snprintf(code, sizeof code, "%d", status);
+        srv_metrics_add(SRV_M_REQUESTS, 1, r->model_label, code);
+        srv_metrics_observe(SRV_M_REQUEST_SECONDS, secs, r->model_label);
+        atomic_fetch_sub(&srv_inflight, 1);
+        srv_metrics_set(SRV_M_INFLIGHT, atomic_load(&srv_inflight), NULL, NULL);
+    }
+    free(r->body);
+    free(r);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char buf[512];
+    (void)cls;
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
+    srv_log(SRV_LOG_DEBUG, NULL, "libmicrohttpd: %s", buf);
+}
+
+int srv_http_start(void)
+{
+    struct addrinfo hints, *ai = NULL;
+    char port[8];
+    unsigned char rnd[4] = {0};
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, rnd, sizeof rnd);
+        (void)n;
+        close(fd);
+    }
+    snprintf(id_prefix, sizeof id_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    snprintf(port, sizeof port, "%lld", (long long)srv_cfg.port);
+    int gai = getaddrinfo(srv_cfg.host, port, &hints, &ai);
+    if (gai != 0 || !ai) {
+        srv_log(SRV_LOG_ERROR, NULL, "cannot resolve host '%s': %s", srv_cfg.host, gai_strerror(gai));
+        return -1;
+    }
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    daemon_ = MHD_start_daemon(
+        flags, (uint16_t)srv_cfg.port, NULL, NULL, on_request, NULL,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)srv_cfg.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv_cfg.connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)srv_cfg.header_bytes,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+        MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!daemon_) {
+        srv_log(SRV_LOG_ERROR, NULL, "cannot listen on %s:%lld: %s", srv_cfg.host,
+                (long long)srv_cfg.port, strerror(errno));
+        return -1;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+    bound_port = di ? di->port : (uint16_t)srv_cfg.port;
+    return 0;
+}
+
+uint16_t srv_http_port(void) { return bound_port; }
+
+void srv_http_stop(void)
+{
+    if (daemon_) MHD_stop_daemon(daemon_);
+    daemon_ = NULL;
+}

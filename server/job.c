@@ -1,0 +1,243 @@
+/* job.c: the per-request job, and the /v1/jobs registry.
+ *
+ * DESIGN: a job is all the state of one inference request: the
+ * preprocessed input, the run parameters, the deadline, the answer once
+ * done, and an append-only log of SSE events (`timestep`... then `result`
+ * or `error`). It is the only allocation on the request path and it is
+ * reference counted: the HTTP connection, the queue/worker and the /v1/jobs
+ * registry each hold a reference, so whichever finishes last frees it.
+ * Readers of the event log keep their own offset, which is how one stream
+ * (direct SSE) or several (EventSource reconnects with Last-Event-ID on a
+ * /v1/jobs entry) read the same job.
+ */
+#include "server.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+srv_job *srv_job_new(const char *reqid, srv_model *m, srv_version *v)
+{
+    srv_job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    atomic_init(&j->refs, 1);
+    atomic_init(&j->cancelled, 0);
+    snprintf(j->id, sizeof j->id, "%s", reqid ? reqid : "");
+    j->model = m;
+    j->ver = v;                 /* reference handed over by the caller */
+    j->run.raster_layer = -1;
+    j->top_k = 5;
+    j->next_event_id = 1;
+    j->t_start = srv_now();
+    uv_mutex_init(&j->mu);
+    uv_cond_init(&j->cv);
+    return j;
+}
+
+void srv_job_ref(srv_job *j) { atomic_fetch_add(&j->refs, 1); }
+
+void srv_job_unref(srv_job *j)
+{
+    if (!j || atomic_fetch_sub(&j->refs, 1) != 1) return;
+    srv_version_release(j->ver);
+    free(j->input);
+    free(j->body);
+    free(j->log);
+    uv_cond_destroy(&j->cv);
+    uv_mutex_destroy(&j->mu);
+    free(j);
+}
+
+/* Caller holds j->mu. */
+static void log_append(srv_job *j, const char *event, const char *data)
+{
+    char head[96];
+    int hn = snprintf(head, sizeof head, "event: %s\nid: %lld\ndata: ", event,
+                      (long long)j->next_event_id++);
+    size_t dn = strlen(data), need = j->log_len + (size_t)hn + dn + 3;
+    if (need > j->log_cap) {
+        size_t cap = j->log_cap ? j->log_cap : 4096;
+        while (cap < need) cap *= 2;
+        char *p = realloc(j->log, cap);
+        if (!p) return;   /* the event is lost; the final one still wakes readers */
+        j->log = p;
+        j->log_cap = cap;
+    }
+    memcpy(j->log + j->log_len, head, (size_t)hn);
+    j->log_len += (size_t)hn;
+    memcpy(j->log + j->log_len, data, dn);
+    j->log_len += dn;
+    memcpy(j->log + j->log_len, "\n\n", 2);
+    j->log_len += 2;
+    j->log[j->log_len] = '\0';
+}
+
+void srv_job_event(srv_job *j, const char *event, const char *data)
+{
+    uv_mutex_lock(&j->mu);
+    log_append(j, event, data);
+    uv_cond_broadcast(&j->cv);
+    uv_mutex_unlock(&j->mu);
+}
+
+void srv_job_complete(srv_job *j, int status, char *body, const char *errmsg)
+{
+    uv_mutex_lock(&j->mu);
+    if (j->state == SRV_JOB_DONE) {
+        uv_mutex_unlock(&j->mu);
+        free(body);
+        return;
+    }
+    j->state = SRV_JOB_DONE;
+    j->status = status;
+    j->t_done = srv_now();
+    if (!body) {
+        size_t len;
+        body = srv_render_error(errmsg ? errmsg : "internal error", &len);
+    }
+    j->body = body;
+    j->body_len = body ? strlen(body) : 0;
+    if (body) {
+        if (status == 200) {
+            log_append(j, "result", body);
+        } else {
+            /* Error events carry the status too: {"error":..,"status":N}. */
+            json_error_t jerr;
+            json_t *o = json_loads(body, 0, &jerr);
+            char *s = NULL;
+            if (o) {
+                json_object_set_new(o, "status", json_integer(status));
+                s = json_dumps(o, JSON_COMPACT);
+                json_decref(o);
+            }
+            log_append(j, "error", s ? s : body);
+            free(s);
+        }
+    }
+    uv_cond_broadcast(&j->cv);
+    uv_mutex_unlock(&j->mu);
+}
+
+int srv_job_done(srv_job *j)
+{
+    uv_mutex_lock(&j->mu);
+    int d = j->state == SRV_JOB_DONE;
+    uv_mutex_unlock(&j->mu);
+    return d;
+}
+
+int srv_job_wait(srv_job *j, size_t offset, double seconds)
+{
+    uv_mutex_lock(&j->mu);
+    if (j->state != SRV_JOB_DONE && j->log_len <= offset && seconds > 0)
+        uv_cond_timedwait(&j->cv, &j->mu, (uint64_t)(seconds * 1e9));
+    int d = j->state == SRV_JOB_DONE;
+    uv_mutex_unlock(&j->mu);
+    return d;
+}
+
+/* ------------------------------------------------------------ registry */
+
+typedef struct job_entry {
+    char id[33];
+    srv_job *job;
+    double expires;
+} job_entry;
+
+static job_entry *entries;
+static int nentries, capentries;
+static uv_mutex_t reg_mu;
+static uv_once_t reg_once = UV_ONCE_INIT;
+
+static void reg_init(void) { uv_mutex_init(&reg_mu); }
+
+static void random_id(char *out, size_t len)
+{
+    unsigned char b[16];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, b, sizeof b) : -1;
+    if (fd >= 0) close(fd);
+    if (n != (ssize_t)sizeof b) {
+        /* No urandom: time and address mixing is enough for an id that is
+         * also protected by being unguessable only loosely. */
+        uint64_t x = (uint64_t)(srv_wall() * 1e9) ^ (uint64_t)(uintptr_t)out;
+        for (int i = 0; i < 16; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            b[i] = (unsigned char)x;
+        }
+    }
+    for (size_t i = 0; i < 16 && 2 * i + 2 < len; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+int srv_jobs_add(srv_job *j, char *id, size_t idlen)
+{
+    uv_once(&reg_once, reg_init);
+    uv_mutex_lock(&reg_mu);
+    if (nentries >= (int)srv_cfg.max_jobs) {
+        uv_mutex_unlock(&reg_mu);
+        return -1;
+    }
+    if (nentries == capentries) {
+        int cap = capentries ? capentries * 2 : 16;
+        job_entry *p = realloc(entries, (size_t)cap * sizeof *p);
+        if (!p) {
+            uv_mutex_unlock(&reg_mu);
+            return -1;
+        }
+        entries = p;
+        capentries = cap;
+    }
+    job_entry *e = &entries[nentries++];
+    random_id(e->id, sizeof e->id);
+    srv_job_ref(j);
+    e->job = j;
+    e->expires = srv_now() + (double)srv_cfg.job_ttl_s;
+    snprintf(id, idlen, "%s", e->id);
+    uv_mutex_unlock(&reg_mu);
+    return 0;
+}
+
+srv_job *srv_jobs_get(const char *id)
+{
+    srv_job *j = NULL;
+    uv_once(&reg_once, reg_init);
+    uv_mutex_lock(&reg_mu);
+    for (int i = 0; i < nentries; i++)
+        if (!strcmp(entries[i].id, id)) {
+            j = entries[i].job;
+            srv_job_ref(j);
+            break;
+        }
+    uv_mutex_unlock(&reg_mu);
+    return j;
+}
+
+void srv_jobs_reap(void)
+{
+    double now = srv_now();
+    uv_once(&reg_once, reg_init);
+    uv_mutex_lock(&reg_mu);
+    for (int i = 0; i < nentries; i++) {
+        if (entries[i].expires > now) continue;
+        srv_job *j = entries[i].job;
+        entries[i] = entries[--nentries];
+        i--;
+        srv_sched_cancel(j, 2);   /* an expired job that still runs stops */
+        srv_job_unref(j);
+    }
+    uv_mutex_unlock(&reg_mu);
+}
+
+void srv_jobs_deinit(void)
+{
+    uv_once(&reg_once, reg_init);
+    uv_mutex_lock(&reg_mu);
+    for (int i = 0; i < nentries; i++) srv_job_unref(entries[i].job);
+    free(entries);
+    entries = NULL;
+    nentries = capentries = 0;
+    uv_mutex_unlock(&reg_mu);
+}

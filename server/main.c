@@ -1,0 +1,188 @@
+/* main.c: snnd's process lifecycle.
+ *
+ * DESIGN: the main thread owns a libuv loop that does only control work:
+ * signal handlers, the job-registry reaper timer, and model loading handed
+ * to libuv's thread pool (uv_queue_work) so that signals stay responsive
+ * while a model converts. Startup order: options, metrics, repository scan,
+ * workers, HTTP listener (liveness answers at once, readiness says 503
+ * until the first load finishes), then the load. SIGHUP re-reads reloadable
+ * options and reloads models whose files changed (a failure keeps the old
+ * version). SIGTERM/SIGINT drain: readiness turns 503 and new inference is
+ * refused with 503 at once, queued and running work finishes until the
+ * drain timeout, what is left is cancelled (503), then the listener,
+ * workers and models are torn down and the process exits 0. A second
+ * signal during the drain ends it immediately.
+ */
+#include "server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+atomic_int srv_draining;
+atomic_int srv_started;
+atomic_int srv_inflight;
+
+static uv_loop_t *loop;
+static uv_signal_t sig_term, sig_int, sig_hup;
+static uv_timer_t reap_timer, drain_timer;
+static uv_work_t load_work;
+static int load_running, reload_pending, load_is_startup;
+static double drain_deadline;
+static int stopping;
+
+int srv_is_ready(void)
+{
+    return atomic_load(&srv_started) && !atomic_load(&srv_draining) && srv_repo_ready_count() > 0;
+}
+
+static void load_cb(uv_work_t *w)
+{
+    if (!load_is_startup) srv_config_reload();
+    int ok = srv_repo_load_all(load_is_startup);
+    srv_log(SRV_LOG_INFO, NULL, "%s: %d of %d models serving", load_is_startup ? "startup" : "reload",
+            ok, srv_repo_count());
+    (void)w;
+}
+
+static void start_load(int startup);
+
+static void load_done(uv_work_t *w, int status)
+{
+    (void)w;
+    (void)status;
+    load_running = 0;
+    if (load_is_startup) {
+        atomic_store(&srv_started, 1);
+        srv_log(SRV_LOG_INFO, NULL, "%s", srv_is_ready() ? "ready" : "not ready: no model loaded");
+        if (srv_cfg.default_model[0] && !srv_repo_find(srv_cfg.default_model))
+            srv_log(SRV_LOG_WARN, NULL, "default model '%s' is not in %s: POST /classify answers 404",
+                    srv_cfg.default_model, srv_cfg.models);
+    }
+    if (reload_pending && !stopping) {
+        reload_pending = 0;
+        start_load(0);
+    }
+}
+
+static void start_load(int startup)
+{
+    if (load_running) {
+        reload_pending = 1;
+        return;
+    }
+    load_running = 1;
+    load_is_startup = startup;
+    if (uv_queue_work(loop, &load_work, load_cb, load_done) != 0) {
+        load_running = 0;
+        srv_log(SRV_LOG_ERROR, NULL, "cannot start the model loader");
+    }
+}
+
+static void close_all(void)
+{
+    stopping = 1;
+    uv_signal_stop(&sig_term);
+    uv_signal_stop(&sig_int);
+    uv_signal_stop(&sig_hup);
+    uv_timer_stop(&reap_timer);
+    uv_timer_stop(&drain_timer);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_hup, NULL);
+    uv_close((uv_handle_t *)&reap_timer, NULL);
+    uv_close((uv_handle_t *)&drain_timer, NULL);
+}
+
+static void drain_tick(uv_timer_t *t)
+{
+    int busy = srv_sched_busy(), inflight = atomic_load(&srv_inflight);
+    (void)t;
+    if ((busy || inflight) && srv_now() < drain_deadline) return;
+    if (busy || inflight)
+        srv_log(SRV_LOG_WARN, NULL, "drain timeout: cancelling %d jobs (%d requests in flight)", busy,
+                inflight);
+    else
+        srv_log(SRV_LOG_INFO, NULL, "drained");
+    srv_sched_cancel_all();
+    close_all();
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)h;
+    if (signum == SIGHUP) {
+        srv_log(SRV_LOG_INFO, NULL, "SIGHUP: reloading configuration and models");
+        start_load(0);
+        return;
+    }
+    if (atomic_load(&srv_draining)) {
+        srv_log(SRV_LOG_WARN, NULL, "second %s: stopping now", strsignal(signum));
+        drain_deadline = 0;
+        drain_tick(&drain_timer);
+        return;
+    }
+    atomic_store(&srv_draining, 1);
+    drain_deadline = srv_now() + (double)srv_cfg.drain_timeout_ms / 1e3;
+    srv_log(SRV_LOG_INFO, NULL, "%s: draining (readiness 503, up to %lld ms for in-flight work)",
+            strsignal(signum), (long long)srv_cfg.drain_timeout_ms);
+    uv_timer_start(&drain_timer, drain_tick, 0, 20);
+}
+
+static void reap_tick(uv_timer_t *t)
+{
+    (void)t;
+    srv_jobs_reap();
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int rc = srv_config_init(argc, argv);
+    if (rc != 0) return rc > 0 ? 0 : 2;
+    if (srv_cfg.workers == 0) {
+        unsigned n = uv_available_parallelism();
+        srv_cfg.workers = n ? n : 1;
+    }
+    srv_metrics_init();
+    srv_repo_init();
+    if (srv_sched_start() != 0) {
+        srv_log(SRV_LOG_ERROR, NULL, "cannot start %lld workers", (long long)srv_cfg.workers);
+        return 1;
+    }
+    if (srv_http_start() != 0) {
+        srv_sched_stop();
+        return 1;
+    }
+    srv_log(SRV_LOG_INFO, NULL,
+            "snnd %s listening on %s:%u (models %s, default %s, %lld workers, max-batch %lld, "
+            "queue-size %lld)",
+            SRV_VERSION, srv_cfg.host, (unsigned)srv_http_port(), srv_cfg.models,
+            srv_cfg.default_model, (long long)srv_cfg.workers, (long long)srv_cfg.max_batch,
+            (long long)srv_cfg.queue_size);
+
+    loop = uv_default_loop();
+    uv_signal_init(loop, &sig_term);
+    uv_signal_init(loop, &sig_int);
+    uv_signal_init(loop, &sig_hup);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_start(&sig_hup, on_signal, SIGHUP);
+    uv_timer_init(loop, &reap_timer);
+    uv_timer_init(loop, &drain_timer);
+    uv_timer_start(&reap_timer, reap_tick, 1000, 1000);
+    start_load(1);
+
+    uv_run(loop, UV_RUN_DEFAULT);
+
+    srv_http_stop();
+    srv_sched_stop();
+    srv_jobs_deinit();
+    srv_repo_deinit();
+    uv_loop_close(loop);
+    srv_log(SRV_LOG_INFO, NULL, "exit");
+    srv_metrics_deinit();
+    srv_config_deinit();
+    return 0;
+}

@@ -1,0 +1,397 @@
+/* sched.c: bounded per-model queues, the worker pool and dynamic batching.
+ *
+ * DESIGN: admission is the only place a request can be refused for load:
+ * srv_sched_submit() appends to the model's queue or fails at once with
+ * SNN_EBUSY (503 + Retry-After) when the queue holds queue-size jobs or the
+ * server is draining. Workers (plain threads, one engine per net each) take
+ * the oldest job of a model (models served round-robin) together with the
+ * following queued jobs that can share its engine run: same version, same
+ * net (conversion parameters), same steps and early exit, none asking for
+ * per-request spike statistics, raster, energy or a stream (those run
+ * alone), up to max-batch images. If fewer are waiting, the worker waits up
+ * to max-queue-delay-ms from the head job's arrival for more.
+ *
+ * Deadlines cover queue wait and run: an expired job at the head of a queue
+ * is answered 504 without running; during a run the engine's step callback
+ * (every chunk-steps steps, every step for streams) checks each job's
+ * deadline and cancel flag (set when the client disconnects) and stops the
+ * run when no job in it still wants the answer.
+ */
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uv_mutex_t mu;             /* queues (srv_model q*), running[], counters */
+static uv_cond_t cv;
+static int stopping;
+static int nqueued, nrunning;
+static int rr;                    /* round-robin cursor over models */
+static int nworkers;
+static uv_thread_t *threads;
+
+typedef struct worker {
+    int id;
+    srv_job **cur;                /* jobs of the current run (mu) */
+    int ncur;
+    float *stage;                 /* batch input staging, grow-only */
+    size_t stage_cap;
+} worker;
+static worker *workers;
+
+static void q_unlink(srv_model *m, srv_job *j)
+{
+    if (j->prev) j->prev->next = j->next;
+    else m->qhead = j->next;
+    if (j->next) j->next->prev = j->prev;
+    else m->qtail = j->prev;
+    j->prev = j->next = NULL;
+    j->queued = 0;
+    m->qlen--;
+    nqueued--;
+    srv_metrics_set(SRV_M_QUEUE_DEPTH, m->qlen, m->name, NULL);
+}
+
+snn_err srv_sched_submit(srv_job *j)
+{
+    srv_model *m = j->model;
+    uv_mutex_lock(&mu);
+    if (stopping || atomic_load(&srv_draining)) {
+        uv_mutex_unlock(&mu);
+        return SNN_EBUSY;
+    }
+    if (m->qlen >= (int)srv_cfg.queue_size) {
+        uv_mutex_unlock(&mu);
+        return SNN_EBUSY;
+    }
+    srv_job_ref(j);
+    uv_mutex_lock(&j->mu);
+    j->state = SRV_JOB_QUEUED;
+    uv_mutex_unlock(&j->mu);
+    j->t_enqueue = srv_now();
+    j->prev = m->qtail;
+    j->next = NULL;
+    if (m->qtail) m->qtail->next = j;
+    else m->qhead = j;
+    m->qtail = j;
+    j->queued = 1;
+    m->qlen++;
+    nqueued++;
+    srv_metrics_set(SRV_M_QUEUE_DEPTH, m->qlen, m->name, NULL);
+    uv_cond_broadcast(&cv);
+    uv_mutex_unlock(&mu);
+    return SNN_OK;
+}
+
+static void cancel_status(int why, int *status, const char **msg)
+{
+    switch (why) {
+    case 2: *status = 504; *msg = "deadline exceeded (request-timeout-ms)"; break;
+    case 3: *status = 503; *msg = "server is shutting down"; break;
+    default: *status = 499; *msg = "client closed the request"; break;
+    }
+}
+
+void srv_sched_cancel(srv_job *j, int why)
+{
+    int expected = 0;
+    atomic_compare_exchange_strong(&j->cancelled, &expected, why);
+    uv_mutex_lock(&mu);
+    if (!j->queued) {
+        uv_mutex_unlock(&mu);
+        return;   /* running (the step callback sees the flag) or done */
+    }
+    q_unlink(j->model, j);
+    uv_mutex_unlock(&mu);
+    int status;
+    const char *msg;
+    cancel_status(atomic_load(&j->cancelled), &status, &msg);
+    srv_job_complete(j, status, NULL, msg);
+    srv_job_unref(j);
+}
+
+void srv_sched_cancel_all(void)
+{
+    uv_mutex_lock(&mu);
+    for (int i = 0; i < srv_repo_count(); i++) {
+        srv_model *m = srv_repo_at(i);
+        while (m->qhead) {
+            srv_job *j = m->qhead;
+            q_unlink(m, j);
+            int expected = 0;
+            atomic_compare_exchange_strong(&j->cancelled, &expected, 3);
+            srv_job_complete(j, 503, NULL, "server is shutting down");
+            srv_job_unref(j);
+        }
+    }
+    for (int w = 0; w < nworkers; w++)
+        for (int k = 0; k < workers[w].ncur; k++) {
+            int expected = 0;
+            atomic_compare_exchange_strong(&workers[w].cur[k]->cancelled, &expected, 3);
+        }
+    uv_mutex_unlock(&mu);
+}
+
+int srv_sched_busy(void)
+{
+    uv_mutex_lock(&mu);
+    int n = nqueued + nrunning;
+    uv_mutex_unlock(&mu);
+    return n;
+}
+
+static int compatible(const srv_job *a, const srv_job *b)
+{
+    return a->ver == b->ver && !a->run.solo && !b->run.solo &&
+           a->run.steps == b->run.steps && !strcmp(a->run.net_key, b->run.net_key) &&
+           !memcmp(&a->run.early_exit, &b->run.early_exit, sizeof a->run.early_exit);
+}
+
+typedef struct run_ctx {
+    srv_job **jobs;
+    int *off;
+    int n;
+} run_ctx;
+
+static int step_cb(void *ud, const snn_result *res, int first, int last)
+{
+    run_ctx *c = ud;
+    double now = srv_now();
+    int alive = 0;
+    for (int i = 0; i < c->n; i++) {
+        srv_job *j = c->jobs[i];
+        if (atomic_load(&j->cancelled)) continue;
+        if (now > j->deadline) {
+            int expected = 0;
+            atomic_compare_exchange_strong(&j->cancelled, &expected, 2);
+            continue;
+        }
+        alive++;
+        if (!j->stream) continue;
+        for (int s = first; s < last; s++) {
+            char *data = srv_render_step(j, res, c->off[i], s);
+            if (data) srv_job_event(j, "timestep", data);
+            free(data);
+        }
+    }
+    return alive == 0;
+}
+
+static void account(srv_version *v, const srv_net *n, const snn_result *r, int nimg,
+                    double compute)
+{
+    const char *name = v->model->name;
+    double spikes = 0;
+    srv_metrics_observe(SRV_M_BATCH_SIZE, nimg, NULL);
+    srv_metrics_add(SRV_M_TIMESTEPS, (double)r->steps * nimg, name, NULL);
+    for (int l = 0; l < r->nlayers; l++)
+        if (snn_net_layer(n->net, l)->kind == SNN_LAYER_NEURONS) spikes += r->layers[l].spikes;
+    srv_metrics_add(SRV_M_SPIKES, spikes, name, NULL);
+    const snn_device *d = snn_energy_device_find(srv_cfg.energy_device);
+    if (d) {
+        snn_energy e;
+        snn_energy_snn(n->net, r, nimg, d, &e);
+        srv_metrics_add(SRV_M_ENERGY, e.joules * nimg, name, d->name);
+    }
+    (void)compute;
+}
+
+static void run_batch(worker *w, srv_job **jobs, int njobs, int nimg)
+{
+    srv_version *v = jobs[0]->ver;
+    srv_run *run = &jobs[0]->run;
+    snn_error err;
+    snn_engine *eng;
+    snn_result *res;
+    int off[256];
+    double now = srv_now();
+
+    snn_error_clear(&err);
+    for (int i = 0; i < njobs; i++) {
+        uv_mutex_lock(&jobs[i]->mu);
+        jobs[i]->state = SRV_JOB_RUNNING;
+        jobs[i]->batch_size = nimg;
+        uv_mutex_unlock(&jobs[i]->mu);
+        jobs[i]->t_run = now;
+        srv_metrics_observe(SRV_M_QUEUE_SECONDS, now - jobs[i]->t_enqueue, v->model->name);
+    }
+    srv_net *net = srv_version_net_acquire(v, run->net_key, &run->params, &err);
+    if (!net) {
+        for (int i = 0; i < njobs; i++)
+            srv_job_complete(jobs[i], snn_err_http_status(err.code), NULL, err.msg);
+        return;
+    }
+    if (srv_net_worker(v, net, w->id, &eng, &res, &err) != SNN_OK) {
+        for (int i = 0; i < njobs; i++)
+            srv_job_complete(jobs[i], snn_err_http_status(err.code), NULL, err.msg);
+        srv_version_net_release(v, net);
+        return;
+    }
+    size_t insz = snn_model_input_size(v->m);
+    const float *input = jobs[0]->input;
+    int o = 0;
+    for (int i = 0; i < njobs; i++) {
+        off[i] = o;
+        o += jobs[i]->n;
+    }
+    if (njobs > 1) {
+        size_t need = (size_t)nimg * insz;
+        if (need > w->stage_cap) {
+            float *p = realloc(w->stage, need * sizeof *p);
+            if (!p) {
+                for (int i = 0; i < njobs; i++)
+                    srv_job_complete(jobs[i], 500, NULL, "out of memory");
+                srv_version_net_release(v, net);
+                return;
+            }
+            w->stage = p;
+            w->stage_cap = need;
+        }
+        for (int i = 0; i < njobs; i++)
+            memcpy(w->stage + (size_t)off[i] * insz, jobs[i]->input,
+                   (size_t)jobs[i]->n * insz * sizeof(float));
+        input = w->stage;
+    }
+
+    snn_run_opts opts;
+    snn_run_opts_init(&opts);
+    opts.steps = run->steps;
+    opts.chunk = jobs[0]->stream ? 1 : (int)srv_cfg.chunk_steps;
+    opts.early_exit = run->early_exit;
+    opts.stats = 1;
+    opts.raster_layer = run->raster_layer;
+    opts.raster_neurons = run->raster_layer >= 0 ? run->raster_neurons : 0;
+    run_ctx ctx = {jobs, off, njobs};
+    opts.cb = step_cb;
+    opts.cb_ud = &ctx;
+
+    double t0 = srv_now();
+    snn_err rc = snn_engine_run(eng, input, nimg, &opts, res, &err);
+    double t1 = srv_now();
+    if (rc == SNN_OK) account(v, net, res, nimg, t1 - t0);
+    for (int i = 0; i < njobs; i++) {
+        srv_job *j = jobs[i];
+        int why = atomic_load(&j->cancelled);
+        srv_metrics_observe(SRV_M_COMPUTE_SECONDS, t1 - t0, v->model->name);
+        if (why || rc == SNN_ECANCELLED) {
+            int status;
+            const char *msg;
+            cancel_status(why ? why : 2, &status, &msg);
+            srv_job_complete(j, status, NULL, msg);
+        } else if (rc != SNN_OK) {
+            srv_log(SRV_LOG_ERROR, j->id, "engine run failed: %s", err.msg);
+            srv_job_complete(j, snn_err_http_status(rc), NULL,
+                             err.msg[0] ? err.msg : snn_strerror(rc));
+        } else {
+            size_t len;
+            char *body = srv_render_result(j, net->net, res, off[i], &len);
+            if (body) srv_job_complete(j, 200, body, NULL);
+            else srv_job_complete(j, 500, NULL, "out of memory rendering the result");
+        }
+    }
+    srv_version_net_release(v, net);
+}
+
+static void worker_main(void *arg)
+{
+    worker *w = arg;
+    srv_job *sel[256];
+    uv_mutex_lock(&mu);
+    while (!stopping) {
+        srv_model *m = NULL;
+        int nm = srv_repo_count();
+        for (int k = 0; k < nm && !m; k++) {
+            srv_model *c = srv_repo_at((rr + k) % nm);
+            if (c && c->qlen > 0) {
+                m = c;
+                rr = (rr + k + 1) % nm;
+            }
+        }
+        if (!m) {
+            uv_cond_wait(&cv, &mu);
+            continue;
+        }
+        srv_job *head = m->qhead;
+        double now = srv_now();
+        int why = atomic_load(&head->cancelled);
+        if (why || now > head->deadline) {
+            int status;
+            const char *msg;
+            q_unlink(m, head);
+            cancel_status(why ? why : 2, &status, &msg);
+            srv_job_complete(head, status, NULL, msg);
+            srv_job_unref(head);
+            continue;
+        }
+        int maxb = head->ver->max_batch, nsel = 0, nimg = 0;
+        for (srv_job *j = head; j && nsel < 256; j = j->next) {
+            if (j != head && !compatible(head, j)) continue;
+            if (atomic_load(&j->cancelled) || now > j->deadline) continue;
+            if (nimg + j->n > maxb) {
+                if (j == head) { sel[nsel++] = j; nimg += j->n; }
+                break;
+            }
+            sel[nsel++] = j;
+            nimg += j->n;
+            if (head->run.solo) break;
+        }
+        double wait = head->t_enqueue + (double)srv_cfg.max_queue_delay_ms / 1e3 - now;
+        if (nimg < maxb && !head->run.solo && wait > 0 && m->qlen == nsel) {
+            uv_cond_timedwait(&cv, &mu, (uint64_t)(wait * 1e9) + 1);
+            continue;
+        }
+        for (int i = 0; i < nsel; i++) q_unlink(m, sel[i]);
+        nrunning += nsel;
+        w->cur = sel;
+        w->ncur = nsel;
+        uv_mutex_unlock(&mu);
+
+        run_batch(w, sel, nsel, nimg);
+
+        uv_mutex_lock(&mu);
+        w->cur = NULL;
+        w->ncur = 0;
+        nrunning -= nsel;
+        uv_mutex_unlock(&mu);
+        for (int i = 0; i < nsel; i++) srv_job_unref(sel[i]);   /* the queue's reference */
+        uv_mutex_lock(&mu);
+    }
+    uv_mutex_unlock(&mu);
+}
+
+int srv_sched_start(void)
+{
+    uv_mutex_init(&mu);
+    uv_cond_init(&cv);
+    nworkers = (int)srv_cfg.workers;
+    threads = calloc((size_t)nworkers, sizeof *threads);
+    workers = calloc((size_t)nworkers, sizeof *workers);
+    if (!threads || !workers) return -1;
+    for (int i = 0; i < nworkers; i++) {
+        workers[i].id = i;
+        if (uv_thread_create(&threads[i], worker_main, &workers[i]) != 0) {
+            nworkers = i;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void srv_sched_stop(void)
+{
+    uv_mutex_lock(&mu);
+    stopping = 1;
+    uv_cond_broadcast(&cv);
+    uv_mutex_unlock(&mu);
+    for (int i = 0; i < nworkers; i++) uv_thread_join(&threads[i]);
+    srv_sched_cancel_all();
+    for (int i = 0; i < nworkers; i++) free(workers[i].stage);
+    free(threads);
+    free(workers);
+    threads = NULL;
+    workers = NULL;
+    nworkers = 0;
+    uv_cond_destroy(&cv);
+    uv_mutex_destroy(&mu);
+}
