@@ -3,6 +3,7 @@
  * step counts, firing-rate scales, synapses and early-exit rules; one
  * simulation per grid point serves every shorter step count). */
 #include <jansson.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,8 @@ static const char *EVAL_USAGE =
     "         [--scale-firing-rates X[,layer=X]] [--v0 zero|half|uniform:SEED]\n"
     "         [--normalize none|max|percentile:P] [--calibrate DATASET[:N]]\n"
     "         [--readout filtered|mean] [--early-exit K[:P[:M]]] [--input-scale X]\n"
-    "         [--threads N] [--no-ann] [--dump FILE.npy] [--json]\n";
+    "         [--threads N] [--no-ann] [--dump FILE.npy] [--json]\n"
+    "         [--kernels adaptive|dense|scatter]   (benchmarking)\n";
 
 static json_t *layers_json(const snn_net *net, const eval_acc *a, int steps)
 {
@@ -120,6 +122,16 @@ int cmd_eval(int argc, char **argv)
         else if (i + 1 < argc && !strcmp(a, "--limit")) limit = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(a, "--offset")) offset = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(a, "--mean-last")) mean_k = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(a, "--kernels")) {
+            const char *k = argv[++i];
+            if (!strcmp(k, "adaptive")) snn_kernels_set(SNN_KERNELS_ADAPTIVE);
+            else if (!strcmp(k, "dense")) snn_kernels_set(SNN_KERNELS_DENSE);
+            else if (!strcmp(k, "scatter")) snn_kernels_set(SNN_KERNELS_SCATTER);
+            else {
+                cli_errorf("--kernels: '%s' is not adaptive, dense or scatter", k);
+                return 2;
+            }
+        }
         else if (a[0] != '-' && !model) model = a;
         else {
             cli_errorf("eval: unexpected argument '%s'", a);
@@ -217,6 +229,9 @@ int cmd_eval(int argc, char **argv)
         json_object_set_new(root, "ann_images_per_second",
                             ann >= 0 && ann_s > 0 ? json_real(n / ann_s) : json_null());
         json_object_set_new(root, "threads", json_integer(o.threads));
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        json_object_set_new(root, "peak_rss_bytes", json_integer((json_int_t)ru.ru_maxrss * 1024));
         char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
         puts(s);
         free(s);

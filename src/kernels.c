@@ -21,7 +21,7 @@
 
 static int force_mode; /* 0 adaptive, 1 dense, 2 scatter */
 
-void snn_kernels_force(int mode) { force_mode = mode; }
+void snn_kernels_set(snn_kernel_mode mode) { force_mode = (int)mode; }
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define MULTIVERSION __attribute__((target_clones("avx2", "default")))

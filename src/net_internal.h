@@ -95,9 +95,6 @@ void kop_apply_ref(const kop *op, const float *in, float *out, int with_bias);
 void kop_apply_fast(const kop *op, const float *in, float *out, int nframes, float *scratch);
 int64_t kop_scratch_floats(const kop *op);
 
-/* Mode switch for tests and benchmarks: 0 = adaptive, 1 = always dense,
- * 2 = always scatter. Process-wide. */
-void snn_kernels_force(int mode);
 
 
 /* Neuron and synapse updates (engine.c), exposed for unit tests.

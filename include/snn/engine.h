@@ -140,6 +140,11 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch,
                        const snn_run_opts *o, snn_result *res,
                        snn_error *err);
 
+/* Kernel choice for benchmarks and tests (process-wide): adaptive picks
+ * BLAS or event-driven scatter per frame by input density. */
+typedef enum { SNN_KERNELS_ADAPTIVE, SNN_KERNELS_DENSE, SNN_KERNELS_SCATTER } snn_kernel_mode;
+void snn_kernels_set(snn_kernel_mode mode);
+
 /* Threads OpenBLAS may use inside one call (1 inside worker pools, so the
  * pool and BLAS do not oversubscribe the cores). */
 void snn_blas_threads(int n);
