@@ -1,6 +1,7 @@
 # snnd: libsnn (src/, include/), snnctl (cli/), snnd (server/), tests.
 #
 #   make                 build everything
+#   make run             install missing packages, build, start snnd (default model)
 #   make test            install missing Debian packages, build, run every suite
 #   make SANITIZE=address,undefined test    the same under sanitizers
 #   make bench           benchmarks; results written to docs/
@@ -53,7 +54,7 @@ INT_OBJ  = $(INT_SRC:%.c=$(BUILD)/t-int/%.o)
 LIB   = $(BUILD)/libsnn.a
 BINS  = $(BUILD)/snnctl $(BUILD)/snnd
 
-.PHONY: all deps test unit integration conform bench fuzz soak clean lint
+.PHONY: all deps run test unit integration conform bench fuzz soak clean lint
 all: $(BINS)
 
 deps:
@@ -89,6 +90,12 @@ $(BUILD)/test_unit: $(UNIT_OBJ) $(LIB)
 
 $(BUILD)/test_integration: $(INT_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(INT_OBJ) $(LIB) $(TEST_LIBS) $(SRV_LIBS) $(LIB_LIBS)
+
+# Start the daemon on 127.0.0.1:8080 serving the shipped default model.
+run:
+	@tools/install-deps.sh
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/snnd
 
 # The test command: installs what is missing, builds, runs all suites.
 test:
