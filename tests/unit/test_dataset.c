@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <jpeglib.h>                /* after stdio.h */
+
 #include "snn/dataset.h"
 #include "snn/image.h"
 
@@ -395,6 +397,47 @@ TEST(dataset_folder_hostile)
     CHECK_MSG(d, "%s", e.msg);
     CHECK(d->n == 2 && d->channels == 1 && d->width == 3 && d->height == 2);
     CHECK(memcmp(snn_dataset_image(d, 1), px, 6) == 0 && d->labels[1] == 1);
+    snn_dataset_free(d);
+
+    /* Add an RGB JPEG of another size: everything becomes 3-channel 3x2,
+     * the gray images replicated, the JPEG resized. */
+    uint8_t rgb[6 * 4 * 3];
+    for (int i = 0; i < 6 * 4; i++) {
+        rgb[3 * i] = 200;
+        rgb[3 * i + 1] = 100;
+        rgb[3 * i + 2] = 50;
+    }
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr jerr;
+    unsigned char *jpg = NULL;
+    unsigned long jlen = 0;
+    ci.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&ci);
+    jpeg_mem_dest(&ci, &jpg, &jlen);
+    ci.image_width = 6;
+    ci.image_height = 4;
+    ci.input_components = 3;
+    ci.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&ci);
+    jpeg_set_quality(&ci, 100, TRUE);
+    jpeg_start_compress(&ci, TRUE);
+    while (ci.next_scanline < ci.image_height) {
+        JSAMPROW row = rgb + (size_t)ci.next_scanline * 6 * 3;
+        jpeg_write_scanlines(&ci, &row, 1);
+    }
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    CHECK_OK(write_bytes(tpath("b/3.jpeg"), jpg, jlen));
+    free(jpg);
+    d = snn_dataset_open(sp, NULL, 0, 0, &e);
+    CHECK_MSG(d, "%s", e.msg);
+    CHECK(d->n == 3 && d->channels == 3 && d->width == 3 && d->height == 2);
+    const uint8_t *g = snn_dataset_image(d, 0), *j = snn_dataset_image(d, 2);
+    CHECK(g[0] == 10 && g[1] == 10 && g[2] == 10 && g[15] == 60);
+    CHECK(d->labels[2] == 1);
+    CHECK_NEAR(j[0], 200, 4);
+    CHECK_NEAR(j[1], 100, 4);
+    CHECK_NEAR(j[2], 50, 4);
     snn_dataset_free(d);
     rm_tmp();
 }
