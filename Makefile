@@ -30,7 +30,8 @@ LDFLAGS += -pthread
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)
-BUILD   := build-san
+comma   := ,
+BUILD   := build-san$(if $(filter thread,$(subst $(comma), ,$(SANITIZE))),-thread,)
 endif
 ifneq ($(NATIVE),)
 CFLAGS  += -march=native
@@ -117,6 +118,6 @@ soak: all
 	@BUILD=$(BUILD) tools/soak.sh
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-san-thread build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
