@@ -464,13 +464,17 @@ snn_err snn_plot_raster(const snn_plot_raster_data *d, snn_plot_format fmt, uint
     if (mark_h < 2) mark_h = 2;
     cv_group_begin(&c, "spikes", COL_SPIKE);
     for (int t = 0; t < d->steps; t++) {
-        float x = f.left + (t + 0.5f) * step_w - mark_w / 2;
         const uint16_t *row = d->counts + (size_t)t * d->nneurons;
         for (int i = 0; i < d->nneurons; i++) {
             if (!row[i]) continue;
             double idx = d->neuron_index ? (double)d->neuron_index[i] : i;
             float yc = ax_map(&ya, idx + sp / 2);
-            cv_rect(&c, x, yc - mark_h / 2, mark_w, mark_h, COL_SPIKE, 1);
+            /* k spikes in one step: k marks spread evenly over the step. */
+            int k = row[i] < SNN_PLOT_MAX_MARKS ? row[i] : SNN_PLOT_MAX_MARKS;
+            for (int j = 0; j < k; j++) {
+                float x = f.left + (t + (j + 0.5f) / k) * step_w - mark_w / 2;
+                cv_rect(&c, x, yc - mark_h / 2, mark_w, mark_h, COL_SPIKE, 1);
+            }
         }
     }
     cv_group_end(&c);

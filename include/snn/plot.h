@@ -8,8 +8,9 @@
  * the output depends only on the input (no fonts, no locale, no clock).
  *
  * SVG structure, which callers and tests may rely on:
- *   - a raster draws one <rect> per (step, neuron) cell with at least one
- *     spike, all inside <g id="spikes" ...>; nothing else in that group;
+ *   - a raster draws one <rect> per spike (k spikes of one neuron in one
+ *     step: k marks spread over the step, at most SNN_PLOT_MAX_MARKS), all
+ *     inside <g id="spikes" ...>; nothing else in that group;
  *   - a probability plot draws one <polyline> per class (in class order,
  *     colours of matplotlib's tab10 cycle) and no other <polyline>;
  *   - text is ASCII: other bytes are shown as '?'.
@@ -28,6 +29,7 @@ typedef enum { SNN_PLOT_SVG, SNN_PLOT_PNG } snn_plot_format;
 #define SNN_PLOT_DEFAULT_HEIGHT 500
 #define SNN_PLOT_MIN_SIDE 160
 #define SNN_PLOT_MAX_SIDE 4096
+#define SNN_PLOT_MAX_MARKS 8       /* raster marks per neuron and step */
 
 /* A spike raster: x = time in ms (step s covers [s, s+1) * dt * 1000),
  * y = neuron index (0 at the bottom). All pointers are borrowed. */

@@ -39,7 +39,7 @@ static snn_plot_raster_data raster_fixture(void)
     memset(raster_counts, 0, sizeof raster_counts);
     raster_counts[3 * 4 + 2] = 1;          /* step 3, neuron 2 */
     raster_counts[0 * 4 + 0] = 1;
-    raster_counts[9 * 4 + 3] = 3;          /* 3 spikes in one step: one mark */
+    raster_counts[9 * 4 + 3] = 3;          /* 3 spikes in one step: 3 marks */
     raster_counts[5 * 4 + 1] = 1;
     raster_counts[5 * 4 + 2] = 1;
     snn_plot_raster_data d = {.steps = 10, .nneurons = 4, .counts = raster_counts,
@@ -60,7 +60,7 @@ TEST(plot_raster_svg_marks)
     CHECK(strncmp(svg, "<?xml", 5) == 0);
     CHECK(strstr(svg, "width=\"400\" height=\"300\""));
     CHECK(strstr(svg, "</svg>\n") == svg + len - 7);
-    CHECK_EQ_INT(count_spike_marks(svg), 5);
+    CHECK_EQ_INT(count_spike_marks(svg), 7);
     CHECK(strstr(svg, ">conv1 &lt;spikes&gt; &amp; more</text>"));
     CHECK(strstr(svg, ">time (ms)</text>"));
     CHECK(strstr(svg, "rotate(-90") && strstr(svg, ">neuron index</text>"));
@@ -82,7 +82,13 @@ TEST(plot_raster_svg_marks)
     d.neuron_index = idx;
     d.ylabel = "conv1 neuron";
     CHECK_OK(snn_plot_raster(&d, SNN_PLOT_SVG, &out, &len, &e));
-    CHECK_EQ_INT(count_spike_marks((const char *)out), 5);
+    CHECK_EQ_INT(count_spike_marks((const char *)out), 7);
+    /* A hostile count draws at most SNN_PLOT_MAX_MARKS marks. */
+    raster_counts[1 * 4 + 1] = 65535;
+    free(out);
+    CHECK_OK(snn_plot_raster(&d, SNN_PLOT_SVG, &out, &len, &e));
+    CHECK_EQ_INT(count_spike_marks((const char *)out), 7 + SNN_PLOT_MAX_MARKS);
+    raster_counts[1 * 4 + 1] = 0;
     CHECK(strstr((const char *)out, ">300</text>") && strstr((const char *)out, ">conv1 neuron<"));
     free(out);
 
