@@ -164,7 +164,7 @@ static void png_error_fn(png_structp png, png_const_charp msg)
 static void png_warning_fn(png_structp png, png_const_charp msg)
 {
     (void)png;
-    (void)msg;              /* ancillary-chunk trouble: ignored, never printed */
+    (void)msg;              /* ancillary-chunk and benign trouble: never printed */
 }
 
 static void png_read_fn(png_structp png, png_bytep out, size_t n)
@@ -175,8 +175,9 @@ static void png_read_fn(png_structp png, png_bytep out, size_t n)
     c->pos += n;
 }
 
-/* Runs libpng; the only function here that calls setjmp. Returns with
- * c->code set, or c->msg set after a libpng error. Frees nothing. */
+/* Runs libpng under setjmp; everything that must survive a longjmp lives
+ * in *c. Returns with c->code set (and c->msg after a libpng error).
+ * Frees nothing: png_decode does. */
 static void png_decode_run(png_rctx *c)
 {
     if (setjmp(png_jmpbuf(c->png))) {
