@@ -383,3 +383,45 @@ TEST(engine_refuses_bad_runs)
     snn_net_free(net);
     snn_model_free(m);
 }
+
+TEST(engine_readout_mean_and_v0_modes)
+{
+    snn_model *m = load_fashion();
+    CHECK(m);
+    float *x = synthetic_inputs(m, 2, 12);
+    /* the running mean of a constant rate network is the ANN itself */
+    const char *kv[][2] = {{"neuron", "relu"}, {"synapse", "none"}, {"readout", "mean"}};
+    snn_net *net = make_net(m, kv, 3);
+    CHECK(net);
+    float ann[2 * 10];
+    CHECK_OK(snn_graph_run(m->graph, x, 2, ann, NULL, NULL, NULL));
+    snn_result r;
+    CHECK_OK(run(net, x, 2, 4, 0, SNN_ENGINE_FAST, &r));
+    for (int b = 0; b < 2; b++)
+        for (int c = 0; c < 10; c++) CHECK_NEAR(snn_result_probs(&r, 3, b)[c], ann[b * 10 + c], 1e-5);
+    snn_result_deinit(&r);
+    snn_net_free(net);
+    /* v0=half fires earlier than v0=zero: more first-step spikes in conv1 */
+    double first[2];
+    const char *modes[2] = {"zero", "half"};
+    for (int k = 0; k < 2; k++) {
+        const char *kv2[][2] = {{"v0", modes[k]}, {"scale_firing_rates", "2000"}};
+        net = make_net(m, kv2, 2);
+        CHECK(net);
+        CHECK_OK(run(net, x, 2, 3, 0, SNN_ENGINE_FAST, &r));
+        first[k] = r.layers[1].spikes_per_step[0];
+        snn_result_deinit(&r);
+        snn_net_free(net);
+    }
+    CHECK_MSG(first[1] > first[0], "half %g zero %g", first[1], first[0]);
+    /* the mean readout of a spiking run converges towards the ANN's class */
+    const char *kv3[][2] = {{"synapse", "none"}, {"readout", "mean"}, {"scale_firing_rates", "500"}};
+    net = make_net(m, kv3, 3);
+    CHECK(net);
+    CHECK_OK(run(net, x, 2, 60, 0, SNN_ENGINE_FAST, &r));
+    for (int b = 0; b < 2; b++) CHECK_EQ_INT(r.pred[b], snn_argmax(ann + b * 10, 10));
+    snn_result_deinit(&r);
+    snn_net_free(net);
+    free(x);
+    snn_model_free(m);
+}
