@@ -718,8 +718,9 @@ static snn_err lower_constant(fold *f, const inode *n, int out)
     return UNSUP("node '%s': Constant of this kind", n->name);
 }
 
-/* auto_pad / pads of Conv and pooling into top,left,bottom,right. */
-static snn_err spatial_pads(fold *f, const inode *n, const gshape *xs,
+/* auto_pad / pads of Conv and pooling into top,left,bottom,right. xs is
+ * the (lifted) 4-D input; nsp the op's own spatial rank (1 or 2). */
+static snn_err spatial_pads(fold *f, const inode *n, const gshape *xs, int nsp,
                             const int *k, const int *s, const int *dil, int *pads)
 {
     char ap[32];
@@ -729,15 +730,17 @@ static snn_err spatial_pads(fold *f, const inode *n, const gshape *xs,
     if (rc) return rc;
     if ((rc = attr_ints(f, n, "pads", p, &np))) return rc;
     if (!strcmp(ap, "NOTSET") || !*ap) {
-        if (np >= 0 && np != 4)
-            return BAD("node '%s': %d pads for 2-D", n->name, np);
-        for (int i = 0; i < 4; i++) {
-            int64_t v = np < 0 ? 0 : p[i];
-            if (v < 0 || v > 65536) return BAD("node '%s': pad %lld", n->name,
-                                               (long long)v);
-            pads[i] = (int)v;
-        }
-        /* ONNX order x1_begin, x2_begin, x1_end, x2_end = top,left,bottom,right */
+        if (np >= 0 && np != 2 * nsp)
+            return BAD("node '%s': %d pads for %d spatial dims", n->name, np, nsp);
+        memset(pads, 0, 4 * sizeof *pads);
+        for (int i = 0; i < nsp; i++)
+            for (int e = 0; e < 2; e++) {
+                int64_t v = np < 0 ? 0 : p[e * nsp + i];
+                if (v < 0 || v > 65536)
+                    return BAD("node '%s': pad %lld", n->name, (long long)v);
+                /* ONNX order x1_begin, x2_begin, x1_end, x2_end */
+                pads[e * 2 + (2 - nsp) + i] = (int)v;
+            }
         return SNN_OK;
     }
     if (!strcmp(ap, "VALID")) {
@@ -758,22 +761,69 @@ static snn_err spatial_pads(fold *f, const inode *n, const gshape *xs,
     return SNN_OK;
 }
 
-static snn_err ints2(fold *f, const inode *n, const char *name, int def, int lo,
-                     int *v)
+/* An ints attribute with one value per spatial dim, in 2-D form [H, W];
+ * a 1-D op (nsp 1) gets `h` for H. */
+static snn_err ints_sp(fold *f, const inode *n, const char *name, int nsp,
+                       int def, int lo, int h, int *v)
 {
     int64_t a[MAX_ATTR_INTS];
     int c;
     snn_err rc = attr_ints(f, n, name, a, &c);
     if (rc) return rc;
-    if (c >= 0 && c != 2) return UNSUP("node '%s': %s has %d values (2-D only)",
-                                       n->name, name, c);
-    for (int i = 0; i < 2; i++) {
+    if (c >= 0 && c != nsp)
+        return BAD("node '%s': %s has %d values for %d spatial dims", n->name,
+                   name, c, nsp);
+    v[0] = h;
+    for (int i = 0; i < nsp; i++) {
         int64_t x = c < 0 ? def : a[i];
-        if (x < lo || x > 65536) return BAD("node '%s': %s = %lld", n->name, name,
-                                            (long long)x);
-        v[i] = (int)x;
+        if (x < lo || x > 65536)
+            return BAD("node '%s': %s = %lld", n->name, name, (long long)x);
+        v[2 - nsp + i] = (int)x;
     }
     return SNN_OK;
+}
+
+/* A new tensor for the lifted form of a 1-D op: "<node>#<what>". */
+static int lift_tensor(fold *f, const inode *n, const char *what)
+{
+    char nm[512];
+    snprintf(nm, sizeof nm, "%s#%s%d", n->name, what, f->g->ntensors);
+    return graph_imp_add(f->g, nm, f->err);
+}
+
+/* The spatial rank of a Conv/pool input: 2 runs as is, 1 is lifted to 2-D
+ * ([N,C,L] -> [N,C,1,L]) with Reshapes around the op; others are refused. */
+static snn_err spatial_rank(fold *f, const inode *n, const char *op, int xnd,
+                            int nsp)
+{
+    if (xnd != nsp + 2 || (nsp != 1 && nsp != 2))
+        return UNSUP("node '%s': %s with %d spatial dims (1-D and 2-D only)",
+                     n->name, op, xnd - 2);
+    return SNN_OK;
+}
+
+/* Lift x [N,C,L] to a new [N,C,1,L] tensor (*x4); nsp 2 leaves x. */
+static snn_err lift_input(fold *f, const inode *n, int nsp, int x, int *x4)
+{
+    *x4 = x;
+    if (nsp == 2) return SNN_OK;
+    gshape xs = T(f, x)->shape, s4 = {4, {xs.d[0], xs.d[1], 1, xs.d[2]}};
+    int t = lift_tensor(f, n, "in2d");
+    if (t < 0) return f->err ? f->err->code : SNN_ENOMEM;
+    *x4 = t;
+    return reshape_to(f, n, x, &s4, 1, t);
+}
+
+/* Emit sn into out, through a 4-D temporary when the op was lifted. */
+static snn_err emit_lifted(fold *f, const inode *n, int nsp, snn_node *sn, int out)
+{
+    if (nsp == 2) return emit(f, n, sn, out);
+    int y4 = lift_tensor(f, n, "out2d");
+    if (y4 < 0) return f->err ? f->err->code : SNN_ENOMEM;
+    snn_err rc = emit(f, n, sn, y4);
+    if (rc) return rc;
+    gshape ys = T(f, y4)->shape, s3 = {3, {ys.d[0], ys.d[1], ys.d[3]}};
+    return reshape_to(f, n, y4, &s3, 1, out);
 }
 
 static snn_err lower_conv(fold *f, const inode *n, int x, int out)
@@ -786,30 +836,39 @@ static snn_err lower_conv(fold *f, const inode *n, int x, int out)
     if (w < 0) return BAD("node '%s': Conv without weights", n->name);
     if (!is_const(f, w) || (b >= 0 && !is_const(f, b)))
         return UNSUP("node '%s': Conv with run-time weights", n->name);
-    const gshape *xs = &T(f, x)->shape, *ws = &T(f, w)->shape;
-    if (xs->ndim != 4 || ws->ndim != 4)
-        return UNSUP("node '%s': Conv with %d spatial dims (2-D only)", n->name,
-                     (ws->ndim > xs->ndim ? ws->ndim : xs->ndim) - 2);
-    node_init(&sn, SNN_OP_CONV, b >= 0 ? 3 : 2, x, w, b);
+    gshape ws = T(f, w)->shape;
+    int nsp = ws.ndim - 2;
+    if ((rc = spatial_rank(f, n, "Conv", T(f, x)->shape.ndim, nsp))) return rc;
+    for (int i = 2; i < ws.ndim; i++)
+        if (ws.d[i] < 1 || ws.d[i] > 65536)
+            return BAD("node '%s': kernel size %lld", n->name, (long long)ws.d[i]);
     int64_t ks[MAX_ATTR_INTS];
     int nk;
     if ((rc = attr_ints(f, n, "kernel_shape", ks, &nk))) return rc;
-    if (nk >= 0 && (nk != 2 || ks[0] != ws->d[2] || ks[1] != ws->d[3]))
+    if (nk >= 0 && (nk != nsp || ks[0] != ws.d[2] || ks[nsp - 1] != ws.d[nsp + 1]))
         return BAD("node '%s': kernel_shape disagrees with the weights", n->name);
-    if (ws->d[2] < 1 || ws->d[3] < 1 || ws->d[2] > 65536 || ws->d[3] > 65536)
-        return BAD("node '%s': kernel size", n->name);
-    a->kernel[0] = (int)ws->d[2];
-    a->kernel[1] = (int)ws->d[3];
-    if ((rc = ints2(f, n, "strides", 1, 1, a->strides)) ||
-        (rc = ints2(f, n, "dilations", 1, 1, a->dilations)) ||
+    int x4 = x, w4 = w;
+    if ((rc = lift_input(f, n, nsp, x, &x4))) return rc;
+    if (nsp == 1) {
+        gshape s4 = {4, {ws.d[0], ws.d[1], 1, ws.d[2]}};
+        if ((w4 = lift_tensor(f, n, "w2d")) < 0) return f->err ? f->err->code : SNN_ENOMEM;
+        if ((rc = fold_reshape_const(f, w, &s4, w4))) return rc;
+    }
+    node_init(&sn, SNN_OP_CONV, b >= 0 ? 3 : 2, x4, w4, b);
+    a->kernel[0] = nsp == 2 ? (int)ws.d[2] : 1;
+    a->kernel[1] = (int)ws.d[nsp + 1];
+    if ((rc = ints_sp(f, n, "strides", nsp, 1, 1, 1, a->strides)) ||
+        (rc = ints_sp(f, n, "dilations", nsp, 1, 1, 1, a->dilations)) ||
         (rc = attr_int(f, n, "group", 1, &grp)))
         return rc;
     if (grp < 1 || grp > 65536) return BAD("node '%s': group %lld", n->name,
                                            (long long)grp);
     a->group = (int)grp;
-    if ((rc = spatial_pads(f, n, xs, a->kernel, a->strides, a->dilations, a->pads)))
+    gshape xs4 = T(f, x4)->shape;
+    if ((rc = spatial_pads(f, n, &xs4, nsp, a->kernel, a->strides, a->dilations,
+                           a->pads)))
         return rc;
-    return emit(f, n, &sn, out);
+    return emit_lifted(f, n, nsp, &sn, out);
 }
 
 static snn_err lower_pool(fold *f, const inode *n, snn_op op, int x, int out)
@@ -819,18 +878,15 @@ static snn_err lower_pool(fold *f, const inode *n, snn_op op, int x, int out)
     int64_t v;
     int dil[2];
     snn_err rc;
-    const gshape *xs = &T(f, x)->shape;
     int64_t ks[MAX_ATTR_INTS];
     int nk;
     if ((rc = attr_ints(f, n, "kernel_shape", ks, &nk))) return rc;
     if (nk < 0) return BAD("node '%s': pooling without kernel_shape", n->name);
-    if (nk != 2 || xs->ndim != 4)
-        return UNSUP("node '%s': %s with %d spatial dims (2-D only)", n->name,
-                     snn_op_name(op), nk);
+    if ((rc = spatial_rank(f, n, snn_op_name(op), T(f, x)->shape.ndim, nk))) return rc;
     node_init(&sn, op, 1, x, -1, -1);
-    if ((rc = ints2(f, n, "kernel_shape", 1, 1, a->kernel)) ||
-        (rc = ints2(f, n, "strides", 1, 1, a->strides)) ||
-        (rc = ints2(f, n, "dilations", 1, 1, dil)))
+    if ((rc = ints_sp(f, n, "kernel_shape", nk, 1, 1, 1, a->kernel)) ||
+        (rc = ints_sp(f, n, "strides", nk, 1, 1, 1, a->strides)) ||
+        (rc = ints_sp(f, n, "dilations", nk, 1, 1, 1, dil)))
         return rc;
     if (dil[0] != 1 || dil[1] != 1)
         return UNSUP("node '%s': pooling with dilations", n->name);
@@ -839,9 +895,14 @@ static snn_err lower_pool(fold *f, const inode *n, snn_op op, int x, int out)
     if ((rc = attr_int(f, n, "count_include_pad", 0, &v))) return rc;
     a->count_include_pad = v != 0;
     if ((rc = attr_int(f, n, "storage_order", 0, &v))) return rc;
+    int x4;
+    if ((rc = lift_input(f, n, nk, x, &x4))) return rc;
+    sn.in[0] = x4;
+    gshape xs4 = T(f, x4)->shape;
     int one[2] = {1, 1};
-    if ((rc = spatial_pads(f, n, xs, a->kernel, a->strides, one, a->pads))) return rc;
-    return emit(f, n, &sn, out);
+    if ((rc = spatial_pads(f, n, &xs4, nk, a->kernel, a->strides, one, a->pads)))
+        return rc;
+    return emit_lifted(f, n, nk, &sn, out);
 }
 
 static snn_err lower_reshape(fold *f, const inode *n, int x, int out)

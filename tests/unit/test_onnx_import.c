@@ -279,10 +279,10 @@ TEST(onnx_import_shape_validation)
     CHECK(!g);
     CHECK(strstr(err.msg, "out of range") != NULL);
 
-    /* Conv on a 3-D input is out of scope, not a crash */
+    /* weights of another rank than the input: refused, not a crash */
     m = ob_new(13, "test");
     ob_input(m, "x", OB_FLOAT, 3, (int64_t[]){1, 1, 5});
-    ob_init_f(m, "w", 3, (int64_t[]){1, 1, 2}, (float[]){1, 1});
+    ob_init_f(m, "w", 4, (int64_t[]){1, 1, 1, 2}, (float[]){1, 1});
     ob_node(m, "Conv", "c1", "x,w", "y");
     ob_output(m, "y", -1, NULL);
     g = build(m, &err);

@@ -628,3 +628,49 @@ TEST(onnx_run_activation_callback_and_errors)
     CHECK(strcmp(snn_op_name(SNN_OP_AVGPOOL), "AveragePool") == 0);
     CHECK(strcmp(snn_op_name(SNN_OP_GLOBALAVGPOOL), "GlobalAveragePool") == 0);
 }
+
+TEST(onnx_op_conv1d_and_pool1d_lifted_to_2d)
+{
+    Onnx__NodeProto *n;
+    snn_error err;
+    float y[6];
+    ob_model *m = one(13, "Conv", "x,w", 3, (int64_t[]){-1, 1, 5}, &n);
+    ob_init_f(m, "w", 3, (int64_t[]){1, 1, 2}, (float[]){1, 2});
+    ob_attr_ints(n, "pads", 2, (int64_t[]){1, 0});
+    ob_attr_ints(n, "strides", 1, (int64_t[]){2});
+    snn_graph *g = build(m, &err);
+    CHECK_MSG(g, "%s", err.msg);
+    /* Reshape [N,1,5]->[N,1,1,5], 2-D Conv, Reshape back */
+    CHECK_EQ_INT(g->nnodes, 3);
+    CHECK_EQ_INT(g->nodes[1].op, SNN_OP_CONV);
+    CHECK_EQ_INT(g->nodes[1].a.conv.kernel[0], 1);
+    CHECK_EQ_INT(g->nodes[1].a.conv.pads[1], 1);
+    CHECK_EQ_INT(g->nodes[1].a.conv.strides[1], 2);
+    CHECK_OK(run(g, (float[]){1, 2, 3, 4, 5, 5, 4, 3, 2, 1}, 2, y));
+    /* windows (pad,1) (2,3) (4,5) with weights (1,2) */
+    CHECK_VEC(y, ((float[]){2, 8, 14, 10, 10, 4}), 6, 1e-6);
+    int nd;
+    int64_t d[SNN_MAX_DIMS];
+    snn_graph_tensor_shape(g, g->output, 2, &nd, d);
+    CHECK_EQ_INT(nd, 3);
+    CHECK_EQ_INT(d[0], 2);
+    CHECK_EQ_INT(d[2], 3);
+    snn_graph_free(g);
+
+    m = one(13, "MaxPool", "x", 3, (int64_t[]){1, 1, 5}, &n);
+    ob_attr_ints(n, "kernel_shape", 1, (int64_t[]){2});
+    ob_attr_ints(n, "strides", 1, (int64_t[]){2});
+    ob_attr_i(n, "ceil_mode", 1);
+    g = build(m, &err);
+    CHECK_MSG(g, "%s", err.msg);
+    CHECK_OK(run(g, (float[]){1, 5, 2, 4, 3}, 1, y));
+    CHECK_VEC(y, ((float[]){5, 4, 3}), 3, 0);
+    snn_graph_free(g);
+
+    /* 3-D convolution stays out of scope */
+    m = one(13, "Conv", "x,w", 5, (int64_t[]){1, 1, 2, 2, 2}, &n);
+    ob_init_f(m, "w", 5, (int64_t[]){1, 1, 1, 1, 1}, (float[]){1});
+    g = build(m, &err);
+    CHECK(!g);
+    CHECK_EQ_INT(err.code, SNN_EUNSUPPORTED);
+}
