@@ -1,0 +1,64 @@
+/* harness.h: integration-test helpers: start the real snnd binary on
+ * 127.0.0.1 with a temporary model repository, talk HTTP to it with
+ * libcurl, make PNG/JPEG bodies, stop it and collect its exit status.
+ * Private to tests/integration/. */
+#ifndef SNND_IT_HARNESS_H
+#define SNND_IT_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+typedef struct snnd_proc {
+    pid_t pid;
+    int port;
+    char repo[256];          /* temporary model repository */
+    char logpath[300];
+    char model[64];          /* the model the tests use */
+    int in_c, in_h, in_w, nclasses;
+} snnd_proc;
+
+typedef struct http_resp {
+    long status;
+    char *body;
+    size_t len;
+    char *headers;           /* raw response headers */
+    size_t hlen;
+} http_resp;
+
+/* Name and directory of the small test model: tests/data/tiny when it is
+ * there, else models/fashion-mnist; with `slow`, fashion-mnist first (a
+ * batch of 8 at 1000 steps takes long enough to overlap requests). NULL
+ * when neither exists. */
+const char *it_model_dir(const char **name, int slow);
+enum { IT_COPY = 1, IT_SLOW = 2 };
+/* Make a repository in a temp dir: the model linked (or copied with
+ * IT_COPY) under its name. */
+int it_repo(snnd_proc *d, int flags);
+/* Start snnd with extra "--flag", "value" arguments (NULL-terminated),
+ * wait until /readyz says 200 (timeout_s). 0 on success. */
+int it_start(snnd_proc *d, const char *const *args, double timeout_s);
+/* SIGTERM, wait, return the exit status (-1 on signal/timeout). */
+int it_stop(snnd_proc *d);
+void it_cleanup(snnd_proc *d);
+
+int it_http(snnd_proc *d, const char *method, const char *path, const char *ctype,
+            const void *body, size_t len, const char *const *headers, http_resp *out);
+void it_free(http_resp *r);
+/* Value of a response header (case-insensitive), static buffer; NULL if absent. */
+const char *it_header(const http_resp *r, const char *name);
+json_t *it_json(const http_resp *r);
+
+/* Test images: a deterministic gradient of the model's input size. */
+int it_png(const snnd_proc *d, int w, int h, int c, uint8_t **out, size_t *len);
+int it_jpeg(int w, int h, int c, uint8_t **out, size_t *len);
+char *it_b64(const uint8_t *buf, size_t len);
+
+/* Run `n` requests concurrently (curl multi); statuses[i] and
+ * retry_after[i] (1 when the header was present) are filled. */
+int it_concurrent(snnd_proc *d, const char *path, const char *ctype, const void *body,
+                  size_t len, int n, long *statuses, int *retry_after);
+
+#endif

@@ -1,0 +1,476 @@
+/* test_api.c: every endpoint and body type of snnd against the real
+ * daemon: health, models, /classify with PNG, JPEG, multipart, JSON base64,
+ * JSON tensors and batches, options (spike stats, raster, energy, top-k,
+ * overrides), error statuses, and the Open Inference Protocol v2. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "it.h"
+
+/* A PNG of the model's own input size. */
+static int model_png(snnd_proc *d, uint8_t **png, size_t *len)
+{
+    return it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, png, len);
+}
+
+/* Checks shared by single-image answers: rows x classes, rows sum to 1. */
+static int check_probs(json_t *probs, int steps, int nclasses)
+{
+    if (!json_is_array(probs) || (int)json_array_size(probs) != steps) return 0;
+    for (int s = 0; s < steps; s++) {
+        json_t *row = json_array_get(probs, (size_t)s);
+        double sum = 0;
+        if ((int)json_array_size(row) != nclasses) return 0;
+        for (int c = 0; c < nclasses; c++) sum += json_number_value(json_array_get(row, (size_t)c));
+        if (fabs(sum - 1.0) > 1e-3) return 0;
+    }
+    return 1;
+}
+
+IT_TEST(it_health_and_request_id, 0, NULL)
+{
+    http_resp r;
+    const char *hdr[] = {"X-Request-ID: test-id.42", NULL};
+    HTTP(d, "GET", "/healthz", NULL, NULL, 0, hdr, &r);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(it_header(&r, "X-Request-ID") && !strcmp(it_header(&r, "X-Request-ID"), "test-id.42"));
+    CHECK(strstr(r.body, "\"ok\"") != NULL);
+    it_free(&r);
+    HTTP(d, "GET", "/readyz", NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(it_header(&r, "X-Request-ID") && strlen(it_header(&r, "X-Request-ID")) > 4);
+    it_free(&r);
+    /* An id with characters that could forge log lines is replaced. */
+    const char *bad[] = {"X-Request-ID: a b\tc", NULL};
+    HTTP(d, "GET", "/healthz", NULL, NULL, 0, bad, &r);
+    CHECK(it_header(&r, "X-Request-ID") && strcmp(it_header(&r, "X-Request-ID"), "a b\tc"));
+    it_free(&r);
+}
+
+IT_TEST(it_models_endpoints, 0, NULL)
+{
+    http_resp r;
+    char path[128];
+    HTTP(d, "GET", "/v1/models", NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    json_t *o = it_json(&r);
+    it_free(&r);
+    CHECK(o);
+    json_t *m0 = json_array_get(json_object_get(o, "models"), 0);
+    CHECK(m0 && !strcmp(json_string_value(json_object_get(m0, "name")), d->model));
+    CHECK(!strcmp(json_string_value(json_object_get(m0, "state")), "READY"));
+    json_decref(o);
+
+    snprintf(path, sizeof path, "/v1/models/%s", d->model);
+    HTTP(d, "GET", path, NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    o = it_json(&r);
+    it_free(&r);
+    json_t *layers = json_object_get(o, "layers");
+    CHECK(json_array_size(layers) >= 2);
+    int neurons = 0;
+    for (size_t i = 0; i < json_array_size(layers); i++) {
+        json_t *l = json_array_get(layers, i);
+        CHECK(json_array_size(json_object_get(l, "shape")) == 3);
+        if (!strcmp(json_string_value(json_object_get(l, "kind")), "neurons"))
+            neurons += json_integer_value(json_object_get(l, "neurons")) > 0;
+    }
+    CHECK(neurons >= 1);
+    CHECK(json_is_string(json_object_get(o, "conversion")));
+    CHECK_EQ_INT(json_array_size(json_object_get(o, "classes")), d->nclasses);
+    json_decref(o);
+
+    HTTP(d, "GET", "/v1/models/no-such-model", NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 404);
+    it_free(&r);
+    HTTP(d, "GET", "/v1/models/bad..name", NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 400);
+    it_free(&r);
+}
+
+IT_TEST(it_classify_png, 0, NULL)
+{
+    uint8_t *png;
+    size_t len;
+    http_resp r;
+    CHECK_OK(model_png(d, &png, &len));
+    HTTP(d, "POST", "/classify?steps=7", "image/png", png, len, NULL, &r);
+    free(png);
+    CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body);
+    CHECK(strstr(it_header(&r, "Content-Type"), "application/json"));
+    json_t *o = it_json(&r);
+    it_free(&r);
+    CHECK(o);
+    CHECK(!strcmp(json_string_value(json_object_get(o, "model")), d->model));
+    CHECK_EQ_INT(json_integer_value(json_object_get(o, "steps")), 7);
+    CHECK(json_number_value(json_object_get(o, "dt")) > 0);
+    CHECK(check_probs(json_object_get(o, "probabilities"), 7, d->nclasses));
+    json_t *pred = json_object_get(o, "prediction");
+    int idx = (int)json_integer_value(json_object_get(pred, "index"));
+    CHECK(idx >= 0 && idx < d->nclasses);
+    CHECK(json_is_string(json_object_get(pred, "label")));
+    int k = d->nclasses < 5 ? d->nclasses : 5;
+    CHECK_EQ_INT(json_array_size(json_object_get(o, "top_k")), k);
+    CHECK(json_is_number(json_object_get(o, "queue_ms")));
+    CHECK(json_is_number(json_object_get(o, "compute_ms")));
+    CHECK(json_is_string(json_object_get(o, "id")));
+    json_decref(o);
+}
+
+IT_TEST(it_classify_jpeg_other_size, 0, NULL)
+{
+    uint8_t *jpg;
+    size_t len;
+    http_resp r;
+    char path[128];
+    /* Twice the model's size: resized (bilinear) or refused per config. */
+    CHECK_OK(it_jpeg(d->in_w * 2, d->in_h * 2, 3, &jpg, &len));
+    snprintf(path, sizeof path, "/v1/models/%s/classify?steps=3", d->model);
+    HTTP(d, "POST", path, "image/jpeg", jpg, len, NULL, &r);
+    free(jpg);
+    CHECK_MSG(r.status == 200 || r.status == 400, "status %ld: %s", r.status, r.body);
+    json_t *o = it_json(&r);
+    it_free(&r);
+    CHECK(o);
+    if (json_object_get(o, "error")) {
+        CHECK(strlen(json_string_value(json_object_get(o, "error"))) > 5);
+    } else {
+        CHECK(check_probs(json_object_get(o, "probabilities"), 3, d->nclasses));
+    }
+    json_decref(o);
+    /* The model's own size always works. */
+    CHECK_OK(it_jpeg(d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &jpg, &len));
+    HTTP(d, "POST", path, "image/jpeg", jpg, len, NULL, &r);
+    free(jpg);
+    CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body);
+    it_free(&r);
+}
+
+IT_TEST(it_classify_multipart, 0, NULL)
+{
+    uint8_t *png;
+    size_t len;
+    http_resp r;
+    CHECK_OK(model_png(d, &png, &len));
+    const char *b = "XyZbOuNdArY42";
+    char head[512], tail[512];
+    int hn = snprintf(head, sizeof head,
+                      "--%s\r\nContent-Disposition: form-data; name=\"steps\"\r\n\r\n4\r\n"
+                      "--%s\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.png\"\r\n"
+                      "Content-Type: image/png\r\n\r\n", b, b);
+    int tn = snprintf(tail, sizeof tail, "\r\n--%s--\r\n", b);
+    size_t total = (size_t)hn + len + (size_t)tn;
+    char *body = malloc(total);
+    memcpy(body, head, (size_t)hn);
+    memcpy(body + hn, png, len);
+    memcpy(body + hn + len, tail, (size_t)tn);
+    free(png);
+    HTTP(d, "POST", "/classify", "multipart/form-data; boundary=XyZbOuNdArY42", body, total, NULL, &r);
+    free(body);
+    CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body);
+    json_t *o = it_json(&r);
+    it_free(&r);
+    CHECK_EQ_INT(json_integer_value(json_object_get(o, "steps")), 4);
+    CHECK(check_probs(json_object_get(o, "probabilities"), 4, d->nclasses));
+    json_decref(o);
+    /* A multipart body without an image part is a 400. */
+    const char *noimg = "--B\r\nContent-Disposition: form-data; name=\"steps\"\r\n\r\n4\r\n--B--\r\n";
+    HTTP(d, "POST", "/classify", "multipart/form-data; boundary=B", noimg, strlen(noimg), NULL, &r);
+    CHECK_EQ_INT(r.status, 400);
+    it_free(&r);
+}
+
+IT_TEST(it_classify_json_base64_and_batch, 0, NULL)
+{
+    uint8_t *png;
+    size_t len;
+    http_resp r;
+    CHECK_OK(model_png(d, &png, &len));
+    char *b64 = it_b64(png, len);
+    free(png);
+    size_t cap = strlen(b64) * 3 + 256;
+    char *body = malloc(cap);
+    snprintf(body, cap, "{\"image\":\"%s\",\"steps\":3,\"top_k\":2}", b64);
+    HTTP(d, "POST", "/classify", "application/json", body, strlen(body), NULL, &r);
+    CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body);
+    json_t *o = it_json(&r);
+    it_free(&r);
+    CHECK(check_probs(json_object_get(o, "probabilities"), 3, d->nclasses));
+    CHECK_EQ_INT(json_array_size(json_object_get(o, "top_k")), 2);
+    json_decref(o);
+
+    snprintf(body, cap, "{\"images\":[\"%s\",\"%s\",\"%s\"],\"steps\":2}", b64, b64, b64);
+    HTTP(d, "POST", "/classify", "application/json", body, strlen(body), NULL, &r);
+    CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body);
+    o = it_json(&r);
+    it_free(&r);
+    json_t *res = json_object_get(o, "results");
+    CHECK_EQ_INT(json_array_size(res), 3);
+    for (size_t i = 0; i < 3; i++)
+        CHECK(check_probs(json_object_get(json_array_get(res, i), "probabilities"), 2, d->nclasses));
+    /* Identical images in one batch give identical answers. */
+    CHECK(json_equal(json_object_get(json_array_get(res, 0), "prediction"),
+                     json_object_get(json_array_get(res, 2), "prediction")));
+    json_decref(o);
+    free(body);
+    free(b64);
+}
+
+IT_TEST(it_classify_tensor_and_pixels, 0, NULL)
+{
+    http_resp r;
+    size_t item = (size_t)d->in_c * d->in_h * d->in_w;
+    size_t cap = item * 8 + 256, k = 0;
+    char *body = malloc(cap);
+    k += (size_t)snprintf(body + k, cap - k, "{\"steps\":2,\"tensor\":[");
+    for (size_t i = 0; i < item; i++) k += (size_t)snprintf(body + k, cap - k, "%s0.5", i ? "," : "");
+    snprintf(body + k, cap - k, "],\"shape\":[%d,%d,%d]}", d->in_c, d->in_h, d->in_w);
+    HTTP(d, "POST", "/classify", "application/json", body, strlen(body), NULL, &r);
+    CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body);
+    it_free(&r);
+    /* Raw pixels [H,W,C] (0..255) go through the model's preprocessing. */
+    k = (size_t)snprintf(body, cap, "{\"steps\":2,\"pixels\":[");
+    for (size_t i = 0; i < item; i++) k += (size_t)snprintf(body + k, cap - k, "%s%zu", i ? "," : "", i % 256);
+    snprintf(body + k, cap - k, "],\"shape\":[%d,%d,%d]}", d->in_h, d->in_w, d->in_c);
+    HTTP(d, "POST", "/classify", "application/json", body, strlen(body), NULL, &r);
+    CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body);
+    it_free(&r);
+    /* A wrong shape is a 400 that names the expected one. */
+    snprintf(body, cap, "{\"tensor\":[1,2,3],\"shape\":[3]}");
+    HTTP(d, "POST", "/classify", "application/json", body, strlen(body), NULL, &r);
+    CHECK_EQ_INT(r.status, 400);
+    CHECK(strstr(r.body, "error"));
+    it_free(&r);
+    free(body);
+}
+
+IT_TEST(it_classify_options, 0, NULL)
+{
+    uint8_t *png;
+    size_t len;
+    http_resp r;
+    char path[256], layer[64] = "";
+    snprintf(path, sizeof path, "/v1/models/%s", d->model);
+    HTTP(d, "GET", path, NULL, NULL, 0, NULL, &r);
+    json_t *m = it_json(&r);
+    it_free(&r);
+    json_t *layers = json_object_get(m, "layers");
+    for (size_t i = 0; i < json_array_size(layers) && !layer[0]; i++)
+        if (!strcmp(json_string_value(json_object_get(json_array_get(layers, i), "kind")), "neurons"))
+            snprintf(layer, sizeof layer, "%s",
+                     json_string_value(json_object_get(json_array_get(layers, i), "name")));
+    json_decref(m);
+    CHECK(layer[0]);
+    CHECK_OK(model_png(d, &png, &len));
+    snprintf(path, sizeof path, "/classify?steps=6&spike_stats=true&energy=loihi,cpu&raster=%s:4&top_k=1",
+             layer);
+    HTTP(d, "POST", path, "image/png", png, len, NULL, &r);
+    CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body);
+    json_t *o = it_json(&r);
+    it_free(&r);
+    json_t *ss = json_object_get(o, "spike_stats");
+    CHECK(json_array_size(ss) >= 1);
+    json_t *s0 = json_array_get(ss, 0);
+    CHECK(json_integer_value(json_object_get(s0, "neurons")) > 0);
+    CHECK_EQ_INT(json_array_size(json_object_get(s0, "spikes_per_step")), 6);
+    CHECK(json_is_number(json_object_get(s0, "rate_hz")));
+    CHECK(json_is_number(json_object_get(s0, "fired_fraction")));
+    CHECK(json_is_number(json_object_get(s0, "syn_events")));
+    json_t *en = json_object_get(o, "energy");
+    CHECK_EQ_INT(json_array_size(en), 2);
+    CHECK(json_number_value(json_object_get(json_array_get(en, 0), "ann_joules")) > 0);
+    CHECK(json_is_number(json_object_get(json_array_get(en, 0), "snn_joules")));
+    json_t *ra = json_object_get(o, "raster");
+    CHECK_EQ_INT(json_array_size(json_object_get(ra, "counts")), 6);
+    CHECK_EQ_INT(json_array_size(json_array_get(json_object_get(ra, "counts"), 0)), 4);
+    CHECK_EQ_INT(json_array_size(json_object_get(o, "top_k")), 1);
+    json_decref(o);
+
+    /* A conversion override builds (and caches) another network. */
+    HTTP(d, "POST", "/classify?steps=3&synapse=0.01", "image/png", png, len, NULL, &r);
+    CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body);
+    CHECK(strstr(r.body, "synapse=0.01"));
+    it_free(&r);
+    HTTP(d, "POST", "/classify?steps=3&no_such_option=1", "image/png", png, len, NULL, &r);
+    CHECK_EQ_INT(r.status, 400);
+    CHECK(strstr(r.body, "no_such_option"));
+    it_free(&r);
+    HTTP(d, "POST", "/classify?steps=100000000", "image/png", png, len, NULL, &r);
+    CHECK_EQ_INT(r.status, 400);
+    it_free(&r);
+    HTTP(d, "POST", "/classify?raster=not_a_layer", "image/png", png, len, NULL, &r);
+    CHECK_EQ_INT(r.status, 400);
+    it_free(&r);
+    HTTP(d, "POST", "/classify?energy=toaster", "image/png", png, len, NULL, &r);
+    CHECK_EQ_INT(r.status, 400);
+    it_free(&r);
+    free(png);
+}
+
+IT_TEST(it_error_statuses, 0, "--max-body-bytes", "4096", "--max-json-depth", "8", NULL)
+{
+    http_resp r;
+    const char *garbage = "\x89PNG\r\n\x1a\nthis is not really a png at all";
+    HTTP(d, "POST", "/classify", "image/png", garbage, strlen(garbage), NULL, &r);
+    CHECK_EQ_INT(r.status, 400);
+    json_t *o = it_json(&r);
+    CHECK(o && json_is_string(json_object_get(o, "error")));
+    json_decref(o);
+    it_free(&r);
+    HTTP(d, "POST", "/classify", "image/png", "", 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 400);
+    it_free(&r);
+    HTTP(d, "POST", "/v1/models/nope/classify", "image/png", "x", 1, NULL, &r);
+    CHECK_EQ_INT(r.status, 404);
+    it_free(&r);
+    HTTP(d, "GET", "/no/such/route", NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 404);
+    CHECK(strstr(r.body, "error"));
+    it_free(&r);
+    HTTP(d, "GET", "/classify", NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 405);
+    CHECK(it_header(&r, "Allow") && strstr(it_header(&r, "Allow"), "POST"));
+    it_free(&r);
+    char *big = calloc(1, 10000);
+    HTTP(d, "POST", "/classify", "image/png", big, 10000, NULL, &r);
+    CHECK_EQ_INT(r.status, 413);
+    it_free(&r);
+    /* Chunked (no Content-Length): refused while receiving. */
+    const char *chunked[] = {"Transfer-Encoding: chunked", NULL};
+    HTTP(d, "POST", "/classify", "image/png", big, 10000, chunked, &r);
+    CHECK_EQ_INT(r.status, 413);
+    it_free(&r);
+    free(big);
+    HTTP(d, "POST", "/classify", "text/plain", "hello", 5, NULL, &r);
+    CHECK_EQ_INT(r.status, 415);
+    it_free(&r);
+    HTTP(d, "POST", "/classify", "application/json", "{\"image\":", 9, NULL, &r);
+    CHECK_EQ_INT(r.status, 400);
+    it_free(&r);
+    const char *deep = "{\"image\":[[[[[[[[[[[[1]]]]]]]]]]]]}";
+    HTTP(d, "POST", "/classify", "application/json", deep, strlen(deep), NULL, &r);
+    CHECK_EQ_INT(r.status, 400);
+    CHECK(strstr(r.body, "nested"));
+    it_free(&r);
+    HTTP(d, "POST", "/classify", "application/json", "{\"image\":\"!!notbase64!!\"}", 25, NULL, &r);
+    CHECK_EQ_INT(r.status, 400);
+    it_free(&r);
+    /* The daemon still serves after all that. */
+    HTTP(d, "GET", "/healthz", NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    it_free(&r);
+}
+
+IT_TEST(it_decompression_bomb_refused, 0, NULL)
+{
+    http_resp r;
+    FILE *f = fopen(test_path("images/bomb_60000.png"), "rb");
+    if (!f) {
+        test_skip("tests/data/images/bomb_60000.png missing");
+        return;
+    }
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    HTTP(d, "POST", "/classify", "image/png", buf, n, NULL, &r);
+    CHECK_MSG(r.status == 400 || r.status == 413, "status %ld: %s", r.status, r.body);
+    it_free(&r);
+}
+
+IT_TEST(it_v2_protocol, 0, NULL)
+{
+    http_resp r;
+    char path[256];
+    HTTP(d, "GET", "/v2", NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    json_t *o = it_json(&r);
+    it_free(&r);
+    CHECK(!strcmp(json_string_value(json_object_get(o, "name")), "snnd"));
+    CHECK(json_array_size(json_object_get(o, "extensions")) >= 1);
+    json_decref(o);
+    HTTP(d, "GET", "/v2/health/live", NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_EQ_INT(r.len, 0);
+    it_free(&r);
+    HTTP(d, "GET", "/v2/health/ready", NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    it_free(&r);
+    snprintf(path, sizeof path, "/v2/models/%s/ready", d->model);
+    HTTP(d, "GET", path, NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    it_free(&r);
+    HTTP(d, "GET", "/v2/models/nope/ready", NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 404);
+    it_free(&r);
+    snprintf(path, sizeof path, "/v2/models/%s", d->model);
+    HTTP(d, "GET", path, NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    o = it_json(&r);
+    it_free(&r);
+    CHECK(json_array_size(json_object_get(o, "inputs")) == 2);
+    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(json_object_get(o, "outputs"), 0), "name")),
+                  "probabilities"));
+    json_decref(o);
+
+    /* Infer: UINT8 [1,H,W,C] with a nested-free flat data array. */
+    size_t item = (size_t)d->in_c * d->in_h * d->in_w, cap = item * 5 + 512, k;
+    char *body = malloc(cap);
+    k = (size_t)snprintf(body, cap,
+                         "{\"id\":\"req-1\",\"parameters\":{\"steps\":4},\"inputs\":[{\"name\":\"image\","
+                         "\"datatype\":\"UINT8\",\"shape\":[1,%d,%d,%d],\"data\":[",
+                         d->in_h, d->in_w, d->in_c);
+    for (size_t i = 0; i < item; i++) k += (size_t)snprintf(body + k, cap - k, "%s%zu", i ? "," : "", (i * 7) % 256);
+    snprintf(body + k, cap - k, "]}]}");
+    snprintf(path, sizeof path, "/v2/models/%s/infer", d->model);
+    HTTP(d, "POST", path, "application/json", body, strlen(body), NULL, &r);
+    CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body);
+    o = it_json(&r);
+    it_free(&r);
+    CHECK(!strcmp(json_string_value(json_object_get(o, "model_name")), d->model));
+    CHECK(!strcmp(json_string_value(json_object_get(o, "id")), "req-1"));
+    json_t *out = json_array_get(json_object_get(o, "outputs"), 0);
+    CHECK(!strcmp(json_string_value(json_object_get(out, "datatype")), "FP32"));
+    json_t *shape = json_object_get(out, "shape");
+    CHECK_EQ_INT(json_array_size(shape), 3);
+    CHECK_EQ_INT(json_integer_value(json_array_get(shape, 0)), 1);
+    CHECK_EQ_INT(json_integer_value(json_array_get(shape, 1)), 4);
+    CHECK_EQ_INT(json_integer_value(json_array_get(shape, 2)), d->nclasses);
+    CHECK_EQ_INT(json_array_size(json_object_get(out, "data")), 4 * d->nclasses);
+    json_decref(o);
+
+    /* [H,W,C] without batch and the classification extension. */
+    k = (size_t)snprintf(body, cap,
+                         "{\"inputs\":[{\"name\":\"image\",\"datatype\":\"FP32\",\"shape\":[%d,%d,%d],\"data\":[",
+                         d->in_h, d->in_w, d->in_c);
+    for (size_t i = 0; i < item; i++) k += (size_t)snprintf(body + k, cap - k, "%s%zu.0", i ? "," : "", i % 200);
+    snprintf(body + k, cap - k,
+             "]}],\"parameters\":{\"steps\":3},\"outputs\":[{\"name\":\"probabilities\"},"
+             "{\"name\":\"probabilities\",\"parameters\":{\"classification\":2}}]}");
+    HTTP(d, "POST", path, "application/json", body, strlen(body), NULL, &r);
+    CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body);
+    o = it_json(&r);
+    it_free(&r);
+    json_t *outs = json_object_get(o, "outputs");
+    CHECK_EQ_INT(json_array_size(outs), 2);
+    shape = json_object_get(json_array_get(outs, 0), "shape");
+    CHECK_EQ_INT(json_array_size(shape), 2);
+    CHECK_EQ_INT(json_integer_value(json_array_get(shape, 0)), 3);
+    json_t *cls = json_array_get(outs, 1);
+    CHECK(!strcmp(json_string_value(json_object_get(cls, "datatype")), "BYTES"));
+    CHECK_EQ_INT(json_array_size(json_object_get(cls, "data")), 2);
+    const char *s0 = json_string_value(json_array_get(json_object_get(cls, "data"), 0));
+    CHECK(s0 && strchr(s0, ':') && strchr(strchr(s0, ':') + 1, ':'));
+    json_decref(o);
+
+    /* Wrong data count is a 400; unknown model a 404. */
+    snprintf(body, cap, "{\"inputs\":[{\"name\":\"image\",\"datatype\":\"UINT8\",\"shape\":[2,2,1],\"data\":[1,2,3]}]}");
+    HTTP(d, "POST", path, "application/json", body, strlen(body), NULL, &r);
+    CHECK_EQ_INT(r.status, 400);
+    it_free(&r);
+    HTTP(d, "POST", "/v2/models/nope/infer", "application/json", body, strlen(body), NULL, &r);
+    CHECK_EQ_INT(r.status, 404);
+    it_free(&r);
+    free(body);
+}

@@ -1,0 +1,356 @@
+/* test_ops.c: operating the daemon: overload (503 + Retry-After),
+ * deadlines (504), client disconnects (work cancelled), reload with a
+ * broken model (old version keeps serving), admin token (401/403),
+ * SIGTERM drain (in-flight completes, new work 503, exit 0), metrics
+ * (promtool lint and values), and the options table (--help, env,
+ * --print-config). */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "it.h"
+
+/* A slow request: a batch of 8 copies of one image at 1000 steps. */
+static char *slow_body(snnd_proc *d, int images, int steps, size_t *len)
+{
+    uint8_t *png;
+    size_t plen;
+    if (it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &plen)) return NULL;
+    char *b64 = it_b64(png, plen);
+    free(png);
+    size_t cap = (strlen(b64) + 4) * (size_t)images + 128, k;
+    char *body = malloc(cap);
+    k = (size_t)snprintf(body, cap, "{\"steps\":%d,\"images\":[", steps);
+    for (int i = 0; i < images; i++) k += (size_t)snprintf(body + k, cap - k, "%s\"%s\"", i ? "," : "", b64);
+    snprintf(body + k, cap - k, "]}");
+    free(b64);
+    *len = strlen(body);
+    return body;
+}
+
+/* Value of a sample line "name{labels} value" in a metrics text. */
+static double metric(const char *text, const char *series)
+{
+    const char *p = text;
+    size_t n = strlen(series);
+    while ((p = strstr(p, series))) {
+        if ((p == text || p[-1] == '\n') && p[n] == ' ') return strtod(p + n + 1, NULL);
+        p += n;
+    }
+    return -1;
+}
+
+IT_TEST(it_overload_503, IT_SLOW, "--workers", "1", "--queue-size", "1", "--max-queue-delay-ms", "0", NULL)
+{
+    size_t len;
+    char *body = slow_body(d, 8, 1000, &len);
+    long st[10];
+    int ra[10], ok = 0, busy = 0;
+    CHECK(body);
+    CHECK_OK(it_concurrent(d, "/classify", "application/json", body, len, 10, st, ra));
+    free(body);
+    for (int i = 0; i < 10; i++) {
+        CHECK_MSG(st[i] == 200 || st[i] == 503, "unexpected status %ld", st[i]);
+        if (st[i] == 200) ok++;
+        if (st[i] == 503) {
+            busy++;
+            CHECK_MSG(ra[i], "503 without Retry-After");
+        }
+    }
+    CHECK_MSG(ok >= 1 && busy >= 1, "%d ok, %d busy", ok, busy);
+    /* Once the queue drains the server answers again. */
+    http_resp r;
+    HTTP(d, "GET", "/metrics", NULL, NULL, 0, NULL, &r);
+    char series[128];
+    snprintf(series, sizeof series, "snnd_requests_total{model=\"%s\",code=\"503\"}", d->model);
+    CHECK_NEAR(metric(r.body, series), busy, 0);
+    it_free(&r);
+}
+
+IT_TEST(it_deadline_504, IT_SLOW, "--workers", "1", "--request-timeout-ms", "150", "--chunk-steps", "5", NULL)
+{
+    size_t len;
+    http_resp r;
+    char *body = slow_body(d, 8, 1000, &len);
+    CHECK(body);
+    HTTP(d, "POST", "/classify", "application/json", body, len, NULL, &r);
+    free(body);
+    CHECK_MSG(r.status == 504, "status %ld: %.200s", r.status, r.body);
+    CHECK(strstr(r.body, "deadline"));
+    it_free(&r);
+    /* The worker is free again: a short request fits in the deadline. */
+    body = slow_body(d, 1, 2, &len);
+    HTTP(d, "POST", "/classify", "application/json", body, len, NULL, &r);
+    free(body);
+    CHECK_MSG(r.status == 200, "status %ld: %.200s", r.status, r.body);
+    it_free(&r);
+}
+
+IT_TEST(it_client_disconnect_cancels, IT_SLOW, "--workers", "1", NULL)
+{
+    size_t len;
+    char *body = slow_body(d, 8, 1000, &len);
+    CHECK(body);
+    /* Give up after 100 ms: the daemon must notice and cancel. */
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/classify", d->port);
+    char cmd[512];
+    FILE *f = fopen("/tmp/snnd-it-slow.json", "wb");
+    CHECK(f);
+    fwrite(body, 1, len, f);
+    fclose(f);
+    free(body);
+    snprintf(cmd, sizeof cmd,
+             "curl -s -m 0.1 -o /dev/null -H 'Content-Type: application/json' --data-binary @/tmp/snnd-it-slow.json %s",
+             url);
+    if (system(cmd) == -1) {}
+    usleep(700000);
+    http_resp r;
+    HTTP(d, "GET", "/metrics", NULL, NULL, 0, NULL, &r);
+    char series[128];
+    snprintf(series, sizeof series, "snnd_requests_total{model=\"%s\",code=\"499\"}", d->model);
+    CHECK_MSG(metric(r.body, series) == 1, "no cancelled request counted:\n%.3000s", r.body);
+    CHECK_NEAR(metric(r.body, "snnd_inflight_requests"), 0, 0);
+    it_free(&r);
+    remove("/tmp/snnd-it-slow.json");
+}
+
+IT_TEST(it_reload_broken_model_keeps_serving, IT_COPY, NULL)
+{
+    uint8_t *png;
+    size_t len;
+    http_resp r;
+    char path[512];
+    CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &len));
+    HTTP(d, "POST", "/classify?steps=2", "image/png", png, len, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    it_free(&r);
+    /* Corrupt the model file in the repository, then ask for a reload. */
+    snprintf(path, sizeof path, "%s/%s/model.onnx", d->repo, d->model);
+    FILE *f = fopen(path, "wb");
+    CHECK(f);
+    fputs("this is not an onnx model", f);
+    fclose(f);
+    snprintf(path, sizeof path, "/v1/models/%s/load", d->model);
+    HTTP(d, "POST", path, NULL, NULL, 0, NULL, &r);
+    CHECK_MSG(r.status >= 400, "broken model loaded? %ld", r.status);
+    CHECK(strstr(r.body, "previous version keeps serving"));
+    it_free(&r);
+    HTTP(d, "POST", "/classify?steps=2", "image/png", png, len, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    it_free(&r);
+    /* SIGHUP with the same broken file: still serving. */
+    kill(d->pid, SIGHUP);
+    usleep(300000);
+    HTTP(d, "POST", "/classify?steps=2", "image/png", png, len, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    it_free(&r);
+    snprintf(path, sizeof path, "/v1/models/%s", d->model);
+    HTTP(d, "GET", path, NULL, NULL, 0, NULL, &r);
+    CHECK(strstr(r.body, "\"READY\"") && strstr(r.body, "last_error"));
+    it_free(&r);
+    free(png);
+}
+
+IT_TEST(it_admin_token, 0, "--admin-token", "s3cret", NULL)
+{
+    http_resp r;
+    char path[256];
+    uint8_t *png;
+    size_t len;
+    const char *good[] = {"Authorization: Bearer s3cret", NULL};
+    const char *bad[] = {"Authorization: Bearer s3cres", NULL};
+    snprintf(path, sizeof path, "/v1/models/%s/load", d->model);
+    HTTP(d, "POST", path, NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 401);
+    CHECK(it_header(&r, "WWW-Authenticate"));
+    it_free(&r);
+    HTTP(d, "POST", path, NULL, NULL, 0, bad, &r);
+    CHECK_EQ_INT(r.status, 403);
+    it_free(&r);
+    HTTP(d, "POST", path, NULL, NULL, 0, good, &r);
+    CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body);
+    it_free(&r);
+    snprintf(path, sizeof path, "/v1/models/%s", d->model);
+    HTTP(d, "DELETE", path, NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 401);
+    it_free(&r);
+    HTTP(d, "DELETE", path, NULL, NULL, 0, good, &r);
+    CHECK_EQ_INT(r.status, 200);
+    it_free(&r);
+    CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &len));
+    HTTP(d, "POST", "/classify?steps=2", "image/png", png, len, NULL, &r);
+    CHECK_EQ_INT(r.status, 404);
+    it_free(&r);
+    snprintf(path, sizeof path, "/v1/models/%s/load", d->model);
+    HTTP(d, "POST", path, NULL, NULL, 0, good, &r);
+    CHECK_EQ_INT(r.status, 200);
+    it_free(&r);
+    HTTP(d, "POST", "/classify?steps=2", "image/png", png, len, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    it_free(&r);
+    /* Names cannot escape the repository. */
+    HTTP(d, "POST", "/v1/models/..%2F..%2Fetc/load", NULL, NULL, 0, good, &r);
+    CHECK(r.status == 400 || r.status == 404);
+    it_free(&r);
+    free(png);
+}
+
+typedef struct bg_req {
+    snnd_proc *d;
+    char *body;
+    size_t len;
+    long status;
+} bg_req;
+
+static void *bg_run(void *arg)
+{
+    bg_req *b = arg;
+    http_resp r;
+    if (it_http(b->d, "POST", "/classify", "application/json", b->body, b->len, NULL, &r) == 0)
+        b->status = r.status;
+    it_free(&r);
+    return NULL;
+}
+
+IT_TEST(it_sigterm_drain, IT_SLOW, "--workers", "1", "--drain-timeout-ms", "20000", NULL)
+{
+    bg_req b = {d, NULL, 0, 0};
+    pthread_t t;
+    http_resp r;
+    b.body = slow_body(d, 8, 1000, &b.len);
+    CHECK(b.body);
+    CHECK_OK(pthread_create(&t, NULL, bg_run, &b));
+    usleep(150000);   /* the slow request is running */
+    kill(d->pid, SIGTERM);
+    usleep(50000);
+    int rs = it_http(d, "GET", "/readyz", NULL, NULL, 0, NULL, &r);
+    long ready = r.status;
+    it_free(&r);
+    size_t len;
+    char *small = slow_body(d, 1, 2, &len);
+    int cs = it_http(d, "POST", "/classify", "application/json", small, len, NULL, &r);
+    long during = r.status;
+    const char *ra = it_header(&r, "Retry-After");
+    int has_ra = ra != NULL;
+    it_free(&r);
+    free(small);
+    pthread_join(t, NULL);
+    free(b.body);
+    int st;
+    int rc = -1;
+    for (int i = 0; i < 3000; i++) {
+        if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+            rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+            d->pid = 0;
+            break;
+        }
+        usleep(10000);
+    }
+    CHECK_MSG(b.status == 200, "in-flight request got %ld", b.status);
+    CHECK_MSG(rs != 0 || ready == 503, "readyz during drain: %ld", ready);
+    CHECK_MSG(cs != 0 || (during == 503 && has_ra), "new work during drain: %ld", during);
+    CHECK_EQ_INT(rc, 0);
+}
+
+IT_TEST(it_metrics_promtool, 0, NULL)
+{
+    uint8_t *png;
+    size_t len;
+    http_resp r;
+    char series[160];
+    CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &len));
+    for (int i = 0; i < 2; i++) {
+        HTTP(d, "POST", "/classify?steps=3", "image/png", png, len, NULL, &r);
+        CHECK_EQ_INT(r.status, 200);
+        it_free(&r);
+    }
+    HTTP(d, "POST", "/classify", "text/plain", "x", 1, NULL, &r);
+    it_free(&r);
+    HTTP(d, "GET", "/metrics", NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(strstr(it_header(&r, "Content-Type"), "text/plain; version=0.0.4"));
+    snprintf(series, sizeof series, "snnd_requests_total{model=\"%s\",code=\"200\"}", d->model);
+    CHECK_NEAR(metric(r.body, series), 2, 0);
+    snprintf(series, sizeof series, "snnd_requests_total{model=\"%s\",code=\"415\"}", d->model);
+    CHECK_NEAR(metric(r.body, series), 1, 0);
+    snprintf(series, sizeof series, "snnd_timesteps_total{model=\"%s\"}", d->model);
+    CHECK(metric(r.body, series) >= 6);
+    snprintf(series, sizeof series, "snnd_request_duration_seconds_count{model=\"%s\"}", d->model);
+    CHECK_NEAR(metric(r.body, series), 3, 0);
+    snprintf(series, sizeof series, "snnd_request_duration_seconds_bucket{model=\"%s\",le=\"+Inf\"}", d->model);
+    CHECK_NEAR(metric(r.body, series), 3, 0);
+    snprintf(series, sizeof series, "snnd_model_memory_bytes{model=\"%s\"}", d->model);
+    CHECK(metric(r.body, series) > 0);
+    snprintf(series, sizeof series, "snnd_energy_joules_total{model=\"%s\",device=\"loihi\"}", d->model);
+    CHECK(metric(r.body, series) >= 0);
+    CHECK(strstr(r.body, "snnd_build_info{version="));
+    CHECK(strstr(r.body, "snnd_queue_depth{model="));
+    CHECK(strstr(r.body, "snnd_batch_size_bucket{le=\"1\"}"));
+    /* promtool lints the exposition. */
+    if (system("command -v promtool >/dev/null 2>&1") == 0) {
+        FILE *f = fopen("/tmp/snnd-it-metrics.txt", "wb");
+        CHECK(f);
+        fwrite(r.body, 1, r.len, f);
+        fclose(f);
+        int st = system("promtool check metrics < /tmp/snnd-it-metrics.txt");
+        CHECK_MSG(st == 0, "promtool check metrics failed (status %d)", st);
+        remove("/tmp/snnd-it-metrics.txt");
+    }
+    it_free(&r);
+    HTTP(d, "POST", "/classify?steps=3", "image/png", png, len, NULL, &r);
+    it_free(&r);
+    HTTP(d, "GET", "/metrics", NULL, NULL, 0, NULL, &r);
+    snprintf(series, sizeof series, "snnd_requests_total{model=\"%s\",code=\"200\"}", d->model);
+    CHECK_NEAR(metric(r.body, series), 3, 0);
+    it_free(&r);
+    free(png);
+}
+
+/* Run the snnd binary with args and env; output into buf. */
+static int run_snnd(const char *env, const char *args, char *buf, size_t cap)
+{
+    char exe[1024], cmd[2400];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k <= 0) return -1;
+    exe[k] = '\0';
+    *strrchr(exe, '/') = '\0';
+    snprintf(cmd, sizeof cmd, "%s %s/snnd %s 2>&1", env, exe, args);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(buf, 1, cap - 1, p);
+    buf[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+TEST(it_options_table)
+{
+    static char out[65536];
+    CHECK_EQ_INT(run_snnd("", "--help", out, sizeof out), 0);
+    CHECK(strstr(out, "--max-batch") && strstr(out, "SNND_MAX_BATCH") && strstr(out, "--admin-token"));
+    CHECK(strstr(out, "--max-queue-delay-ms") && strstr(out, "--drain-timeout-ms"));
+    CHECK_EQ_INT(run_snnd("SNND_QUEUE_SIZE=7", "--print-config --max-batch 3", out, sizeof out), 0);
+    json_error_t je;
+    json_t *o = json_loads(out, 0, &je);
+    CHECK_MSG(o, "--print-config is not JSON: %s", out);
+    CHECK_EQ_INT(json_integer_value(json_object_get(o, "max_batch")), 3);
+    CHECK_EQ_INT(json_integer_value(json_object_get(o, "queue_size")), 7);
+    CHECK_EQ_INT(json_integer_value(json_object_get(o, "port")), 8080);
+    CHECK(!strcmp(json_string_value(json_object_get(o, "host")), "127.0.0.1"));
+    json_decref(o);
+    /* Flags beat env; bounds are enforced; unknown options exit 2. */
+    CHECK_EQ_INT(run_snnd("SNND_MAX_BATCH=5", "--print-config --max-batch 4", out, sizeof out), 0);
+    CHECK(strstr(out, "\"max_batch\": 4"));
+    CHECK_EQ_INT(run_snnd("", "--max-batch 0", out, sizeof out), 2);
+    CHECK(strstr(out, "max-batch"));
+    CHECK_EQ_INT(run_snnd("", "--no-such-flag 1", out, sizeof out), 2);
+    /* The shipped config file parses. */
+    char args[1400];
+    snprintf(args, sizeof args, "--config %s --print-config", test_path("config/snnd.json"));
+    CHECK_EQ_INT(run_snnd("", args, out, sizeof out), 0);
+}
