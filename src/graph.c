@@ -91,9 +91,8 @@ int64_t snn_tensor_item_elems(const snn_tensor *t)
     return n;
 }
 
-/* Large enough for any batch a caller can allocate, small enough that
- * byte counts cannot overflow. */
-#define RUN_MAX_ELEMS ((int64_t)1 << 40)
+/* Per tensor at run time: every BLAS dimension then fits in an int. */
+#define RUN_MAX_ELEMS ((int64_t)INT32_MAX)
 
 snn_err graph_infer_all(const snn_graph *g, int64_t batch, gshape *shapes,
                         snn_error *err)

@@ -254,6 +254,29 @@ static int batch_axis(fold *f, const snn_node *sn, const gshape *os)
     }
 }
 
+/* Import-time folding of a constant subgraph must stay cheap: an
+ * untrusted file could otherwise ask for a huge Conv at load time. */
+#define FOLD_MAX_MACS ((double)(1 << 28))
+
+static double fold_cost(const snn_node *sn, const gshape *const *in,
+                        const gshape *out)
+{
+    double o = (double)gshape_elems(out);
+    switch (sn->op) {
+    case SNN_OP_CONV:
+        return o * (double)(in[1]->d[1] * in[1]->d[2] * in[1]->d[3]);
+    case SNN_OP_GEMM:
+        return o * (double)(sn->a.gemm.trans_a ? in[0]->d[0] : in[0]->d[1]);
+    case SNN_OP_MATMUL:
+        return o * (double)in[1]->d[0];
+    case SNN_OP_AVGPOOL:
+    case SNN_OP_MAXPOOL:
+        return o * sn->a.pool.kernel[0] * sn->a.pool.kernel[1];
+    default:
+        return o + (double)gshape_elems(in[0]);
+    }
+}
+
 /* Emit sn (inputs resolved) producing tensor `out`; folds it when every
  * input is a constant. */
 static snn_err emit(fold *f, const inode *n, snn_node *sn, int out)
@@ -282,6 +305,9 @@ static snn_err emit(fold *f, const inode *n, snn_node *sn, int out)
     }
     rc = graph_node_infer(sn, ins, &os, f->max_elems, f->err);
     if (rc) return rc;
+    if (all_const && fold_cost(sn, ins, &os) > FOLD_MAX_MACS)
+        return UNSUP("node '%s': constant %s too expensive to fold at import",
+                     n->name, snn_op_name(sn->op));
     if (all_const) {
         float *y = set_const(f, out, IT_F32, &os, NULL);
         if (!y) return SNN_ENOMEM;
@@ -518,6 +544,10 @@ static snn_err fold_slice(fold *f, const inode *n, int data, int out)
         int64_t dim = D->shape.d[ax], step = nst >= 0 ? steps[k] : 1;
         int64_t lo = st[k], hi = en[k];
         if (step == 0) return BAD("node '%s': Slice step 0", n->name);
+        /* a step beyond the dim selects one element either way; clamping
+         * keeps the arithmetic below from overflowing */
+        if (step > dim) step = dim > 0 ? dim : 1;
+        if (step < -dim) step = dim > 0 ? -dim : -1;
         if (lo < 0) lo = lo < -dim ? 0 : lo + dim;
         if (hi < 0) hi = hi < -dim ? -1 : hi + dim;
         int64_t cnt;

@@ -6,7 +6,12 @@
  * (Constant, Shape, Gather, Unsqueeze, Squeeze, Concat, Cast feeding a
  * Reshape) is evaluated at import time and never appears here; neither do
  * Dropout/Identity (aliased away). BatchNormalization directly after a Conv
- * is folded into the Conv's weights. What remains is the small op set below.
+ * (its only consumer) is folded into the Conv's weights, MatMul + constant
+ * Add becomes Gemm, Sub/Div by a constant become Add/Mul, Squeeze/Unsqueeze
+ * of activations become Reshape, and a 1-D Conv or pool runs as the 2-D op
+ * between two Reshapes ([N,C,L] <-> [N,C,1,L]). Any node whose inputs are
+ * all constant is evaluated at import. What remains is the small op set
+ * below; Conv and pools are always 2-D (4-D tensors).
  *
  * The graph is immutable after import and may be shared between threads.
  * snn_graph_run() is the rate (ANN) forward pass and the reference every

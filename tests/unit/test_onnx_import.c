@@ -404,3 +404,22 @@ TEST(onnx_import_file_errors)
     CHECK(!g);
     CHECK_EQ_INT(err.code, SNN_EINVALID);
 }
+
+TEST(onnx_import_expensive_constant_fold_refused)
+{
+    /* Gemm of two constant 1024x1024 matrices: 2^30 multiply-adds at load */
+    ob_model *m = ob_new(13, "test");
+    ob_input(m, "x", OB_FLOAT, 2, (int64_t[]){1024, 1024});
+    float *z = calloc(1024 * 1024, sizeof *z);
+    ob_init_f(m, "a", 2, (int64_t[]){1024, 1024}, z);
+    ob_init_f(m, "b", 2, (int64_t[]){1024, 1024}, z);
+    free(z);
+    ob_node(m, "Gemm", "big", "a,b", "c");
+    ob_node(m, "Add", "add", "x,c", "y");
+    ob_output(m, "y", -1, NULL);
+    snn_error err;
+    snn_graph *g = build(m, &err);
+    CHECK(!g);
+    CHECK_EQ_INT(err.code, SNN_EUNSUPPORTED);
+    CHECK_MSG(strstr(err.msg, "too expensive") != NULL, "%s", err.msg);
+}
