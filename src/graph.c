@@ -39,8 +39,17 @@ snn_err snn_graph_finalize(snn_graph *g, snn_error *err)
     if (!g) return snn_error_set(err, SNN_EINVALID, "finalize: NULL graph");
     if (g->finalized) return SNN_OK;
     if (!g->imp) return snn_error_set(err, SNN_EINVALID, "finalize: no import state");
+    if (g->imp->failed)
+        return snn_error_set(err, SNN_EINVALID, "finalize: an earlier finalize "
+                             "failed; load the model again");
+    if (g->nunbound)      /* nothing touched yet: binding may go on */
+        return snn_error_set(err, SNN_EINVALID, "graph input '%s' is not bound",
+                             g->tensors[g->unbound[0]].name);
     snn_err rc = graph_fold(g, err);
-    if (rc) return rc;
+    if (rc) {
+        g->imp->failed = 1;
+        return rc;
+    }
     graph_imp_free(g->imp, 0);       /* tensor data moved into g->tensors */
     g->imp = NULL;
     free(g->unbound);

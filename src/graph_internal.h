@@ -110,6 +110,7 @@ struct snn_graph_import {
     int *order;                  /* topological order of nodes */
     int ninputs, *inputs;        /* declared inputs that are not initializers */
     int noutputs, *outputs;
+    int failed;                  /* a finalize failed: state is half lowered */
 };
 
 int graph_imp_find(const snn_graph *g, const char *name);

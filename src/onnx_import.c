@@ -654,7 +654,7 @@ snn_err snn_graph_bind_const(snn_graph *g, const char *name, int ndim,
 {
     if (!g || !name || ndim < 0 || ndim > SNN_MAX_DIMS || (ndim && !dims))
         return snn_error_set(err, SNN_EINVALID, "bind_const: bad arguments");
-    if (g->finalized || !g->imp)
+    if (g->finalized || !g->imp || g->imp->failed)
         return snn_error_set(err, SNN_EINVALID, "bind_const: graph is finalized");
     int k = 0;
     while (k < g->nunbound && strcmp(g->tensors[g->unbound[k]].name, name)) k++;

@@ -423,3 +423,25 @@ TEST(onnx_import_expensive_constant_fold_refused)
     CHECK_EQ_INT(err.code, SNN_EUNSUPPORTED);
     CHECK_MSG(strstr(err.msg, "too expensive") != NULL, "%s", err.msg);
 }
+
+TEST(onnx_import_failed_finalize_is_final)
+{
+    ob_model *m = ob_new(13, "test");
+    ob_input(m, "x", OB_FLOAT, 2, (int64_t[]){1, 4});
+    ob_input(m, "s", OB_INT64, 1, (int64_t[]){2});
+    ob_node(m, "Reshape", "r", "x,s", "y");
+    ob_output(m, "y", -1, NULL);
+    snn_error err;
+    snn_graph *g = build(m, &err);
+    CHECK_MSG(g, "%s", err.msg);
+    CHECK_OK(snn_graph_bind_const(g, "s", 1, (int64_t[]){2}, (float[]){3, -1}, &err));
+    CHECK_EQ_INT(snn_graph_finalize(g, &err), SNN_ESHAPE);   /* 4 is not 3*k */
+    CHECK_EQ_INT(snn_graph_finalize(g, &err), SNN_EINVALID);
+    CHECK(strstr(err.msg, "earlier") != NULL);
+    CHECK_EQ_INT(snn_graph_bind_const(g, "s", 1, (int64_t[]){2}, (float[]){2, 2}, &err),
+                 SNN_EINVALID);
+    float y[4];
+    CHECK_EQ_INT(snn_graph_run(g, (float[]){1, 2, 3, 4}, 1, y, NULL, NULL, &err),
+                 SNN_EINVALID);
+    snn_graph_free(g);
+}
