@@ -11,6 +11,7 @@
  * past the deadline, 500 otherwise.
  */
 #include "server.h"
+#include "web.h"
 
 #include <microhttpd.h>
 #include <stdio.h>
@@ -145,14 +146,17 @@ out:
 
 /* ---------------------------------------------------------------- v1 */
 
-static void h_index(srv_req *r)
+/* The web page (/) and its static files (/static/...), embedded by web.c. */
+static void h_web(srv_req *r)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "name", json_string("snnd"));
-    json_object_set_new(o, "version", json_string(SRV_VERSION));
-    json_object_set_new(o, "default_model", json_string(srv_cfg.default_model));
-    json_object_set_new(o, "docs", json_string("see openapi.yaml in the source tree"));
-    srv_reply_json(r, 200, o);
+    const char *ct;
+    const unsigned char *body;
+    size_t len;
+    if (!srv_web_lookup(r->path, &ct, &body, &len)) {
+        srv_reply_error(r, 404, "no such file %s", r->path);
+        return;
+    }
+    srv_reply(r, 200, ct, (const char *)body, len);
 }
 
 static void h_healthz(srv_req *r)
@@ -416,7 +420,8 @@ static void h_v2_infer_v(srv_req *r)
 }
 
 const srv_route srv_routes[] = {
-    {"GET", "/", h_index, 0},
+    {"GET", "/", h_web, 0},
+    {"GET", "/static/*", h_web, 0},
     {"GET", "/healthz", h_healthz, 0},
     {"GET", "/readyz", h_readyz, 0},
     {"GET", "/metrics", h_metrics, 0},

@@ -97,6 +97,10 @@ static void add_common_headers(srv_req *r, struct MHD_Response *resp, int status
             const char *p = srv_routes[i].pattern, *u = r->path;
             int ok = 1;
             while (*p && ok) {
+                if (p[0] == '*' && !p[1]) {
+                    u += strlen(u);
+                    break;
+                }
                 if (p[0] == '{' && p[1] == '}') {
                     p += 2;
                     while (*u && *u != '/') u++;
@@ -292,12 +296,14 @@ void srv_reply_stream(srv_req *r, srv_job *j, int64_t after_id, int cancel_on_cl
 
 /* ------------------------------------------------------------- routing */
 
-/* Match `path` against `pattern`; {} captures one segment. */
+/* Match `path` against `pattern`; {} captures one segment, a final *
+ * matches any non-empty rest. */
 static int match(const char *pattern, const char *path, char cap[2][128])
 {
     int ncap = 0;
     const char *p = pattern, *u = path;
     while (*p) {
+        if (p[0] == '*' && !p[1]) return *u != '\0';
         if (p[0] == '{' && p[1] == '}') {
             size_t k = 0;
             while (*u && *u != '/') {
