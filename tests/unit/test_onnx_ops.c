@@ -674,3 +674,77 @@ TEST(onnx_op_conv1d_and_pool1d_lifted_to_2d)
     CHECK(!g);
     CHECK_EQ_INT(err.code, SNN_EUNSUPPORTED);
 }
+
+/* Older torch exports (opset 9/11): Slice, Cast, integer Mul and attribute
+ * axes in the shape arithmetic of x.view(x.size(0), x.size(1)*x.size(2)*x.size(3)). */
+TEST(onnx_op_shape_arithmetic_slice_cast_mul)
+{
+    ob_model *m = ob_new(11, "pytorch");
+    ob_input(m, "x", OB_FLOAT, 4, (int64_t[]){-1, 2, 3, 2});
+    ob_init_i64(m, "st", 1, (int64_t[]){1}, (int64_t[]){0});
+    ob_init_i64(m, "en", 1, (int64_t[]){1}, (int64_t[]){1});
+    ob_init_i64(m, "st1", 1, (int64_t[]){1}, (int64_t[]){1});
+    ob_init_i64(m, "en1", 1, (int64_t[]){1}, (int64_t[]){INT64_MAX});
+    ob_node(m, "Shape", "sh", "x", "s");
+    ob_node(m, "Slice", "batch", "s,st,en", "n");            /* [N] */
+    ob_node(m, "Slice", "rest", "s,st1,en1", "chw");         /* [C,H,W] */
+    Onnx__NodeProto *c = ob_node(m, "Constant", "k1", "", "i1");
+    ob_attr_t(c, "value", ob_tensor_i64("", 0, NULL, (int64_t[]){1}));
+    Onnx__NodeProto *g1 = ob_node(m, "Gather", "g1", "chw,i1", "h");
+    ob_attr_i(g1, "axis", 0);
+    c = ob_node(m, "Constant", "k0", "", "i0");
+    ob_attr_t(c, "value", ob_tensor_i64("", 0, NULL, (int64_t[]){0}));
+    ob_node(m, "Gather", "g0", "chw,i0", "ch");
+    c = ob_node(m, "Constant", "k2", "", "i2");
+    ob_attr_t(c, "value", ob_tensor_i64("", 0, NULL, (int64_t[]){2}));
+    ob_node(m, "Gather", "g2", "chw,i2", "w");
+    ob_node(m, "Mul", "m1", "ch,h", "chh");
+    ob_node(m, "Mul", "m2", "chh,w", "k");
+    Onnx__NodeProto *u = ob_node(m, "Unsqueeze", "u", "k", "k1d");
+    ob_attr_ints(u, "axes", 1, (int64_t[]){0});              /* opset < 13 */
+    Onnx__NodeProto *cast = ob_node(m, "Cast", "cast", "k1d", "k1dl");
+    ob_attr_i(cast, "to", OB_INT64);
+    Onnx__NodeProto *cat = ob_node(m, "Concat", "cat", "n,k1dl", "shape");
+    ob_attr_i(cat, "axis", 0);
+    ob_node(m, "Reshape", "r", "x,shape", "y");
+    ob_output(m, "y", -1, NULL);
+    snn_error err;
+    snn_graph *g = build(m, &err);
+    CHECK_MSG(g, "%s", err.msg);
+    CHECK_EQ_INT(g->nnodes, 1);
+    CHECK_EQ_INT(g->nodes[0].a.reshape.ndim, 2);
+    CHECK_EQ_INT(g->nodes[0].a.reshape.shape[0], 0);
+    CHECK_EQ_INT(g->nodes[0].a.reshape.shape[1], 12);
+    int nd;
+    int64_t d[SNN_MAX_DIMS];
+    snn_graph_tensor_shape(g, g->output, 4, &nd, d);
+    CHECK_EQ_INT(d[0], 4);
+    CHECK_EQ_INT(d[1], 12);
+    snn_graph_free(g);
+}
+
+TEST(onnx_op_batchnorm_not_folded_when_conv_shared)
+{
+    ob_model *m = ob_new(13, "pytorch");
+    ob_input(m, "x", OB_FLOAT, 4, (int64_t[]){-1, 1, 2, 2});
+    ob_init_f(m, "w", 4, (int64_t[]){1, 1, 1, 1}, (float[]){2});
+    ob_init_f(m, "s", 1, (int64_t[]){1}, (float[]){1});
+    ob_init_f(m, "b", 1, (int64_t[]){1}, (float[]){1});
+    ob_init_f(m, "mu", 1, (int64_t[]){1}, (float[]){0});
+    ob_init_f(m, "var", 1, (int64_t[]){1}, (float[]){1});
+    ob_node(m, "Conv", "conv", "x,w", "c");
+    Onnx__NodeProto *bn = ob_node(m, "BatchNormalization", "bn", "c,s,b,mu,var", "t");
+    ob_attr_f(bn, "epsilon", 0.0f);
+    ob_node(m, "Add", "res", "t,c", "y");      /* the Conv output is used twice */
+    ob_output(m, "y", -1, NULL);
+    snn_error err;
+    snn_graph *g = build(m, &err);
+    CHECK_MSG(g, "%s", err.msg);
+    CHECK_EQ_INT(g->nnodes, 3);
+    CHECK_EQ_INT(g->nodes[1].op, SNN_OP_BATCHNORM);
+    float y[4];
+    CHECK_OK(run(g, (float[]){1, 2, 3, 4}, 1, y));
+    /* c = 2x; bn = c + 1; y = 4x + 1 */
+    CHECK_VEC(y, ((float[]){5, 9, 13, 17}), 4, 1e-6);
+    snn_graph_free(g);
+}
