@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jpeglib.h>
 #include <zlib.h>
@@ -490,4 +491,43 @@ TEST(image_sniff)
     CHECK(snn_image_sniff("\xff\xd8\xff\xe0", 4) == SNN_IMAGE_JPEG);
     CHECK(snn_image_sniff("BM", 2) == SNN_IMAGE_UNKNOWN);
     CHECK(snn_image_sniff(NULL, 10) == SNN_IMAGE_UNKNOWN);
+}
+
+/* Neither library prints anything, even on hostile input: stderr is sent
+ * to a temporary file around a set of failing decodes. */
+TEST(image_libraries_never_print)
+{
+    uint8_t rgb[16 * 16 * 3];
+    for (int i = 0; i < (int)sizeof rgb; i++) rgb[i] = (uint8_t)(i * 31);
+    unsigned long jlen = 0;
+    uint8_t *j = jpeg_encode(rgb, 16, 16, 3, JCS_RGB, 1, &jlen);
+    size_t plen;
+    uint8_t *png = slurp("images/rgb8_interlaced.png", &plen);
+    CHECK(j && png);
+    char path[] = "/tmp/snn_stderr_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    snn_image im;
+    snn_error e;
+    int failures = 0;
+    failures += snn_image_decode(&im, j, jlen - 40, 0, NULL, &e) != SNN_OK;
+    j[jlen / 2] ^= 0x55;
+    j[jlen / 2 + 1] ^= 0x55;
+    if (snn_image_decode(&im, j, jlen, 0, NULL, &e) == SNN_OK) snn_image_deinit(&im);
+    failures += snn_image_decode(&im, png, plen / 2, 0, NULL, &e) != SNN_OK;
+    png[plen - 20] ^= 0x01;                    /* a CRC near the end */
+    if (snn_image_decode(&im, png, plen, 0, NULL, &e) == SNN_OK) snn_image_deinit(&im);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    off_t printed = lseek(fd, 0, SEEK_END);
+    close(fd);
+    unlink(path);
+    free(j);
+    free(png);
+    CHECK_EQ_INT(failures, 2);
+    CHECK_EQ_INT(printed, 0);
 }
