@@ -3,7 +3,7 @@
  * (tf2onnx/Keras-style, NHWC) as model.onnx + config.json.
  *
  * Build and run from the repo root (after `make build/gen/onnx.pb-c.h`):
- *   cc -Iinclude -Ibuild/gen -Itests/unit tools/mktiny.c tests/unit/onnx_builder.c \
+ *   cc -Iinclude -Ibuild/gen tools/mktiny.c tests/unit/onnx_builder.c \
  *      build/gen/onnx.pb-c.c -lprotobuf-c -lm -o build/mktiny && build/mktiny tests/data
  *
  * Weights come from a fixed-seed xorshift PRNG, uniform and He-scaled
@@ -26,7 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "onnx_builder.h"
+#include "../tests/unit/onnx_builder.h"
 
 static uint32_t rng_state;
 
