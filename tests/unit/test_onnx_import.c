@@ -445,3 +445,24 @@ TEST(onnx_import_failed_finalize_is_final)
                  SNN_EINVALID);
     snn_graph_free(g);
 }
+
+TEST(onnx_import_null_error_pointer)
+{
+    /* every failure path must cope with err == NULL */
+    const char junk[] = "\x0a\x03" "abc";
+    CHECK(!snn_graph_load_onnx_mem(junk, sizeof junk, NULL, NULL));
+    ob_model *m = ob_new(13, "test");
+    ob_input(m, "x", OB_FLOAT, 2, (int64_t[]){1, 2});
+    ob_node(m, "LSTM", "l", "x", "y");
+    ob_output(m, "y", -1, NULL);
+    CHECK(!build(m, NULL));
+    m = small_model();
+    m->g->initializer[0]->raw_data.len = 3;
+    CHECK(!build(m, NULL));
+    CHECK(!snn_graph_load_onnx("/nonexistent.onnx", NULL, NULL));
+    snn_graph *g = build(small_model(), NULL);
+    CHECK(g);
+    float y[4];
+    CHECK_EQ_INT(snn_graph_run(g, (float[9]){0}, 0, y, NULL, NULL, NULL), SNN_EINVALID);
+    snn_graph_free(g);
+}
