@@ -142,6 +142,12 @@ int cmd_plot(int argc, char **argv)
     int steps;
     snn_model *m = cli_model_load(a.model, &a.o, &p, &steps);
     if (!m) return 1;
+    if (a.raster && p.neuron != SNN_NEURON_SPIKING_RELU) {
+        cli_errorf("plot raster: --neuron %s has no spikes to plot",
+                   snn_neuron_type_name(p.neuron));
+        snn_model_free(m);
+        return 2;
+    }
     int rc = 1, label = -1;
     snn_image img = {0};
     snn_net *net = NULL;
@@ -188,7 +194,7 @@ int cmd_plot(int argc, char **argv)
     snn_run_opts ro;
     snn_run_opts_init(&ro);
     ro.steps = steps;
-    ro.stats = a.raster;
+    ro.stats = 0;                   /* the raster and probabilities are enough */
     if (a.o.have_ee) ro.early_exit = a.o.ee;
     ro.raster_layer = layer;
     ro.raster_neurons = a.raster ? a.neurons : 0;
