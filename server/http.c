@@ -39,6 +39,9 @@ static struct MHD_Daemon *daemon_;
 static uint16_t bound_port;
 static char id_prefix[9];
 static atomic_ulong id_counter;
+static atomic_int active;        /* requests between first header and completion */
+
+int srv_http_active(void) { return atomic_load(&active); }
 
 /* ------------------------------------------------------------- helpers */
 
@@ -114,6 +117,21 @@ static void add_common_headers(srv_req *r, struct MHD_Response *resp, int status
     }
 }
 
+/* Request metrics, once per inference request: when the answer is queued
+ * (so a client that reads /metrics right after its answer sees it), or at
+ * completion for streams and requests that got no answer. */
+static void count_request(srv_req *r, int status)
+{
+    char code[8];
+    if (!r->infer || r->counted) return;
+    r->counted = 1;
+    snprintf(code, sizeof code, "%d", status);
+    srv_metrics_add(SRV_M_REQUESTS, 1, r->model_label, code);
+    srv_metrics_observe(SRV_M_REQUEST_SECONDS, srv_now() - r->t0, r->model_label);
+    atomic_fetch_sub(&srv_inflight, 1);
+    srv_metrics_set(SRV_M_INFLIGHT, atomic_load(&srv_inflight), NULL, NULL);
+}
+
 void srv_reply(srv_req *r, int status, const char *ctype, const char *body, size_t len)
 {
     if (r->status) return;   /* one answer per request */
@@ -128,6 +146,7 @@ void srv_reply(srv_req *r, int status, const char *ctype, const char *body, size
     if (MHD_queue_response(r->conn, (unsigned)status, resp) == MHD_YES) r->status = status;
     else r->status = -1;
     MHD_destroy_response(resp);
+    if (r->status > 0) count_request(r, status);
 }
 
 void srv_reply_json(srv_req *r, int status, json_t *o)
@@ -290,6 +309,7 @@ void srv_reply_stream(srv_req *r, srv_job *j, int64_t after_id, int cancel_on_cl
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     add_common_headers(r, resp, 200);
+    r->streaming = 1;
     r->status = MHD_queue_response(r->conn, 200, resp) == MHD_YES ? 200 : -1;
     MHD_destroy_response(resp);
 }
@@ -374,6 +394,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r = calloc(1, sizeof *r);
         if (!r) return MHD_NO;
         *con_cls = r;
+        atomic_fetch_add(&active, 1);
         r->conn = conn;
         r->t0 = srv_now();
         snprintf(r->method, sizeof r->method, "%s", method);
@@ -488,16 +509,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     srv_log(status >= 500 && status != 503 ? SRV_LOG_WARN : SRV_LOG_INFO, r->id,
             "%s %s %d %.1fms%s", r->method, r->path, status, secs * 1e3,
             clean || status == 499 ? "" : " (connection ended early)");
-    if (r->infer) {
-        char code[8];
-        snprintf(code, sizeof code, "%d", status);
-        srv_metrics_add(SRV_M_REQUESTS, 1, r->model_label, code);
-        srv_metrics_observe(SRV_M_REQUEST_SECONDS, secs, r->model_label);
-        atomic_fetch_sub(&srv_inflight, 1);
-        srv_metrics_set(SRV_M_INFLIGHT, atomic_load(&srv_inflight), NULL, NULL);
-    }
+    count_request(r, status);
     free(r->body);
     free(r);
+    atomic_fetch_sub(&active, 1);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)

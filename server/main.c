@@ -97,7 +97,7 @@ static void close_all(void)
 
 static void drain_tick(uv_timer_t *t)
 {
-    int busy = srv_sched_busy(), inflight = atomic_load(&srv_inflight);
+    int busy = srv_sched_busy(), inflight = srv_http_active();
     (void)t;
     if ((busy || inflight) && srv_now() < drain_deadline) return;
     if (busy || inflight)

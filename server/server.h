@@ -370,6 +370,8 @@ typedef struct srv_req {
     size_t discarded;
     int status;                         /* answered status (0 = none yet) */
     int infer;                          /* counted as an inference request */
+    int counted;                        /* request metrics recorded */
+    int streaming;                      /* SSE: metrics when the stream ends */
     char model_label[SNN_MODEL_NAME_MAX]; /* metrics label, "" until resolved */
 } srv_req;
 
@@ -388,6 +390,7 @@ extern const int srv_nroutes;
 int srv_http_start(void);
 void srv_http_stop(void);
 uint16_t srv_http_port(void);
+int srv_http_active(void);       /* HTTP requests not yet completed */
 
 const char *srv_req_header(srv_req *r, const char *name);
 /* Query arguments into options; 0 or -1 with err set. `skip` lists keys
