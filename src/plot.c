@@ -128,7 +128,8 @@ static float overlap(float a0, float a1, float b0, float b1)
     return hi > lo ? hi - lo : 0;
 }
 
-/* A filled rectangle. In SVG, fill 0 means "inherit from the group". */
+/* A filled rectangle; in SVG, inherit_fill leaves the fill to the group
+ * (cv_group_begin), which keeps thousands of spike marks short. */
 static void cv_rect(canvas *c, float x, float y, float w, float h, uint32_t col,
                     int inherit_fill)
 {
@@ -169,7 +170,8 @@ static void raster_polyline(canvas *c, const float *xy, int n, uint32_t col, flo
 {
     int bx0 = c->w, by0 = c->h, bx1 = -1, by1 = -1;
     float r = lw * 0.5f;
-    for (int i = 0; i + 1 < n || (n == 1 && i == 0); i++) {
+    int nseg = n > 1 ? n - 1 : 1;          /* one point: a dot */
+    for (int i = 0; i < nseg; i++) {
         float ax = xy[2 * i], ay = xy[2 * i + 1];
         float bx = n == 1 ? ax : xy[2 * i + 2], by = n == 1 ? ay : xy[2 * i + 3];
         int x0 = (int)floorf(fminf(ax, bx) - r - 1), x1 = (int)ceilf(fmaxf(ax, bx) + r + 1);
@@ -191,7 +193,6 @@ static void raster_polyline(canvas *c, const float *xy, int n, uint32_t col, flo
         if (y0 < by0) by0 = y0;
         if (x1 > bx1) bx1 = x1;
         if (y1 > by1) by1 = y1;
-        if (n == 1) break;
     }
     for (int py = by0; py <= by1; py++)
         for (int px = bx0; px <= bx1; px++) {
