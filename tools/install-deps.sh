@@ -16,7 +16,7 @@ RUNTIME="libopenblas0-pthread libprotobuf-c1 libjansson4 libmicrohttpd12 libuv1
 BUILD="build-essential pkg-config libopenblas-dev protobuf-c-compiler
  libprotobuf-c-dev libonnx-dev libjansson-dev libmicrohttpd-dev libuv1-dev
  libcurl4-openssl-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev"
-TEST="libonnx-testdata dataset-fashion-mnist prometheus valgrind curl"
+TEST="libonnx-testdata dataset-fashion-mnist prometheus valgrind curl jq"
 TRAIN="python3-torch python3-onnx python3-numpy"
 FUZZ="clang libclang-rt-14-dev libfuzzer-14-dev"
 
