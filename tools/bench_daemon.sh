@@ -1,0 +1,149 @@
+#!/bin/sh
+# bench_daemon.sh: snnd end to end, for `make bench` (tools/bench.sh appends
+# what this prints to docs/benchmarks.md). Markdown on stdout, progress on
+# stderr.
+#
+#   BUILD=build tools/bench_daemon.sh
+#   BENCH_DAEMON_SECONDS=10 BENCH_DAEMON_MODEL=models/fashion-mnist tools/bench_daemon.sh
+#
+# Measures, on one daemon started here on 127.0.0.1 (a free port) with the model's default steps:
+#   1. single-request latency (one connection, back to back) next to the
+#      engine's own compute time for the same request (compute_ms in the
+#      answer) and the queue time (queue_ms);
+#   2. throughput at concurrency 1, 8 and 32 (tools/loadgen.c, closed loop)
+#      against the engine's batch throughput on the same model and steps
+#      (snnctl eval --json images_per_second, both cores, no daemon).
+# The model is models/cifar10 when present, else models/fashion-mnist; the
+# request body is the first test image of its dataset as a PNG.
+set -eu
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+SECS=${BENCH_DAEMON_SECONDS:-10}
+SHARED=${SNN_SHARED:-../shared}
+LOADGEN=$BUILD/loadgen
+
+if [ -n "${BENCH_DAEMON_MODEL:-}" ]; then MODEL=$BENCH_DAEMON_MODEL
+elif [ -f models/cifar10/model.onnx ]; then MODEL=models/cifar10
+else MODEL=models/fashion-mnist; fi
+NAME=$(basename "$MODEL")
+case "$NAME" in
+cifar10*) DS="cifar10:$SHARED/datasets/cifar10" ;;
+*) DS="fashion-mnist:/usr/share/datasets/fashion-mnist" ;;
+esac
+
+tmp=$(mktemp -d /tmp/snnd-bench-XXXXXX)
+pid=""
+cleanup() {
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+[ -x "$BUILD/snnd" ] || { echo "bench_daemon: $BUILD/snnd missing (make)" >&2; exit 1; }
+if [ ! -x "$LOADGEN" ] || [ tools/loadgen.c -nt "$LOADGEN" ]; then
+    echo "bench_daemon: building $LOADGEN" >&2
+    # shellcheck disable=SC2046
+    cc -O2 tools/loadgen.c -o "$LOADGEN" $(pkg-config --cflags --libs libcurl) -lm
+fi
+
+# The first test image of the model's dataset as a PNG (Python stdlib only).
+python3 - "$DS" "$tmp/img.png" <<'EOF'
+import gzip, struct, sys, zlib
+ds, out = sys.argv[1], sys.argv[2]
+kind, d = ds.split(":", 1)
+if kind == "cifar10":
+    raw = open(d + "/test_batch.bin", "rb").read(3073)[1:]
+    w = h = 32; c = 3
+    px = bytes(raw[p + k * 1024] for p in range(1024) for k in range(3))
+else:
+    f = gzip.open(d + "/t10k-images-idx3-ubyte.gz", "rb"); f.read(16)
+    w = h = 28; c = 1
+    px = f.read(784)
+rows = b"".join(b"\0" + px[y * w * c:(y + 1) * w * c] for y in range(h))
+def chunk(t, b): return struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b) & 0xffffffff)
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0 if c == 1 else 2, 0, 0, 0)) \
+    + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+open(out, "wb").write(png)
+EOF
+
+mkdir -p "$tmp/repo"
+ln -s "$PWD/$MODEL" "$tmp/repo/$NAME"
+echo "bench_daemon: starting snnd ($NAME)" >&2
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$BUILD/snnd" --host 127.0.0.1 --port "$port" --models "$tmp/repo" --default-model "$NAME" \
+    --log-level warn --queue-size 256 >"$tmp/snnd.log" 2>&1 &
+pid=$!
+i=0
+until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
+    kill -0 "$pid" 2>/dev/null || { cat "$tmp/snnd.log" >&2; exit 1; }
+    i=$((i + 1))
+    [ $i -lt 600 ] || { echo "bench_daemon: snnd not ready after 60 s" >&2; exit 1; }
+    sleep 0.1
+done
+URL=http://127.0.0.1:$port/classify
+steps=$(curl -fs "http://127.0.0.1:$port/v1/models/$NAME" | sed -nE 's/.*"steps": ?([0-9]+).*/\1/p' | head -n 1)
+steps=${steps:-30}
+
+jget() { sed -nE "s/.*\"$2\": \{?([-0-9.e+]+|nan|null).*/\1/p" "$1" | head -n 1; }
+lat() { sed -nE "s/.*\"$2\": ([-0-9.e+]+|nan).*/\1/p" "$1" | head -n 1; }
+
+# warm-up: engines and buffers of every worker
+"$LOADGEN" --url "$URL" --body "$tmp/img.png" --ctype image/png -c 4 -d 2 --quiet >/dev/null
+
+echo "bench_daemon: single request latency (${SECS}s, 1 connection)" >&2
+"$LOADGEN" --url "$URL" --body "$tmp/img.png" --ctype image/png -c 1 -d "$SECS" --quiet >"$tmp/c1.json"
+for c in 8 32; do
+    echo "bench_daemon: concurrency $c (${SECS}s)" >&2
+    "$LOADGEN" --url "$URL" --body "$tmp/img.png" --ctype image/png -c "$c" -d "$SECS" --quiet \
+        --metrics "http://127.0.0.1:$port/metrics" >"$tmp/c$c.json"
+done
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+pid=""
+
+echo "bench_daemon: engine batch throughput (snnctl eval, $steps steps)" >&2
+eng_ips=""
+if "$BUILD/snnctl" eval "$MODEL" --dataset "$DS" --split test --limit 1000 --steps "$steps" \
+    --no-ann --json >"$tmp/eval.json" 2>"$tmp/eval.err"; then
+    eng_ips=$(sed -nE 's/^ *"images_per_second": ([-0-9.e+]+),?$/\1/p' "$tmp/eval.json" | head -n 1)
+else
+    echo "bench_daemon: snnctl eval failed: $(tail -n 1 "$tmp/eval.err")" >&2
+fi
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
+p50=$(lat "$tmp/c1.json" p50)
+p99=$(lat "$tmp/c1.json" p99)
+cm=$(jget "$tmp/c1.json" compute_ms_mean)
+qm=$(jget "$tmp/c1.json" queue_ms_mean)
+
+echo "## Daemon end to end"
+echo
+echo "Generated by tools/bench_daemon.sh on $(date -u +%Y-%m-%d), $(nproc) cores: snnd on"
+echo "127.0.0.1 serving $MODEL ($steps steps, default conversion, max-batch 8),"
+echo "one ${SECS}s closed-loop run per row with tools/loadgen.c (libcurl multi, keep-alive),"
+echo "body: the first test image of the model's dataset as a PNG."
+echo
+echo "| single request (1 connection) | ms |"
+echo "|---|---:|"
+echo "| end-to-end latency p50 | $p50 |"
+echo "| end-to-end latency p99 | $p99 |"
+echo "| engine compute (compute_ms, mean) | $cm |"
+echo "| queue wait (queue_ms, mean) | $qm |"
+echo "| overhead p50 - compute (HTTP, PNG decode, preprocessing, render) | $(awk -v a="$p50" -v b="$cm" 'BEGIN{printf "%.2f", a-b}') |"
+echo
+echo "| concurrency | requests/s | p50 ms | p99 ms | statuses | max queue depth | ratio to engine batch throughput |"
+echo "|---:|---:|---:|---:|---|---:|---:|"
+for c in 1 8 32; do
+    f=$tmp/c$c.json
+    rps=$(jget "$f" ok_rps)
+    st=$(sed -nE 's/.*"status": \{([^}]*)\}.*/\1/p' "$f" | tr -d '"' | tr -d ' ')
+    mq=$(jget "$f" max_queue_depth)
+    [ "$c" = 1 ] && mq="-"
+    echo "| $c | $rps | $(lat "$f" p50) | $(lat "$f" p99) | $st | $mq | $(ratio "$rps" "$eng_ips") |"
+done
+echo
+echo "Engine batch throughput (snnctl eval, same model and steps, 1000 test images, no"
+echo "daemon): ${eng_ips:-n/a} images/s. A ratio near 1 at concurrency 8-32 means the"
+echo "daemon's dynamic batching keeps the engine as busy as an offline batch run."
+echo
+echo "Reproduce: \`BENCH_DAEMON_SECONDS=$SECS tools/bench_daemon.sh\`."
