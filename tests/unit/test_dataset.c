@@ -330,6 +330,7 @@ TEST(dataset_idx_plain_and_hostile)
 
 /* -------------------------------------------------------------- folder */
 
+/* The pixel pattern of tools/mkpng_fixtures.c, which writes images/folder. */
 static int pat(int x, int y, int c) { return (x * 37 + y * 11 + c * 80) & 255; }
 
 TEST(dataset_folder_fixture)

@@ -1,5 +1,5 @@
 /* test_image.c: PNG/JPEG decoding (fixtures from an independent encoder,
- * tests/data/images/make_fixtures.py), limits and hostile inputs, channel
+ * tools/mkpng_fixtures.c, zlib only), limits and hostile inputs, channel
  * conversion, bilinear resize and the PNG encoder. */
 #include "test.h"
 
@@ -14,7 +14,7 @@
 
 #include "snn/image.h"
 
-/* The fixture pattern (see make_fixtures.py). */
+/* The fixture pattern (see tools/mkpng_fixtures.c). */
 static int pat(int x, int y, int c) { return (x * 37 + y * 11 + c * 80) & 255; }
 
 static uint8_t *slurp(const char *rel, size_t *len)
