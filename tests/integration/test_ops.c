@@ -2,14 +2,18 @@
  * deadlines (504), client disconnects (work cancelled), reload with a
  * broken model (old version keeps serving), admin token (401/403),
  * SIGTERM drain (in-flight completes, new work 503, exit 0), metrics
- * (promtool lint and values), and the options table (--help, env,
- * --print-config). */
+ * (promtool lint and values), the options table (--help, env,
+ * --print-config), slow clients cut off and oversized headers refused. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "it.h"
@@ -353,4 +357,80 @@ TEST(it_options_table)
     char args[1400];
     snprintf(args, sizeof args, "--config %s --print-config", test_path("config/snnd.json"));
     CHECK_EQ_INT(run_snnd("", args, out, sizeof out), 0);
+}
+
+static int connect_to(snnd_proc *d)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)d->port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+IT_TEST(it_slow_clients_cut_off, 0, "--connection-timeout-s", "1", NULL)
+{
+    /* A body trickled one byte every 200 ms is cut off after about 1 s
+     * even though the connection never goes idle. */
+    int fd = connect_to(d);
+    CHECK(fd >= 0);
+    const char *head = "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                       "Content-Length: 1000\r\n\r\n";
+    CHECK(send(fd, head, strlen(head), MSG_NOSIGNAL) == (ssize_t)strlen(head));
+    double t0 = mono(), closed_at = -1;
+    for (int i = 0; i < 40 && closed_at < 0; i++) {
+        char c = 'x', buf[256];
+        usleep(200000);
+        if (send(fd, &c, 1, MSG_NOSIGNAL) != 1) closed_at = mono();
+        else if (recv(fd, buf, sizeof buf, MSG_DONTWAIT) == 0) closed_at = mono();
+    }
+    close(fd);
+    CHECK_MSG(closed_at > 0, "trickling client was never cut off");
+    CHECK_MSG(closed_at - t0 < 4.0, "cut off only after %.1f s", closed_at - t0);
+    /* A client that sends headers and then nothing times out too. */
+    fd = connect_to(d);
+    CHECK(fd >= 0);
+    CHECK(send(fd, head, strlen(head), MSG_NOSIGNAL) > 0);
+    t0 = mono();
+    char buf[256];
+    ssize_t n;
+    do {
+        n = recv(fd, buf, sizeof buf, 0);
+    } while (n > 0 && mono() - t0 < 10);
+    close(fd);
+    CHECK_MSG(mono() - t0 < 5.0, "idle client kept for %.1f s", mono() - t0);
+    /* The daemon still answers. */
+    http_resp r;
+    HTTP(d, "GET", "/healthz", NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    it_free(&r);
+}
+
+IT_TEST(it_header_limit, 0, "--header-bytes", "8192", NULL)
+{
+    static char big[20000];
+    memset(big, 'a', sizeof big - 1);
+    memcpy(big, "X-Big: ", 7);
+    const char *hdr[] = {big, NULL};
+    http_resp r;
+    it_http(d, "GET", "/healthz", NULL, NULL, 0, hdr, &r);
+    CHECK_MSG(r.status == 431 || r.status == 413 || r.status == 0 || r.status == 400,
+              "oversized header answered %ld", r.status);
+    it_free(&r);
+    HTTP(d, "GET", "/healthz", NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    it_free(&r);
 }
