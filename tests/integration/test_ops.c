@@ -434,3 +434,66 @@ IT_TEST(it_header_limit, 0, "--header-bytes", "8192", NULL)
     CHECK_EQ_INT(r.status, 200);
     it_free(&r);
 }
+
+IT_TEST(it_dynamic_batching, 0, "--workers", "1", "--max-queue-delay-ms", "300", NULL)
+{
+    uint8_t *png;
+    size_t len;
+    long st[6];
+    int ra[6];
+    char path[64];
+    http_resp r;
+    CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &len));
+    snprintf(path, sizeof path, "/classify?steps=5");
+    CHECK_OK(it_concurrent(d, path, "image/png", png, len, 6, st, ra));
+    free(png);
+    for (int i = 0; i < 6; i++) CHECK_EQ_INT(st[i], 200);
+    HTTP(d, "GET", "/metrics", NULL, NULL, 0, NULL, &r);
+    double runs = metric(r.body, "snnd_batch_size_count");
+    double images = metric(r.body, "snnd_batch_size_sum");
+    it_free(&r);
+    /* 6 images, plus the warm-up runs that are not counted: fewer runs
+     * than requests means requests shared engine runs. */
+    CHECK_NEAR(images, 6, 0);
+    CHECK_MSG(runs < 6, "%g runs for 6 requests: no batching", runs);
+}
+
+TEST(it_numeric_versions_newest_served)
+{
+    snnd_proc d_, *d = &d_;
+    const char *name;
+    const char *dir = it_model_dir(&name, 0);
+    char cmd[4000];
+    if (!dir) {
+        test_skip("no test model");
+        return;
+    }
+    CHECK_OK(it_repo(d, 0));
+    /* vm/1 and vm/3 hold the model, vm/2 is empty: version 3 is served. */
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/vm/1' '%s/vm/2' '%s/vm/3' && cp '%s'/* '%s/vm/1/' && cp '%s'/* '%s/vm/3/'",
+             d->repo, d->repo, d->repo, dir, d->repo, dir, d->repo);
+    CHECK_OK(system(cmd));
+    const char *args[] = {NULL};
+    if (it_start(d, args, 60)) {
+        it_cleanup(d);
+        CHECK_MSG(0, "snnd did not become ready");
+    }
+    http_resp r;
+    if (it_http(d, "GET", "/v1/models/vm", NULL, NULL, 0, NULL, &r) == 0) {
+        json_t *o = it_json(&r);
+        const char *v = json_string_value(json_object_get(o, "version"));
+        if (!v || strcmp(v, "3")) test_fail(__FILE__, __LINE__, "served version %s, want 3", v ? v : "(none)");
+        json_decref(o);
+    } else {
+        test_fail(__FILE__, __LINE__, "GET /v1/models/vm failed");
+    }
+    it_free(&r);
+    it_http(d, "GET", "/v2/models/vm/versions/3/ready", NULL, NULL, 0, NULL, &r);
+    if (r.status != 200) test_fail(__FILE__, __LINE__, "version 3 not ready: %ld", r.status);
+    it_free(&r);
+    it_http(d, "GET", "/v2/models/vm/versions/1", NULL, NULL, 0, NULL, &r);
+    if (r.status != 404) test_fail(__FILE__, __LINE__, "version 1 metadata: %ld", r.status);
+    it_free(&r);
+    it_cleanup(d);
+}
