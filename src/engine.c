@@ -167,12 +167,14 @@ snn_engine *snn_engine_new(const snn_net *net, int max_batch, int max_steps, snn
     e->max_steps = max_steps;
     e->max_chunk = mode == SNN_ENGINE_REFERENCE ? 1 : (max_steps < MAX_CHUNK ? max_steps : MAX_CHUNK);
     int64_t mf = kshape_size(&net->input_shape), col = 1;
+    e->max_chunk = mode == SNN_ENGINE_REFERENCE ? 1 : (max_steps < MAX_CHUNK ? max_steps : MAX_CHUNK);
     for (int s = 0; s < net->nstages; s++)
         for (int i = 0; i < net->stages[s].nops; i++) {
             const kop *op = &net->stages[s].ops[i];
             if (kshape_size(&op->in) > mf) mf = kshape_size(&op->in);
             if (kshape_size(&op->out) > mf) mf = kshape_size(&op->out);
-            if (kop_scratch_floats(op) > col) col = kop_scratch_floats(op);
+            int frames = s == 0 ? 1 : e->max_chunk; /* stage 0 runs once per image */
+            if (kop_scratch_floats(op, frames) > col) col = kop_scratch_floats(op, frames);
         }
     e->max_frame = mf;
     const int L = net->nlayers, B = max_batch, C = net->nclasses;

@@ -160,39 +160,53 @@ void kop_apply_ref(const kop *op, const float *in, float *out, int with_bias)
 
 /* ---- fast ---- */
 
-int64_t kop_scratch_floats(const kop *op)
+int64_t kop_scratch_floats(const kop *op, int nframes)
 {
-    if (op->kind == KOP_CONV) return (int64_t)op->out.h * op->out.w * op->kh * op->kw * op->in.c;
+    if (op->kind == KOP_CONV)
+        return (int64_t)nframes * op->out.h * op->out.w * op->kh * op->kw * op->in.c;
     return 0;
 }
 
-static void conv_dense(const kop *op, const float *in, float *out, float *col)
+static int conv_is_pointwise(const kop *op)
+{
+    return op->kh == 1 && op->kw == 1 && op->sh == 1 && op->sw == 1 && !op->pt && !op->pl &&
+           !op->pb && !op->pr;
+}
+
+static void im2col(const kop *op, const float *in, float *col)
 {
     const int H = op->in.h, W = op->in.w, C = op->in.c;
-    const int Ho = op->out.h, Wo = op->out.w, Co = op->out.c;
+    const int Ho = op->out.h, Wo = op->out.w;
     const int K = op->kh * op->kw * C;
-    const float *a = in;
-    if (!(op->kh == 1 && op->kw == 1 && op->sh == 1 && op->sw == 1 && !op->pt && !op->pl &&
-          !op->pb && !op->pr)) {
-        for (int oy = 0; oy < Ho; oy++)
-            for (int ox = 0; ox < Wo; ox++) {
-                float *row = col + ((size_t)oy * Wo + ox) * K;
-                for (int ky = 0; ky < op->kh; ky++) {
-                    int iy = oy * op->sh - op->pt + ky * op->dh;
-                    for (int kx = 0; kx < op->kw; kx++) {
-                        int ix = ox * op->sw - op->pl + kx * op->dw;
-                        float *dst = row + ((size_t)ky * op->kw + kx) * C;
-                        if (iy < 0 || iy >= H || ix < 0 || ix >= W)
-                            memset(dst, 0, sizeof(float) * (size_t)C);
-                        else
-                            memcpy(dst, in + ((size_t)iy * W + ix) * C, sizeof(float) * (size_t)C);
-                    }
+    for (int oy = 0; oy < Ho; oy++)
+        for (int ox = 0; ox < Wo; ox++) {
+            float *row = col + ((size_t)oy * Wo + ox) * K;
+            for (int ky = 0; ky < op->kh; ky++) {
+                int iy = oy * op->sh - op->pt + ky * op->dh;
+                for (int kx = 0; kx < op->kw; kx++) {
+                    int ix = ox * op->sw - op->pl + kx * op->dw;
+                    float *dst = row + ((size_t)ky * op->kw + kx) * C;
+                    if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                        memset(dst, 0, sizeof(float) * (size_t)C);
+                    else
+                        memcpy(dst, in + ((size_t)iy * W + ix) * C, sizeof(float) * (size_t)C);
                 }
             }
+        }
+}
+
+/* `n` consecutive frames through one GEMM: M = n * Ho * Wo rows. */
+static void conv_dense(const kop *op, const float *in, float *out, int n, float *col)
+{
+    const int64_t isz = kshape_size(&op->in), rows = (int64_t)op->out.h * op->out.w;
+    const int K = op->kh * op->kw * op->in.c, Co = op->out.c;
+    const float *a = in;
+    if (!conv_is_pointwise(op)) {
+        for (int f = 0; f < n; f++) im2col(op, in + f * isz, col + f * rows * K);
         a = col;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Ho * Wo, Co, K, 1.0f, a, K, op->w, Co,
-                0.0f, out, Co);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n * rows), Co, K, 1.0f, a, K,
+                op->w, Co, 0.0f, out, Co);
 }
 
 static void conv_scatter(const kop *op, const float *in, float *out)
@@ -247,17 +261,25 @@ void kop_apply_fast(const kop *op, const float *in, float *out, int nframes, flo
 {
     const int64_t isz = kshape_size(&op->in), osz = kshape_size(&op->out);
     switch (op->kind) {
-    case KOP_CONV:
-        for (int f = 0; f < nframes; f++) {
-            const float *x = in + f * isz;
-            float *y = out + f * osz;
-            int64_t nnz = force_mode ? 0 : count_nonzero(x, isz);
-            if (force_mode == 2 || (force_mode == 0 && nnz < SCATTER_RATIO * isz))
-                conv_scatter(op, x, y);
-            else
-                conv_dense(op, x, y, scratch);
+    case KOP_CONV: {
+        /* scatter sparse frames; runs of dense frames go through one GEMM */
+        int run0 = -1;
+        for (int f = 0; f <= nframes; f++) {
+            int dense = 0;
+            if (f < nframes) {
+                const float *x = in + f * isz;
+                int64_t nnz = force_mode ? 0 : count_nonzero(x, isz);
+                dense = !(force_mode == 2 || (force_mode == 0 && nnz < SCATTER_RATIO * isz));
+                if (!dense) conv_scatter(op, x, out + f * osz);
+            }
+            if (dense && run0 < 0) run0 = f;
+            if (!dense && run0 >= 0) {
+                conv_dense(op, in + run0 * isz, out + run0 * osz, f - run0, scratch);
+                run0 = -1;
+            }
         }
         break;
+    }
     case KOP_DENSE:
         dense_fast(op, in, out, nframes);
         break;

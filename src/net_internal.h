@@ -91,9 +91,9 @@ struct snn_net {
 void kop_apply_ref(const kop *op, const float *in, float *out, int with_bias);
 /* Apply the linear part to `nframes` frames (in/out strides = frame sizes).
  * Chooses dense BLAS or event-driven scatter per frame by input density.
- * `scratch` holds kop_scratch_floats(op) floats. */
+ * `scratch` holds kop_scratch_floats(op, nframes) floats. */
 void kop_apply_fast(const kop *op, const float *in, float *out, int nframes, float *scratch);
-int64_t kop_scratch_floats(const kop *op);
+int64_t kop_scratch_floats(const kop *op, int nframes);
 
 
 
