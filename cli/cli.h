@@ -4,6 +4,13 @@
 #ifndef SNNCTL_CLI_H
 #define SNNCTL_CLI_H
 
+#include <stdint.h>
+
+#include "snn/convert.h"
+#include "snn/engine.h"
+#include "snn/image.h"
+#include "snn/model.h"
+
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
@@ -15,15 +22,7 @@ int cmd_plot(int argc, char **argv);
 /* Print "snnctl: " + message to stderr. */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-#endif
-
 /* ---- shared flag handling (cli/common.c) ---- */
-#include <stdint.h>
-
-#include "snn/convert.h"
-#include "snn/image.h"
-#include "snn/model.h"
-
 #define CLI_MAX_SET 64
 
 /* Conversion and run flags common to run, eval, sweep, calibrate and plot:
@@ -62,3 +61,35 @@ int cli_parse_early_exit(const char *s, snn_early_exit *ee);
 /* Write a float32 .npy array of shape dims[0..nd-1]. */
 int cli_write_npy(const char *path, const float *data, int nd, const int64_t *dims);
 double cli_now(void);
+
+/* ---- one image through the converted network (run, plot) ---- */
+
+/* What to simulate. model and image as on the command line (IMAGE as for
+ * cli_image_load); the rest optional (NULL / 0). */
+typedef struct cli_sim_req {
+    const char *model, *image;
+    const char *label;          /* TRUE_CLASS replacing the dataset's: a class name or index */
+    const char *raster_layer;   /* a neuron layer to record (spiking neurons only) */
+    int raster_neurons;         /* sampled neurons of that layer */
+    int stats;                  /* gather spike statistics (res.layers) */
+} cli_sim_req;
+
+/* Everything run and plot print. Caller's storage: filled by
+ * cli_simulate_one, released with cli_sim_deinit. */
+typedef struct cli_sim {
+    snn_model *model;           /* owned */
+    snn_net *net;               /* owned; needed for layer infos and energy */
+    snn_convert_params params;  /* the effective conversion (model config + flags) */
+    int label;                  /* true class, -1 = unknown or not a class of the model */
+    int raster_layer;           /* layer index in net, -1 = none */
+    snn_result res;             /* one image; res.steps ran (early exit may stop sooner) */
+} cli_sim;
+
+/* Load the model with the flags of o (cli_model_load), the image, preprocess,
+ * convert, run one image with o's steps and early exit. Returns 0, or prints
+ * the error and returns the exit status (2 for flag values the model cannot
+ * honour, 1 otherwise); out needs cli_sim_deinit either way. */
+int cli_simulate_one(const cli_sim_req *rq, const cli_opts *o, cli_sim *out);
+void cli_sim_deinit(cli_sim *s);
+
+#endif

@@ -96,27 +96,6 @@ static int parse_args(plot_args *a, int argc, char **argv)
     return 0;
 }
 
-/* The class index named by s (a class name or an index), else -1. */
-static int find_class(const snn_model *m, const char *s)
-{
-    for (int k = 0; k < m->cfg.nclasses; k++)
-        if (!strcmp(m->cfg.classes[k], s)) return k;
-    char *end;
-    long v = strtol(s, &end, 10);
-    return *s && !*end && v >= 0 && v < m->cfg.nclasses ? (int)v : -1;
-}
-
-static void list_layers(const snn_net *net)
-{
-    fputs("neuron layers:", stderr);
-    for (int i = 0; i < snn_net_nlayers(net); i++) {
-        const snn_layer_info *li = snn_net_layer(net, i);
-        if (li->kind == SNN_LAYER_NEURONS)
-            fprintf(stderr, " %s (%lld)", li->name, (long long)li->neurons);
-    }
-    fputc('\n', stderr);
-}
-
 static int write_out(const char *path, const uint8_t *buf, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -132,121 +111,69 @@ static int write_out(const char *path, const uint8_t *buf, size_t len)
     return 0;
 }
 
+/* Draw the finished run as a raster or probability plot into *plot. */
+static int draw(const plot_args *a, const cli_sim *sim, char *title, size_t tl, uint8_t **plot,
+                size_t *plot_len)
+{
+    const snn_model *m = sim->model;
+    const snn_result *res = &sim->res;
+    const char *pred = m->cfg.classes[res->pred[0]];
+    snn_error err = {0};
+    snn_err e;
+    if (a->raster) {
+        const snn_layer_info *li = snn_net_layer(sim->net, sim->raster_layer);
+        const snn_raster *ras = &res->raster;
+        long long spikes = 0;
+        for (size_t k = 0; k < (size_t)res->steps * ras->nneurons; k++) spikes += ras->counts[k];
+        snprintf(title, tl, "%s: %s, %d of %lld neurons, %lld spikes (predicted: %s)",
+                 m->cfg.name, li->name, ras->nneurons, (long long)li->neurons, spikes, pred);
+        char ylabel[96];
+        snprintf(ylabel, sizeof ylabel, "%s neuron index", li->name);
+        snn_plot_raster_data d = {.steps = res->steps, .nneurons = ras->nneurons,
+                                  .counts = ras->counts, .neuron_index = ras->neuron_index,
+                                  .dt = sim->params.dt, .title = title, .ylabel = ylabel,
+                                  .width = a->width, .height = a->height};
+        e = snn_plot_raster(&d, a->fmt, plot, plot_len, &err);
+    } else {
+        if (sim->label >= 0)
+            snprintf(title, tl, "true: %s, predicted: %s", m->cfg.classes[sim->label], pred);
+        else
+            snprintf(title, tl, "predicted: %s", pred);
+        snn_plot_probs_data d = {.steps = res->steps, .nclasses = res->nclasses,
+                                 .probs = res->probs, .stride = res->nclasses,
+                                 .class_names = (const char *const *)m->cfg.classes,
+                                 .dt = sim->params.dt, .title = title,
+                                 .width = a->width, .height = a->height};
+        e = snn_plot_probs(&d, a->fmt, plot, plot_len, &err);
+    }
+    if (e) cli_errorf("%s", err.msg);
+    return e ? -1 : 0;
+}
+
 int cmd_plot(int argc, char **argv)
 {
     plot_args a;
     int r = parse_args(&a, argc, argv);
     if (r) return r == 1 ? 0 : r;
 
-    snn_convert_params p;
-    int steps;
-    snn_model *m = cli_model_load(a.model, &a.o, &p, &steps);
-    if (!m) return 1;
-    if (a.raster && p.neuron != SNN_NEURON_SPIKING_RELU) {
-        cli_errorf("plot raster: --neuron %s has no spikes to plot",
-                   snn_neuron_type_name(p.neuron));
-        snn_model_free(m);
-        return 2;
-    }
-    int rc = 1, label = -1;
-    snn_image img = {0};
-    snn_net *net = NULL;
-    snn_engine *e = NULL;
-    snn_result res = {0};
-    float *in = NULL;
-    uint8_t *plot = NULL;
-    size_t plot_len = 0;
-    snn_error err = {0};
-    int layer = -1;
-
-    if (cli_image_load(a.image, &img, &label)) goto out;
-    if (a.label && (label = find_class(m, a.label)) < 0) {
-        cli_errorf("--label: '%s' is neither a class of %s nor an index below %d", a.label,
-                   m->cfg.name, m->cfg.nclasses);
-        goto out;
-    }
-    in = malloc(sizeof(float) * snn_model_input_size(m));
-    if (!in || snn_model_preprocess(m, img.pixels, img.width, img.height, img.channels,
-                                    a.o.input_scale, in, &err)) {
-        cli_errorf("%s", in ? err.msg : "out of memory");
-        goto out;
-    }
-    if (!(net = snn_net_new(m, &p, &err))) {
-        cli_errorf("%s", err.msg);
-        goto out;
-    }
-    if (a.raster) {
-        layer = snn_net_find_layer(net, a.layer);
-        if (layer < 0 || snn_net_layer(net, layer)->kind != SNN_LAYER_NEURONS) {
-            cli_errorf("--layer: '%s' is not a neuron layer of %s", a.layer, m->cfg.name);
-            list_layers(net);
-            goto out;
+    cli_sim sim;
+    /* the raster and probabilities are enough: no statistics */
+    cli_sim_req rq = {.model = a.model, .image = a.image, .label = a.label,
+                      .raster_layer = a.raster ? a.layer : NULL,
+                      .raster_neurons = a.neurons, .stats = 0};
+    int rc = cli_simulate_one(&rq, &a.o, &sim);
+    if (!rc) {
+        char title[256];
+        uint8_t *plot = NULL;
+        size_t plot_len = 0;
+        rc = 1;
+        if (!draw(&a, &sim, title, sizeof title, &plot, &plot_len) &&
+            !write_out(a.out, plot, plot_len)) {
+            printf("%s: %s, %d steps, %zu bytes\n", a.out, title, sim.res.steps, plot_len);
+            rc = 0;
         }
+        free(plot);
     }
-    if (!(e = snn_engine_new(net, 1, steps, SNN_ENGINE_FAST, &err))) {
-        cli_errorf("%s", err.msg);
-        goto out;
-    }
-    if (snn_result_init(&res, net, 1, steps, a.raster ? a.neurons : 0)) {
-        cli_errorf("out of memory");
-        goto out;
-    }
-    snn_run_opts ro;
-    snn_run_opts_init(&ro);
-    ro.steps = steps;
-    ro.stats = 0;                   /* the raster and probabilities are enough */
-    if (a.o.have_ee) ro.early_exit = a.o.ee;
-    ro.raster_layer = layer;
-    ro.raster_neurons = a.raster ? a.neurons : 0;
-    if (snn_engine_run(e, in, 1, &ro, &res, &err)) {
-        cli_errorf("%s", err.msg);
-        goto out;
-    }
-
-    char title[256];
-    const char *pred = m->cfg.classes[res.pred[0]];
-    if (a.raster) {
-        const snn_layer_info *li = snn_net_layer(net, layer);
-        const snn_raster *ras = &res.raster;
-        long long spikes = 0;
-        for (size_t k = 0; k < (size_t)res.steps * ras->nneurons; k++) spikes += ras->counts[k];
-        snprintf(title, sizeof title, "%s: %s, %d of %lld neurons, %lld spikes (predicted: %s)",
-                 m->cfg.name, li->name, ras->nneurons, (long long)li->neurons, spikes, pred);
-        char ylabel[96];
-        snprintf(ylabel, sizeof ylabel, "%s neuron index", li->name);
-        snn_plot_raster_data d = {.steps = res.steps, .nneurons = ras->nneurons,
-                                  .counts = ras->counts, .neuron_index = ras->neuron_index,
-                                  .dt = p.dt, .title = title, .ylabel = ylabel,
-                                  .width = a.width, .height = a.height};
-        if (snn_plot_raster(&d, a.fmt, &plot, &plot_len, &err)) {
-            cli_errorf("%s", err.msg);
-            goto out;
-        }
-    } else {
-        if (label >= 0)
-            snprintf(title, sizeof title, "true: %s, predicted: %s", m->cfg.classes[label], pred);
-        else
-            snprintf(title, sizeof title, "predicted: %s", pred);
-        snn_plot_probs_data d = {.steps = res.steps, .nclasses = res.nclasses,
-                                 .probs = res.probs, .stride = res.nclasses,
-                                 .class_names = (const char *const *)m->cfg.classes,
-                                 .dt = p.dt, .title = title,
-                                 .width = a.width, .height = a.height};
-        if (snn_plot_probs(&d, a.fmt, &plot, &plot_len, &err)) {
-            cli_errorf("%s", err.msg);
-            goto out;
-        }
-    }
-    if (write_out(a.out, plot, plot_len)) goto out;
-    printf("%s: %s, %d steps, %zu bytes\n", a.out, title, res.steps, plot_len);
-    rc = 0;
-out:
-    free(plot);
-    snn_result_deinit(&res);
-    snn_engine_free(e);
-    snn_net_free(net);
-    free(in);
-    snn_image_deinit(&img);
-    snn_model_free(m);
+    cli_sim_deinit(&sim);
     return rc;
 }

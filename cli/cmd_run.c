@@ -12,6 +12,45 @@ static const char *RUN_USAGE =
     "usage: snnctl run MODEL IMAGE [--steps N] [conversion flags] [--top K] [--dump FILE.npy]\n"
     "  IMAGE: a PNG/JPEG file or DATASET_SPEC#INDEX, e.g. cifar10:../shared/datasets/cifar10#19\n";
 
+/* The step table, the prediction, spikes and energy of a finished run. */
+static void print_run(const cli_sim *sim, int topk)
+{
+    const snn_model *m = sim->model;
+    const snn_result *res = &sim->res;
+    const int C = res->nclasses;
+    if (topk < 1) topk = 1;
+    if (topk > C) topk = C;
+    printf("%5s %8s  %s\n", "step", "t (ms)", "top classes");
+    for (int t = 0; t < res->steps; t++) {
+        const float *pr = snn_result_probs(res, t, 0);
+        int used[64] = {0};
+        printf("%5d %8.1f ", t + 1, (t + 1) * sim->params.dt * 1000);
+        for (int k = 0; k < topk && k < 64; k++) {
+            int best = -1;
+            for (int c = 0; c < C; c++) {
+                int taken = 0;
+                for (int j = 0; j < k; j++) taken |= used[j] == c;
+                if (!taken && (best < 0 || pr[c] > pr[best])) best = c;
+            }
+            used[k] = best;
+            printf(" %s %.3f", m->cfg.classes[best], pr[best]);
+        }
+        printf("\n");
+    }
+    printf("prediction: %s (p=%.3f) after %d steps", m->cfg.classes[res->pred[0]],
+           res->pred_prob[0], res->stop_step[0]);
+    if (sim->label >= 0) printf("; true class: %s", m->cfg.classes[sim->label]);
+    printf("\n");
+    double spikes = 0;
+    for (int l = 0; l < res->nlayers; l++) spikes += res->layers[l].spikes;
+    const snn_device *loihi = snn_energy_device_find("loihi");
+    snn_energy es, ea;
+    snn_energy_snn(sim->net, res, 1, loihi, &es);
+    snn_energy_ann(sim->net, loihi, &ea);
+    printf("spikes: %.0f; estimated energy on loihi: %.3g J (the ANN: %.3g J)\n", spikes, es.joules,
+           ea.joules);
+}
+
 int cmd_run(int argc, char **argv)
 {
     cli_opts o;
@@ -37,84 +76,16 @@ int cmd_run(int argc, char **argv)
         fputs(RUN_USAGE, stderr);
         return 2;
     }
-    snn_convert_params p;
-    int steps;
-    snn_model *m = cli_model_load(model, &o, &p, &steps);
-    if (!m) return 1;
-    int rc = 1, label;
-    snn_image img = {0};
-    snn_net *net = NULL;
-    snn_engine *e = NULL;
-    snn_result res = {0};
-    float *in = NULL;
-    snn_error err = {0};
-    if (cli_image_load(image, &img, &label)) goto out;
-    in = malloc(sizeof(float) * snn_model_input_size(m));
-    if (!in || snn_model_preprocess(m, img.pixels, img.width, img.height, img.channels,
-                                    o.input_scale, in, &err)) {
-        cli_errorf("%s", in ? err.msg : "out of memory");
-        goto out;
-    }
-    if (!(net = snn_net_new(m, &p, &err)) ||
-        !(e = snn_engine_new(net, 1, steps, SNN_ENGINE_FAST, &err))) {
-        cli_errorf("%s", err.msg);
-        goto out;
-    }
-    if (snn_result_init(&res, net, 1, steps, 0)) {
-        cli_errorf("out of memory");
-        goto out;
-    }
-    snn_run_opts ro;
-    snn_run_opts_init(&ro);
-    ro.steps = steps;
-    if (o.have_ee) ro.early_exit = o.ee;
-    if (snn_engine_run(e, in, 1, &ro, &res, &err)) {
-        cli_errorf("%s", err.msg);
-        goto out;
-    }
-    const int C = res.nclasses;
-    if (topk < 1) topk = 1;
-    if (topk > C) topk = C;
-    printf("%5s %8s  %s\n", "step", "t (ms)", "top classes");
-    for (int t = 0; t < res.steps; t++) {
-        const float *pr = snn_result_probs(&res, t, 0);
-        int used[64] = {0};
-        printf("%5d %8.1f ", t + 1, (t + 1) * p.dt * 1000);
-        for (int k = 0; k < topk && k < 64; k++) {
-            int best = -1;
-            for (int c = 0; c < C; c++) {
-                int taken = 0;
-                for (int j = 0; j < k; j++) taken |= used[j] == c;
-                if (!taken && (best < 0 || pr[c] > pr[best])) best = c;
-            }
-            used[k] = best;
-            printf(" %s %.3f", m->cfg.classes[best], pr[best]);
+    cli_sim sim;
+    cli_sim_req rq = {.model = model, .image = image, .stats = 1};
+    int rc = cli_simulate_one(&rq, &o, &sim);
+    if (!rc) {
+        print_run(&sim, topk);
+        if (dump) {
+            int64_t dims[3] = {sim.res.steps, 1, sim.res.nclasses};
+            if (cli_write_npy(dump, sim.res.probs, 3, dims)) rc = 1;
         }
-        printf("\n");
     }
-    printf("prediction: %s (p=%.3f) after %d steps", m->cfg.classes[res.pred[0]], res.pred_prob[0],
-           res.stop_step[0]);
-    if (label >= 0 && label < C) printf("; true class: %s", m->cfg.classes[label]);
-    printf("\n");
-    double spikes = 0;
-    for (int l = 0; l < res.nlayers; l++) spikes += res.layers[l].spikes;
-    const snn_device *loihi = snn_energy_device_find("loihi");
-    snn_energy es, ea;
-    snn_energy_snn(net, &res, 1, loihi, &es);
-    snn_energy_ann(net, loihi, &ea);
-    printf("spikes: %.0f; estimated energy on loihi: %.3g J (the ANN: %.3g J)\n", spikes, es.joules,
-           ea.joules);
-    if (dump) {
-        int64_t dims[3] = {res.steps, 1, C};
-        if (cli_write_npy(dump, res.probs, 3, dims)) goto out;
-    }
-    rc = 0;
-out:
-    snn_result_deinit(&res);
-    snn_engine_free(e);
-    snn_net_free(net);
-    free(in);
-    snn_image_deinit(&img);
-    snn_model_free(m);
+    cli_sim_deinit(&sim);
     return rc;
 }

@@ -1,5 +1,6 @@
-/* common.c: flag handling shared by snnctl's commands: conversion flags,
- * model loading with overrides and calibration, image arguments, .npy. */
+/* common.c: what snnctl's commands share: conversion flags, model loading
+ * with overrides and calibration, image arguments, one image through the
+ * converted network (run, plot), .npy. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -274,4 +275,106 @@ int cli_write_npy(const char *path, const float *data, int nd, const int64_t *di
         return -1;
     }
     return 0;
+}
+
+/* The class index named by s (a class name or an index), else -1. */
+static int find_class(const snn_model *m, const char *s)
+{
+    for (int k = 0; k < m->cfg.nclasses; k++)
+        if (!strcmp(m->cfg.classes[k], s)) return k;
+    int v;
+    return parse_int(s, 0, m->cfg.nclasses - 1, &v) ? -1 : v;
+}
+
+static void list_neuron_layers(const snn_net *net)
+{
+    fputs("neuron layers:", stderr);
+    for (int i = 0; i < snn_net_nlayers(net); i++) {
+        const snn_layer_info *li = snn_net_layer(net, i);
+        if (li->kind == SNN_LAYER_NEURONS)
+            fprintf(stderr, " %s (%lld)", li->name, (long long)li->neurons);
+    }
+    fputc('\n', stderr);
+}
+
+int cli_simulate_one(const cli_sim_req *rq, const cli_opts *o, cli_sim *out)
+{
+    int steps, rc = 1;
+    snn_image img = {0};
+    snn_engine *e = NULL;
+    float *in = NULL;
+    snn_error err = {0};
+
+    memset(out, 0, sizeof *out);
+    out->label = out->raster_layer = -1;
+    out->model = cli_model_load(rq->model, o, &out->params, &steps);
+    if (!out->model) return 1;
+    const snn_model *m = out->model;
+    if (rq->raster_layer && out->params.neuron != SNN_NEURON_SPIKING_RELU) {
+        /* only plot raster records a raster */
+        cli_errorf("plot raster: --neuron %s has no spikes to plot",
+                   snn_neuron_type_name(out->params.neuron));
+        return 2;
+    }
+    if (cli_image_load(rq->image, &img, &out->label)) goto out;
+    if (out->label >= m->cfg.nclasses) out->label = -1;  /* a dataset of another model */
+    if (rq->label && (out->label = find_class(m, rq->label)) < 0) {
+        cli_errorf("--label: '%s' is neither a class of %s nor an index below %d", rq->label,
+                   m->cfg.name, m->cfg.nclasses);
+        goto out;
+    }
+    in = malloc(sizeof(float) * snn_model_input_size(m));
+    if (!in || snn_model_preprocess(m, img.pixels, img.width, img.height, img.channels,
+                                    o->input_scale, in, &err)) {
+        cli_errorf("%s", in ? err.msg : "out of memory");
+        goto out;
+    }
+    if (!(out->net = snn_net_new(m, &out->params, &err))) {
+        cli_errorf("%s", err.msg);
+        goto out;
+    }
+    if (rq->raster_layer) {
+        int l = snn_net_find_layer(out->net, rq->raster_layer);
+        if (l < 0 || snn_net_layer(out->net, l)->kind != SNN_LAYER_NEURONS) {
+            cli_errorf("--layer: '%s' is not a neuron layer of %s", rq->raster_layer,
+                       m->cfg.name);
+            list_neuron_layers(out->net);
+            goto out;
+        }
+        out->raster_layer = l;
+    }
+    int raster_neurons = rq->raster_layer ? rq->raster_neurons : 0;
+    if (!(e = snn_engine_new(out->net, 1, steps, SNN_ENGINE_FAST, &err))) {
+        cli_errorf("%s", err.msg);
+        goto out;
+    }
+    if (snn_result_init(&out->res, out->net, 1, steps, raster_neurons)) {
+        cli_errorf("out of memory");
+        goto out;
+    }
+    snn_run_opts ro;
+    snn_run_opts_init(&ro);
+    ro.steps = steps;
+    ro.stats = rq->stats;
+    if (o->have_ee) ro.early_exit = o->ee;
+    ro.raster_layer = out->raster_layer;
+    ro.raster_neurons = raster_neurons;
+    if (snn_engine_run(e, in, 1, &ro, &out->res, &err)) {
+        cli_errorf("%s", err.msg);
+        goto out;
+    }
+    rc = 0;
+out:
+    snn_engine_free(e);
+    free(in);
+    snn_image_deinit(&img);
+    return rc;
+}
+
+void cli_sim_deinit(cli_sim *s)
+{
+    snn_result_deinit(&s->res);
+    snn_net_free(s->net);
+    snn_model_free(s->model);
+    memset(s, 0, sizeof *s);
 }
