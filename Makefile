@@ -4,7 +4,8 @@
 #   make run             install missing packages, build, start snnd (default model)
 #   make test            install missing Debian packages, build, run every suite
 #   make SANITIZE=address,undefined test    the same under sanitizers
-#   make bench           benchmarks; results written to docs/
+#   make bench           benchmarks; results written to docs/benchmarks.md
+#   make results         accuracy/latency/energy tables: docs/results.md
 #   make fuzz            libFuzzer targets (clang), FUZZ_SECONDS each
 #
 # Sources are picked up by wildcard: one .c per module, no list to edit.
@@ -55,7 +56,7 @@ INT_OBJ  = $(INT_SRC:%.c=$(BUILD)/t-int/%.o)
 LIB   = $(BUILD)/libsnn.a
 BINS  = $(BUILD)/snnctl $(BUILD)/snnd
 
-.PHONY: all deps run test unit integration conform bench fuzz soak clean lint
+.PHONY: all deps run test unit integration conform bench results fuzz soak clean lint
 all: $(BINS)
 
 deps:
@@ -109,6 +110,9 @@ unit: $(BUILD)/test_unit
 
 bench: all
 	@BUILD=$(BUILD) tools/bench.sh
+
+results: all
+	@BUILD=$(BUILD) tools/results.sh
 
 fuzz:
 	@tools/install-deps.sh --fuzz
