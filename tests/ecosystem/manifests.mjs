@@ -1,0 +1,171 @@
+// manifests.mjs: the deployment kit is well formed and agrees with the code.
+//
+// No Docker engine or Kubernetes API server runs here, so the manifests are
+// parsed (npm `yaml`) and checked structurally: the compose stack's
+// services, build context, mounted files and the Prometheus target; the
+// Kubernetes objects (selectors match pod labels, probes hit /healthz and
+// /readyz on a declared port, resources set, non-root, the HPA targets the
+// Deployment and scales on a metric snnd exports); the Grafana provisioning
+// and dashboard; the systemd unit. Every metric name used in PromQL
+// (dashboard, alerts, adapter, HPA) must be declared in server/metrics.c and
+// every SNND_* variable in server/config.c's option table.
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import {
+  ROOT, assert, daemonEnvVars, daemonMetrics, daemonSeriesNames, eq, promqlMetricNames, read,
+  summary, test, yaml1, yamlDocs,
+} from './lib.mjs';
+
+const series = daemonSeriesNames();
+const envs = daemonEnvVars();
+const exists = (rel) => fs.existsSync(path.join(ROOT, rel));
+
+function checkNames(where, expr) {
+  for (const n of promqlMetricNames(expr))
+    assert(series.has(n), `${where}: metric ${n} is not exported by snnd (server/metrics.c)`);
+}
+function checkEnv(where, name) {
+  if (name.startsWith('SNND_')) assert(envs.has(name), `${where}: ${name} is not an snnd option (server/config.c)`);
+}
+
+await test('server/metrics.c declares the metrics the kit relies on', () => {
+  const m = daemonMetrics();
+  for (const [n, t] of [['snnd_requests_total', 'counter'], ['snnd_request_duration_seconds', 'histogram'],
+                        ['snnd_queue_depth', 'gauge'], ['snnd_spikes_total', 'counter'],
+                        ['snnd_energy_joules_total', 'counter']])
+    eq(m.get(n), t, `type of ${n}`);
+});
+
+await test('docker-compose.yml: snnd + prometheus + grafana, files and ports consistent', () => {
+  const c = yaml1('deploy/docker-compose.yml');
+  const s = c.services || {};
+  for (const n of ['snnd', 'prometheus', 'grafana']) assert(s[n], `service ${n} missing`);
+  const ctx = path.join('deploy', s.snnd.build.context);
+  assert(exists(path.join(ctx, s.snnd.build.dockerfile || 'Dockerfile')), `build context ${ctx} has no Dockerfile`);
+  assert((s.snnd.ports || []).some((p) => String(p).endsWith(':8080')), 'snnd publishes 8080');
+  for (const [k, v] of Object.entries(s.snnd.environment || {})) {
+    checkEnv('compose snnd.environment', k);
+    assert(typeof v === 'string', `environment ${k} must be a string (compose)`);
+  }
+  assert(/^\d+s$/.test(s.snnd.stop_grace_period || '') && parseInt(s.snnd.stop_grace_period, 10) > 10,
+         'stop_grace_period longer than the 10 s drain');
+  for (const [name, svc] of Object.entries(s)) {
+    assert(svc.image || svc.build, `${name}: image or build`);
+    if (svc.image) assert(!/:latest$/.test(svc.image) && svc.image.includes(':'), `${name}: pinned image tag (${svc.image})`);
+    for (const v of svc.volumes || []) {
+      const src = String(v).split(':')[0];
+      if (src.startsWith('.')) assert(exists(path.join('deploy', src)), `${name}: mounted ${src} does not exist`);
+      else assert((c.volumes || {})[src] !== undefined, `${name}: named volume ${src} not declared`);
+    }
+    for (const d of Object.keys(Array.isArray(svc.depends_on) ? Object.fromEntries(svc.depends_on.map((x) => [x, 1])) : svc.depends_on || {}))
+      assert(s[d], `${name} depends on unknown service ${d}`);
+  }
+  const prom = yaml1('deploy/prometheus.yml');
+  const targets = prom.scrape_configs.flatMap((j) => j.static_configs.flatMap((x) => x.targets));
+  assert(targets.includes('snnd:8080'), `prometheus scrapes snnd:8080 (targets ${targets})`);
+  const mounted = (s.prometheus.volumes || []).map((v) => String(v).split(':')[1]);
+  for (const rf of prom.rule_files) assert(mounted.includes(`/etc/prometheus/${rf}`), `rule file ${rf} mounted next to prometheus.yml`);
+});
+
+await test('grafana: datasource and dashboard provisioning, dashboard queries use real metrics', () => {
+  const dsf = yaml1('deploy/grafana/provisioning/datasources/prometheus.yml');
+  const ds = dsf.datasources[0];
+  eq(ds.type, 'prometheus', 'datasource type');
+  assert(/^http:\/\/prometheus:9090/.test(ds.url), `datasource url ${ds.url}`);
+  const prov = yaml1('deploy/grafana/provisioning/dashboards/snnd.yml');
+  eq(prov.providers[0].options.path, '/var/lib/grafana/dashboards', 'provider path (compose mount)');
+  const dash = JSON.parse(read('deploy/grafana/dashboards/snnd.json'));
+  const exprs = dash.panels.flatMap((p) => (p.targets || []).map((t) => [p.title, t]));
+  assert(exprs.length >= 8, 'dashboard has its panels');
+  for (const [title, t] of exprs) {
+    eq(t.datasource.uid, ds.uid, `${title}: datasource uid`);
+    checkNames(`dashboard "${title}"`, t.expr);
+  }
+  const all = exprs.map(([, t]) => t.expr).join('\n');
+  for (const need of ['rate(snnd_requests_total', 'histogram_quantile(0.99', 'snnd_request_duration_seconds_bucket',
+                      'snnd_queue_depth', 'rate(snnd_spikes_total', 'rate(snnd_energy_joules_total'])
+    assert(all.includes(need), `dashboard shows ${need}`);
+  const ids = dash.panels.map((p) => p.id);
+  eq(new Set(ids).size, ids.length, 'panel ids unique');
+});
+
+await test('alerts.yml: queue saturation, error ratio and latency alerts on real metrics', () => {
+  const a = yaml1('deploy/alerts.yml');
+  const rules = a.groups.flatMap((g) => g.rules);
+  const alerts = rules.filter((r) => r.alert).map((r) => r.alert);
+  for (const n of ['SnndQueueSaturated', 'SnndHighErrorRatio', 'SnndHighLatency']) assert(alerts.includes(n), `alert ${n}`);
+  for (const r of rules) checkNames(`rule ${r.alert || r.record}`, r.expr);
+});
+
+await test('k8s: Deployment probes/resources/non-root, Service and HPA agree', () => {
+  const docs = ['deployment.yaml', 'service.yaml', 'hpa.yaml', 'configmap.yaml', 'prometheus-adapter.yaml']
+    .flatMap((f) => yamlDocs(`deploy/k8s/${f}`));
+  for (const d of docs) assert(d.apiVersion && d.kind && d.metadata && d.metadata.name, `object without apiVersion/kind/name: ${JSON.stringify(d).slice(0, 80)}`);
+  const kust = yaml1('deploy/k8s/kustomization.yaml');
+  for (const r of kust.resources) assert(exists(`deploy/k8s/${r}`), `kustomization lists missing ${r}`);
+  const dep = docs.find((d) => d.kind === 'Deployment');
+  eq(dep.apiVersion, 'apps/v1', 'Deployment apiVersion');
+  const podLabels = dep.spec.template.metadata.labels;
+  for (const [k, v] of Object.entries(dep.spec.selector.matchLabels)) eq(podLabels[k], v, `selector ${k}`);
+  const c = dep.spec.template.spec.containers[0];
+  const ports = Object.fromEntries(c.ports.map((p) => [p.name, p.containerPort]));
+  eq(ports.http, 8080, 'container port http');
+  for (const [probe, p] of [['livenessProbe', '/healthz'], ['readinessProbe', '/readyz']]) {
+    assert(c[probe] && c[probe].httpGet, `${probe} httpGet`);
+    eq(c[probe].httpGet.path, p, `${probe} path`);
+    assert(ports[c[probe].httpGet.port] || c[probe].httpGet.port === 8080, `${probe} port declared`);
+  }
+  for (const k of ['requests', 'limits']) assert(c.resources[k].cpu && c.resources[k].memory, `resources.${k}`);
+  assert(dep.spec.template.spec.securityContext.runAsNonRoot === true, 'runAsNonRoot');
+  assert(dep.spec.template.spec.terminationGracePeriodSeconds > 10, 'grace period above the drain timeout');
+  for (const e of c.env || []) checkEnv('Deployment env', e.name);
+  const cmName = dep.spec.template.spec.volumes.find((v) => v.configMap).configMap.name;
+  const cm = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === cmName);
+  assert(cm, `ConfigMap ${cmName} defined`);
+  const cfg = JSON.parse(cm.data['snnd.json']);
+  const optKeys = new Set([...envs].map((e) => e.slice(5).toLowerCase()));
+  for (const k of Object.keys(cfg)) assert(optKeys.has(k), `snnd.json key ${k} is not an option`);
+  const svc = docs.find((d) => d.kind === 'Service');
+  for (const [k, v] of Object.entries(svc.spec.selector)) eq(podLabels[k], v, `Service selector ${k}`);
+  for (const p of svc.spec.ports) assert(ports[p.targetPort] || Object.values(ports).includes(p.targetPort), `Service targetPort ${p.targetPort}`);
+  const hpa = docs.find((d) => d.kind === 'HorizontalPodAutoscaler');
+  eq(hpa.apiVersion, 'autoscaling/v2', 'HPA apiVersion');
+  eq(hpa.spec.scaleTargetRef.kind, 'Deployment', 'HPA target kind');
+  eq(hpa.spec.scaleTargetRef.name, dep.metadata.name, 'HPA target name');
+  assert(hpa.spec.minReplicas >= 1 && hpa.spec.maxReplicas > hpa.spec.minReplicas, 'HPA replica bounds');
+  const pm = hpa.spec.metrics.find((m) => m.type === 'Pods');
+  assert(pm, 'HPA scales on a Pods (custom) metric');
+  assert(series.has(pm.pods.metric.name), `HPA metric ${pm.pods.metric.name} exported by snnd`);
+  const adapter = YAML.parse(docs.find((d) => d.metadata.name === 'prometheus-adapter-snnd').data['config.yaml']);
+  const rule = adapter.rules.find((r) => r.name.as === pm.pods.metric.name);
+  assert(rule, `prometheus-adapter exposes ${pm.pods.metric.name}`);
+  checkNames('adapter seriesQuery', rule.seriesQuery);
+});
+
+await test('systemd unit: ExecStart, signals and hardening options', () => {
+  const text = read('deploy/systemd/snnd.service');
+  const kv = {};
+  let section = '';
+  for (const line of text.split('\n')) {
+    const l = line.trim();
+    if (!l || l.startsWith('#')) continue;
+    const m = l.match(/^\[(\w+)\]$/);
+    if (m) { section = m[1]; continue; }
+    const i = l.indexOf('=');
+    assert(i > 0, `not key=value: ${l}`);
+    (kv[`${section}.${l.slice(0, i)}`] ||= []).push(l.slice(i + 1));
+  }
+  for (const s of ['Unit.Description', 'Service.ExecStart', 'Install.WantedBy']) assert(kv[s], `${s} set`);
+  eq(kv['Service.KillSignal'][0], 'SIGTERM', 'KillSignal');
+  assert(/kill -HUP \$MAINPID/.test(kv['Service.ExecReload'][0]), 'reload sends SIGHUP');
+  for (const [k, v] of [['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['ProtectHome', 'yes'],
+                        ['PrivateTmp', 'yes'], ['PrivateDevices', 'yes'], ['RestrictNamespaces', 'yes'],
+                        ['MemoryDenyWriteExecute', 'yes'], ['LockPersonality', 'yes']])
+    eq((kv[`Service.${k}`] || [])[0], v, k);
+  assert(kv['Service.DynamicUser'] || kv['Service.User'], 'runs as a non-root user');
+  assert(kv['Service.CapabilityBoundingSet'] && kv['Service.CapabilityBoundingSet'][0] === '', 'no capabilities');
+  for (const e of kv['Service.Environment'] || []) checkEnv('unit Environment', e.split('=')[0]);
+});
+
+process.exit(summary());
