@@ -41,6 +41,23 @@ static char id_prefix[9];
 static atomic_ulong id_counter;
 static atomic_int active;        /* requests between first header and completion */
 
+/* Every open connection, for the slow-header watchdog. libmicrohttpd's
+ * connection timeout is an idle timeout, so a client that trickles its
+ * headers one byte at a time would hold a connection (and its thread)
+ * forever; srv_http_watchdog() cuts connections that spent longer than
+ * connection-timeout-s outside a request (headers not complete yet, or
+ * idle keep-alive). It shuts down a dup() of the socket, so it can never
+ * hit a descriptor number the kernel already gave to someone else. */
+typedef struct conn_rec {
+    struct conn_rec *prev, *next;
+    int fd;                      /* our own dup of the connection's socket */
+    double since;                /* accepted, or last request completed */
+    int in_request;
+    int cut;
+} conn_rec;
+static conn_rec *conns;
+static uv_mutex_t conns_mu;
+
 int srv_http_active(void) { return atomic_load(&active); }
 
 /* ------------------------------------------------------------- helpers */
@@ -395,6 +412,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!r) return MHD_NO;
         *con_cls = r;
         atomic_fetch_add(&active, 1);
+        const union MHD_ConnectionInfo *sci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->conn_rec = sci ? sci->socket_context : NULL;
+        if (r->conn_rec) {
+            uv_mutex_lock(&conns_mu);
+            ((conn_rec *)r->conn_rec)->in_request = 1;
+            uv_mutex_unlock(&conns_mu);
+        }
         r->conn = conn;
         r->t0 = srv_now();
         snprintf(r->method, sizeof r->method, "%s", method);
@@ -510,9 +535,57 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             "%s %s %d %.1fms%s", r->method, r->path, status, secs * 1e3,
             clean || status == 499 ? "" : " (connection ended early)");
     count_request(r, status);
+    if (r->conn_rec) {
+        uv_mutex_lock(&conns_mu);
+        ((conn_rec *)r->conn_rec)->in_request = 0;
+        ((conn_rec *)r->conn_rec)->since = srv_now();
+        uv_mutex_unlock(&conns_mu);
+    }
     free(r->body);
     free(r);
     atomic_fetch_sub(&active, 1);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_rec *c = calloc(1, sizeof *c);
+        if (!c) return;
+        c->fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
+        c->since = srv_now();
+        uv_mutex_lock(&conns_mu);
+        c->next = conns;
+        if (conns) conns->prev = c;
+        conns = c;
+        uv_mutex_unlock(&conns_mu);
+        *socket_context = c;
+    } else if (*socket_context) {
+        conn_rec *c = *socket_context;
+        uv_mutex_lock(&conns_mu);
+        if (c->prev) c->prev->next = c->next;
+        else conns = c->next;
+        if (c->next) c->next->prev = c->prev;
+        uv_mutex_unlock(&conns_mu);
+        if (c->fd >= 0) close(c->fd);
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
+void srv_http_watchdog(void)
+{
+    double now = srv_now(), limit = (double)srv_cfg.connection_timeout_s;
+    uv_mutex_lock(&conns_mu);
+    for (conn_rec *c = conns; c; c = c->next)
+        if (!c->in_request && !c->cut && c->fd >= 0 && now - c->since > limit) {
+            shutdown(c->fd, SHUT_RDWR);
+            c->cut = 1;
+        }
+    uv_mutex_unlock(&conns_mu);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -538,6 +611,7 @@ int srv_http_start(void)
     }
     snprintf(id_prefix, sizeof id_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
 
+    uv_mutex_init(&conns_mu);
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -558,6 +632,7 @@ int srv_http_start(void)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv_cfg.connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)srv_cfg.header_bytes,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
         MHD_OPTION_END);

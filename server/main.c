@@ -1,10 +1,10 @@
 /* main.c: snnd's process lifecycle.
  *
  * DESIGN: the main thread owns a libuv loop that does only control work:
- * signal handlers, the job-registry reaper timer, and model loading handed
- * to libuv's thread pool (uv_queue_work) so that signals stay responsive
- * while a model converts. Startup order: options, metrics, repository scan,
- * workers, HTTP listener (liveness answers at once, readiness says 503
+ * signal handlers, a 250 ms timer (expires /v1/jobs entries, cuts slow or
+ * idle connections), and model loading handed to libuv's thread pool
+ * (uv_queue_work) so that signals stay responsive while a model converts.
+ * Startup order: options, metrics, repository scan, workers, HTTP listener (liveness answers at once, readiness says 503
  * until the first load finishes), then the load. SIGHUP re-reads reloadable
  * options and reloads models whose files changed (a failure keeps the old
  * version). SIGTERM/SIGINT drain: readiness turns 503 and new inference is
@@ -26,7 +26,7 @@ atomic_int srv_inflight;
 
 static uv_loop_t *loop;
 static uv_signal_t sig_term, sig_int, sig_hup;
-static uv_timer_t reap_timer, drain_timer;
+static uv_timer_t reap_timer, drain_timer;   /* reap: jobs + connection watchdog */
 static uv_work_t load_work;
 static int load_running, reload_pending, load_is_startup;
 static double drain_deadline;
@@ -134,6 +134,7 @@ static void reap_tick(uv_timer_t *t)
 {
     (void)t;
     srv_jobs_reap();
+    srv_http_watchdog();
 }
 
 int main(int argc, char **argv)
@@ -171,7 +172,7 @@ int main(int argc, char **argv)
     uv_signal_start(&sig_hup, on_signal, SIGHUP);
     uv_timer_init(loop, &reap_timer);
     uv_timer_init(loop, &drain_timer);
-    uv_timer_start(&reap_timer, reap_tick, 1000, 1000);
+    uv_timer_start(&reap_timer, reap_tick, 250, 250);
     start_load(1);
 
     uv_run(loop, UV_RUN_DEFAULT);

@@ -372,6 +372,7 @@ typedef struct srv_req {
     int infer;                          /* counted as an inference request */
     int counted;                        /* request metrics recorded */
     int streaming;                      /* SSE: metrics when the stream ends */
+    void *conn_rec;                     /* http.c's record of the connection */
     char model_label[SNN_MODEL_NAME_MAX]; /* metrics label, "" until resolved */
 } srv_req;
 
@@ -391,6 +392,9 @@ int srv_http_start(void);
 void srv_http_stop(void);
 uint16_t srv_http_port(void);
 int srv_http_active(void);       /* HTTP requests not yet completed */
+/* Cut connections idle or stuck in their headers past connection-timeout-s
+ * (called periodically by main.c's loop). */
+void srv_http_watchdog(void);
 
 const char *srv_req_header(srv_req *r, const char *name);
 /* Query arguments into options; 0 or -1 with err set. `skip` lists keys
