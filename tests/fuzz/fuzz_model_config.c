@@ -32,7 +32,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             snn_model_config_deinit(&cfg);
             continue;
         }
-        char *dump = snn_model_config_dump(&cfg);
+        /* Known (docs/fuzzing.md, finding F1): without a graph, an input
+         * dimension the file leaves out stays 0 and the dump writes
+         * "width": 0, which the parser refuses. Round-trip only complete
+         * configs until snn_model_config_dump leaves unset dimensions out;
+         * tests/regress/fuzz_model_config/dump-width-0.json replays it. */
+        int complete = cfg.in_c > 0 && cfg.in_h > 0 && cfg.in_w > 0;
+        char *dump = complete || getenv("FUZZ_STRICT") ? snn_model_config_dump(&cfg) : NULL;
         if (dump) {
             snn_model_config back;
             memset(&back, 0, sizeof back);
