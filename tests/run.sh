@@ -38,6 +38,7 @@ suite() {
 }
 
 suite unit "$BUILD/test_unit"
+suite cli env BUILD="$BUILD" tests/cli/run.sh
 suite conform env BUILD="$BUILD" tests/conform.sh
 suite integration "$BUILD/test_integration"
 
