@@ -112,7 +112,7 @@ suite prometheus node tests/ecosystem/prometheus.mjs
 suite openapi node tests/ecosystem/openapi.mjs
 
 echo
-[ -z "$broken" ] || echo "failing:$(echo "$broken" | tr '|' '\n' | sed '/^$/d' | paste -sd ',' - | sed 's/,/, /g')"
+[ -z "$broken" ] || echo "failing: $(echo "$broken" | tr '|' '\n' | sed '/^$/d' | paste -sd ',' - | sed 's/,/, /g')"
 if [ "$skipped" -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"
 else
