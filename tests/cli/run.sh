@@ -111,14 +111,16 @@ refused() {
 # jqt FILE EXPR: EXPR (jq) must be true on FILE.
 jqt() {
     jq -e "$2" "$1" >/dev/null 2>"$T/jq.err" && return 0
-    why="not true: $2 (jq: $(first "$T/jq.err"))"
+    if [ -s "$T/jq.err" ]; then why="not true: $2 (jq: $(first "$T/jq.err"))"
+    else why="not true: $2 (on $(jq -c . "$1" | cut -c 1-300))"
+    fi
     return 1
 }
 
 # has FILE PATTERN: a line of FILE matches PATTERN (grep -E).
 has() {
     grep -qE -- "$2" "$1" && return 0
-    why="no line matches /$2/ in: $(first "$1")"
+    why="no line matches /$2/ in $(wc -l <"$1") lines: '$(first "$1")' ... '$(tail -n 1 "$1" | cut -c 1-200)'"
     return 1
 }
 
@@ -417,7 +419,7 @@ t_err_bad_flag_values() {
     refused 2 "--steps: '0' is not a whole number" run "$TINY" "$ROOT/tests/data/images/gray8.png" --steps 0 || return 1
     refused 2 "v0: 'uniform:x'" run "$TINY" "$ROOT/tests/data/images/gray8.png" --v0 uniform:x || return 1
     refused 2 "--steps: 'x'" eval "$TINY" --dataset "folder:$ROOT/tests/data/images/folder" --steps x || return 1
-    refused 2 'scale' info "$TINY" --scale-firing-rates -3 || return 1
+    refused 2 "scale_firing_rates: '-3'" info "$TINY" --scale-firing-rates -3 || return 1
     refused 2 'early-exit' eval "$TINY" --dataset "folder:$ROOT/tests/data/images/folder" --early-exit 2:7 || return 1
     refused 2 "plot: '$T/x.gif' does not end in .svg or .png" plot probs "$TINY" "$ROOT/tests/data/images/gray8.png" -o "$T/x.gif" || return 1
 }
@@ -448,7 +450,7 @@ t_err_image() {
     refused 1 'bomb_60000.png' plot probs "$TINY" "$ROOT/tests/data/images/bomb_60000.png" -o "$T/x.svg" || return 1
     # the committed folder fixture has 3 images
     ok run "$TINY" "folder:$ROOT/tests/data/images/folder#2" --steps 3 || return 1
-    refused 1 "3" run "$TINY" "folder:$ROOT/tests/data/images/folder#3" || return 1
+    refused 1 "offset 3 is beyond its 3 images" run "$TINY" "folder:$ROOT/tests/data/images/folder#3" || return 1
     have_fm || return 1
     refused 1 "offset 99999 is beyond its 10000 images" run "$FM" "$FMD#99999" || return 1
     refused 1 "offset 10000 is beyond" plot probs "$FM" "$FMD#10000" -o "$T/x.svg" || return 1
