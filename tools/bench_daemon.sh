@@ -15,7 +15,24 @@
 #      (snnctl eval --json images_per_second, both cores, no daemon).
 # The model is models/cifar10 when present, else models/fashion-mnist; the
 # request body is the first test image of its dataset as a PNG.
+#
+# With --load-test it runs the load test of issue 7 instead (recorded in
+# docs/load.md): concurrency LOAD_LEVELS ("1 8 32 64 256") for
+# LOAD_SECONDS (60) each against one daemon (default queue-size 64,
+# max-connections 512 so that the load generator, not the connection cap,
+# is what pushes the queue), scraping /metrics every second; per level:
+# statuses, 503s with Retry-After, transport errors, p50/p90/p99 latency,
+# throughput, the largest queue depth and in-flight count seen, and whether
+# the daemon is still alive. Exit 1 when a status other than 200/503 is
+# seen, a 503 lacks Retry-After, the queue depth passes queue-size or the
+# daemon dies. LOAD_HONOR_RETRY_AFTER=1 makes rejected connections wait
+# the Retry-After they were given (polite clients) instead of retrying at
+# once (the default, the worst case).
+#
+#   LOAD_SECONDS=60 tools/bench_daemon.sh --load-test
 set -eu
+MODE=bench
+[ "${1:-}" = --load-test ] && MODE=load
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 SECS=${BENCH_DAEMON_SECONDS:-10}
@@ -70,8 +87,14 @@ mkdir -p "$tmp/repo"
 ln -s "$PWD/$MODEL" "$tmp/repo/$NAME"
 echo "bench_daemon: starting snnd ($NAME)" >&2
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+QUEUE=${LOAD_QUEUE_SIZE:-64}
+if [ "$MODE" = load ]; then
+    set -- --queue-size "$QUEUE" --max-connections 512
+else
+    set -- --queue-size 256
+fi
 "$BUILD/snnd" --host 127.0.0.1 --port "$port" --models "$tmp/repo" --default-model "$NAME" \
-    --log-level warn --queue-size 256 >"$tmp/snnd.log" 2>&1 &
+    --log-level warn "$@" >"$tmp/snnd.log" 2>&1 &
 pid=$!
 i=0
 until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
@@ -89,6 +112,57 @@ lat() { sed -nE "s/.*\"$2\": ([-0-9.e+]+|nan).*/\1/p" "$1" | head -n 1; }
 
 # warm-up: engines and buffers of every worker
 "$LOADGEN" --url "$URL" --body "$tmp/img.png" --ctype image/png -c 4 -d 2 --quiet >/dev/null
+
+if [ "$MODE" = load ]; then
+    SECS=${LOAD_SECONDS:-60}
+    LEVELS=${LOAD_LEVELS:-1 8 32 64 256}
+    POLITE=""
+    [ "${LOAD_HONOR_RETRY_AFTER:-0}" = 1 ] && POLITE=--honor-retry-after
+    verdict=PASS
+    rows=""
+    for c in $LEVELS; do
+        echo "load: concurrency $c for ${SECS}s" >&2
+        # shellcheck disable=SC2086
+        "$LOADGEN" --url "$URL" --body "$tmp/img.png" --ctype image/png -c "$c" -d "$SECS" --quiet \
+            --metrics "http://127.0.0.1:$port/metrics" $POLITE >"$tmp/l$c.json"
+        f=$tmp/l$c.json
+        alive=yes
+        kill -0 "$pid" 2>/dev/null || { alive=no; verdict=FAIL; }
+        st=$(sed -nE 's/.*"status": \{([^}]*)\}.*/\1/p' "$f" | tr -d '" ')
+        other=$(echo "$st" | tr ',' '\n' | grep -vcE '^(200|503):' || true)
+        n503=$(jget "$f" rejected_503); ra=$(jget "$f" retry_after_503); te=$(jget "$f" transport_errors)
+        mq=$(jget "$f" max_queue_depth); mi=$(jget "$f" max_inflight)
+        [ "$other" = 0 ] && [ "$n503" = "$ra" ] && [ "$te" = 0 ] || verdict=FAIL
+        awk -v q="$mq" -v l="$QUEUE" 'BEGIN { exit !(q <= l) }' || verdict=FAIL
+        rows="$rows| $c | $(jget "$f" requests) | $st | $ra/$n503 | $te | $(jget "$f" ok_rps) | $(jget "$f" throughput_rps) | $(lat "$f" p50) | $(lat "$f" p90) | $(lat "$f" p99) | $mq | $mi | $alive |
+"
+    done
+    kill -TERM "$pid"
+    rc=0
+    wait "$pid" || rc=$?
+    pid=""
+    [ "$rc" = 0 ] || verdict=FAIL
+    echo "## Load test: $verdict"
+    echo
+    echo "\`LOAD_SECONDS=$SECS LOAD_LEVELS=\"$LEVELS\" tools/bench_daemon.sh --load-test\` on"
+    echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores: snnd serving $MODEL ($steps steps) on 127.0.0.1 with"
+    echo "queue-size $QUEUE, max-connections 512, default workers/batching; tools/loadgen.c closed loop"
+    if [ -n "$POLITE" ]; then
+        echo "(each connection sends its next PNG as soon as the previous answer arrives; after a"
+        echo "503 it waits Retry-After seconds first: LOAD_HONOR_RETRY_AFTER=1)."
+    else
+        echo "(each connection sends its next PNG as soon as the previous answer arrives, also"
+        echo "right after a 503: the worst case, clients that ignore Retry-After)."
+    fi
+    echo
+    echo "| conc. | requests | statuses | 503 with Retry-After | transport errors | ok/s | answers/s | p50 ms | p90 ms | p99 ms | max queue depth | max in flight | alive |"
+    echo "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    printf "%s" "$rows"
+    echo
+    echo "snnd exit status after SIGTERM: $rc."
+    [ "$verdict" = PASS ]
+    exit
+fi
 
 echo "bench_daemon: single request latency (${SECS}s, 1 connection)" >&2
 "$LOADGEN" --url "$URL" --body "$tmp/img.png" --ctype image/png -c 1 -d "$SECS" --quiet >"$tmp/c1.json"

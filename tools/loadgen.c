@@ -12,7 +12,9 @@
  * finishes the same handle is re-armed at once (keep-alive reuses the
  * connection), so the offered load is "as fast as the server answers" at
  * that concurrency. Every answer is counted by status; 503s are checked
- * for a Retry-After header; transport failures (connection refused or
+ * for a Retry-After header (with --honor-retry-after the connection then
+ * waits that long before its next request, as a polite client does);
+ * transport failures (connection refused or
  * reset, timeouts) are counted apart as status 0 with curl's error name.
  * Latencies are kept in full (one double per request) for exact
  * percentiles. "compute_ms" and "queue_ms" of 200 answers are averaged when
@@ -40,6 +42,8 @@ typedef struct conn {
     struct curl_slist *hdrs;
     double t0;
     int retry_after;          /* header seen in this answer */
+    double retry_secs;        /* its value */
+    double next_start;        /* > 0: parked until then (--honor-retry-after) */
     char *body;               /* response body (bounded) */
     size_t blen;
 } conn;
@@ -71,7 +75,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     conn *c = ud;
     size_t len = size * n;
-    if (len >= 12 && !strncasecmp(p, "Retry-After:", 12)) c->retry_after = 1;
+    if (len >= 12 && !strncasecmp(p, "Retry-After:", 12)) {
+        c->retry_after = 1;
+        c->retry_secs = strtod(p + 12, NULL);
+    }
     return len;
 }
 
@@ -144,20 +151,22 @@ static void usage(void)
     fprintf(stderr,
             "usage: loadgen --url URL [-c CONNS] [-d SECONDS] [--body FILE] [--ctype TYPE]\n"
             "               [-H 'Header: v']... [--method M] [--max-requests N]\n"
-            "               [--timeout S] [--metrics URL] [--quiet] [--allow-remote]\n");
+            "               [--timeout S] [--metrics URL] [--honor-retry-after]\n"
+            "               [--quiet] [--allow-remote]\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *url = NULL, *body_path = NULL, *ctype = NULL, *method = NULL, *murl = NULL;
     const char *hdrs[16];
-    int nh = 0, conc = 8, quiet = 0, remote = 0;
+    int nh = 0, conc = 8, quiet = 0, remote = 0, honor = 0;
     double dur = 10, timeout = 60;
     long max_req = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
         if (!strcmp(a, "--allow-remote")) { remote = 1; continue; }
+        if (!strcmp(a, "--honor-retry-after")) { honor = 1; continue; }
         if (!v) { usage(); return 2; }
         if (!strcmp(a, "--url")) url = v;
         else if (!strcmp(a, "-c")) conc = atoi(v);
@@ -249,8 +258,21 @@ int main(int argc, char **argv)
 
     int running = 1;
     long done = 0, prev_done = 0;
-    while (running || scraping) {
+    int parked = 0;
+    while (running || scraping || parked) {
         double t = now_s();
+        /* connections told to come back later (--honor-retry-after) */
+        for (int i = 0; parked && i < conc; i++)
+            if (cs[i].next_start > 0 && (t >= cs[i].next_start || t >= t_end || stop_flag)) {
+                cs[i].next_start = 0;
+                parked--;
+                if (t < t_end && !stop_flag) {
+                    cs[i].t0 = t;
+                    curl_multi_add_handle(m, cs[i].h);
+                    started++;
+                    running = 1;
+                }
+            }
         if (murl && !scraping && t >= next_scrape && t < t_end && !stop_flag) {
             sc.blen = 0;
             curl_multi_add_handle(m, sc.h);
@@ -310,9 +332,15 @@ int main(int argc, char **argv)
             }
             if (st.nlat < st.caplat) st.lat[st.nlat++] = lat;
             done++;
+            int back_off = honor && code == 503 && c->retry_after;
+            double wait = c->retry_secs > 0 ? c->retry_secs : 1;
             c->retry_after = 0;
+            c->retry_secs = 0;
             c->blen = 0;
-            if (now_s() < t_end && !stop_flag && (!max_req || started < max_req)) {
+            if (back_off && now_s() + wait < t_end && !stop_flag && (!max_req || started < max_req)) {
+                c->next_start = now_s() + wait;
+                parked++;
+            } else if (now_s() < t_end && !stop_flag && (!max_req || started < max_req)) {
                 c->t0 = now_s();
                 curl_multi_add_handle(m, c->h);
                 started++;
@@ -320,6 +348,10 @@ int main(int argc, char **argv)
             }
         }
         if (running || scraping) curl_multi_poll(m, NULL, 0, 50, NULL);
+        else if (parked) {
+            struct timespec ts = {0, 20000000};
+            nanosleep(&ts, NULL);
+        }
         if (now_s() > t_end + timeout + 5) break;   /* hard bound */
     }
     double elapsed = now_s() - t_start;
