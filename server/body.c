@@ -516,7 +516,10 @@ static snn_err use_pixels(srv_job *j, json_t *data, json_t *shape, int batch_dim
     if (nd == 4) {
         n = dims[0]; h = dims[1]; w = dims[2]; c = dims[3];
         j->batch_form = 1;
-    } else if (nd == 3 && !(batch_dim_hint && dims[2] > 4)) {
+    } else if (nd == 3 && batch_dim_hint && dims[2] > 4) {
+        n = dims[0]; h = dims[1]; w = dims[2]; c = 1;   /* v2 [N,H,W] gray */
+        j->batch_form = 1;
+    } else if (nd == 3) {
         h = dims[0]; w = dims[1]; c = dims[2];
         j->batch_form = 0;
     } else if (nd == 2) {
