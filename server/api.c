@@ -374,7 +374,7 @@ static void v2_meta(srv_req *r, int with_version)
     json_object_set_new(o, "outputs", outs);
     json_t *p = json_object();
     json_object_set_new(p, "inputs",
-                        json_string("send exactly one: \"image\" = raw pixels 0..255 as [N,H,W,C] or "
+                        json_string("send exactly one: \"image\" = raw pixels 0..255 as [N,H,W,C], [N,H,W] or "
                                     "[H,W,C] (UINT8 or FP32; resized per model config), or \"input\" "
                                     "= the preprocessed model input (FP32, batch dimension optional)"));
     json_object_set_new(p, "outputs",
