@@ -497,3 +497,37 @@ TEST(it_numeric_versions_newest_served)
     it_free(&r);
     it_cleanup(d);
 }
+
+IT_TEST(it_reload_while_running, IT_SLOW, "--workers", "1", NULL)
+{
+    /* A request admitted before a reload finishes on the version it started
+     * with (reference counted), and the new version serves afterwards. */
+    bg_req b = {d, NULL, 0, 0};
+    pthread_t t;
+    http_resp r;
+    char path[128];
+    b.body = slow_body(d, 8, 1000, &b.len);
+    CHECK(b.body);
+    CHECK_OK(pthread_create(&t, NULL, bg_run, &b));
+    usleep(100000);
+    snprintf(path, sizeof path, "/v1/models/%s/load", d->model);
+    int rc = it_http(d, "POST", path, NULL, NULL, 0, NULL, &r);
+    long load_status = r.status;
+    it_free(&r);
+    pthread_join(t, NULL);
+    free(b.body);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(load_status, 200);
+    CHECK_EQ_INT(b.status, 200);
+    size_t len;
+    char *small = slow_body(d, 1, 2, &len);
+    HTTP(d, "POST", "/classify", "application/json", small, len, NULL, &r);
+    free(small);
+    CHECK_EQ_INT(r.status, 200);
+    it_free(&r);
+    HTTP(d, "GET", "/metrics", NULL, NULL, 0, NULL, &r);
+    char series[128];
+    snprintf(series, sizeof series, "snnd_model_loads_total{model=\"%s\",result=\"ok\"}", d->model);
+    CHECK_NEAR(metric(r.body, series), 2, 0);
+    it_free(&r);
+}
