@@ -191,6 +191,11 @@ static void h_metrics(srv_req *r)
     free(s);
 }
 
+static void h_config(srv_req *r)
+{
+    srv_reply_json(r, 200, srv_config_json());   /* admin token redacted */
+}
+
 static void h_models(srv_req *r)
 {
     json_t *o = json_object(), *a = json_array();
@@ -426,6 +431,7 @@ const srv_route srv_routes[] = {
     {"GET", "/readyz", h_readyz, 0},
     {"GET", "/metrics", h_metrics, 0},
     {"POST", "/classify", h_classify_default, SRV_R_BODY | SRV_R_INFER},
+    {"GET", "/v1/config", h_config, SRV_R_ADMIN},
     {"GET", "/v1/models", h_models, 0},
     {"GET", "/v1/models/{}", h_model, 0},
     {"DELETE", "/v1/models/{}", h_model_unload, SRV_R_ADMIN},

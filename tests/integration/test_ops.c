@@ -531,3 +531,77 @@ IT_TEST(it_reload_while_running, IT_SLOW, "--workers", "1", NULL)
     CHECK_NEAR(metric(r.body, series), 2, 0);
     it_free(&r);
 }
+
+TEST(it_sighup_reloads_config)
+{
+    snnd_proc d_, *d = &d_;
+    char cfg[400];
+    FILE *f;
+    CHECK_OK(it_repo(d, 0));
+    snprintf(cfg, sizeof cfg, "%s/snnd.json", d->repo);
+    f = fopen(cfg, "w");
+    CHECK(f);
+    fprintf(f, "{\"queue_size\": 5, \"max_batch\": 4, \"log_level\": \"info\"}\n");
+    fclose(f);
+    const char *args[] = {"--config", cfg, NULL};
+    if (it_start(d, args, 60)) {
+        it_cleanup(d);
+        CHECK_MSG(0, "snnd did not become ready");
+    }
+    http_resp r;
+    json_t *o = NULL;
+    if (it_http(d, "GET", "/v1/config", NULL, NULL, 0, NULL, &r) == 0) o = it_json(&r);
+    it_free(&r);
+    int q0 = (int)json_integer_value(json_object_get(o, "queue_size"));
+    json_decref(o);
+    /* Change a reloadable and a non-reloadable option, then SIGHUP. */
+    f = fopen(cfg, "w");
+    if (f) {
+        fprintf(f, "{\"queue_size\": 9, \"max_batch\": 2, \"log_level\": \"info\"}\n");
+        fclose(f);
+    }
+    kill(d->pid, SIGHUP);
+    int q1 = -1, b1 = -1;
+    for (int i = 0; i < 100 && q1 != 9; i++) {
+        usleep(50000);
+        o = NULL;
+        if (it_http(d, "GET", "/v1/config", NULL, NULL, 0, NULL, &r) == 0) o = it_json(&r);
+        it_free(&r);
+        q1 = (int)json_integer_value(json_object_get(o, "queue_size"));
+        b1 = (int)json_integer_value(json_object_get(o, "max_batch"));
+        json_decref(o);
+    }
+    it_cleanup(d);
+    CHECK_EQ_INT(q0, 5);
+    CHECK_EQ_INT(q1, 9);
+    CHECK_EQ_INT(b1, 4);   /* not reloadable: engines are sized by it */
+}
+
+IT_TEST(it_sse_keepalive_while_queued, IT_SLOW, "--workers", "1", "--keepalive-s", "1", NULL)
+{
+    /* Two slow requests ahead in the queue: the stream waits more than a
+     * second before its first event and must send keepalive comments. */
+    bg_req b1 = {d, NULL, 0, 0}, b2 = {d, NULL, 0, 0};
+    pthread_t t1, t2;
+    http_resp r;
+    uint8_t *png;
+    size_t len;
+    b1.body = slow_body(d, 8, 1000, &b1.len);
+    b2.body = slow_body(d, 8, 1000, &b2.len);
+    CHECK(b1.body && b2.body);
+    CHECK_OK(pthread_create(&t1, NULL, bg_run, &b1));
+    CHECK_OK(pthread_create(&t2, NULL, bg_run, &b2));
+    usleep(100000);
+    CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &len));
+    int rc = it_http(d, "POST", "/classify?steps=3&stream=1", "image/png", png, len, NULL, &r);
+    free(png);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    free(b1.body);
+    free(b2.body);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_MSG(strstr(r.body, ": keepalive\n\n") != NULL, "no keepalive comment in:\n%.500s", r.body);
+    CHECK(strstr(r.body, "event: result\n"));
+    it_free(&r);
+}
