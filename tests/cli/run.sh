@@ -11,8 +11,9 @@
 #   BUILD=build-san tests/cli/run.sh     (SNNCTL=path overrides the binary;
 #                                         an argument runs the cases whose name contains it)
 #
-# Every command's exit status, stdout and stderr are checked; a signal, a
-# sanitizer report or a message not starting with "snnctl: " fails a case.
+# Every command's exit status, stdout and stderr are checked: a signal or a
+# sanitizer report fails a case, and so does a refusal that prints on
+# stdout or whose message does not start with "snnctl: ".
 set -u
 BUILD=${BUILD:-build}
 cd "$(dirname "$0")/../.." || exit 2
@@ -48,8 +49,9 @@ fi
 
 # ---- harness ------------------------------------------------------------
 
-# case NAME FUNCTION: run FUNCTION, which returns 0 or sets $why and
-# returns 1 (or calls skip_because).
+# case_ NAME FUNCTION: run FUNCTION (unless NAME does not contain the
+# argument), which returns 0, or sets $why and returns 1, or calls
+# skip_because and returns 0.
 case_() {
     name=$1
     case "$name" in *"$ONLY"*) ;; *) return 0 ;; esac
