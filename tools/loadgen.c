@@ -52,6 +52,7 @@ typedef struct stats {
     long codes[MAX_CODES];
     long retry_after_503;     /* 503s that carried Retry-After */
     long transport_errors;
+    long curl_errors[128];    /* by CURLcode */
     char last_error[128];
     double *lat;              /* seconds, per completed request */
     size_t nlat, caplat;
@@ -310,6 +311,7 @@ int main(int argc, char **argv)
                 curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
             } else {
                 st.transport_errors++;
+                if ((int)msg->data.result < 128) st.curl_errors[msg->data.result]++;
                 snprintf(st.last_error, sizeof st.last_error, "%s", curl_easy_strerror(msg->data.result));
             }
             if (code < 0 || code >= MAX_CODES) code = 0;
@@ -370,6 +372,14 @@ int main(int argc, char **argv)
     printf("},\n \"ok\": %ld, \"rejected_503\": %ld, \"retry_after_503\": %ld,"
            " \"transport_errors\": %ld, \"last_error\": \"%s\",\n",
            ok, st.codes[503], st.retry_after_503, st.transport_errors, st.last_error);
+    printf(" \"transport\": {");
+    first = 1;
+    for (int i = 0; i < 128; i++)
+        if (st.curl_errors[i]) {
+            printf("%s\"%s\": %ld", first ? "" : ", ", curl_easy_strerror((CURLcode)i), st.curl_errors[i]);
+            first = 0;
+        }
+    printf("},\n");
     printf(" \"throughput_rps\": %.2f, \"ok_rps\": %.2f,\n", done / elapsed, ok / elapsed);
     printf(" \"latency_ms\": {\"p50\": %.2f, \"p90\": %.2f, \"p99\": %.2f, \"max\": %.2f},\n",
            pct(st.lat, st.nlat, 0.50) * 1e3, pct(st.lat, st.nlat, 0.90) * 1e3,
