@@ -151,7 +151,8 @@ async function selectModel(name) {
   for (const l of layers) {
     const o = document.createElement('option');
     o.value = l.name;
-    o.textContent = `${l.name} (${l.neurons} neurons)`;
+    o.textContent = `${l.name} · ${l.neurons}`;
+    o.title = `${l.name}: ${l.ops || ''} ${(l.shape || []).join('×')}, ${l.neurons} neurons`;
     rl.appendChild(o);
   }
   const none = document.createElement('option');
@@ -161,9 +162,13 @@ async function selectModel(name) {
   if (layers.length) rl.value = layers[0].name;
   markSamples();
   if (!state.image || state.image.sample) {
-    const best = state.samples.find((s) => matchesModel(s));
+    // a sample of the model's own dataset or input size; any sample when
+    // the model resizes its input
+    const best = state.samples.find((s) => s.dataset === m.name) || state.samples.find((s) => matchesModel(s)) ||
+                 (inp.resize === 'bilinear' ? state.samples[0] : null);
     if (best) await pickSample(best);
   }
+  describeImage();
   resetOutputs();
   updateRunButton();
 }
@@ -183,6 +188,35 @@ function markSamples() {
     const s = state.samples[Number(b.dataset.i)];
     b.classList.toggle('match', matchesModel(s));
   }
+}
+
+/* Models whose config refuses other input sizes (resize "reject") get the
+ * image resized here, in the browser, to exactly their input size. */
+function needsResize() {
+  const i = (state.model && state.model.input) || {};
+  return state.image && i.resize === 'reject' && (state.image.width !== i.width || state.image.height !== i.height);
+}
+
+function describeImage() {
+  if (!state.image) { $('image-info').textContent = 'no image yet'; return; }
+  const im = state.image, i = (state.model && state.model.input) || {};
+  let t = `${im.name}: ${im.width}×${im.height}, ${im.blob.size} bytes`;
+  if (needsResize()) t += ` — resized to ${i.width}×${i.height} here (the model refuses other sizes)`;
+  else if (i.width && (im.width !== i.width || im.height !== i.height)) t += ` — snnd resizes it to ${i.width}×${i.height}`;
+  $('image-info').textContent = t;
+}
+
+async function bodyBlob() {
+  if (!needsResize()) return state.image.blob;
+  const i = state.model.input;
+  const bmp = await createImageBitmap(state.image.blob);
+  const c = document.createElement('canvas');
+  c.width = i.width;
+  c.height = i.height;
+  const ctx = c.getContext('2d');
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(bmp, 0, 0, i.width, i.height);
+  return new Promise((res) => c.toBlob(res, 'image/png'));
 }
 
 async function loadSamples() {
@@ -239,7 +273,7 @@ async function setImage(blob, name, sample) {
   const k = Math.min(cv.width / bmp.width, cv.height / bmp.height);
   const w = bmp.width * k, h = bmp.height * k;
   ctx.drawImage(bmp, (cv.width - w) / 2, (cv.height - h) / 2, w, h);
-  $('image-info').textContent = `${name}: ${bmp.width}×${bmp.height}, ${blob.size} bytes`;
+  describeImage();
   for (const b of $('samples').children)
     b.classList.toggle('selected', sample === state.samples[Number(b.dataset.i)]);
   showError('');
@@ -312,10 +346,11 @@ async function run() {
   setStatus('submitting…');
   let job;
   try {
+    const body = await bodyBlob();
     job = await getJSON(`/v1/jobs?${q}`, {
       method: 'POST',
-      headers: { 'Content-Type': state.image.blob.type || 'image/png' },
-      body: state.image.blob,
+      headers: { 'Content-Type': body.type || 'image/png' },
+      body,
     });
   } catch (e) {
     fail(r, e.message);

@@ -130,7 +130,7 @@ try {
   await test('the page loads and lists the served models', async () => {
     await page.goto(`${base}/`);
     await page.waitForFunction(() => document.querySelector('#model').options.length > 0
-                               && !document.querySelector('#run').disabled, null, { timeout: 15000 });
+                               && document.querySelector('#raster-layer').options.length > 0, null, { timeout: 15000 });
     const names = await page.$$eval('#model option', (os) => os.map((o) => o.value));
     eq(names.join(','), models.models.map((m) => m.name).join(','), 'model options');
     model = await page.$eval('#model', (s) => s.value);
@@ -140,21 +140,43 @@ try {
     eq(consoleErrors.length, 0, `console errors ${consoleErrors.join(' | ')}`);
   });
 
-  // The test image: a sample of the model's own dataset when there is one.
+  // The test image: a sample of the model's own dataset when there is one,
+  // else a pattern of exactly the model's input size drawn by the browser.
   const samples = JSON.parse(fs.readFileSync(path.join(ROOT, 'web/samples/index.json'), 'utf8'));
-  const sample = samples.find((s) => s.dataset === model && s.class !== 0) || samples[samples.length - 1];
-  const imgPath = path.join(ROOT, 'web/samples', sample.file);
   const m = ready.find((x) => x.name === model) || ready[0];
-  const steps = Math.min(m.max_steps || 40, 40);
-  const params = { steps: String(steps), synapse: '0.01', scale_firing_rates: '30' };
+  const sample = samples.find((s) => s.dataset === model && s.class !== 0);
+  let imgPath;
+  if (sample) {
+    imgPath = path.join(ROOT, 'web/samples', sample.file);
+  } else {
+    const url = await page.evaluate(([w, h]) => {
+      const c = document.createElement('canvas');
+      c.width = w;
+      c.height = h;
+      const g = c.getContext('2d');
+      g.fillStyle = '#000';
+      g.fillRect(0, 0, w, h);
+      g.fillStyle = '#fff';
+      g.fillRect(Math.floor(w / 4), Math.floor(h / 8), Math.max(1, Math.floor(w / 2)), Math.max(1, Math.floor((3 * h) / 4)));
+      return c.toDataURL('image/png');
+    }, [m.input.width, m.input.height]);
+    imgPath = path.join(ARTIFACTS, 'test-input.png');
+    fs.writeFileSync(imgPath, Buffer.from(url.split(',')[1], 'base64'));
+  }
+  // Parameters the page sends: only what the model lets a request override.
+  const ov = new Set(m.overridable || []);
+  const steps = ov.has('steps') ? Math.min(m.max_steps || 40, 40) : m.steps;
+  const params = {};
+  if (ov.has('steps')) params.steps = String(steps);
+  if (ov.has('synapse')) params.synapse = '0.01';
+  if (ov.has('scale_firing_rates')) params.scale_firing_rates = '30';
+  const field = { steps: '#steps', synapse: '#synapse', scale_firing_rates: '#scale' };
 
   let pageResult = null;
-  await test(`upload ${sample.file}, run ${steps} steps: the chart reaches the last step`, async () => {
+  await test(`upload ${path.basename(imgPath)}, run ${steps} steps: the chart reaches the last step`, async () => {
     await page.setInputFiles('#file', imgPath);
     await page.waitForFunction(() => document.querySelector('#image-info').textContent.includes('×'));
-    await page.fill('#steps', params.steps);
-    await page.fill('#synapse', params.synapse);
-    await page.fill('#scale', params.scale_firing_rates);
+    for (const [k, v] of Object.entries(params)) await page.fill(field[k], v);
     await page.click('#run');
     await page.waitForFunction(() => ['done', 'error'].includes(document.querySelector('#probs').dataset.state),
                                null, { timeout: 60000 });
@@ -180,8 +202,8 @@ try {
     eq(r.status, 200, 'classify status');
     const api = await r.json();
     eq(api.steps, steps, 'API steps');
-    assert(api.conversion.includes('synapse=0.01') && api.conversion.includes('scale_firing_rates=30'),
-           `API conversion ${api.conversion}`);
+    if (params.synapse) assert(api.conversion.includes('synapse=0.01'), `API conversion ${api.conversion}`);
+    if (params.scale_firing_rates) assert(api.conversion.includes('scale_firing_rates=30'), `API conversion ${api.conversion}`);
     eq(pageResult.index, String(api.prediction.index), 'prediction index');
     eq(pageResult.label, api.prediction.label, 'prediction label');
     eq(pageResult.text, api.prediction.label, 'prediction shown');
@@ -212,15 +234,17 @@ try {
   await test('a sample click runs too, and a refused request shows the server error', async () => {
     await page.click('#samples button');
     await page.waitForFunction(() => document.querySelector('#samples button.selected') !== null);
-    await page.fill('#steps', String((m.max_steps || 1000) + 1));
+    await page.fill('#raster-neurons', '100000');     // over max-raster-neurons: a 400
     await page.click('#run');
     await page.waitForFunction(() => document.querySelector('#probs').dataset.state === 'error', null, { timeout: 20000 });
     const banner = await page.$eval('#banner', (b) => b.textContent);
-    assert(/steps/.test(banner), `banner names the problem: ${banner}`);
-    await page.fill('#steps', '10');
+    assert(/raster/.test(banner), `banner names the problem: ${banner}`);
+    await page.fill('#raster-neurons', '32');
+    const second = ov.has('steps') ? 10 : steps;
+    if (ov.has('steps')) await page.fill('#steps', String(second));
     await page.click('#run');
     await page.waitForFunction(() => document.querySelector('#probs').dataset.state === 'done', null, { timeout: 60000 });
-    eq(await page.$eval('#probs', (c) => c.dataset.step), '10', 'second run reaches step 10');
+    eq(await page.$eval('#probs', (c) => c.dataset.step), String(second), 'second run reaches the last step');
     eq(await page.$eval('#banner', (b) => b.hidden), true, 'banner cleared');
     await page.screenshot({ path: path.join(ARTIFACTS, 'page-sample.png'), fullPage: true });
   });
