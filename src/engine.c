@@ -51,6 +51,7 @@ struct snn_engine {
     float *z;                   /* [nclasses] readout */
     int *streak, *top;
     uint8_t *stopped;
+    uint8_t *seen;              /* [max_batch] the readout has received input */
     size_t bytes;
 };
 
@@ -145,6 +146,7 @@ void snn_engine_free(snn_engine *e)
     free(e->streak);
     free(e->top);
     free(e->stopped);
+    free(e->seen);
     free(e);
 }
 
@@ -190,7 +192,8 @@ snn_engine *snn_engine_new(const snn_net *net, int max_batch, int max_steps, snn
              (e->col = ealloc(e, sizeof(float) * (size_t)col)) &&
              (e->z = ealloc(e, sizeof(float) * (size_t)C)) &&
              (e->streak = ealloc(e, sizeof(int) * (size_t)B)) &&
-             (e->top = ealloc(e, sizeof(int) * (size_t)B)) && (e->stopped = ealloc(e, (size_t)B));
+             (e->top = ealloc(e, sizeof(int) * (size_t)B)) && (e->stopped = ealloc(e, (size_t)B)) &&
+             (e->seen = ealloc(e, (size_t)B));
     for (int l = 1; ok && l < L; l++) {
         const klayer *ly = &net->layers[l];
         int64_t n = ly->info.neurons;
@@ -319,9 +322,16 @@ static void softmax(const float *z, float *p, int n)
     for (int i = 0; i < n; i++) p[i] = (float)(p[i] / s);
 }
 
+/* The stop rule. Steps before the readout has received any input (the
+ * synapse delays of the first steps show only the biases) never count. */
 static int early_exit_check(snn_engine *e, const snn_early_exit *ee, int b, const float *p, int n,
-                            int step)
+                            int step, int informed)
 {
+    if (!informed) {
+        e->streak[b] = 0;
+        e->top[b] = -1;
+        return 0;
+    }
     int top = snn_argmax(p, n);
     float second = 0;
     for (int i = 0; i < n; i++)
@@ -401,6 +411,7 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
         }
         memset(e->acc + (size_t)b * C, 0, sizeof(float) * C);
         e->stopped[b] = 0;
+        e->seen[b] = 0;
         e->streak[b] = 0;
         e->top[b] = -1;
         res->stop_step[b] = steps;
@@ -430,7 +441,13 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                     float *acc = e->acc + (size_t)b * C;
                     for (int t = 0; t < tc; t++) {
                         const float *u = U + t * ustride;
-                        int step = t0 + t;
+                        int step = t0 + t, nz = 0;
+                        for (int c = 0; c < C; c++) nz |= u[c] != 0.0f;
+                        /* with a synapse the readout sees this input next step */
+                        int informed = ystate && net->params.readout != SNN_READOUT_MEAN
+                                           ? e->seen[b]
+                                           : (e->seen[b] | nz);
+                        e->seen[b] |= nz;
                         if (net->params.readout == SNN_READOUT_MEAN) {
                             for (int c = 0; c < C; c++) {
                                 acc[c] += u[c];
@@ -447,7 +464,7 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                         float *p = res->probs + ((size_t)step * batch + b) * C;
                         softmax(e->z, p, C);
                         if (!e->stopped[b] && early &&
-                            early_exit_check(e, &o->early_exit, b, p, C, step)) {
+                            early_exit_check(e, &o->early_exit, b, p, C, step, informed)) {
                             e->stopped[b] = 1;
                             res->stop_step[b] = step + 1;
                             alive--;

@@ -425,3 +425,37 @@ TEST(engine_readout_mean_and_v0_modes)
     free(x);
     snn_model_free(m);
 }
+
+TEST(engine_early_exit_waits_for_input)
+{
+    /* with three synapses the first steps show only the readout bias: a
+     * patience of 1 must not stop there */
+    snn_model *m = load_fashion();
+    CHECK(m);
+    const char *kv[][2] = {{"scale_firing_rates", "300"}};
+    snn_net *net = make_net(m, kv, 1);
+    CHECK(net);
+    float *x = synthetic_inputs(m, 1, 13);
+    snn_error err = {0};
+    snn_engine *e = snn_engine_new(net, 1, 40, SNN_ENGINE_FAST, &err);
+    snn_result r;
+    CHECK(e && !snn_result_init(&r, net, 1, 40, 0));
+    snn_run_opts o;
+    snn_run_opts_init(&o);
+    o.steps = 40;
+    o.chunk = 1;
+    o.early_exit.patience = 1;
+    CHECK_OK(snn_engine_run(e, x, 1, &o, &r, &err));
+    CHECK_MSG(r.stop_step[0] > 3, "stopped after %d steps", r.stop_step[0]);
+    /* the prediction differs from the bias-only answer of step 1 or it is
+     * backed by input: probabilities at the stop are not the step-1 ones */
+    const float *p0 = snn_result_probs(&r, 0, 0), *ps = snn_result_probs(&r, r.stop_step[0] - 1, 0);
+    double d = 0;
+    for (int c = 0; c < 10; c++) d += fabs(p0[c] - ps[c]);
+    CHECK(d > 1e-6);
+    snn_result_deinit(&r);
+    snn_engine_free(e);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
