@@ -145,8 +145,7 @@ static void count_request(srv_req *r, int status)
     snprintf(code, sizeof code, "%d", status);
     srv_metrics_add(SRV_M_REQUESTS, 1, r->model_label, code);
     srv_metrics_observe(SRV_M_REQUEST_SECONDS, srv_now() - r->t0, r->model_label);
-    atomic_fetch_sub(&srv_inflight, 1);
-    srv_metrics_set(SRV_M_INFLIGHT, atomic_load(&srv_inflight), NULL, NULL);
+    srv_metrics_add(SRV_M_INFLIGHT, -1, NULL, NULL);
 }
 
 void srv_reply(srv_req *r, int status, const char *ctype, const char *body, size_t len)
@@ -439,6 +438,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             else srv_reply_error(r, 404, "no route for %s %s", method, url);
             return MHD_YES;
         }
+        if (r->route->flags & SRV_R_INFER) {
+            /* Counted from here on, early refusals (413, 503 draining) too,
+             * under the model the path names when the repository has it. */
+            const char *name = r->arg[0][0] ? r->arg[0] : srv_cfg.default_model;
+            if (srv_repo_find(name)) snprintf(r->model_label, sizeof r->model_label, "%s", name);
+            r->infer = 1;
+            srv_metrics_add(SRV_M_INFLIGHT, 1, NULL, NULL);
+        }
         if ((r->route->flags & SRV_R_ADMIN) && srv_cfg.admin_token && *srv_cfg.admin_token) {
             const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
             if (!auth) {
@@ -509,11 +516,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         else srv_reply_error(r, 413, "request body exceeds max-body-bytes %lld",
                              (long long)srv_cfg.max_body_bytes);
         return MHD_YES;
-    }
-    if (r->route->flags & SRV_R_INFER) {
-        r->infer = 1;
-        atomic_fetch_add(&srv_inflight, 1);
-        srv_metrics_set(SRV_M_INFLIGHT, atomic_load(&srv_inflight), NULL, NULL);
     }
     r->route->fn(r);
     if (r->status == 0) srv_reply_error(r, 500, "handler gave no answer");

@@ -22,7 +22,6 @@
 
 atomic_int srv_draining;
 atomic_int srv_started;
-atomic_int srv_inflight;
 
 static uv_loop_t *loop;
 static uv_signal_t sig_term, sig_int, sig_hup;

@@ -414,7 +414,6 @@ void srv_reply_stream(srv_req *r, srv_job *j, int64_t after_id, int cancel_on_cl
 /* --------------------------------------------------------------- state */
 extern atomic_int srv_draining;       /* SIGTERM received */
 extern atomic_int srv_started;        /* startup load finished */
-extern atomic_int srv_inflight;       /* inference requests in progress */
 int srv_is_ready(void);
 
 #endif
