@@ -426,7 +426,10 @@ function render(r) {
     $('prediction').textContent = r.classes[b] !== undefined ? r.classes[b] : String(b);
     $('prediction-prob').textContent = `p = ${row[b].toFixed(3)} at step ${r.shown}`;
   }
-  if (r.result) drawRaster(r);
+  if (r.result) {
+    drawRaster(r);
+    drawLayers(r.result, r.shown);
+  }
 }
 
 function finish(r) {
@@ -578,7 +581,10 @@ function barRow(name, frac, num, cls) {
   return row;
 }
 
-function drawLayers(res) {
+/* Spike counts per neuron layer up to step `upto` (all steps when omitted):
+ * the bars grow with the probability chart, each with a sparkline of the
+ * layer's spikes per step. */
+function drawLayers(res, upto) {
   const box = $('layers');
   box.textContent = '';
   const st = res.spike_stats || [];
@@ -586,18 +592,39 @@ function drawLayers(res) {
     box.innerHTML = '<p class="muted small">no spike statistics in the result</p>';
     return;
   }
+  const n = upto === undefined ? res.steps : upto;
+  const upTo = (l) => (l.spikes_per_step && l.spikes_per_step.length
+    ? l.spikes_per_step.slice(0, n).reduce((a, x) => a + x, 0) : l.spikes);
   const max = Math.max(...st.map((l) => l.spikes), 1);
   for (const l of st) {
-    const row = barRow(l.name, l.spikes / max,
-                       `${fmtCount(l.spikes)} · ${Number(l.rate_hz).toFixed(1)} Hz`);
+    const k = upTo(l);
+    const row = barRow(l.name, k / max, n >= res.steps
+      ? `${fmtCount(l.spikes)} · ${Number(l.rate_hz).toFixed(1)} Hz` : fmtCount(k));
     row.title = `${l.neurons} neurons, ${(100 * l.fired_fraction).toFixed(1)}% fired, ` +
                 `${fmtCount(l.syn_events)} synaptic events`;
-    box.appendChild(row);
+    const pps = l.spikes_per_step || [];
+    if (pps.length > 1) {
+      const cv = document.createElement('canvas');
+      cv.className = 'spark';
+      row.querySelector('.track').after(cv);
+      row.classList.add('with-spark');
+      box.appendChild(row);
+      const { ctx, w, h } = setupCanvas(cv);
+      const pm = Math.max(...pps, 1);
+      ctx.fillStyle = css('--accent');
+      const bw = w / pps.length;
+      for (let q = 0; q < Math.min(n, pps.length); q++) {
+        const bh = (h - 1) * (pps[q] / pm);
+        ctx.fillRect(q * bw, h - bh, Math.max(1, bw - 0.5), bh);
+      }
+    } else {
+      box.appendChild(row);
+    }
   }
-  const total = st.reduce((a, l) => a + l.spikes, 0);
+  const total = st.reduce((a, l) => a + upTo(l), 0);
   const p = document.createElement('p');
   p.className = 'muted small';
-  p.textContent = `${fmtCount(total)} spikes in ${res.steps} steps (hover a bar for details)`;
+  p.textContent = `${fmtCount(total)} spikes in ${Math.min(n, res.steps)} steps; sparkline: spikes per step (hover a bar for details)`;
   box.appendChild(p);
 }
 
