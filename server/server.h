@@ -397,8 +397,8 @@ int srv_http_active(void);       /* HTTP requests not yet completed */
 void srv_http_watchdog(void);
 
 const char *srv_req_header(srv_req *r, const char *name);
-/* Query arguments into options; 0 or -1 with err set. `skip` lists keys
- * the handler handles itself (NULL-terminated). */
+/* Query arguments into options; 0, or -1 with err set. On POST /v1/jobs
+ * the "model" argument selects the model and is skipped here. */
 int srv_req_query_opts(srv_req *r, srv_opts *o, const snn_model *m, snn_error *err);
 const char *srv_req_query(srv_req *r, const char *key);
 void srv_reply(srv_req *r, int status, const char *ctype, const char *body, size_t len);
