@@ -396,6 +396,18 @@ static int nested_shape(json_t *a, int64_t *dims, int *nd)
     return 0;
 }
 
+/* 1 when `a` is a rectangular array of numbers of shape dims[d..nd).
+ * Walks only what is present, so it costs no more than the body itself:
+ * run it before allocating from a shape read off the first elements. */
+static int is_rect(json_t *a, int d, const int64_t *dims, int nd)
+{
+    if (d == nd) return json_is_number(a);
+    if (!json_is_array(a) || (int64_t)json_array_size(a) != dims[d]) return 0;
+    for (size_t i = 0; i < json_array_size(a); i++)
+        if (!is_rect(json_array_get(a, i), d + 1, dims, nd)) return 0;
+    return 1;
+}
+
 /* Flatten a nested array of numbers of shape dims[d..nd). */
 static int flatten(json_t *a, int d, const int64_t *dims, int nd, float *out, size_t *k)
 {
@@ -451,6 +463,8 @@ static snn_err read_array(json_t *data, json_t *shape, int64_t cap, float **vals
         *nd = nnd;
         memcpy(dims, ndims, sizeof ndims);
     }
+    if (!is_rect(data, 0, ndims, nnd))
+        return snn_error_set(err, SNN_EINVALID, "data must be a rectangular array of numbers");
     *vals = malloc((size_t)total * sizeof(float));
     if (!*vals) return snn_error_set(err, SNN_ENOMEM, "out of memory");
     size_t k = 0;
