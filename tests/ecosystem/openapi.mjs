@@ -266,6 +266,10 @@ if (spec) {
       await call(b, 'POST', `/v1/models/${name}/load`, { expect: 401 });
       await call(b, 'POST', `/v1/models/${name}/load`, { headers: { Authorization: 'Bearer wrong' }, expect: 403 });
       const auth = { Authorization: `Bearer ${TOKEN}` };
+      await call(b, 'GET', '/v1/config', { expect: 401 });
+      await call(b, 'GET', '/v1/config', { headers: { Authorization: 'Bearer wrong' }, expect: 403 });
+      const cfg = await call(b, 'GET', '/v1/config', { headers: auth, expect: 200 });
+      eq(cfg.json && cfg.json.admin_token, '<redacted>', 'admin token redacted in /v1/config');
       await call(b, 'POST', `/v1/models/${name}/load`, { headers: auth, expect: 200 });
       await call(b, 'POST', '/v1/models/no-such-model/load', { headers: auth, expect: 404 });
       await call(b, 'DELETE', `/v1/models/${name}`, { headers: { Authorization: 'Bearer wrong' }, expect: 403 });
