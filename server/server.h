@@ -21,7 +21,9 @@
  *   render.c   results to JSON: /classify answers, SSE events, v2 infer.
  *   http.c     libmicrohttpd glue: routing table, bodies with limits,
  *              waiting for jobs with disconnect detection, SSE streaming.
- *   api.c      the route handlers.
+ *   api.c      the route table and its handlers.
+ *   web.c      the embedded web page (/ and /static/..., files generated into
+ *              web_assets.c by tools/embed-web.sh; own header web.h).
  *
  * Threads: the main thread runs the libuv loop (signals, timers, model
  * loading through uv_queue_work); libmicrohttpd runs one thread per
