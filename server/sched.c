@@ -178,8 +178,8 @@ static int step_cb(void *ud, const snn_result *res, int first, int last)
     return alive == 0;
 }
 
-static void account(srv_version *v, const srv_net *n, const snn_result *r, int nimg,
-                    double compute)
+/* Run-level metrics: batch size, image-steps, spikes, estimated energy. */
+static void account(srv_version *v, const srv_net *n, const snn_result *r, int nimg)
 {
     const char *name = v->model->name;
     double spikes = 0;
@@ -194,7 +194,6 @@ static void account(srv_version *v, const srv_net *n, const snn_result *r, int n
         snn_energy_snn(n->net, r, nimg, d, &e);
         srv_metrics_add(SRV_M_ENERGY, e.joules * nimg, name, d->name);
     }
-    (void)compute;
 }
 
 static void run_batch(worker *w, srv_job **jobs, int njobs, int nimg)
@@ -269,7 +268,7 @@ static void run_batch(worker *w, srv_job **jobs, int njobs, int nimg)
     double t0 = srv_now();
     snn_err rc = snn_engine_run(eng, input, nimg, &opts, res, &err);
     double t1 = srv_now();
-    if (rc == SNN_OK) account(v, net, res, nimg, t1 - t0);
+    if (rc == SNN_OK) account(v, net, res, nimg);
     for (int i = 0; i < njobs; i++) {
         srv_job *j = jobs[i];
         int why = atomic_load(&j->cancelled);
