@@ -56,7 +56,7 @@ INT_OBJ  = $(INT_SRC:%.c=$(BUILD)/t-int/%.o)
 LIB   = $(BUILD)/libsnn.a
 BINS  = $(BUILD)/snnctl $(BUILD)/snnd
 
-.PHONY: all deps run test unit integration conform bench results fuzz soak clean lint
+.PHONY: all deps run test unit integration conform bench results fuzz soak clean lint web-assets
 all: $(BINS)
 
 deps:
@@ -120,6 +120,10 @@ fuzz:
 
 soak: all
 	@BUILD=$(BUILD) tools/soak.sh
+
+# Regenerate server/web_assets.c from web/ (committed; tests check it is current).
+web-assets:
+	tools/embed-web.sh
 
 clean:
 	rm -rf build build-san build-san-thread build-fuzz

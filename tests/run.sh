@@ -3,10 +3,16 @@
 # "N passed, N failed, N skipped" (the line CI reads). Called by `make test`.
 #
 #   unit         build/test_unit          library modules (tests/unit)
+#   cli          tests/cli/run.sh         snnctl end to end
 #   conform      tests/conform.sh         ONNX backend test suite, rate path
 #   integration  build/test_integration   the real daemon over HTTP (tests/integration)
+#   browser      tests/browser/run.sh     the page at / in headless Chromium
+#   ecosystem    tests/ecosystem/run.sh   Prometheus scrape, OpenAPI lint and live
+#                                         validation, promtool, Dockerfile/compose/k8s
 #
-# BUILD selects the build folder (build, or build-san for sanitizers).
+# BUILD selects the build folder (build, or build-san for sanitizers); the
+# browser and ecosystem suites test deployment, so they run in the plain
+# build only.
 set -u
 BUILD=${BUILD:-build}
 cd "$(dirname "$0")/.." || exit 2
@@ -41,6 +47,10 @@ suite unit "$BUILD/test_unit"
 suite cli env BUILD="$BUILD" tests/cli/run.sh
 suite conform env BUILD="$BUILD" tests/conform.sh
 suite integration "$BUILD/test_integration"
+if [ "$BUILD" = build ]; then
+    suite browser env SNND="$BUILD/snnd" tests/browser/run.sh
+    suite ecosystem env SNND="$BUILD/snnd" tests/ecosystem/run.sh
+fi
 
 echo
 [ -z "$broken" ] || echo "failing suites:$broken"
