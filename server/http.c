@@ -361,7 +361,7 @@ static const srv_route *route_find(srv_req *r, const char *method, int *status)
     int path_seen = 0;
     const char *m = strcmp(method, "HEAD") ? method : "GET";
     for (int i = 0; i < srv_nroutes; i++) {
-        char cap[2][128];
+        char cap[2][128] = {{0}};
         if (!match(srv_routes[i].pattern, r->path, cap)) continue;
         path_seen = 1;
         if (strcmp(srv_routes[i].method, m)) continue;
