@@ -1,6 +1,6 @@
 /* graph_internal.h: PRIVATE header of the graph module (importer, shape
  * inference, kernels, evaluator). Not installed; only src/graph*.c,
- * src/onnx_import.c and the graph unit tests include it.
+ * src/onnx_import.c, src/onnx_tensor.c and the graph unit tests include it.
  *
  * DESIGN: one shape-inference function and one kernel dispatcher serve
  * three callers: the importer's constant folding (a runtime op whose inputs
@@ -113,10 +113,26 @@ struct snn_graph_import {
     int failed;                  /* a finalize failed: state is half lowered */
 };
 
+/* lim with its zero fields set to the defaults (lim may be NULL). */
+snn_import_limits graph_limits(const snn_import_limits *lim);
+/* The start of every ONNX reader's _mem entry point: clears err, sets *l to
+ * graph_limits(lim), refuses a NULL buffer with len > 0 and a buffer larger
+ * than l->max_file_bytes (`what` names it: "model", "tensor"). */
+snn_err graph_mem_begin(const void *buf, size_t len, const snn_import_limits *lim,
+                        const char *what, snn_import_limits *l, snn_error *err);
+/* Read the regular file `path` (at most lim's max_file_bytes) and return
+ * load(bytes, len, lim, err); a failure's message is prefixed with the
+ * path. Every file variant of the ONNX readers is this call. */
+typedef void *(*graph_mem_loader)(const void *buf, size_t len,
+                                  const snn_import_limits *lim, snn_error *err);
+void *graph_load_file(const char *path, const snn_import_limits *lim,
+                      graph_mem_loader load, snn_error *err);
+
 int graph_imp_find(const snn_graph *g, const char *name);
 int graph_imp_add(snn_graph *g, const char *name, snn_error *err);
 /* Decode an ONNX TensorProto into t (dtype, shape, owned data). Floats
- * (float, double, float16, bfloat16) become IT_F32, integers and bool IT_I64. */
+ * (float, double, float16, bfloat16) become IT_F32, integers and bool (0/1)
+ * IT_I64. In src/onnx_tensor.c, with the public snn_onnx_tensor_load(). */
 snn_err graph_tensor_decode(const struct Onnx__TensorProto *tp,
                             int64_t max_elems, itensor *t, snn_error *err);
 void graph_imp_free(struct snn_graph_import *imp, int ntensors);

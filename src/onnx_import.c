@@ -1,6 +1,8 @@
 /* onnx_import.c: parse an untrusted ONNX ModelProto into the import state
- * of an snn_graph (tensors by name, nodes in topological order), and bind
- * extra graph inputs as constants.
+ * of an snn_graph (tensors by name, nodes in topological order), bind
+ * extra graph inputs as constants, and list a model's declared inputs and
+ * outputs without importing it (snn_onnx_io_load). TensorProto decoding is
+ * onnx_tensor.c.
  *
  * DESIGN: this file only reads the protobuf and checks its structure:
  * sizes, data types, names, references and cycles. Lowering the ONNX ops to
@@ -12,7 +14,6 @@
 #include "graph_internal.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,197 +110,6 @@ void graph_imp_free(struct snn_graph_import *imp, int ntensors)
     free(imp);
 }
 
-/* ---- tensors ------------------------------------------------------------- */
-
-static float half_to_float(uint16_t h)
-{
-    uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    float f;
-    if (e == 0) {
-        f = ldexpf((float)m, -24);
-        return s ? -f : f;
-    }
-    if (e == 31) return s ? (m ? -NAN : -INFINITY) : (m ? NAN : INFINITY);
-    uint32_t bits = s | ((e + 112) << 23) | (m << 13);
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-static float bf16_to_float(uint16_t h)
-{
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-static const char *dtype_name(int dt)
-{
-    static const char *names[] = {"undefined", "float", "uint8", "int8", "uint16",
-                                  "int16", "int32", "int64", "string", "bool",
-                                  "float16", "double", "uint32", "uint64",
-                                  "complex64", "complex128", "bfloat16"};
-    return dt >= 0 && dt < (int)(sizeof names / sizeof *names) ? names[dt]
-                                                               : "unknown";
-}
-
-snn_err graph_tensor_decode(const Onnx__TensorProto *tp, int64_t max_elems,
-                            itensor *t, snn_error *err)
-{
-    const char *nm = tp->name ? tp->name : "";
-    int dt = tp->has_data_type ? tp->data_type : 0;
-    size_t esz;
-    int64_t n = 1;
-
-    if (tp->has_data_location &&
-        tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
-        return snn_error_set(err, SNN_EUNSUPPORTED,
-                             "tensor '%s': external data is not supported", nm);
-    if (tp->segment)
-        return snn_error_set(err, SNN_EUNSUPPORTED,
-                             "tensor '%s': segmented tensors are not supported", nm);
-    if (tp->n_dims > SNN_MAX_DIMS)
-        return snn_error_set(err, SNN_EUNSUPPORTED, "tensor '%s': %zu dims (max %d)",
-                             nm, tp->n_dims, SNN_MAX_DIMS);
-    for (size_t i = 0; i < tp->n_dims; i++) {
-        int64_t d = tp->dims[i];
-        if (d < 0) return FMT_ERR("tensor '%s': negative dim %lld", nm, (long long)d);
-        if (d > 0 && n > max_elems / d)
-            return snn_error_set(err, SNN_ELIMIT, "tensor '%s': more than %lld "
-                                 "elements", nm, (long long)max_elems);
-        n *= d;
-    }
-    switch (dt) {
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: esz = 4; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64: esz = 8; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: esz = 4; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: esz = 2; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: esz = 1; break;
-    default:
-        return snn_error_set(err, SNN_EUNSUPPORTED, "tensor '%s': data type %s",
-                             nm, dtype_name(dt));
-    }
-    int isf = dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
-              dt == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE ||
-              dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 ||
-              dt == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16;
-    /* where the values are: raw_data or the typed field ONNX assigns */
-    size_t have;
-    int from_raw = tp->has_raw_data && tp->raw_data.len > 0;
-    if (from_raw) {
-        have = tp->raw_data.len;
-        if (have != (size_t)n * esz)
-            return FMT_ERR("tensor '%s': raw_data has %zu bytes, dims want %lld",
-                           nm, have, (long long)((size_t)n * esz));
-    } else {
-        switch (dt) {
-        case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
-            have = tp->n_float_data; break;
-        case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:
-            have = tp->n_double_data; break;
-        case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
-            have = tp->n_int64_data; break;
-        case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
-        case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32:
-            have = tp->n_uint64_data; break;
-        default:
-            have = tp->n_int32_data; break;
-        }
-        if (have != (size_t)n)
-            return FMT_ERR("tensor '%s': %zu values, dims want %lld", nm, have,
-                           (long long)n);
-    }
-    void *data = malloc((size_t)(n ? n : 1) * (isf ? sizeof(float) : sizeof(int64_t)));
-    if (!data) return snn_error_set(err, SNN_ENOMEM, "tensor '%s'", nm);
-    float *f = data;
-    int64_t *iv = data;
-    const unsigned char *raw = from_raw ? tp->raw_data.data : NULL;
-    for (int64_t k = 0; k < n; k++) {
-        switch (dt) {
-        case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
-            if (raw) memcpy(&f[k], raw + 4 * k, 4);
-            else f[k] = tp->float_data[k];
-            break;
-        case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: {
-            double d;
-            if (raw) memcpy(&d, raw + 8 * k, 8);
-            else d = tp->double_data[k];
-            f[k] = (float)d;
-            break;
-        }
-        case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
-        case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16: {
-            uint16_t h;
-            if (raw) memcpy(&h, raw + 2 * k, 2);
-            else h = (uint16_t)tp->int32_data[k];
-            f[k] = dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 ? half_to_float(h)
-                                                               : bf16_to_float(h);
-            break;
-        }
-        case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
-            if (raw) memcpy(&iv[k], raw + 8 * k, 8);
-            else iv[k] = tp->int64_data[k];
-            break;
-        case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64: {
-            uint64_t u;
-            if (raw) memcpy(&u, raw + 8 * k, 8);
-            else u = tp->uint64_data[k];
-            iv[k] = u > INT64_MAX ? INT64_MAX : (int64_t)u;
-            break;
-        }
-        case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: {
-            uint32_t u;
-            if (raw) memcpy(&u, raw + 4 * k, 4);
-            else u = (uint32_t)tp->uint64_data[k];
-            iv[k] = u;
-            break;
-        }
-        case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: {
-            int32_t v;
-            if (raw) memcpy(&v, raw + 4 * k, 4);
-            else v = tp->int32_data[k];
-            iv[k] = v;
-            break;
-        }
-        case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: {
-            int16_t v;
-            if (raw) memcpy(&v, raw + 2 * k, 2);
-            else v = (int16_t)tp->int32_data[k];
-            iv[k] = v;
-            break;
-        }
-        case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: {
-            uint16_t v;
-            if (raw) memcpy(&v, raw + 2 * k, 2);
-            else v = (uint16_t)tp->int32_data[k];
-            iv[k] = v;
-            break;
-        }
-        case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
-            iv[k] = raw ? (int8_t)raw[k] : (int8_t)tp->int32_data[k];
-            break;
-        default: /* UINT8, BOOL */
-            iv[k] = raw ? raw[k] : (uint8_t)tp->int32_data[k];
-            break;
-        }
-    }
-    t->dtype = isf ? IT_F32 : IT_I64;
-    t->is_const = 1;
-    t->known = 1;
-    t->shape.ndim = (int)tp->n_dims;
-    for (size_t i = 0; i < tp->n_dims; i++) t->shape.d[i] = tp->dims[i];
-    t->data = data;
-    return SNN_OK;
-}
-
 /* ---- model --------------------------------------------------------------- */
 
 static int default_domain(const char *d)
@@ -324,7 +134,7 @@ static snn_err input_shape(const Onnx__ValueInfoProto *vi, int first,
     if (first && dt != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
         return snn_error_set(err, SNN_EUNSUPPORTED,
                              "graph input '%s' has data type %s (want float)",
-                             nm, dtype_name(dt));
+                             nm, snn_onnx_dtype_name(dt));
     if (!tt->shape) {
         if (first)
             return snn_error_set(err, SNN_EUNSUPPORTED,
@@ -562,35 +372,45 @@ static snn_err load_model(snn_graph *g, const void *buf, size_t len,
     return SNN_OK;
 }
 
+snn_import_limits graph_limits(const snn_import_limits *lim)
+{
+    snn_import_limits l = {0};
+    if (lim) l = *lim;
+    if (!l.max_file_bytes) l.max_file_bytes = GRAPH_DEF_MAX_FILE_BYTES;
+    if (!l.max_tensor_elems) l.max_tensor_elems = GRAPH_DEF_MAX_ELEMS;
+    if (!l.max_nodes) l.max_nodes = GRAPH_DEF_MAX_NODES;
+    return l;
+}
+
+snn_err graph_mem_begin(const void *buf, size_t len, const snn_import_limits *lim,
+                        const char *what, snn_import_limits *l, snn_error *err)
+{
+    snn_error_clear(err);
+    *l = graph_limits(lim);
+    if (!buf && len) return snn_error_set(err, SNN_EINVALID, "NULL buffer");
+    if (len > l->max_file_bytes)
+        return snn_error_set(err, SNN_ETOOLARGE, "%s of %zu bytes (limit %zu)",
+                             what, len, l->max_file_bytes);
+    return SNN_OK;
+}
+
 snn_graph *snn_graph_load_onnx_mem(const void *buf, size_t len,
                                    const snn_import_limits *lim, snn_error *err)
 {
+    snn_import_limits l;
     snn_graph *g;
     snn_err rc;
 
-    snn_error_clear(err);
-    if (!buf && len) {
-        snn_error_set(err, SNN_EINVALID, "NULL buffer");
-        return NULL;
-    }
+    if (graph_mem_begin(buf, len, lim, "model", &l, err)) return NULL;
     g = calloc(1, sizeof *g);
     if (!g || !(g->imp = calloc(1, sizeof *g->imp))) {
         free(g);
         snn_error_set(err, SNN_ENOMEM, "graph");
         return NULL;
     }
-    struct snn_graph_import *imp = g->imp;
-    if (lim) imp->lim = *lim;
-    if (!imp->lim.max_file_bytes) imp->lim.max_file_bytes = GRAPH_DEF_MAX_FILE_BYTES;
-    if (!imp->lim.max_tensor_elems) imp->lim.max_tensor_elems = GRAPH_DEF_MAX_ELEMS;
-    if (!imp->lim.max_nodes) imp->lim.max_nodes = GRAPH_DEF_MAX_NODES;
+    g->imp->lim = l;
     g->input = g->output = -1;
-    if (len > imp->lim.max_file_bytes) {
-        rc = snn_error_set(err, SNN_ETOOLARGE, "model of %zu bytes (limit %zu)",
-                           len, imp->lim.max_file_bytes);
-    } else {
-        rc = load_model(g, buf, len, err);
-    }
+    rc = load_model(g, buf, len, err);
     if (!rc && g->nunbound == 0) rc = snn_graph_finalize(g, err);
     if (rc) {
         snn_graph_free(g);
@@ -599,11 +419,10 @@ snn_graph *snn_graph_load_onnx_mem(const void *buf, size_t len,
     return g;
 }
 
-snn_graph *snn_graph_load_onnx(const char *path, const snn_import_limits *lim,
-                               snn_error *err)
+void *graph_load_file(const char *path, const snn_import_limits *lim,
+                      graph_mem_loader load, snn_error *err)
 {
-    size_t maxb = lim && lim->max_file_bytes ? lim->max_file_bytes
-                                             : GRAPH_DEF_MAX_FILE_BYTES;
+    size_t maxb = graph_limits(lim).max_file_bytes;
     FILE *f = fopen(path, "rb");
     struct stat st;
 
@@ -638,14 +457,122 @@ snn_graph *snn_graph_load_onnx(const char *path, const snn_import_limits *lim,
         free(buf);
         return NULL;
     }
-    snn_graph *g = snn_graph_load_onnx_mem(buf, len, lim, err);
+    void *obj = load(buf, len, lim, err);
     free(buf);
-    if (!g && err) {
+    if (!obj && err) {
         char tmp[sizeof err->msg];
         snprintf(tmp, sizeof tmp, "%s", err->msg);
         snprintf(err->msg, sizeof err->msg, "%s: %s", path, tmp);
     }
-    return g;
+    return obj;
+}
+
+static void *graph_load_mem(const void *buf, size_t len,
+                            const snn_import_limits *lim, snn_error *err)
+{
+    return snn_graph_load_onnx_mem(buf, len, lim, err);
+}
+
+snn_graph *snn_graph_load_onnx(const char *path, const snn_import_limits *lim,
+                               snn_error *err)
+{
+    return graph_load_file(path, lim, graph_load_mem, err);
+}
+
+/* ---- declared inputs and outputs, without importing ------------------------ */
+
+static snn_onnx_kind value_kind(const Onnx__TypeProto *tp)
+{
+    if (!tp) return SNN_ONNX_KIND_UNTYPED;
+    switch (tp->value_case) {
+    case ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE: return SNN_ONNX_KIND_TENSOR;
+    case ONNX__TYPE_PROTO__VALUE_SPARSE_TENSOR_TYPE: return SNN_ONNX_KIND_SPARSE_TENSOR;
+    case ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE: return SNN_ONNX_KIND_SEQUENCE;
+    case ONNX__TYPE_PROTO__VALUE_MAP_TYPE: return SNN_ONNX_KIND_MAP;
+    case ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE: return SNN_ONNX_KIND_OPTIONAL;
+    default: return SNN_ONNX_KIND_OTHER;
+    }
+}
+
+/* Copy n ValueInfoProtos into a new array *out; 0 or SNN_ENOMEM. */
+static snn_err io_values(Onnx__ValueInfoProto *const *vi, size_t n,
+                         snn_onnx_value **out, snn_error *err)
+{
+    snn_onnx_value *v = calloc(n + 1, sizeof *v);
+    *out = v;
+    if (!v) return snn_error_set(err, SNN_ENOMEM, "graph inputs/outputs");
+    for (size_t i = 0; i < n; i++) {
+        const Onnx__TypeProto *tp = vi[i]->type;
+        v[i].kind = value_kind(tp);
+        if (v[i].kind == SNN_ONNX_KIND_TENSOR && tp->tensor_type &&
+            tp->tensor_type->has_elem_type)
+            v[i].elem_type = (snn_onnx_dtype)tp->tensor_type->elem_type;
+        if (v[i].kind == SNN_ONNX_KIND_SPARSE_TENSOR && tp->sparse_tensor_type &&
+            tp->sparse_tensor_type->has_elem_type)
+            v[i].elem_type = (snn_onnx_dtype)tp->sparse_tensor_type->elem_type;
+        v[i].name = strdup(vi[i]->name ? vi[i]->name : "");
+        if (!v[i].name) return snn_error_set(err, SNN_ENOMEM, "graph input/output name");
+    }
+    return SNN_OK;
+}
+
+snn_onnx_io *snn_onnx_io_load_mem(const void *buf, size_t len,
+                                  const snn_import_limits *lim, snn_error *err)
+{
+    snn_import_limits l;
+
+    if (graph_mem_begin(buf, len, lim, "model", &l, err)) return NULL;
+    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, (const uint8_t *)buf);
+    if (!m) {
+        FMT_ERR("not an ONNX model (protobuf parse failed)");
+        return NULL;
+    }
+    if (!m->graph) {
+        onnx__model_proto__free_unpacked(m, NULL);
+        FMT_ERR("ONNX model has no graph");
+        return NULL;
+    }
+    const Onnx__GraphProto *gp = m->graph;
+    snn_onnx_io *io = calloc(1, sizeof *io);
+    snn_err rc;
+    if (!io) {
+        rc = snn_error_set(err, SNN_ENOMEM, "model inputs/outputs");
+    } else if (gp->n_input > INT32_MAX || gp->n_output > INT32_MAX) {
+        rc = snn_error_set(err, SNN_ELIMIT, "too many graph inputs or outputs");
+    } else {
+        io->ninputs = (int)gp->n_input;
+        io->noutputs = (int)gp->n_output;
+        rc = io_values(gp->input, gp->n_input, &io->inputs, err);
+        if (!rc) rc = io_values(gp->output, gp->n_output, &io->outputs, err);
+    }
+    onnx__model_proto__free_unpacked(m, NULL);
+    if (rc) {
+        snn_onnx_io_free(io);
+        return NULL;
+    }
+    return io;
+}
+
+static void *io_load_mem(const void *buf, size_t len, const snn_import_limits *lim,
+                         snn_error *err)
+{
+    return snn_onnx_io_load_mem(buf, len, lim, err);
+}
+
+snn_onnx_io *snn_onnx_io_load(const char *path, const snn_import_limits *lim,
+                              snn_error *err)
+{
+    return graph_load_file(path, lim, io_load_mem, err);
+}
+
+void snn_onnx_io_free(snn_onnx_io *io)
+{
+    if (!io) return;
+    for (int i = 0; io->inputs && i < io->ninputs; i++) free(io->inputs[i].name);
+    for (int i = 0; io->outputs && i < io->noutputs; i++) free(io->outputs[i].name);
+    free(io->inputs);
+    free(io->outputs);
+    free(io);
 }
 
 snn_err snn_graph_bind_const(snn_graph *g, const char *name, int ndim,

@@ -152,6 +152,100 @@ snn_err snn_graph_finalize(snn_graph *g, snn_error *err);
 
 void snn_graph_free(snn_graph *g);
 
+/* ---- ONNX files read without building a graph -----------------------------
+ * The ONNX backend tests (`snnctl conform`) ship a model.onnx plus serialized
+ * TensorProto files (test_data_set_N/input_K.pb, output_K.pb). These read
+ * them through the importer's own decoding, so callers never see protobuf.
+ * Both take the same untrusted-input limits as the importer. */
+
+/* ONNX TensorProto.DataType; the numbers are ONNX's. */
+typedef enum snn_onnx_dtype {
+    SNN_ONNX_DTYPE_UNDEFINED = 0,
+    SNN_ONNX_DTYPE_FLOAT = 1,
+    SNN_ONNX_DTYPE_UINT8 = 2,
+    SNN_ONNX_DTYPE_INT8 = 3,
+    SNN_ONNX_DTYPE_UINT16 = 4,
+    SNN_ONNX_DTYPE_INT16 = 5,
+    SNN_ONNX_DTYPE_INT32 = 6,
+    SNN_ONNX_DTYPE_INT64 = 7,
+    SNN_ONNX_DTYPE_STRING = 8,
+    SNN_ONNX_DTYPE_BOOL = 9,
+    SNN_ONNX_DTYPE_FLOAT16 = 10,
+    SNN_ONNX_DTYPE_DOUBLE = 11,
+    SNN_ONNX_DTYPE_UINT32 = 12,
+    SNN_ONNX_DTYPE_UINT64 = 13,
+    SNN_ONNX_DTYPE_COMPLEX64 = 14,
+    SNN_ONNX_DTYPE_COMPLEX128 = 15,
+    SNN_ONNX_DTYPE_BFLOAT16 = 16
+} snn_onnx_dtype;
+
+/* ONNX spelling of a data type ("float", "int64", "bool"...); "unknown"
+ * outside the enum. Static string, never NULL. */
+const char *snn_onnx_dtype_name(int dtype);
+
+/* A serialized TensorProto decoded to float. */
+typedef struct snn_onnx_tensor {
+    char *name;                  /* the proto's name, "" when it has none */
+    snn_onnx_dtype dtype;        /* element type in the file */
+    int ndim;
+    int64_t dims[SNN_MAX_DIMS];
+    int64_t n;                   /* elements: product of dims, 1 when 0-d */
+    float *data;                 /* n values, row-major; never NULL */
+} snn_onnx_tensor;
+
+/* Decode a TensorProto from a file or from memory. Values come from
+ * raw_data (little-endian) or the typed field, and must match the dims
+ * exactly. Element types float, double, int32, int64 and bool are converted
+ * to float (bool as 0/1, int64 rounded); any other type answers
+ * SNN_EUNSUPPORTED "tensor 'x': data type uint8", as do external data,
+ * segments and more than SNN_MAX_DIMS dims. Bad bytes, negative dims or a
+ * value count that does not fit the dims answer SNN_EFORMAT; more than
+ * lim->max_tensor_elems elements SNN_ELIMIT. Errors of the file variant
+ * start with the path. new, caller frees with snn_onnx_tensor_free. */
+snn_onnx_tensor *snn_onnx_tensor_load(const char *path,
+                                      const snn_import_limits *lim,
+                                      snn_error *err);
+snn_onnx_tensor *snn_onnx_tensor_load_mem(const void *buf, size_t len,
+                                          const snn_import_limits *lim,
+                                          snn_error *err);
+void snn_onnx_tensor_free(snn_onnx_tensor *t);
+
+/* What a declared graph input or output is. */
+typedef enum snn_onnx_kind {
+    SNN_ONNX_KIND_UNTYPED,       /* no type given */
+    SNN_ONNX_KIND_TENSOR,
+    SNN_ONNX_KIND_SPARSE_TENSOR,
+    SNN_ONNX_KIND_SEQUENCE,
+    SNN_ONNX_KIND_MAP,
+    SNN_ONNX_KIND_OPTIONAL,
+    SNN_ONNX_KIND_OTHER          /* a type this protobuf schema does not know */
+} snn_onnx_kind;
+
+typedef struct snn_onnx_value {
+    char *name;                  /* "" when the proto has none */
+    snn_onnx_kind kind;
+    snn_onnx_dtype elem_type;    /* (sparse) tensors; UNDEFINED when not given */
+} snn_onnx_value;
+
+/* The graph inputs and outputs a ModelProto declares, in file order.
+ * Initializers the model also lists as inputs are included. */
+typedef struct snn_onnx_io {
+    int ninputs;
+    snn_onnx_value *inputs;
+    int noutputs;
+    snn_onnx_value *outputs;
+} snn_onnx_io;
+
+/* Read the declared inputs and outputs of an ONNX model without importing
+ * it (no op or shape is checked). SNN_EFORMAT when the bytes are not a
+ * ModelProto with a graph. Errors of the file variant start with the path.
+ * new, caller frees with snn_onnx_io_free. */
+snn_onnx_io *snn_onnx_io_load(const char *path, const snn_import_limits *lim,
+                              snn_error *err);
+snn_onnx_io *snn_onnx_io_load_mem(const void *buf, size_t len,
+                                  const snn_import_limits *lim, snn_error *err);
+void snn_onnx_io_free(snn_onnx_io *io);
+
 /* Number of elements of one batch item of tensor t (dims[1..]); of a
  * 0-d tensor, 1. */
 int64_t snn_tensor_item_elems(const snn_tensor *t);
