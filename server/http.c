@@ -40,6 +40,7 @@ static uint16_t bound_port;
 static char id_prefix[9];
 static atomic_ulong id_counter;
 static atomic_int active;        /* requests between first header and completion */
+atomic_int srv_infer_open;       /* inference requests not answered yet */
 
 /* Every open connection, for the slow-header watchdog. libmicrohttpd's
  * connection timeout is an idle timeout, so a client that trickles its
@@ -142,6 +143,7 @@ static void count_request(srv_req *r, int status)
     char code[8];
     if (!r->infer || r->counted) return;
     r->counted = 1;
+    atomic_fetch_sub(&srv_infer_open, 1);
     snprintf(code, sizeof code, "%d", status);
     srv_metrics_add(SRV_M_REQUESTS, 1, r->model_label, code);
     srv_metrics_observe(SRV_M_REQUEST_SECONDS, srv_now() - r->t0, r->model_label);
@@ -444,6 +446,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             const char *name = r->arg[0][0] ? r->arg[0] : srv_cfg.default_model;
             if (srv_repo_find(name)) snprintf(r->model_label, sizeof r->model_label, "%s", name);
             r->infer = 1;
+            atomic_fetch_add(&srv_infer_open, 1);
             srv_metrics_add(SRV_M_INFLIGHT, 1, NULL, NULL);
         }
         if ((r->route->flags & SRV_R_ADMIN) && srv_cfg.admin_token && *srv_cfg.admin_token) {

@@ -8,8 +8,10 @@
  * following queued jobs that can share its engine run: same version, same
  * net (conversion parameters), same steps and early exit, none asking for
  * per-request spike statistics, raster, energy or a stream (those run
- * alone), up to max-batch images. If fewer are waiting, the worker waits up
- * to max-queue-delay-ms from the head job's arrival for more.
+ * alone), up to max-batch images. If fewer are waiting and more requests
+ * are still arriving (open inference requests outnumber jobs), the worker
+ * waits up to max-queue-delay-ms from the head job's arrival for them; a
+ * lone client never waits.
  *
  * Deadlines cover queue wait and run: an expired job at the head of a queue
  * is answered 504 without running; during a run the engine's step callback
@@ -335,8 +337,12 @@ static void worker_main(void *arg)
             nimg += j->n;
             if (head->run.solo) break;
         }
+        /* Wait for a fuller batch only while other requests are on their
+         * way (headers or body still arriving): a lone client pays no
+         * queue delay. */
         double wait = head->t_enqueue + (double)srv_cfg.max_queue_delay_ms / 1e3 - now;
-        if (nimg < maxb && !head->run.solo && wait > 0 && m->qlen == nsel) {
+        int arriving = atomic_load(&srv_infer_open) - nqueued - nrunning;
+        if (nimg < maxb && !head->run.solo && wait > 0 && m->qlen == nsel && arriving > 0) {
             uv_cond_timedwait(&cv, &mu, (uint64_t)(wait * 1e9) + 1);
             continue;
         }

@@ -394,6 +394,9 @@ int srv_http_start(void);
 void srv_http_stop(void);
 uint16_t srv_http_port(void);
 int srv_http_active(void);       /* HTTP requests not yet completed */
+/* Inference requests from their first header to their answer: more of
+ * them than jobs queued or running means requests are still arriving. */
+extern atomic_int srv_infer_open;
 /* Cut connections idle or stuck in their headers past connection-timeout-s
  * (called periodically by main.c's loop). */
 void srv_http_watchdog(void);
