@@ -2,13 +2,16 @@
  *
  * DESIGN: admission is the only place a request can be refused for load:
  * srv_sched_submit() appends to the model's queue or fails at once with
- * SNN_EBUSY (503 + Retry-After) when the queue holds queue-size jobs or the
- * server is draining. Workers (plain threads, one engine per net each) take
- * the oldest job of a model (models served round-robin) together with the
- * following queued jobs that can share its engine run: same version, same
- * net (conversion parameters), same steps and early exit, none asking for
- * per-request spike statistics, raster, energy or a stream (those run
- * alone), up to max-batch images. If fewer are waiting and more requests
+ * SNN_EBUSY (503 + Retry-After) when the queue holds queue-size jobs.
+ * (Requests that start while the server drains are refused by http.c at
+ * their first header; those that started before still run.)
+ *
+ * Workers (plain threads, one engine per net each) take the oldest job of
+ * a model (models served round-robin) together with the following queued
+ * jobs that can share its engine run: same version, same net (conversion
+ * parameters), same steps and early exit, none asking for per-request
+ * spike statistics, raster, energy or a stream (those run alone), up to
+ * max-batch images. If fewer are waiting and more requests
  * are still arriving (open inference requests outnumber jobs), the worker
  * waits up to max-queue-delay-ms from the head job's arrival for them; a
  * lone client never waits.
@@ -59,7 +62,10 @@ snn_err srv_sched_submit(srv_job *j)
 {
     srv_model *m = j->model;
     uv_mutex_lock(&mu);
-    if (stopping || atomic_load(&srv_draining)) {
+    /* No draining check here: a request whose headers arrived before
+     * SIGTERM is in flight and finishes; http.c refuses the ones that
+     * start during the drain. */
+    if (stopping) {
         uv_mutex_unlock(&mu);
         return SNN_EBUSY;
     }

@@ -296,8 +296,8 @@ void srv_jobs_deinit(void);
 /* --------------------------------------------------------------- sched */
 int srv_sched_start(void);
 void srv_sched_stop(void);
-/* Queue a job: SNN_OK, or SNN_EBUSY when the model's queue is full or the
- * server is draining. Takes a reference of its own. */
+/* Queue a job: SNN_OK, or SNN_EBUSY when the model's queue is full (or
+ * the workers are stopping). Takes a reference of its own. */
 snn_err srv_sched_submit(srv_job *j);
 /* Withdraw a job (client gone or deadline): out of the queue if waiting,
  * flagged for the step callback if running. */
