@@ -17,6 +17,9 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS    ?= 1
 FUZZ_RSS_MB  ?= 2048
+# One allocation above this is reported as a crash: no parser should
+# allocate hundreds of MiB for an input of at most max_len bytes.
+FUZZ_MALLOC_MB ?= 256
 FB           := build-fuzz
 SAN          := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -fno-omit-frame-pointer
@@ -75,7 +78,7 @@ $(TARGETS:%=run-%): run-%: $(FB)/%
 	@echo "fuzz: $* for $(FUZZ_SECONDS)s" >&2
 	@ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	$(FB)/$* -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=$(FUZZ_RSS_MB) \
+	$(FB)/$* -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=$(FUZZ_RSS_MB) -malloc_limit_mb=$(FUZZ_MALLOC_MB) \
 	    -timeout=10 -max_len=$$(cat tests/fuzz/$*.max_len 2>/dev/null || echo 65536) \
 	    -artifact_prefix=$(FB)/crash/$*/ -print_final_stats=1 \
 	    $(if $(filter-out 1,$(FUZZ_JOBS)),-jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)) \

@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,7 +248,7 @@ typedef struct hf_bg {
     snnd_proc *d;
     const uint8_t *png;
     size_t len;
-    volatile int stop;
+    atomic_int stop;
     long ok, bad, last_bad;
     pthread_mutex_t mu;
 } hf_bg;
@@ -255,7 +256,7 @@ typedef struct hf_bg {
 static void *hf_bg_run(void *arg)
 {
     hf_bg *b = arg;
-    while (!b->stop) {
+    while (!atomic_load(&b->stop)) {
         http_resp r;
         int rc = it_http(b->d, "POST", "/classify?steps=5", "image/png", b->png, b->len, NULL, &r);
         pthread_mutex_lock(&b->mu);
@@ -315,7 +316,7 @@ IT_TEST(hf_reload_corrupt_under_load, IT_COPY, "--queue-size", "256", NULL)
         }
         usleep(100000);
     }
-    b.stop = 1;
+    atomic_store(&b.stop, 1);
     for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
     free(png);
     CHECK_MSG(failed_loads == 5, "%d of 5 corrupt loads refused", failed_loads);
