@@ -579,26 +579,29 @@ TEST(it_sighup_reloads_config)
 
 IT_TEST(it_sse_keepalive_while_queued, IT_SLOW, "--workers", "1", "--keepalive-s", "1", NULL)
 {
-    /* Two slow requests ahead in the queue: the stream waits more than a
-     * second before its first event and must send keepalive comments. */
-    bg_req b1 = {d, NULL, 0, 0}, b2 = {d, NULL, 0, 0};
-    pthread_t t1, t2;
+    /* Slow requests ahead in the queue (about 0.3-0.7 s each): the stream
+     * waits well over a second before its first event and must send
+     * keepalive comments meanwhile. */
+    enum { NBG = 5 };
+    bg_req b[NBG];
+    pthread_t t[NBG];
     http_resp r;
     uint8_t *png;
     size_t len;
-    b1.body = slow_body(d, 8, 1000, &b1.len);
-    b2.body = slow_body(d, 8, 1000, &b2.len);
-    CHECK(b1.body && b2.body);
-    CHECK_OK(pthread_create(&t1, NULL, bg_run, &b1));
-    CHECK_OK(pthread_create(&t2, NULL, bg_run, &b2));
+    for (int i = 0; i < NBG; i++) {
+        b[i] = (bg_req){d, NULL, 0, 0};
+        b[i].body = slow_body(d, 8, 1000, &b[i].len);
+        CHECK(b[i].body);
+    }
+    for (int i = 0; i < NBG; i++) CHECK_OK(pthread_create(&t[i], NULL, bg_run, &b[i]));
     usleep(100000);
     CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &len));
     int rc = it_http(d, "POST", "/classify?steps=3&stream=1", "image/png", png, len, NULL, &r);
     free(png);
-    pthread_join(t1, NULL);
-    pthread_join(t2, NULL);
-    free(b1.body);
-    free(b2.body);
+    for (int i = 0; i < NBG; i++) {
+        pthread_join(t[i], NULL);
+        free(b[i].body);
+    }
     CHECK_EQ_INT(rc, 0);
     CHECK_EQ_INT(r.status, 200);
     CHECK_MSG(strstr(r.body, ": keepalive\n\n") != NULL, "no keepalive comment in:\n%.500s", r.body);
