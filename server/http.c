@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,9 @@ static void add_common_headers(srv_req *r, struct MHD_Response *resp, int status
 {
     char buf[32];
     MHD_add_response_header(resp, "X-Request-ID", r->id);
+    /* While draining, no connection is kept for a next request: clients
+     * reconnect (to another instance) instead of racing the shutdown. */
+    if (atomic_load(&srv_draining)) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (status == 503) {
         snprintf(buf, sizeof buf, "%lld", (long long)srv_cfg.retry_after_s);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, buf);
@@ -628,7 +632,7 @@ int srv_http_start(void)
         return -1;
     }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     daemon_ = MHD_start_daemon(
         flags, (uint16_t)srv_cfg.port, NULL, NULL, on_request, NULL,
@@ -653,6 +657,50 @@ int srv_http_start(void)
 }
 
 uint16_t srv_http_port(void) { return bound_port; }
+
+/* Stop accepting. Connections already waiting in the listen backlog have
+ * completed their handshake and sent a request: closing the listener would
+ * reset them, so they get a 503 first, and what they sent is read before
+ * their socket is closed (closing with unread data also sends a reset). */
+void srv_http_quiesce(void)
+{
+    static const char msg[] = "{\"error\":\"server is shutting down\"}";
+    char head[256], buf[4096];
+    int pending[64], npending = 0;
+    if (!daemon_) return;
+    MHD_socket fd = MHD_quiesce_daemon(daemon_);
+    if (fd == MHD_INVALID_SOCKET) return;
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                      "Retry-After: %lld\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+                      (long long)srv_cfg.retry_after_s, sizeof msg - 1, msg);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    for (;;) {
+        int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) break;
+        ssize_t w = send(c, head, (size_t)hn, MSG_NOSIGNAL);
+        (void)w;
+        shutdown(c, SHUT_WR);
+        if (npending < (int)(sizeof pending / sizeof pending[0])) pending[npending++] = c;
+        else close(c);
+    }
+    close(fd);   /* from here on, connections are refused */
+    double end = srv_now() + 0.2;
+    while (npending > 0 && srv_now() < end) {
+        struct pollfd pfd[64];
+        for (int i = 0; i < npending; i++) pfd[i] = (struct pollfd){pending[i], POLLIN, 0};
+        if (poll(pfd, (nfds_t)npending, 20) < 0 && errno != EINTR) break;
+        for (int i = npending - 1; i >= 0; i--) {
+            if (!pfd[i].revents) continue;
+            ssize_t n = recv(pending[i], buf, sizeof buf, 0);
+            if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) continue;
+            close(pending[i]);   /* the client closed its end: a clean close */
+            pending[i] = pending[--npending];
+        }
+    }
+    for (int i = 0; i < npending; i++) close(pending[i]);
+    if (npending) srv_log(SRV_LOG_DEBUG, NULL, "%d backlog connections closed unread", npending);
+}
 
 void srv_http_stop(void)
 {

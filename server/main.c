@@ -94,17 +94,28 @@ static void close_all(void)
     uv_close((uv_handle_t *)&drain_timer, NULL);
 }
 
+/* Drain in two phases: until nothing is queued, running or being answered
+ * (or the drain timeout), then with the listener closed a short grace for
+ * requests already on open connections; then the loop ends. */
 static void drain_tick(uv_timer_t *t)
 {
-    int busy = srv_sched_busy(), inflight = srv_http_active();
+    static int quiesced;
+    static double grace_end;
+    int busy = srv_sched_busy(), active = srv_http_active();
     (void)t;
-    if ((busy || inflight) && srv_now() < drain_deadline) return;
-    if (busy || inflight)
-        srv_log(SRV_LOG_WARN, NULL, "drain timeout: cancelling %d jobs (%d requests in flight)", busy,
-                inflight);
-    else
-        srv_log(SRV_LOG_INFO, NULL, "drained");
-    srv_sched_cancel_all();
+    if (!quiesced) {
+        if ((busy || active) && srv_now() < drain_deadline) return;
+        if (busy || active)
+            srv_log(SRV_LOG_WARN, NULL, "drain timeout: cancelling %d jobs (%d requests open)", busy,
+                    active);
+        else
+            srv_log(SRV_LOG_INFO, NULL, "drained");
+        srv_sched_cancel_all();
+        srv_http_quiesce();
+        quiesced = 1;
+        grace_end = srv_now() + 1.0;
+    }
+    if (srv_http_active() && srv_now() < grace_end && drain_deadline > 0) return;
     close_all();
 }
 

@@ -392,6 +392,8 @@ extern const int srv_nroutes;
 
 int srv_http_start(void);
 void srv_http_stop(void);
+/* Stop accepting connections (end of drain); open ones keep going. */
+void srv_http_quiesce(void);
 uint16_t srv_http_port(void);
 int srv_http_active(void);       /* HTTP requests not yet completed */
 /* Inference requests from their first header to their answer: more of
