@@ -229,6 +229,9 @@ def train(args, r, log):
         (xtr, ytr), (xte, yte) = load_fashion()
     else:
         (xtr, ytr), (xte, yte) = load_cifar()
+    if args.limit_train:  # smoke tests only
+        xtr, ytr = xtr[:args.limit_train], ytr[:args.limit_train]
+        xte, yte = xte[:args.limit_train], yte[:args.limit_train]
     xtr_t, xte_t = preprocess(xtr, r), preprocess(xte, r)
     ytr_t, yte_t = torch.from_numpy(ytr), torch.from_numpy(yte)
     log("data: train %s test %s" % (tuple(xtr_t.shape), tuple(xte_t.shape)))
@@ -257,7 +260,9 @@ def train(args, r, log):
 
     history = []
     t_start = time.time()
-    for ep in range(epochs):
+    deadline_hit = None
+    ep = 0
+    while ep < epochs:
         model.train()
         t0 = time.time()
         perm = torch.randperm(len(xtr_t), generator=gen)
@@ -284,12 +289,37 @@ def train(args, r, log):
                         "test_acc": round(te, 4), "seconds": round(dt, 1)})
         log("epoch %d/%d loss %.4f train(running) %.4f test %.4f  %.1fs"
             % (ep + 1, epochs, tot_loss / seen, tot_ok / seen, te, dt))
+        ep += 1
+        if args.deadline and ep < epochs:
+            # emergency guard for a shared machine: if the remaining epochs
+            # cannot finish before the deadline (with the final train-set
+            # evaluation and export), shorten the run and decay the learning
+            # rate linearly to 0 over the epochs that still fit.
+            est = np.mean([h["seconds"] for h in history[-2:]])
+            left = args.deadline - time.time() - 0.5 * est - 60
+            fit = int(left // est)
+            if fit < epochs - ep:
+                fit = max(fit, 0)
+                log("deadline: %d epochs left take ~%.0fs, %.0fs remain: "
+                    "running %d more epoch(s) with linear lr decay"
+                    % (epochs - ep, (epochs - ep) * est, left, fit))
+                deadline_hit = {"planned_epochs": epochs,
+                                "shortened_after_epoch": ep,
+                                "extra_epochs": fit}
+                epochs = ep + fit
+                if fit > 0:
+                    total = fit * steps_per_epoch
+                    for g in opt.param_groups:
+                        g["initial_lr"] = g["lr"]
+                    sched = torch.optim.lr_scheduler.LambdaLR(
+                        opt, lambda i: max(0.0, 1.0 - (i + 1) / total))
     train_secs = time.time() - t_start
     model.eval()
     tr_acc = evaluate(model, xtr_t, ytr_t)
     te_acc = evaluate(model, xte_t, yte_t)
     log("final: train %.4f test %.4f (%.0fs)" % (tr_acc, te_acc, train_secs))
-    return model, dict(train_acc=tr_acc, test_acc=te_acc, epochs=epochs,
+    return model, dict(train_acc=tr_acc, test_acc=te_acc, epochs=ep,
+                       deadline=deadline_hit,
                        seconds=train_secs, history=history,
                        xte=xte_t, yte=yte_t)
 
@@ -352,6 +382,8 @@ def export(model, r, out_dir, res, args, log):
             "date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
     }
+    if res["deadline"]:
+        cfg["training"]["deadline_shortened"] = res["deadline"]
     if args.note:
         cfg["training"]["note"] = args.note
     with open(os.path.join(out_dir, "config.json"), "w") as f:
@@ -372,8 +404,21 @@ def main():
                     help="config name (default: the recipe name)")
     ap.add_argument("--note", default=None,
                     help="free text stored in config training.note")
+    ap.add_argument("--deadline", default=None,
+                    help="UTC time HH:MM (today, or tomorrow if past): "
+                         "shorten the run to finish by then (not "
+                         "deterministic: depends on machine load)")
+    ap.add_argument("--limit-train", type=int, default=0,
+                    help="smoke test: use only the first N train/test images")
     args = ap.parse_args()
     args.name = args.name or args.recipe
+    if args.deadline:
+        now = datetime.datetime.utcnow()
+        hh, mm = (int(v) for v in args.deadline.split(":"))
+        d = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+        if d < now:
+            d += datetime.timedelta(days=1)
+        args.deadline = time.time() + (d - now).total_seconds()
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     r = RECIPES[args.recipe]
