@@ -345,11 +345,11 @@ static void *hf_req_run(void *arg)
     return NULL;
 }
 
-IT_TEST(hf_sigterm_under_load, IT_SLOW, "--workers", "2", "--drain-timeout-ms", "30000", "--max-batch", "8",
-        "--max-queue-delay-ms", "0", NULL)
+IT_TEST(hf_sigterm_under_load, IT_SLOW, "--workers", "2", "--drain-timeout-ms", "120000", "--max-batch", "8",
+        "--max-queue-delay-ms", "0", "--request-timeout-ms", "120000", NULL)
 {
     size_t len;
-    char *body = hf_body(d, 2, 400, &len);
+    char *body = hf_body(d, 2, 300, &len);
     CHECK(body);
     hf_req q[6];
     pthread_t t[6];
@@ -395,22 +395,35 @@ IT_TEST(hf_deadlines_free_the_worker, IT_SLOW, "--workers", "1", "--request-time
         "--chunk-steps", "5", NULL)
 {
     size_t len;
-    long st;
+    long st = 0, big = 0;
     char *slow = hf_body(d, 8, 1000, &len);
+    char why[256] = "";
     CHECK(slow);
-    for (int i = 0; i < 3; i++) {
+    /* The slow request needs seconds; once its deadline cuts it, the
+     * worker must be free: the next small request is answered well within
+     * a second (sanitizer builds included), not after the slow run. */
+    for (int i = 0; i < 3 && !why[0]; i++) {
         http_resp r;
         double t0 = hf_now();
-        HTTP(d, "POST", "/classify", "application/json", slow, len, NULL, &r);
+        if (it_http(d, "POST", "/classify", "application/json", slow, len, NULL, &r) != 0) {
+            snprintf(why, sizeof why, "round %d: transport error", i);
+            it_free(&r);
+            break;
+        }
         double secs = hf_now() - t0;
-        CHECK_MSG(r.status == 504, "round %d: status %ld: %.200s", i, r.status, r.body);
+        big = r.status;
         it_free(&r);
-        CHECK_MSG(secs < 2.0, "round %d: 504 after %.2f s (deadline 0.25 s)", i, secs);
-        secs = hf_timed_small(d, &st);
-        CHECK_MSG(st == 200, "round %d: request after the 504 got %ld", i, st);
-        CHECK_MSG(secs < 0.25, "round %d: request after the 504 took %.2f s", i, secs);
+        if (big != 504) snprintf(why, sizeof why, "round %d: slow request answered %ld", i, big);
+        else if (secs > 2.0) snprintf(why, sizeof why, "round %d: 504 after %.2f s (deadline 0.25 s)", i, secs);
+        else {
+            secs = hf_timed_small(d, &st);
+            if (st != 200) snprintf(why, sizeof why, "round %d: request after the 504 got %ld", i, st);
+            else if (secs > 1.0)
+                snprintf(why, sizeof why, "round %d: request after the 504 took %.2f s", i, secs);
+        }
     }
     free(slow);
+    CHECK_MSG(!why[0], "%s", why);
     char series[128];
     snprintf(series, sizeof series, "snnd_requests_total{model=\"%s\",code=\"504\"}", d->model);
     CHECK_NEAR(hf_metric(d, series), 3, 0);
