@@ -468,14 +468,7 @@ IT_TEST(hl_slow_headers_cut_off, 0, "--connection-timeout-s", "1", NULL)
     }
     close(fd);
     CHECK_EQ_INT(hl_status(d, "GET", "/healthz", NULL, NULL, 0, NULL, 0), 200);
-    /* KNOWN BUG (docs/hardening.md, "slow headers"): http.c only times
-     * out slow bodies; until the fix lands this reports a skip unless
-     * SNND_HARDENING_STRICT=1. */
-    if (!(closed_at > 0 && closed_at - t0 < 4.0) && !getenv("SNND_HARDENING_STRICT")) {
-        test_skip("KNOWN BUG: trickled headers are never timed out (docs/hardening.md); "
-                  "SNND_HARDENING_STRICT=1 makes this a failure");
-        return;
-    }
+    /* Finding H1 (docs/hardening.md), fixed by the connection watchdog. */
     CHECK_MSG(closed_at > 0 && closed_at - t0 < 4.0,
               "a client trickling its headers was kept %.1f s (connection-timeout-s 1)",
               (closed_at > 0 ? closed_at : hl_now()) - t0);
@@ -500,7 +493,7 @@ static long hl_vmpeak_kb(snnd_proc *d)
  * the max-batch x max-image-pixels x 4 cap), and the daemon allocates
  * 2 GB for it before finding that the rest is not rectangular. Sizes must
  * be checked against the data actually present before allocating (the
- * same holds for v2 "data"). */
+ * same holds for v2 "data"). Finding H2 in docs/hardening.md. */
 IT_TEST(hl_pixel_array_amplification, 0, NULL)
 {
     char err[512];
@@ -520,14 +513,7 @@ IT_TEST(hl_pixel_array_amplification, 0, NULL)
         CHECK_MSG(st == 400, "non-rectangular 150^4 claim answered %d: %s", st, err);
     }
     free(j);
-    long grown = hl_vmpeak_kb(d) - peak0;
-    if (grown >= 256 * 1024 && !getenv("SNND_HARDENING_STRICT")) {
-        char why[200];
-        snprintf(why, sizeof why, "KNOWN BUG: a 1.2 KB pixel array made the daemon reserve %ld MiB "
-                 "(docs/hardening.md); SNND_HARDENING_STRICT=1 makes this a failure", grown / 1024);
-        test_skip(why);
-        return;
-    }
+    long grown = hl_vmpeak_kb(d) - peak0;   /* finding H2, fixed in body.c */
     CHECK_MSG(grown < 256 * 1024, "a 1.2 KB body made the daemon's peak virtual size grow %ld MiB",
               grown / 1024);
 }
