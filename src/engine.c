@@ -26,11 +26,7 @@
 
 #define MAX_CHUNK 32
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define MULTIVERSION __attribute__((target_clones("avx2", "default")))
-#else
-#define MULTIVERSION
-#endif
+#include "simd.h"
 
 struct snn_engine {
     const snn_net *net;
@@ -57,17 +53,18 @@ struct snn_engine {
 
 /* ---- neurons and synapses ---- */
 
-MULTIVERSION double snn_neuron_spiking_relu(float *restrict v, const float *restrict J,
-                                             float *restrict out, int64_t n, float dt,
-                                             float amplitude, uint8_t *restrict fired)
+SIMD_INLINE double neuron_update_body(float *restrict v, const float *restrict J, float *restrict out,
+                                      int64_t n, float dt, float amplitude, uint8_t *restrict fired)
 {
     int64_t spikes = 0;
     const float h = amplitude / dt;
     for (int64_t i = 0; i < n; i++) {
-        float vi = v[i] + (J[i] > 0.0f ? J[i] : 0.0f) * dt;
-        /* vi >= 0, so truncation is floor; more than 2^30 spikes in one step
-         * saturates (integer counts keep the loop vectorised) */
-        vi = vi < 1073741824.0f ? vi : 1073741824.0f;
+        /* the current is clamped so that v stays below 2^31 (dt <= 1): the
+         * integer count then equals floor(v), v >= 0 always, and the loop
+         * has no branch, so it vectorises */
+        float j = J[i] > 0.0f ? J[i] : 0.0f;
+        j = j < 1e9f ? j : 1e9f;
+        float vi = v[i] + j * dt;
         int32_t k = (int32_t)vi;
         float kf = (float)k;
         v[i] = vi - kf;
@@ -78,12 +75,22 @@ MULTIVERSION double snn_neuron_spiking_relu(float *restrict v, const float *rest
         for (int64_t i = 0; i < n; i++) fired[i] |= out[i] > 0.0f;
     return (double)spikes;
 }
+SIMD_RET(double, neuron_update,
+         (float *restrict v, const float *restrict J, float *restrict out, int64_t n, float dt,
+          float amplitude, uint8_t *restrict fired),
+         (v, J, out, n, dt, amplitude, fired))
+
+double snn_neuron_spiking_relu(float *v, const float *J, float *out, int64_t n, float dt,
+                               float amplitude, uint8_t *fired)
+{
+    return neuron_update(v, J, out, n, dt, amplitude, fired);
+}
 
 /* J = gain * (x + bias) where x is the synapse state read before its update
  * (one-step delay) or, without a synapse, the input itself. */
-MULTIVERSION static void input_current(float *restrict J, float *restrict y, const float *restrict u,
-                                       const float *restrict bias, int64_t n, float gain, float a,
-                                       float b)
+SIMD_INLINE void input_current_body(float *restrict J, float *restrict y, const float *restrict u,
+                                    const float *restrict bias, int64_t n, float gain, float a,
+                                    float b)
 {
     if (y) {
         for (int64_t i = 0; i < n; i++) {
@@ -94,6 +101,10 @@ MULTIVERSION static void input_current(float *restrict J, float *restrict y, con
         for (int64_t i = 0; i < n; i++) J[i] = gain * (u[i] + bias[i]);
     }
 }
+SIMD_VOID(input_current,
+          (float *restrict J, float *restrict y, const float *restrict u, const float *restrict bias,
+           int64_t n, float gain, float a, float b),
+          (J, y, u, bias, n, gain, a, b))
 
 void snn_lowpass_delay(float *y, const float *u, float *out, int64_t n, float a, float b)
 {
@@ -482,7 +493,8 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                 for (int t = 0; t < tc; t++) {
                     const float *u = U + t * ustride;
                     float *J = e->J;
-                    input_current(J, ystate, u, st->bias, n, ly->gain, fa, fb);
+                    /* a constant input (stage 0: the image) needs J once */
+                    if (t == 0 || ustride || ystate) input_current(J, ystate, u, st->bias, n, ly->gain, fa, fb);
                     float *s = out + t * n;
                     if (net->params.neuron == SNN_NEURON_SPIKING_RELU) {
                         double k = snn_neuron_spiking_relu(v, J, s, n, dt, ly->amplitude, fired);

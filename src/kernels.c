@@ -11,6 +11,7 @@
  */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
+#pragma GCC optimize("fp-contract=fast")
 #endif
 #include <cblas.h>
 #include <string.h>
@@ -18,29 +19,37 @@
 #include "net_internal.h"
 
 #define SCATTER_RATIO 0.20
+#define GATHER_RATIO 0.60   /* conv: gather beats the GEMM below this density */
 
 static int force_mode; /* 0 adaptive, 1 dense, 2 scatter */
 
 void snn_kernels_set(snn_kernel_mode mode) { force_mode = (int)mode; }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define MULTIVERSION __attribute__((target_clones("avx2", "default")))
-#else
-#define MULTIVERSION
+#include "simd.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+int snn_simd_fast;
+__attribute__((constructor)) static void simd_init(void)
+{
+    __builtin_cpu_init();
+    snn_simd_fast = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 #endif
 
 /* y += a * x, n floats. The event-driven inner loop. */
-MULTIVERSION static void axpy(int n, float a, const float *restrict x, float *restrict y)
+SIMD_INLINE void axpy_body(int n, float a, const float *restrict x, float *restrict y)
 {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
+SIMD_VOID(axpy, (int n, float a, const float *restrict x, float *restrict y), (n, a, x, y))
 
-MULTIVERSION static int64_t count_nonzero(const float *x, int64_t n)
+SIMD_INLINE int64_t count_nonzero_body(const float *x, int64_t n)
 {
     int64_t c = 0;
     for (int64_t i = 0; i < n; i++) c += x[i] != 0.0f;
     return c;
 }
+SIMD_RET(int64_t, count_nonzero, (const float *x, int64_t n), (x, n))
 
 /* ---- reference (scalar, direct) ---- */
 
@@ -68,8 +77,8 @@ static void conv_ref(const kop *op, const float *in, float *out, int with_bias)
 }
 
 /* The common 2x2, stride 2, unpadded case: four rows of C channels. */
-MULTIVERSION static void avgpool2(const float *restrict in, float *restrict out, int W, int C,
-                                  int Ho, int Wo)
+SIMD_INLINE void avgpool2_body(const float *restrict in, float *restrict out, int W, int C,
+                               int Ho, int Wo)
 {
     for (int oy = 0; oy < Ho; oy++) {
         const float *r0 = in + (size_t)(2 * oy) * W * C, *r1 = r0 + (size_t)W * C;
@@ -81,6 +90,8 @@ MULTIVERSION static void avgpool2(const float *restrict in, float *restrict out,
         }
     }
 }
+SIMD_VOID(avgpool2, (const float *restrict in, float *restrict out, int W, int C, int Ho, int Wo),
+          (in, out, W, C, Ho, Wo))
 
 static void avgpool(const kop *op, const float *in, float *out)
 {
@@ -162,9 +173,10 @@ void kop_apply_ref(const kop *op, const float *in, float *out, int with_bias)
 
 int64_t kop_scratch_floats(const kop *op, int nframes)
 {
-    if (op->kind == KOP_CONV)
-        return (int64_t)nframes * op->out.h * op->out.w * op->kh * op->kw * op->in.c;
-    return 0;
+    if (op->kind != KOP_CONV) return 0;
+    int64_t col = (int64_t)nframes * op->out.h * op->out.w * op->kh * op->kw * op->in.c;
+    int64_t csr = 2 * kshape_size(&op->in) + (int64_t)op->in.h * op->in.w + 1;
+    return col > csr ? col : csr;
 }
 
 static int conv_is_pointwise(const kop *op)
@@ -209,34 +221,89 @@ static void conv_dense(const kop *op, const float *in, float *out, int n, float 
                 op->w, Co, 0.0f, out, Co);
 }
 
-static void conv_scatter(const kop *op, const float *in, float *out)
+/* Event-driven convolution of a sparse frame. The non-zero inputs are first
+ * listed per input position (channel, value); then every output position
+ * gathers the events of its receptive field into register accumulators,
+ * 64 output channels at a time, and writes its outputs once. Work is
+ * proportional to events x kh x kw x cout, with one weight load per FMA. */
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+
+#define GATHER_BLOCK(NB)                                                                  \
+    for (; co0 + 8 * (NB) <= Co; co0 += 8 * (NB)) {                                      \
+        v8f acc[NB];                                                                      \
+        for (int b = 0; b < (NB); b++) acc[b] = (v8f){0};                                 \
+        for (int ky = 0; ky < op->kh; ky++) {                                             \
+            int iy = oy * op->sh - op->pt + ky * op->dh;                                  \
+            if (iy < 0 || iy >= H) continue;                                              \
+            for (int kx = 0; kx < op->kw; kx++) {                                         \
+                int ix = ox * op->sw - op->pl + kx * op->dw;                              \
+                if (ix < 0 || ix >= W) continue;                                          \
+                int p = iy * W + ix;                                                      \
+                const float *wb = op->w + ((size_t)(ky * op->kw + kx) * C) * Co + co0;     \
+                for (int32_t e = start[p]; e < start[p + 1]; e++) {                       \
+                    const float *w = wb + (size_t)chan[e] * Co;                           \
+                    float x = val[e];                                                     \
+                    for (int b = 0; b < (NB); b++) acc[b] += x * *(const v8f *)(w + 8 * b); \
+                }                                                                         \
+            }                                                                             \
+        }                                                                                 \
+        for (int b = 0; b < (NB); b++) *(v8f *)(o + co0 + 8 * b) = acc[b];                \
+    }
+
+/* List the non-zero inputs of a frame per input position; returns their count. */
+static int32_t frame_csr(const kop *op, const float *restrict in, float *scratch)
+{
+    const int H = op->in.h, W = op->in.w, C = op->in.c;
+    int32_t *start = (int32_t *)scratch;
+    int32_t *chan = start + H * W + 1;
+    float *val = (float *)(chan + (size_t)H * W * C);
+    int32_t n = 0;
+    for (int p = 0; p < H * W; p++) {
+        start[p] = n;
+        const float *x = in + (size_t)p * C;
+        for (int c = 0; c < C; c++)
+            if (x[c] != 0.0f) {
+                chan[n] = c;
+                val[n++] = x[c];
+            }
+    }
+    start[H * W] = n;
+    return n;
+}
+
+SIMD_INLINE void conv_gather_body(const kop *op, float *restrict out, const float *scratch)
 {
     const int H = op->in.h, W = op->in.w, C = op->in.c;
     const int Ho = op->out.h, Wo = op->out.w, Co = op->out.c;
-    memset(out, 0, sizeof(float) * (size_t)Ho * Wo * Co);
-    for (int iy = 0; iy < H; iy++)
-        for (int ix = 0; ix < W; ix++) {
-            const float *x = in + ((size_t)iy * W + ix) * C;
-            for (int ci = 0; ci < C; ci++) {
-                float v = x[ci];
-                if (v == 0.0f) continue;
+    const int32_t *start = (const int32_t *)scratch;
+    const int32_t *chan = start + H * W + 1;
+    const float *val = (const float *)(chan + (size_t)H * W * C);
+    for (int oy = 0; oy < Ho; oy++)
+        for (int ox = 0; ox < Wo; ox++) {
+            float *o = out + ((size_t)oy * Wo + ox) * Co;
+            int co0 = 0;
+            GATHER_BLOCK(8)
+            GATHER_BLOCK(4)
+            GATHER_BLOCK(1)
+            for (; co0 < Co; co0++) { /* channels beyond a multiple of 8 */
+                float acc = 0;
                 for (int ky = 0; ky < op->kh; ky++) {
-                    int ny = iy + op->pt - ky * op->dh;
-                    if (ny < 0 || ny % op->sh) continue;
-                    int oy = ny / op->sh;
-                    if (oy >= Ho) continue;
+                    int iy = oy * op->sh - op->pt + ky * op->dh;
+                    if (iy < 0 || iy >= H) continue;
                     for (int kx = 0; kx < op->kw; kx++) {
-                        int nx = ix + op->pl - kx * op->dw;
-                        if (nx < 0 || nx % op->sw) continue;
-                        int ox = nx / op->sw;
-                        if (ox >= Wo) continue;
-                        axpy(Co, v, op->w + (((size_t)ky * op->kw + kx) * C + ci) * Co,
-                             out + ((size_t)oy * Wo + ox) * Co);
+                        int ix = ox * op->sw - op->pl + kx * op->dw;
+                        if (ix < 0 || ix >= W) continue;
+                        int p = iy * W + ix;
+                        const float *wb = op->w + ((size_t)(ky * op->kw + kx) * C) * Co + co0;
+                        for (int32_t e = start[p]; e < start[p + 1]; e++)
+                            acc += val[e] * wb[(size_t)chan[e] * Co];
                     }
                 }
+                o[co0] = acc;
             }
         }
 }
+SIMD_VOID(conv_gather, (const kop *op, float *restrict out, const float *scratch), (op, out, scratch))
 
 static void dense_fast(const kop *op, const float *in, float *out, int nframes)
 {
@@ -268,9 +335,14 @@ void kop_apply_fast(const kop *op, const float *in, float *out, int nframes, flo
             int dense = 0;
             if (f < nframes) {
                 const float *x = in + f * isz;
-                int64_t nnz = force_mode ? 0 : count_nonzero(x, isz);
-                dense = !(force_mode == 2 || (force_mode == 0 && nnz < SCATTER_RATIO * isz));
-                if (!dense) conv_scatter(op, x, out + f * osz);
+                if (force_mode == 1) {
+                    dense = 1;
+                } else {
+                    /* the event list doubles as the density count */
+                    int32_t nnz = frame_csr(op, x, scratch);
+                    dense = force_mode == 0 && nnz >= GATHER_RATIO * isz;
+                    if (!dense) conv_gather(op, out + f * osz, scratch);
+                }
             }
             if (dense && run0 < 0) run0 = f;
             if (!dense && run0 >= 0) {
