@@ -197,11 +197,34 @@ static int get_float(json_t *o, const char *k, double lo, double hi, float *out,
     return 0;
 }
 
+/* Unknown keys are refused: a misspelt key would otherwise silently keep
+ * its default. `keys` is NULL-terminated. */
+static snn_err check_keys(json_t *obj, const char *where, const char *const *keys, snn_error *err)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v) {
+        int ok = 0;
+        for (const char *const *w = keys; *w && !ok; w++) ok = !strcmp(k, *w);
+        if (!ok) return snn_error_set(err, SNN_EINVALID, "config: unknown key '%s%s%.100s'", where,
+                                      *where ? "." : "", k);
+    }
+    return SNN_OK;
+}
+
+static const char *const root_keys[] = {"name", "description", "version", "classes", "input",
+                                        "steps", "max_steps", "conversion", "early_exit",
+                                        "overridable", "training", NULL};
+static const char *const input_keys[] = {"channels", "height", "width", "layout", "scale",
+                                         "mean", "std", "resize", NULL};
+static const char *const early_keys[] = {"patience", "min_prob", "min_margin", "min_steps", NULL};
+
 static snn_err parse_config_json(snn_model_config *cfg, json_t *root, const snn_graph *g,
                                  snn_error *err)
 {
     json_t *v;
     if (!json_is_object(root)) return snn_error_set(err, SNN_EFORMAT, "config: not a JSON object");
+    if (check_keys(root, "", root_keys, err)) return SNN_EINVALID;
     v = json_object_get(root, "name");
     if (v) {
         if (!json_is_string(v) || !json_string_length(v) ||
@@ -245,6 +268,7 @@ static snn_err parse_config_json(snn_model_config *cfg, json_t *root, const snn_
     json_t *in = json_object_get(root, "input");
     if (in) {
         if (!json_is_object(in)) return snn_error_set(err, SNN_EINVALID, "config: 'input' must be an object");
+        if (check_keys(in, "input", input_keys, err)) return SNN_EINVALID;
         int c = cfg->in_c, h = cfg->in_h, w = cfg->in_w;
         if (get_int(in, "channels", 1, 4, &c, err) || get_int(in, "height", 1, 65536, &h, err) ||
             get_int(in, "width", 1, 65536, &w, err) ||
@@ -308,6 +332,7 @@ static snn_err parse_config_json(snn_model_config *cfg, json_t *root, const snn_
     v = json_object_get(root, "early_exit");
     if (v) {
         if (!json_is_object(v)) return snn_error_set(err, SNN_EINVALID, "config: 'early_exit' must be an object");
+        if (check_keys(v, "early_exit", early_keys, err)) return SNN_EINVALID;
         if (get_int(v, "patience", 0, 100000, &cfg->early_exit.patience, err) ||
             get_int(v, "min_steps", 0, 100000, &cfg->early_exit.min_steps, err) ||
             get_float(v, "min_prob", 0, 1, &cfg->early_exit.min_prob, err) ||
@@ -328,8 +353,9 @@ static snn_err parse_config_json(snn_model_config *cfg, json_t *root, const snn_
         }
         cfg->overridable = bits;
     }
-    if (!cfg->in_c || !cfg->nclasses)
-        return snn_error_set(err, SNN_EINVALID, "config: input shape and classes are required");
+    if (!cfg->in_c || !cfg->in_h || !cfg->in_w || !cfg->nclasses)
+        return snn_error_set(err, SNN_EINVALID,
+                             "config: input channels, height, width and classes are required");
     return SNN_OK;
 }
 

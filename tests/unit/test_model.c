@@ -120,6 +120,9 @@ TEST(model_config_validation)
         {"{\"name\":\"a\",\"name\":\"b\"}", "JSON"},
         {"[1,2]", "object"},
         {"{\"name\":", "JSON"},
+        {"{\"input\":{\"w_dth\":8}}", "input.w_dth"},
+        {"{\"stepz\":3}", "stepz"},
+        {"{\"early_exit\":{\"patient\":3}}", "early_exit.patient"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snn_err e = snn_model_config_parse(&c, bad[i].json, strlen(bad[i].json), m->graph, &err);
@@ -127,6 +130,10 @@ TEST(model_config_validation)
         CHECK_MSG(strstr(err.msg, bad[i].needle), "'%s' -> '%s'", bad[i].json, err.msg);
     }
     snn_model_free(m);
+    /* without a graph every input dimension is required (what we dump we read back) */
+    const char *nodim = "{\"name\":\"t\",\"classes\":[\"a\"],\"input\":{\"channels\":1,\"height\":8}}";
+    CHECK(snn_model_config_parse(&c, nodim, strlen(nodim), NULL, &err) == SNN_EINVALID);
+    CHECK(strstr(err.msg, "width") != NULL);
 }
 
 TEST(model_preprocess_layout_scale_resize)
