@@ -23,11 +23,13 @@ trap 'rm -rf "$tmp"' EXIT
 # from 1,000 training images, v0 = half the threshold (rounding instead of
 # flooring), no synapse (no delay), a non-spiking mean readout, and
 # `BEST_SCALE` spikes per step at the threshold activation.
-BEST_SCALE=${BEST_SCALE:-2}
+BEST_SCALE=${BEST_SCALE:-8}
 best_flags() { # $1 = calibration dataset spec
     echo "--normalize percentile:99.9 --calibrate $1:1000 --scale-firing-rates $BEST_SCALE --v0 half --synapse none --readout mean"
 }
 EARLY=${EARLY:-4:0.5}
+# The reference recipe's conversion, whatever the model's config says.
+REF_FLAGS="--neuron spiking-relu --scale-firing-rates 20 --synapse 0.005 --v0 uniform:0 --normalize none --readout filtered"
 
 pct() { jq -r "$1" "$2" | awk '{ if ($1 == "null") print "-"; else printf "%.2f", 100 * $1 }'; }
 num() { jq -r "$1" "$2" | awk '{ printf "%.4g", $1 }'; }
@@ -59,7 +61,7 @@ section() { # model-dir dataset-spec title
     bf=$(best_flags "$DS")
     # shellcheck disable=SC2086
     {
-        run_eval "$name-ref" "$DS" 30
+        run_eval "$name-ref" "$DS" 30 $REF_FLAGS
         run_eval "$name-best30" "$DS" 30 $bf
         run_eval "$name-best16" "$DS" 16 $bf --no-ann
         run_eval "$name-best8" "$DS" 8 $bf --no-ann
@@ -71,8 +73,10 @@ section() { # model-dir dataset-spec title
             "$tmp/$name-$k.json" >"$tmp/x.json" && mv "$tmp/x.json" "$tmp/$name-$k.json"
     done
     echo "results: sweep $name" >&2
+    # shellcheck disable=SC2086
     $S sweep "$MODEL" --dataset "$DS" --limit "$SWEEP_N" --steps 10,20,30,50,100 \
-        --scale-firing-rates 5,20,50,100 --synapse none,0.001,0.005,0.01 --json >"$tmp/$name-sweep.json"
+        --scale-firing-rates 5,20,50,100 --synapse none,0.001,0.005,0.01 --json \
+        --neuron spiking-relu --v0 uniform:0 --normalize none --readout filtered >"$tmp/$name-sweep.json"
     ann=$(jq -r .ann_accuracy "$tmp/$name-ref.json")
     {
         echo "## $3 (\`$MODEL\`)"
@@ -80,7 +84,7 @@ section() { # model-dir dataset-spec title
         echo "ANN accuracy: **$(pct .ann_accuracy "$tmp/$name-ref.json")%** on $(jq .n "$tmp/$name-ref.json") test images."
         echo
         header
-        row "nengo reference (config: $(jq -r .conversion "$tmp/$name-ref.json" | sed 's/ normalize=none readout=filtered//'))" "$name-ref" 30
+        row "nengo reference ($(jq -r .conversion "$tmp/$name-ref.json" | sed 's/ normalize=none readout=filtered//'))" "$name-ref" 30
         row "best: $bf" "$name-best30" 30
         row "best" "$name-best16" 16
         row "best" "$name-best10" 10
@@ -106,7 +110,8 @@ section() { # model-dir dataset-spec title
         echo "### Sweep of the nengo conversion ($SWEEP_N test images)"
         echo
         echo "    snnctl sweep $MODEL --dataset $DS --limit $SWEEP_N --steps 10,20,30,50,100 \\"
-        echo "        --scale-firing-rates 5,20,50,100 --synapse none,0.001,0.005,0.01 --json"
+        echo "        --scale-firing-rates 5,20,50,100 --synapse none,0.001,0.005,0.01 --json \\"
+        echo "        --neuron spiking-relu --v0 uniform:0 --normalize none --readout filtered"
         echo
         echo "| scale | synapse | steps | accuracy % | spikes/image | loihi J/image |"
         echo "|---:|---:|---:|---:|---:|---:|"
@@ -123,9 +128,9 @@ section() { # model-dir dataset-spec title
 
 : >"$tmp/body.md"
 : >"$tmp/summary.md"
-[ -d models/cifar10-seed ] && section models/cifar10-seed "$CIFAR" "cifar10-seed: the reference recipe"
-[ -d models/cifar10 ] && section models/cifar10 "$CIFAR" "cifar10: the shipped default"
-[ -d models/fashion-mnist ] && section models/fashion-mnist "$FMNIST" "fashion-mnist"
+section models/cifar10-seed "$CIFAR" "cifar10-seed: the reference recipe"
+section models/fashion-mnist "$FMNIST" "fashion-mnist"
+section models/cifar10 "$CIFAR" "cifar10: the shipped default"
 
 for i in 0 19; do
     $S plot raster models/cifar10-seed "$CIFAR#$i" --layer conv1 -o "$FIG/seed-raster-conv1-$i.svg" >/dev/null
