@@ -8,13 +8,13 @@
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-S=$BUILD/snnctl
+S=${SNNCTL_WRAP:-$BUILD/snnctl}
 SHARED=${SNN_SHARED:-../shared}
 CIFAR="cifar10:$SHARED/datasets/cifar10"
 FMNIST="fashion-mnist:/usr/share/datasets/fashion-mnist"
 SWEEP_N=${RESULTS_SWEEP_LIMIT:-1000}
-OUT=docs/results.md
-FIG=docs/figures
+OUT=${RESULTS_OUT:-docs/results.md}
+FIG=${RESULTS_FIG:-docs/figures}
 mkdir -p "$FIG"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -34,25 +34,15 @@ REF_FLAGS="--neuron spiking-relu --scale-firing-rates 20 --synapse 0.005 --v0 un
 pct() { jq -r "$1" "$2" | awk '{ if ($1 == "null") print "-"; else printf "%.2f", 100 * $1 }'; }
 num() { jq -r "$1" "$2" | awk '{ printf "%.4g", $1 }'; }
 
-run_eval() { # name dataset steps flags... -> $tmp/name.json
-    name=$1 ds=$2 steps=$3
+run_eval() { # key dataset steps flags... -> $tmp/key.json
+    rk=$1 rds=$2 rsteps=$3
     shift 3
-    echo "results: eval $name" >&2
-    echo "snnctl eval MODEL --dataset DATASET --steps $steps $*" >"$tmp/$name.cmd"
-    $S eval "$MODEL" --dataset "$ds" --steps "$steps" "$@" --json >"$tmp/$name.json"
+    echo "results: eval $rk" >&2
+    echo "snnctl eval MODEL --dataset DATASET --steps $rsteps $*" >"$tmp/$rk.cmd"
+    $S eval "$MODEL" --dataset "$rds" --steps "$rsteps" "$@" --json >"$tmp/$rk.json"
 }
 
-row() { # label name steps
-    f=$tmp/$2.json
-    ann=$(jq -r .ann_accuracy "$f")
-    acc=$(jq -r .snn_accuracy "$f")
-    echo "| $1 | $3 | $(pct .snn_accuracy "$f") | $(awk -v a="$acc" -v b="$ann" 'BEGIN{printf "%+.2f", 100*(a-b)}') | $(num .mean_steps "$f") | $(num .spikes_per_image "$f") | $(num .energy.loihi.snn_joules "$f") | $(num .energy.loihi.ann_joules "$f") | $(num .energy.cpu.snn_joules "$f") |"
-}
 
-header() {
-    echo "| mode | steps | SNN acc % | vs ANN (points) | mean steps | spikes/image | loihi J/image SNN | loihi J/image ANN | cpu J/image SNN |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-}
 
 section() { # model-dir dataset-spec title
     MODEL=$1
@@ -62,50 +52,53 @@ section() { # model-dir dataset-spec title
     # shellcheck disable=SC2086
     {
         run_eval "$name-ref" "$DS" 30 $REF_FLAGS
-        run_eval "$name-best30" "$DS" 30 $bf
-        run_eval "$name-best16" "$DS" 16 $bf --no-ann
-        run_eval "$name-best8" "$DS" 8 $bf --no-ann
-        run_eval "$name-best10" "$DS" 10 $bf --no-ann
         run_eval "$name-early" "$DS" 30 $bf --early-exit "$EARLY" --no-ann
+        # one simulation of the best mode serves 8, 10, 16 and 30 steps
+        echo "results: best mode $name" >&2
+        $S sweep "$MODEL" --dataset "$DS" --steps 8,10,16,30 --json $bf >"$tmp/$name-best.json"
+        echo "results: sweep $name" >&2
+        $S sweep "$MODEL" --dataset "$DS" --limit "$SWEEP_N" --steps 10,20,30,50,100 \
+            --scale-firing-rates 5,20,50,100 --synapse none,0.001,0.005,0.01 --json \
+            --neuron spiking-relu --v0 uniform:0 --normalize none --readout filtered >"$tmp/$name-sweep.json"
     }
-    for k in best16 best8 best10 early; do
-        jq --argjson a "$(jq .ann_accuracy "$tmp/$name-ref.json")" '.ann_accuracy = $a' \
-            "$tmp/$name-$k.json" >"$tmp/x.json" && mv "$tmp/x.json" "$tmp/$name-$k.json"
-    done
-    echo "results: sweep $name" >&2
-    # shellcheck disable=SC2086
-    $S sweep "$MODEL" --dataset "$DS" --limit "$SWEEP_N" --steps 10,20,30,50,100 \
-        --scale-firing-rates 5,20,50,100 --synapse none,0.001,0.005,0.01 --json \
-        --neuron spiking-relu --v0 uniform:0 --normalize none --readout filtered >"$tmp/$name-sweep.json"
     ann=$(jq -r .ann_accuracy "$tmp/$name-ref.json")
+    annj=$(num .energy.loihi.ann_joules "$tmp/$name-ref.json")
+    best_at() { jq -r --argjson T "$1" ".rows[] | select(.steps == \$T) | $2" "$tmp/$name-best.json"; }
+    bestrow() { # steps
+        a=$(best_at "$1" .accuracy)
+        echo "| best | $1 | $(awk -v a="$a" 'BEGIN{printf "%.2f", 100*a}') | $(awk -v a="$a" -v b="$ann" 'BEGIN{printf "%+.2f", 100*(a-b)}') | $1 | $(best_at "$1" .spikes_per_image | awk '{printf "%.4g", $1}') | $(best_at "$1" .loihi_joules | awk '{printf "%.4g", $1}') | $annj |"
+    }
     {
         echo "## $3 (\`$MODEL\`)"
         echo
         echo "ANN accuracy: **$(pct .ann_accuracy "$tmp/$name-ref.json")%** on $(jq .n "$tmp/$name-ref.json") test images."
         echo
-        header
-        row "nengo reference ($(jq -r .conversion "$tmp/$name-ref.json" | sed 's/ normalize=none readout=filtered//'))" "$name-ref" 30
-        row "best: $bf" "$name-best30" 30
-        row "best" "$name-best16" 16
-        row "best" "$name-best10" 10
-        row "best" "$name-best8" 8
-        row "best + early exit $EARLY (patience:min prob)" "$name-early" "<=30"
+        echo "| mode | steps | SNN acc % | vs ANN (points) | mean steps | spikes/image | loihi J/image SNN | loihi J/image ANN |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+        f=$tmp/$name-ref.json
+        echo "| nengo reference | 30 | $(pct .snn_accuracy "$f") | $(awk -v a="$(jq -r .snn_accuracy "$f")" -v b="$ann" 'BEGIN{printf "%+.2f", 100*(a-b)}') | 30 | $(num .spikes_per_image "$f") | $(num .energy.loihi.snn_joules "$f") | $annj |"
+        for T in 30 16 10 8; do bestrow "$T"; done
+        f=$tmp/$name-early.json
+        echo "| best + early exit $EARLY | <=30 | $(pct .snn_accuracy "$f") | $(awk -v a="$(jq -r .snn_accuracy "$f")" -v b="$ann" 'BEGIN{printf "%+.2f", 100*(a-b)}') | $(num .mean_steps "$f") | $(num .spikes_per_image "$f") | $(num .energy.loihi.snn_joules "$f") | $annj |"
+        echo
+        echo "- nengo reference: \`$(jq -r .conversion "$tmp/$name-ref.json")\`"
+        echo "- best: \`$bf\` (thresholds: 99.9th percentile of each layer's ANN activations on 1,000 training images; $BEST_SCALE spikes per step at the threshold; v0 half the threshold)"
+        echo "- early exit $EARLY: stop when the top class held 4 steps with probability >= 0.5 (steps before the readout receives input never count)"
         echo
         echo "Commands (MODEL=$MODEL, DATASET=$DS):"
         echo
-        for k in ref best30 best16 best10 best8 early; do echo "    $(cat "$tmp/$name-$k.cmd")"; done
+        for k in ref early; do echo "    $(cat "$tmp/$name-$k.cmd")"; done
+        echo "    snnctl sweep MODEL --dataset DATASET --steps 8,10,16,30 --json $bf"
         echo
-        echo "Accuracy by step, nengo reference vs best mode (%):"
+        echo "Accuracy by step of the nengo reference (%):"
         echo
         echo "| step | 1 | 2 | 4 | 6 | 8 | 10 | 12 | 16 | 20 | 25 | 30 |"
         echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-        for k in ref best30; do
-            printf "| %s |" "$k"
-            for t in 1 2 4 6 8 10 12 16 20 25 30; do
-                printf " %s |" "$(jq ".accuracy_by_step[$((t - 1))]" "$tmp/$name-$k.json" | awk '{printf "%.1f", 100*$1}')"
-            done
-            echo
+        printf "| nengo |"
+        for t in 1 2 4 6 8 10 12 16 20 25 30; do
+            printf " %s |" "$(jq ".accuracy_by_step[$((t - 1))]" "$tmp/$name-ref.json" | awk '{printf "%.1f", 100*$1}')"
         done
+        echo
         echo
         echo "### Sweep of the nengo conversion ($SWEEP_N test images)"
         echo
@@ -119,11 +112,11 @@ section() { # model-dir dataset-spec title
         echo
         for T in 10 30; do
             b=$(jq -r --argjson T "$T" '[.rows[] | select(.steps == $T)] | max_by(.accuracy) | "scale \(.scale_firing_rates), synapse \(if .synapse == 0 then "none" else .synapse end): \(.accuracy * 10000 | round / 100)%"' "$tmp/$name-sweep.json")
-            echo "- best nengo setting at $T steps: $b; best mode at $T steps: $(pct .snn_accuracy "$tmp/$name-best$T.json")% (all test images)"
+            echo "- best nengo setting at $T steps: $b; best mode at $T steps: $(best_at "$T" .accuracy | awk '{printf "%.2f", 100*$1}')% (all test images)"
         done
         echo
     } >>"$tmp/body.md"
-    echo "| $name | $(pct .ann_accuracy "$tmp/$name-ref.json") | $(pct .snn_accuracy "$tmp/$name-ref.json") | $(pct .snn_accuracy "$tmp/$name-best30.json") | $(pct .snn_accuracy "$tmp/$name-best16.json") | $(pct .snn_accuracy "$tmp/$name-best8.json") | $(pct .snn_accuracy "$tmp/$name-early.json") @ $(num .mean_steps "$tmp/$name-early.json") steps |" >>"$tmp/summary.md"
+    echo "| $name | $(pct .ann_accuracy "$tmp/$name-ref.json") | $(pct .snn_accuracy "$tmp/$name-ref.json") | $(best_at 30 .accuracy | awk '{printf "%.2f", 100*$1}') | $(best_at 16 .accuracy | awk '{printf "%.2f", 100*$1}') | $(best_at 8 .accuracy | awk '{printf "%.2f", 100*$1}') | $(pct .snn_accuracy "$tmp/$name-early.json") @ $(num .mean_steps "$tmp/$name-early.json") steps |" >>"$tmp/summary.md"
 }
 
 : >"$tmp/body.md"
