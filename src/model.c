@@ -610,6 +610,23 @@ snn_err snn_model_config_save(const snn_model_config *cfg, const char *dir, snn_
     snprintf(tmp, sizeof tmp, "%s/.config.json.%ld.tmp", dir, (long)getpid());
     char *s = snn_model_config_dump(cfg);
     if (!s) return snn_error_set(err, SNN_ENOMEM, "out of memory");
+    /* keep what the schema does not model (e.g. "training" provenance) */
+    json_t *old = json_load_file(path, 0, NULL);
+    if (json_is_object(old)) {
+        json_t *cur = json_loads(s, 0, NULL);
+        const char *k;
+        json_t *v;
+        if (cur) {
+            json_object_foreach(old, k, v) if (!json_object_get(cur, k)) json_object_set(cur, k, v);
+            char *merged = json_dumps(cur, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+            if (merged) {
+                free(s);
+                s = merged;
+            }
+            json_decref(cur);
+        }
+    }
+    json_decref(old);
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         free(s);

@@ -179,6 +179,21 @@ TEST(model_config_save_atomic)
     snn_error err = {0};
     snn_model *m = snn_model_load(dir, &err);
     CHECK_MSG(m, "%s", err.msg);
+    /* a key the schema does not model survives the rewrite */
+    FILE *f = fopen(test_path("models/fashion-mnist/config.json"), "rb");
+    CHECK(f);
+    char text[8192];
+    size_t tn = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[tn] = 0;
+    char cfgp[600];
+    snprintf(cfgp, sizeof cfgp, "%s/config.json", dir);
+    f = fopen(cfgp, "wb");
+    CHECK(f && fwrite(text, 1, tn, f) == tn);
+    fclose(f);
+    snn_model_free(m);
+    m = snn_model_load(dir, &err);
+    CHECK_MSG(m, "%s", err.msg);
     snn_model_config c = m->cfg;
     c.steps = 17;
     CHECK_OK(snn_convert_params_set(&c.convert, "thresholds", "conv1=2.5,conv2=3", &err));
@@ -188,6 +203,12 @@ TEST(model_config_save_atomic)
     CHECK_MSG(m, "%s", err.msg);
     CHECK_EQ_INT(m->cfg.steps, 17);
     CHECK_NEAR(snn_convert_params_layer_threshold(&m->cfg.convert, "conv2"), 3, 1e-6);
+    f = fopen(cfgp, "rb");
+    CHECK(f);
+    tn = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[tn] = 0;
+    CHECK(strstr(text, "\"training\"") != NULL);
     snn_model_free(m);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0);
