@@ -48,8 +48,8 @@ suite cli env BUILD="$BUILD" tests/cli/run.sh
 suite conform env BUILD="$BUILD" tests/conform.sh
 suite integration "$BUILD/test_integration"
 if [ "$BUILD" = build ]; then
-    suite browser env SNND="$BUILD/snnd" tests/browser/run.sh
-    suite ecosystem env SNND="$BUILD/snnd" tests/ecosystem/run.sh
+    suite browser env SNND="$PWD/$BUILD/snnd" tests/browser/run.sh
+    suite ecosystem env SNND="$PWD/$BUILD/snnd" tests/ecosystem/run.sh
 fi
 
 echo
