@@ -220,4 +220,4 @@ echo "Engine batch throughput (snnctl eval, same model and steps, 1000 test imag
 echo "daemon): ${eng_ips:-n/a} images/s. A ratio near 1 at concurrency 8-32 means the"
 echo "daemon's dynamic batching keeps the engine as busy as an offline batch run."
 echo
-echo "Reproduce: \`BENCH_DAEMON_SECONDS=$SECS tools/bench_daemon.sh\`."
+echo "Reproduce: \`BENCH_DAEMON_SECONDS=$SECS${BENCH_DAEMON_MODEL:+ BENCH_DAEMON_MODEL=$BENCH_DAEMON_MODEL} tools/bench_daemon.sh\`."
