@@ -242,7 +242,9 @@ static void h_model_load(srv_req *r)
     srv_model *e = srv_repo_find(r->arg[0]);
     srv_version *v = e ? srv_model_acquire(e) : NULL;
     if (rc != SNN_OK) {
-        srv_reply_error(r, 500, "model '%s' failed to load: %s%s", r->arg[0], err.msg,
+        /* a bad model file is bad input (422), not a server fault */
+        int st = rc == SNN_ENOMEM || rc == SNN_EIO || rc == SNN_EINTERNAL ? 500 : 422;
+        srv_reply_error(r, st, "model '%s' failed to load: %s%s", r->arg[0], err.msg,
                         v ? "; the previous version keeps serving" : "");
     } else {
         srv_reply_json(r, 200, srv_render_model(e, v, 0));
