@@ -156,6 +156,9 @@ int main(int argc, char **argv)
         unsigned n = uv_available_parallelism();
         srv_cfg.workers = n ? n : 1;
     }
+    /* the worker pool already uses the cores: BLAS stays single-threaded
+     * inside each worker (no oversubscription, no spinning BLAS threads) */
+    snn_blas_threads(srv_cfg.workers > 1 ? 1 : (int)uv_available_parallelism());
     srv_metrics_init();
     srv_repo_init();
     if (srv_sched_start() != 0) {
