@@ -408,3 +408,38 @@ int it_concurrent(snnd_proc *d, const char *path, const char *ctype, const void 
     free(hb);
     return rc;
 }
+
+char *it_batch_body(const snnd_proc *d, int images, int steps, size_t *len)
+{
+    uint8_t *png;
+    size_t plen;
+    if (it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &plen)) return NULL;
+    char *b64 = it_b64(png, plen);
+    free(png);
+    if (!b64) return NULL;
+    size_t cap = (strlen(b64) + 4) * (size_t)images + 128, k;
+    char *body = malloc(cap);
+    if (!body) {
+        free(b64);
+        return NULL;
+    }
+    k = (size_t)snprintf(body, cap, "{\"steps\":%d,\"images\":[", steps);
+    for (int i = 0; i < images; i++) k += (size_t)snprintf(body + k, cap - k, "%s\"%s\"", i ? "," : "", b64);
+    snprintf(body + k, cap - k, "]}");
+    free(b64);
+    *len = strlen(body);
+    return body;
+}
+
+long it_hwm_kb(const snnd_proc *d)
+{
+    char path[64], line[256];
+    long v = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)d->pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) v = strtol(line + 6, NULL, 10);
+    fclose(f);
+    return v;
+}

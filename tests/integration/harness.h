@@ -55,6 +55,11 @@ json_t *it_json(const http_resp *r);
 int it_png(const snnd_proc *d, int w, int h, int c, uint8_t **out, size_t *len);
 int it_jpeg(int w, int h, int c, uint8_t **out, size_t *len);
 char *it_b64(const uint8_t *buf, size_t len);
+/* A JSON classify body of `images` copies of the test PNG at `steps` steps
+ * (the slow requests of the overload, drain and fault tests). Caller frees. */
+char *it_batch_body(const snnd_proc *d, int images, int steps, size_t *len);
+/* VmHWM (peak resident memory) of the daemon in KiB, -1 if unreadable. */
+long it_hwm_kb(const snnd_proc *d);
 
 /* Run `n` requests concurrently (curl multi); statuses[i] and
  * retry_after[i] (1 when the header was present) are filled. */

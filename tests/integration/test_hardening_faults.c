@@ -27,24 +27,6 @@ static double hf_now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* A JSON body of `images` copies of one image at `steps` steps. */
-static char *hf_body(snnd_proc *d, int images, int steps, size_t *len)
-{
-    uint8_t *png;
-    size_t plen;
-    if (it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &plen)) return NULL;
-    char *b64 = it_b64(png, plen);
-    free(png);
-    size_t cap = (strlen(b64) + 4) * (size_t)images + 128, k;
-    char *body = malloc(cap);
-    k = (size_t)snprintf(body, cap, "{\"steps\":%d,\"images\":[", steps);
-    for (int i = 0; i < images; i++) k += (size_t)snprintf(body + k, cap - k, "%s\"%s\"", i ? "," : "", b64);
-    snprintf(body + k, cap - k, "]}");
-    free(b64);
-    *len = strlen(body);
-    return body;
-}
-
 /* Sum of the samples of a metric family (all label sets); -1 if absent. */
 static double hf_metric(snnd_proc *d, const char *name)
 {
@@ -144,7 +126,7 @@ static double hf_timed_small(snnd_proc *d, long *status)
 {
     size_t len;
     http_resp r;
-    char *b = hf_body(d, 1, 2, &len);
+    char *b = it_batch_body(d, 1, 2, &len);
     double t0 = hf_now();
     *status = 0;
     if (b && it_http(d, "POST", "/classify", "application/json", b, len, NULL, &r) == 0) *status = r.status;
@@ -163,7 +145,7 @@ IT_TEST(hf_disconnect_storm_no_leak, IT_SLOW, "--workers", "1", "--queue-size", 
     CHECK(hf_settled(d, 3));
     usleep(300000);
     int fds0 = hf_count_fds(d), thr0 = hf_threads(d);
-    char *slow = hf_body(d, 8, 1000, &len);
+    char *slow = it_batch_body(d, 8, 1000, &len);
     CHECK(slow);
     /* 16 slow requests (each 0.2 s or more of engine time), all abandoned
      * after 80 ms, queued or running */
@@ -210,7 +192,7 @@ IT_TEST(hf_stream_disconnect_cancels, IT_SLOW, "--workers", "1", "--chunk-steps"
 {
     size_t len;
     long st;
-    char *slow = hf_body(d, 1, 1000, &len);
+    char *slow = it_batch_body(d, 1, 1000, &len);
     CHECK(slow);
     CHECK(hf_settled(d, 3));
     for (int round = 0; round < 4; round++) {
@@ -350,7 +332,7 @@ IT_TEST(hf_sigterm_under_load, IT_SLOW, "--workers", "2", "--drain-timeout-ms", 
         "--max-queue-delay-ms", "0", "--request-timeout-ms", "120000", NULL)
 {
     size_t len;
-    char *body = hf_body(d, 2, 300, &len);
+    char *body = it_batch_body(d, 8, 1000, &len); /* long enough to be in flight at SIGTERM */
     CHECK(body);
     hf_req q[6];
     pthread_t t[6];
@@ -368,7 +350,7 @@ IT_TEST(hf_sigterm_under_load, IT_SLOW, "--workers", "2", "--drain-timeout-ms", 
     for (int i = 0; i < 3; i++) {
         http_resp r;
         size_t sl;
-        char *small = hf_body(d, 1, 2, &sl);
+        char *small = it_batch_body(d, 1, 2, &sl);
         int rc = it_http(d, "POST", "/classify", "application/json", small, sl, NULL, &r);
         if (rc != 0 || (r.status == 503 && it_header(&r, "Retry-After"))) refused++;
         else accepted++;
@@ -397,7 +379,7 @@ IT_TEST(hf_deadlines_free_the_worker, IT_SLOW, "--workers", "1", "--request-time
 {
     size_t len;
     long st = 0, big = 0;
-    char *slow = hf_body(d, 8, 1000, &len);
+    char *slow = it_batch_body(d, 8, 1000, &len);
     char why[256] = "";
     CHECK(slow);
     /* The slow request (8000 image-steps: 0.2-0.3 s on fashion-mnist with

@@ -64,20 +64,6 @@ static int hl_read_status(int fd, double secs, char *buf, size_t cap)
     return !strncmp(buf, "HTTP/1.", 7) ? atoi(buf + 9) : 0;
 }
 
-/* VmHWM (peak RSS) of the daemon in KiB. */
-static long hl_hwm_kb(snnd_proc *d)
-{
-    char path[64], line[256];
-    long v = -1;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)d->pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) v = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return v;
-}
-
 static int hl_status(snnd_proc *d, const char *method, const char *path, const char *ctype,
                      const void *body, size_t len, char *err, size_t errlen)
 {
@@ -200,7 +186,7 @@ IT_TEST(hl_decompression_bombs_no_alloc, 0, NULL)
     CHECK_OK(hl_jpeg_claim(jpg, jlen, 60000, 60000));
     /* warm the paths once, then measure */
     CHECK_EQ_INT(hl_status(d, "GET", "/metrics", NULL, NULL, 0, NULL, 0), 200);
-    long hwm0 = hl_hwm_kb(d);
+    long hwm0 = it_hwm_kb(d);
     CHECK(hwm0 > 0);
     for (int i = 0; i < 20; i++) {
         int st;
@@ -218,7 +204,7 @@ IT_TEST(hl_decompression_bombs_no_alloc, 0, NULL)
         CHECK_MSG(st == 413 || st == 400, "base64 JPEG bomb answered %d: %s", st, err);
     }
     free(jpg);
-    long hwm1 = hl_hwm_kb(d);
+    long hwm1 = it_hwm_kb(d);
     CHECK_MSG(hwm1 - hwm0 < 16 * 1024, "peak RSS grew %ld KiB on bombs", hwm1 - hwm0);
     CHECK_EQ_INT(hl_status(d, "GET", "/healthz", NULL, NULL, 0, NULL, 0), 200);
 }

@@ -89,19 +89,6 @@ static char *hm_read(const char *path, size_t *len)
     return b;
 }
 
-static long hm_hwm_kb(snnd_proc *d)
-{
-    char path[64], line[256];
-    long v = -1;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)d->pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) v = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return v;
-}
-
 /* The served version string and state of the test model. */
 static int hm_version(snnd_proc *d, char *ver, size_t vlen, char *state, size_t slen)
 {
@@ -132,7 +119,7 @@ IT_TEST(hm_hostile_models_never_load, IT_COPY, NULL)
     CHECK(good && good_cfg);
     CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &plen));
     CHECK_OK(hm_version(d, v0, sizeof v0, s0, sizeof s0));
-    long hwm0 = hm_hwm_kb(d);
+    long hwm0 = it_hwm_kb(d);
 
     struct { const char *what; uint8_t *buf; size_t len; } cases[16];
     int n = 0;
@@ -184,7 +171,7 @@ IT_TEST(hm_hostile_models_never_load, IT_COPY, NULL)
                   r.status);
         it_free(&r);
     }
-    long hwm1 = hm_hwm_kb(d);
+    long hwm1 = it_hwm_kb(d);
     CHECK_MSG(hwm1 - hwm0 < 64 * 1024, "peak RSS grew %ld KiB loading hostile models", hwm1 - hwm0);
 
     /* a config.json that contradicts the graph (class count) or is not JSON */

@@ -18,24 +18,6 @@
 
 #include "it.h"
 
-/* A slow request: a batch of 8 copies of one image at 1000 steps. */
-static char *slow_body(snnd_proc *d, int images, int steps, size_t *len)
-{
-    uint8_t *png;
-    size_t plen;
-    if (it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &plen)) return NULL;
-    char *b64 = it_b64(png, plen);
-    free(png);
-    size_t cap = (strlen(b64) + 4) * (size_t)images + 128, k;
-    char *body = malloc(cap);
-    k = (size_t)snprintf(body, cap, "{\"steps\":%d,\"images\":[", steps);
-    for (int i = 0; i < images; i++) k += (size_t)snprintf(body + k, cap - k, "%s\"%s\"", i ? "," : "", b64);
-    snprintf(body + k, cap - k, "]}");
-    free(b64);
-    *len = strlen(body);
-    return body;
-}
-
 /* Value of a sample line "name{labels} value" in a metrics text. */
 static double metric(const char *text, const char *series)
 {
@@ -52,7 +34,7 @@ IT_TEST(it_overload_503, IT_SLOW, "--workers", "1", "--queue-size", "1", "--max-
         "--request-timeout-ms", "300000", NULL)
 {
     size_t len;
-    char *body = slow_body(d, 8, 1000, &len);
+    char *body = it_batch_body(d, 8, 1000, &len);
     long st[10];
     int ra[10], ok = 0, busy = 0;
     CHECK(body);
@@ -80,7 +62,7 @@ IT_TEST(it_deadline_504, IT_SLOW, "--workers", "1", "--request-timeout-ms", "150
 {
     size_t len;
     http_resp r;
-    char *body = slow_body(d, 8, 1000, &len);
+    char *body = it_batch_body(d, 8, 1000, &len);
     CHECK(body);
     HTTP(d, "POST", "/classify", "application/json", body, len, NULL, &r);
     free(body);
@@ -88,7 +70,7 @@ IT_TEST(it_deadline_504, IT_SLOW, "--workers", "1", "--request-timeout-ms", "150
     CHECK(strstr(r.body, "deadline"));
     it_free(&r);
     /* The worker is free again: a short request fits in the deadline. */
-    body = slow_body(d, 1, 2, &len);
+    body = it_batch_body(d, 1, 2, &len);
     HTTP(d, "POST", "/classify", "application/json", body, len, NULL, &r);
     free(body);
     CHECK_MSG(r.status == 200, "status %ld: %.200s", r.status, r.body);
@@ -98,7 +80,7 @@ IT_TEST(it_deadline_504, IT_SLOW, "--workers", "1", "--request-timeout-ms", "150
 IT_TEST(it_client_disconnect_cancels, IT_SLOW, "--workers", "1", "--request-timeout-ms", "300000", NULL)
 {
     size_t len;
-    char *body = slow_body(d, 8, 1000, &len);
+    char *body = it_batch_body(d, 8, 1000, &len);
     CHECK(body);
     /* Give up after 100 ms: the daemon must notice and cancel. */
     char url[128];
@@ -129,7 +111,7 @@ IT_TEST(it_client_disconnect_cancels, IT_SLOW, "--workers", "1", "--request-time
     CHECK_NEAR(inflight, 0, 0);
     /* The worker is free: a short request is answered at once. */
     size_t slen;
-    char *small = slow_body(d, 1, 2, &slen);
+    char *small = it_batch_body(d, 1, 2, &slen);
     HTTP(d, "POST", "/classify", "application/json", small, slen, NULL, &r);
     free(small);
     CHECK_EQ_INT(r.status, 200);
@@ -241,7 +223,7 @@ IT_TEST(it_sigterm_drain, IT_SLOW, "--workers", "1", "--drain-timeout-ms", "3000
     bg_req b = {d, NULL, 0, 0};
     pthread_t t;
     http_resp r;
-    b.body = slow_body(d, 8, 1000, &b.len);
+    b.body = it_batch_body(d, 8, 1000, &b.len);
     CHECK(b.body);
     CHECK_OK(pthread_create(&t, NULL, bg_run, &b));
     /* Wait until the slow request is in flight (polling: the machine may
@@ -266,7 +248,7 @@ IT_TEST(it_sigterm_drain, IT_SLOW, "--workers", "1", "--drain-timeout-ms", "3000
         usleep(20000);
     }
     size_t len;
-    char *small = slow_body(d, 1, 2, &len);
+    char *small = it_batch_body(d, 1, 2, &len);
     int cs = it_http(d, "POST", "/classify", "application/json", small, len, NULL, &r);
     long during = r.status;
     const char *ra = it_header(&r, "Retry-After");
@@ -536,7 +518,7 @@ IT_TEST(it_reload_while_running, IT_SLOW, "--workers", "1", "--request-timeout-m
     pthread_t t;
     http_resp r;
     char path[128];
-    b.body = slow_body(d, 8, 1000, &b.len);
+    b.body = it_batch_body(d, 8, 1000, &b.len);
     CHECK(b.body);
     CHECK_OK(pthread_create(&t, NULL, bg_run, &b));
     usleep(100000);
@@ -550,7 +532,7 @@ IT_TEST(it_reload_while_running, IT_SLOW, "--workers", "1", "--request-timeout-m
     CHECK_EQ_INT(load_status, 200);
     CHECK_EQ_INT(b.status, 200);
     size_t len;
-    char *small = slow_body(d, 1, 2, &len);
+    char *small = it_batch_body(d, 1, 2, &len);
     HTTP(d, "POST", "/classify", "application/json", small, len, NULL, &r);
     free(small);
     CHECK_EQ_INT(r.status, 200);
@@ -621,7 +603,7 @@ IT_TEST(it_sse_keepalive_while_queued, IT_SLOW, "--workers", "1", "--keepalive-s
     size_t len;
     for (int i = 0; i < NBG; i++) {
         b[i] = (bg_req){d, NULL, 0, 0};
-        b[i].body = slow_body(d, 8, 1000, &b[i].len);
+        b[i].body = it_batch_body(d, 8, 1000, &b[i].len);
         CHECK(b[i].body);
     }
     for (int i = 0; i < NBG; i++) CHECK_OK(pthread_create(&t[i], NULL, bg_run, &b[i]));
