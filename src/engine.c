@@ -487,9 +487,6 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                 float *v = e->v[l] + (size_t)b * n;
                 uint8_t *fired = e->fired[l] + (size_t)b * n;
                 float *out = e->spk;
-                if (frames == e->spk) {
-                    /* the stage output lives in ta/tb, so spk may be reused */
-                }
                 for (int t = 0; t < tc; t++) {
                     const float *u = U + t * ustride;
                     float *J = e->J;
@@ -515,9 +512,9 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                         }
                     }
                 }
+                /* the next stage reads spk and writes ta/tb, so the layer
+                 * after it may overwrite spk */
                 frames = out;
-                /* the next stage reads spk while writing ta/tb; the layer after
-                 * that writes spk again only after the stage is done */
             }
         }
         last_step = t0 + tc;

@@ -4,10 +4,12 @@
  * zero past the first layers: work proportional to spikes, not neurons).
  *
  * DESIGN: the fast path decides per frame (conv) or per chunk (dense) by
- * counting the non-zero inputs: scattering one input costs kh*kw*cout
- * multiply-adds on a contiguous weight row, the GEMM costs the full MACs at
- * several times the speed per MAC. SCATTER_RATIO is the break-even density,
- * measured with `make bench`.
+ * the share of non-zero inputs. A sparse conv frame is listed as events and
+ * gathered per output position (kh*kw*cout multiply-adds per event, weights
+ * streamed once per event); a sparse dense frame scatters one weight row per
+ * non-zero input; a dense frame goes to the GEMM. GATHER_RATIO and
+ * SCATTER_RATIO are the break-even densities, measured with `make bench`
+ * (`snnctl eval --kernels adaptive|dense|scatter`).
  */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
