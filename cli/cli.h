@@ -21,6 +21,8 @@ int cmd_plot(int argc, char **argv);
 
 /* Print "snnctl: " + message to stderr. */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* 1 if A asks for a command's usage (-h, --help). */
+int cli_is_help(const char *a);
 
 /* ---- shared flag handling (cli/common.c) ---- */
 #define CLI_MAX_SET 64

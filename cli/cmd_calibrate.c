@@ -9,6 +9,13 @@
 
 #include "cli.h"
 
+static const char *CALIBRATE_USAGE =
+    "usage: snnctl calibrate MODEL_DIR --dataset SPEC [--limit N] [--normalize max|percentile:P]\n"
+    "         [conversion flags] [--dry-run]\n"
+    "  Computes each layer's firing threshold from the ANN activations of the first N training\n"
+    "  images of SPEC (default 1000) and stores thresholds and normalisation (default\n"
+    "  percentile:99.9) in MODEL_DIR/config.json. --dry-run prints them without writing.\n";
+
 int cmd_calibrate(int argc, char **argv)
 {
     cli_opts o;
@@ -17,7 +24,10 @@ int cmd_calibrate(int argc, char **argv)
     int n = 1000, dry = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (i + 1 < argc && !strcmp(a, "--dataset")) spec = argv[++i];
+        if (cli_is_help(a)) {
+            fputs(CALIBRATE_USAGE, stdout);
+            return 0;
+        } else if (i + 1 < argc && !strcmp(a, "--dataset")) spec = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "--limit")) n = atoi(argv[++i]);
         else if (!strcmp(a, "--dry-run")) dry = 1;
         else {
@@ -27,14 +37,14 @@ int cmd_calibrate(int argc, char **argv)
             if (a[0] != '-' && !model) model = a;
             else {
                 cli_errorf("calibrate: unexpected argument '%s'", a);
+                fputs(CALIBRATE_USAGE, stderr);
                 return 2;
             }
         }
     }
     struct stat st;
     if (!model || !spec || n < 1) {
-        cli_errorf("usage: snnctl calibrate MODEL_DIR --dataset SPEC [--limit N] "
-                   "[--normalize max|percentile:P] [--dry-run]");
+        fputs(CALIBRATE_USAGE, stderr);
         return 2;
     }
     if (stat(model, &st) || !S_ISDIR(st.st_mode)) {

@@ -258,7 +258,7 @@ int cmd_conform(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
             verbose = 1;
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+        } else if (cli_is_help(argv[i])) {
             printf("usage: snnctl conform [-v] DIR...\n"
                    "  Run ONNX backend test folders (model.onnx + test_data_set_*)\n"
                    "  through the rate evaluator; prints PASS/FAIL/SKIP per test.\n");

@@ -113,7 +113,7 @@ int cmd_eval(int argc, char **argv)
         const char *a = argv[i];
         if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--no-ann")) no_ann = 1;
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        else if (cli_is_help(a)) {
             fputs(EVAL_USAGE, stdout);
             return 0;
         } else if (i + 1 < argc && !strcmp(a, "--dataset")) spec = argv[++i];
@@ -320,7 +320,7 @@ int cmd_sweep(int argc, char **argv)
         else if (i + 1 < argc && !strcmp(a, "--split")) split = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "--limit")) limit = atoi(argv[++i]);
         else if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        else if (cli_is_help(a)) {
             fputs(SWEEP_USAGE, stdout);
             return 0;
         } else {

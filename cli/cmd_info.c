@@ -6,6 +6,8 @@
 #include "cli.h"
 #include "snn/engine.h"
 
+static const char *INFO_USAGE = "usage: snnctl info MODEL [conversion flags]\n";
+
 int cmd_info(int argc, char **argv)
 {
     cli_opts o;
@@ -15,14 +17,19 @@ int cmd_info(int argc, char **argv)
         int r = cli_opts_flag(&o, argc, argv, &i);
         if (r < 0) return 2;
         if (r) continue;
+        if (cli_is_help(argv[i])) {
+            fputs(INFO_USAGE, stdout);
+            return 0;
+        }
         if (argv[i][0] != '-' && !model) model = argv[i];
         else {
-            cli_errorf("usage: snnctl info MODEL [conversion flags]");
+            cli_errorf("info: unexpected argument '%s'", argv[i]);
+            fputs(INFO_USAGE, stderr);
             return 2;
         }
     }
     if (!model) {
-        cli_errorf("usage: snnctl info MODEL [conversion flags]");
+        fputs(INFO_USAGE, stderr);
         return 2;
     }
     snn_convert_params p;

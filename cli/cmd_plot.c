@@ -33,7 +33,7 @@ static int parse_args(plot_args *a, int argc, char **argv)
     cli_opts_init(&a->o);
     a->neurons = 512;
     if (argc < 2 || (strcmp(argv[1], "raster") && strcmp(argv[1], "probs"))) {
-        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        if (argc >= 2 && cli_is_help(argv[1])) {
             fputs(PLOT_USAGE, stdout);
             return 1;
         }
@@ -48,7 +48,7 @@ static int parse_args(plot_args *a, int argc, char **argv)
         if (r) continue;
         const char *s = argv[i];
         int has_val = i + 1 < argc;
-        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+        if (cli_is_help(s)) {
             fputs(PLOT_USAGE, stdout);
             return 1;
         } else if (has_val && (!strcmp(s, "-o") || !strcmp(s, "--output"))) {

@@ -62,7 +62,10 @@ int cmd_run(int argc, char **argv)
         if (r < 0) return 2;
         if (r) continue;
         const char *a = argv[i];
-        if (i + 1 < argc && !strcmp(a, "--dump")) dump = argv[++i];
+        if (cli_is_help(a)) {
+            fputs(RUN_USAGE, stdout);
+            return 0;
+        } else if (i + 1 < argc && !strcmp(a, "--dump")) dump = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "--top")) topk = atoi(argv[++i]);
         else if (a[0] != '-' && !model) model = a;
         else if (a[0] != '-' && !image) image = a;

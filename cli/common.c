@@ -22,6 +22,11 @@ void cli_errorf(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+int cli_is_help(const char *a)
+{
+    return !strcmp(a, "-h") || !strcmp(a, "--help");
+}
+
 double cli_now(void)
 {
     struct timespec t;

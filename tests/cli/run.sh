@@ -401,6 +401,19 @@ t_err_unknown_command() {
     has "$T/err" '^usage: snnctl COMMAND' || return 1
 }
 
+# Every command answers --help and -h with its usage on stdout and status 0
+# (the top-level usage promises "snnctl COMMAND --help for details").
+t_help_every_command() {
+    for c in info run eval sweep calibrate plot conform; do
+        for h in --help -h; do
+            ok $c $h || return 1
+            [ ! -s "$T/err" ] || { why="snnctl $c $h wrote to stderr: $(first "$T/err")"; return 1; }
+            head -n 1 "$T/out" | grep -q "^usage: snnctl $c" ||
+                { why="snnctl $c $h: first line '$(first "$T/out")' is not its usage"; return 1; }
+        done
+    done
+}
+
 t_err_missing_model() {
     refused 1 "$T/no-such-model" info "$T/no-such-model" || return 1
     refused 1 "$T/no-such-model" run "$T/no-such-model" "$T/x.png" || return 1
@@ -556,6 +569,7 @@ case_ plot_probs_svg t_plot_probs_svg
 case_ plot_probs_png t_plot_probs_png
 case_ plot_probs_label_not_a_class t_plot_probs_foreign_label
 case_ error_unknown_command t_err_unknown_command
+case_ help_every_command t_help_every_command
 case_ error_missing_model t_err_missing_model
 case_ error_corrupt_model t_err_corrupt_model
 case_ error_bad_flag_values t_err_bad_flag_values
