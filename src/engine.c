@@ -354,6 +354,26 @@ static int early_exit_check(snn_engine *e, const snn_early_exit *ee, int b, cons
     return e->streak[b] >= ee->patience && step + 1 >= ee->min_steps;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The RN neurons a raster shows, of a layer of N = P positions x C channels
+ * (frame index p*C + c, channels last): sample k takes position
+ * floor(k*P/RN) and channel k mod C, so the sample covers every channel and
+ * the whole image. Evenly spaced indices alone alias: conv1 of the CIFAR-10
+ * nets has 32 channels and 32768/512 = 64, so every sample would be channel
+ * 0, which may never fire. Distinct because RN <= N; stored ascending. */
+static void raster_sample(int64_t N, int C, int rn, int64_t *idx)
+{
+    if (C < 1 || N % C) C = 1;
+    int64_t P = N / C;
+    for (int k = 0; k < rn; k++) idx[k] = (int64_t)k * P / rn * C + k % C;
+    qsort(idx, (size_t)rn, sizeof *idx, cmp_i64);
+}
+
 snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_run_opts *o,
                        snn_result *res, snn_error *err)
 {
@@ -391,7 +411,7 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
         int64_t N = net->layers[o->raster_layer].info.neurons;
         rn = o->raster_neurons > 0 && o->raster_neurons < ras->nneurons ? o->raster_neurons : ras->nneurons;
         if (rn > N) rn = (int)N;
-        for (int k = 0; k < rn; k++) ras->neuron_index[k] = (int64_t)k * N / rn;
+        raster_sample(N, net->layers[o->raster_layer].info.c, rn, ras->neuron_index);
         memset(ras->counts, 0, sizeof(uint16_t) * (size_t)ras->nneurons * res->max_steps);
     }
     ras->nneurons = rn ? rn : ras->nneurons;

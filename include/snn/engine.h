@@ -94,8 +94,8 @@ typedef struct snn_layer_stats {
 
 typedef struct snn_raster {
     int layer;                  /* layer index, -1 = none */
-    int nneurons;               /* sampled neurons (evenly spaced over the layer) */
-    int64_t *neuron_index;      /* [nneurons] */
+    int nneurons;               /* sampled neurons: spread over positions and channels */
+    int64_t *neuron_index;      /* [nneurons] ascending channels-last (HWC) frame indices */
     uint16_t *counts;           /* [steps x nneurons] spikes of image 0 */
 } snn_raster;
 

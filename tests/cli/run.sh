@@ -515,6 +515,20 @@ t_cifar_run() {
     refused 1 'beyond' run "$TINY" "cifar10:$CIFAR#10000" || return 1
 }
 
+# The figure in the README: the conv1 raster of cifar10-seed, test image 19.
+# Its 512 sampled neurons must show spikes from many channels (evenly
+# spaced indices once sampled only channel 0, which never fires there).
+t_cifar_seed_raster() {
+    have_cifar || return 0
+    seed="$ROOT/models/cifar10-seed"
+    [ -f "$seed/model.onnx" ] || { skip_because "models/cifar10-seed missing"; return 0; }
+    for l in conv1 conv2 conv3 dense1; do
+        ok plot raster "$seed" "cifar10:$CIFAR#19" --layer $l -o "$T/r-$l.svg" || return 1
+        spikes=$(sed -nE 's/.* ([0-9]+) spikes \(predicted.*/\1/p' "$T/out")
+        [ -n "$spikes" ] && [ "$spikes" -gt 0 ] || { why="$l raster: no spikes in: $(first "$T/out")"; return 1; }
+    done
+}
+
 t_cifar_eval() {
     have_cifar || return 0
     model=""
@@ -577,6 +591,7 @@ case_ error_plot_unknown_layer t_err_plot_layer
 case_ error_bad_dataset_spec t_err_dataset_spec
 case_ error_image_missing_corrupt_out_of_range t_err_image
 case_ cifar10_run_true_class t_cifar_run
+case_ cifar10_seed_raster_has_spikes t_cifar_seed_raster
 case_ cifar10_eval t_cifar_eval
 case_ conform_onnx_node_tests t_conform
 

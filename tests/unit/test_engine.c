@@ -280,6 +280,21 @@ TEST(engine_raster_and_stats)
     o.raster_neurons = 32;
     CHECK_OK(snn_engine_run(e, x, 1, &o, &r, &err));
     CHECK_EQ_INT(r.raster.nneurons, 32);
+    {
+        /* the sample covers every channel and the whole image, ascending */
+        const snn_layer_info *li = snn_net_layer(net, 1);
+        CHECK(li->c > 1 && li->neurons / li->c >= 32);
+        int seen[64] = {0}, nch = 0;
+        int64_t P = li->neurons / li->c;
+        for (int k = 0; k < 32; k++) {
+            int64_t ix = r.raster.neuron_index[k];
+            CHECK(ix >= 0 && ix < li->neurons);
+            if (k) CHECK(ix > r.raster.neuron_index[k - 1]);
+            if (li->c <= 64 && !seen[ix % li->c]++) nch++;
+        }
+        CHECK_EQ_INT(nch, li->c < 32 ? li->c : 32);
+        CHECK(r.raster.neuron_index[31] / li->c - r.raster.neuron_index[0] / li->c > P / 2);
+    }
     double rs = 0, per_step = 0;
     for (int i = 0; i < 10 * 32; i++) rs += r.raster.counts[i];
     for (int t = 0; t < 10; t++) per_step += r.layers[1].spikes_per_step[t];
