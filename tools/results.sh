@@ -164,3 +164,5 @@ done
     echo "    snnctl plot raster models/cifar10-seed $CIFAR#19 --layer conv1 -o docs/figures/seed-raster-conv1-19.svg"
 } >"$OUT"
 echo "results: wrote $OUT" >&2
+# the README's copy of the headline table (only for the real docs/results.md)
+if [ "$OUT" = docs/results.md ]; then tools/readme-results.sh "$OUT" README.md; fi
