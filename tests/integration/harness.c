@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -431,15 +432,57 @@ char *it_batch_body(const snnd_proc *d, int images, int steps, size_t *len)
     return body;
 }
 
-long it_hwm_kb(const snnd_proc *d)
+long it_proc_status(const snnd_proc *d, const char *key)
 {
     char path[64], line[256];
+    size_t kl = strlen(key);
     long v = -1;
     snprintf(path, sizeof path, "/proc/%d/status", (int)d->pid);
     FILE *f = fopen(path, "r");
     if (!f) return -1;
     while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) v = strtol(line + 6, NULL, 10);
+        if (!strncmp(line, key, kl) && line[kl] == ':') v = strtol(line + kl + 1, NULL, 10);
     fclose(f);
     return v;
+}
+
+long it_hwm_kb(const snnd_proc *d) { return it_proc_status(d, "VmHWM"); }
+
+int it_connect(const snnd_proc *d, int rcv_timeout_s)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)d->port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    if (rcv_timeout_s > 0) {
+        struct timeval tv = {rcv_timeout_s, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+    return fd;
+}
+
+char *it_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (b) {
+        b[n] = '\0';
+        *len = (size_t)n;
+    }
+    return b;
 }

@@ -58,8 +58,16 @@ char *it_b64(const uint8_t *buf, size_t len);
 /* A JSON classify body of `images` copies of the test PNG at `steps` steps
  * (the slow requests of the overload, drain and fault tests). Caller frees. */
 char *it_batch_body(const snnd_proc *d, int images, int steps, size_t *len);
+/* The number after "KEY:" in the daemon's /proc/PID/status (VmHWM, VmPeak
+ * in KiB; Threads), -1 if unreadable. */
+long it_proc_status(const snnd_proc *d, const char *key);
 /* VmHWM (peak resident memory) of the daemon in KiB, -1 if unreadable. */
 long it_hwm_kb(const snnd_proc *d);
+/* A raw TCP connection to the daemon (for hand-written HTTP), with a
+ * receive timeout of rcv_timeout_s seconds when > 0; -1 on failure. */
+int it_connect(const snnd_proc *d, int rcv_timeout_s);
+/* A whole file, NUL-terminated, length in *len; NULL on failure. Caller frees. */
+char *it_read_file(const char *path, size_t *len);
 
 /* Run `n` requests concurrently (curl multi); statuses[i] and
  * retry_after[i] (1 when the header was present) are filled. */

@@ -60,19 +60,6 @@ static int hf_count_fds(snnd_proc *d)
     return atoi(out);
 }
 
-static int hf_threads(snnd_proc *d)
-{
-    char path[64], line[256];
-    int v = -1;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)d->pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "Threads:", 8)) v = atoi(line + 8);
-    fclose(f);
-    return v;
-}
-
 /* Wait up to `secs` until the in-flight gauge and queue depth are 0. */
 static int hf_settled(snnd_proc *d, double secs)
 {
@@ -144,7 +131,7 @@ IT_TEST(hf_disconnect_storm_no_leak, IT_SLOW, "--workers", "1", "--queue-size", 
     CHECK_EQ_INT(st, 200);
     CHECK(hf_settled(d, 3));
     usleep(300000);
-    int fds0 = hf_count_fds(d), thr0 = hf_threads(d);
+    int fds0 = hf_count_fds(d), thr0 = (int)it_proc_status(d, "Threads");
     char *slow = it_batch_body(d, 8, 1000, &len);
     CHECK(slow);
     /* 16 slow requests (each 0.2 s or more of engine time), all abandoned
@@ -160,7 +147,7 @@ IT_TEST(hf_disconnect_storm_no_leak, IT_SLOW, "--workers", "1", "--queue-size", 
     int fds1 = -1, thr1 = -1;
     for (int i = 0; i < 40; i++) {   /* connection threads wind down */
         fds1 = hf_count_fds(d);
-        thr1 = hf_threads(d);
+        thr1 = (int)it_proc_status(d, "Threads");
         if (fds1 <= fds0 && thr1 <= thr0) break;
         usleep(100000);
     }

@@ -6,8 +6,6 @@
  * body form, steps, raster size, JSON depth and length, header and URL
  * size, concurrent connections, and slow clients trickling the headers.
  * test_api.c and test_ops.c cover the plain cases; these are the edges. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,23 +21,6 @@ static double hl_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int hl_connect(snnd_proc *d)
-{
-    struct sockaddr_in a;
-    struct timeval tv = {10, 0};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)d->port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
 }
 
 /* Read what the server sends until it closes or `secs` pass; returns the
@@ -83,7 +64,7 @@ static int hl_status(snnd_proc *d, const char *method, const char *path, const c
 IT_TEST(hl_body_size_limits, 0, "--max-body-bytes", "4096", NULL)
 {
     char buf[2048];
-    int fd = hl_connect(d);
+    int fd = it_connect(d, 10);
     CHECK(fd >= 0);
     const char *head = "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
                        "Content-Length: 10000000000\r\n\r\n";
@@ -94,7 +75,7 @@ IT_TEST(hl_body_size_limits, 0, "--max-body-bytes", "4096", NULL)
     CHECK_MSG(st == 413, "10 GB Content-Length answered %d: %.200s", st, buf);
     CHECK_MSG(hl_now() - t0 < 2.0, "413 took %.1f s", hl_now() - t0);
     /* A Content-Length that is not a number is not a huge allocation either. */
-    fd = hl_connect(d);
+    fd = it_connect(d, 10);
     CHECK(fd >= 0);
     head = "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n";
     CHECK(send(fd, head, strlen(head), MSG_NOSIGNAL) > 0);
@@ -377,7 +358,7 @@ IT_TEST(hl_header_and_url_limits, 0, "--header-bytes", "8192", NULL)
 {
     char buf[2048];
     /* many small headers adding up past header-bytes */
-    int fd = hl_connect(d);
+    int fd = it_connect(d, 10);
     CHECK(fd >= 0);
     char *req = malloc(64 * 1024);
     size_t k = (size_t)sprintf(req, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
@@ -389,7 +370,7 @@ IT_TEST(hl_header_and_url_limits, 0, "--header-bytes", "8192", NULL)
     CHECK_MSG(sent <= 0 || st == 431 || st == 413 || st == 400 || st == 0,
               "400 headers answered %d", st);
     /* a 20 KB URL */
-    fd = hl_connect(d);
+    fd = it_connect(d, 10);
     CHECK(fd >= 0);
     k = (size_t)sprintf(req, "GET /");
     memset(req + k, 'u', 20000);
@@ -417,11 +398,11 @@ IT_TEST(hl_connection_limit, 0, "--max-connections", "4", "--connection-timeout-
     char buf[512];
     usleep(300000);   /* the harness's own connections are gone */
     for (int i = 0; i < 4; i++) {
-        fds[i] = hl_connect(d);
+        fds[i] = it_connect(d, 10);
         CHECK(fds[i] >= 0);
     }
     usleep(200000);   /* let the daemon accept them */
-    extra = hl_connect(d);
+    extra = it_connect(d, 10);
     int refused = extra < 0;
     if (!refused) {
         const char *get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -441,7 +422,7 @@ IT_TEST(hl_connection_limit, 0, "--max-connections", "4", "--connection-timeout-
  * off after about that long, like a trickled body (test_ops.c). */
 IT_TEST(hl_slow_headers_cut_off, 0, "--connection-timeout-s", "1", NULL)
 {
-    int fd = hl_connect(d);
+    int fd = it_connect(d, 10);
     CHECK(fd >= 0);
     const char *head = "POST /classify HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
                        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
@@ -458,20 +439,6 @@ IT_TEST(hl_slow_headers_cut_off, 0, "--connection-timeout-s", "1", NULL)
     CHECK_MSG(closed_at > 0 && closed_at - t0 < 4.0,
               "a client trickling its headers was kept %.1f s (connection-timeout-s 1)",
               (closed_at > 0 ? closed_at : hl_now()) - t0);
-}
-
-/* VmPeak (peak virtual size) of the daemon in KiB. */
-static long hl_vmpeak_kb(snnd_proc *d)
-{
-    char path[64], line[256];
-    long v = -1;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)d->pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmPeak:", 7)) v = strtol(line + 7, NULL, 10);
-    fclose(f);
-    return v;
 }
 
 /* Allocation amplification: a 1.2 KB "pixels" array whose first element
@@ -493,13 +460,13 @@ IT_TEST(hl_pixel_array_amplification, 0, NULL)
     }
     k += (size_t)sprintf(j + k, "}");
     CHECK(k < cap);
-    long peak0 = hl_vmpeak_kb(d);
+    long peak0 = it_proc_status(d, "VmPeak");
     for (int i = 0; i < 4; i++) {
         int st = hl_status(d, "POST", "/classify", "application/json", j, k, err, sizeof err);
         CHECK_MSG(st == 400, "non-rectangular 150^4 claim answered %d: %s", st, err);
     }
     free(j);
-    long grown = hl_vmpeak_kb(d) - peak0;   /* finding H2, fixed in body.c */
+    long grown = it_proc_status(d, "VmPeak") - peak0;   /* finding H2, fixed in body.c */
     CHECK_MSG(grown < 256 * 1024, "a 1.2 KB body made the daemon's peak virtual size grow %ld MiB",
               grown / 1024);
 }

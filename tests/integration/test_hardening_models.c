@@ -69,26 +69,6 @@ static int hm_write(const char *path, const void *buf, size_t len)
     return fclose(f) == 0 && n == len ? 0 : -1;
 }
 
-static char *hm_read(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) {
-        b[n] = '\0';
-        *len = (size_t)n;
-    }
-    return b;
-}
-
 /* The served version string and state of the test model. */
 static int hm_version(snnd_proc *d, char *ver, size_t vlen, char *state, size_t slen)
 {
@@ -115,7 +95,7 @@ IT_TEST(hm_hostile_models_never_load, IT_COPY, NULL)
     http_resp r;
     snprintf(onnx, sizeof onnx, "%s/%s/model.onnx", d->repo, d->model);
     snprintf(cfg, sizeof cfg, "%s/%s/config.json", d->repo, d->model);
-    char *good = hm_read(onnx, &good_len), *good_cfg = hm_read(cfg, &cfg_len);
+    char *good = it_read_file(onnx, &good_len), *good_cfg = it_read_file(cfg, &cfg_len);
     CHECK(good && good_cfg);
     CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &plen));
     CHECK_OK(hm_version(d, v0, sizeof v0, s0, sizeof s0));

@@ -8,27 +8,8 @@
 #include <string.h>
 
 #include "../test.h"
+#include "harness.h"
 #include "snn/model.h"
-
-static char *hr_read(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) {
-        b[n] = '\0';
-        *len = (size_t)n;
-    }
-    return b;
-}
 
 /* fuzz_model_config: what snn_model_config_dump writes must parse back
  * (finding F1 / H5: without a graph, unset input dimensions are dumped
@@ -51,7 +32,7 @@ TEST(hr_model_config_dump_round_trip)
         if (e->d_name[0] == '.') continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         size_t len;
-        char *text = hr_read(path, &len);
+        char *text = it_read_file(path, &len);
         if (!text) continue;
         n++;
         snn_model_config cfg, back;

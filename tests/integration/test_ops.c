@@ -4,8 +4,6 @@
  * SIGTERM drain (in-flight completes, new work 503, exit 0), metrics
  * (promtool lint and values), the options table (--help, env,
  * --print-config), slow clients cut off and oversized headers refused. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -371,21 +369,6 @@ TEST(it_options_table)
     CHECK_EQ_INT(run_snnd("", args, out, sizeof out), 0);
 }
 
-static int connect_to(snnd_proc *d)
-{
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)d->port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static double mono(void)
 {
     struct timespec ts;
@@ -397,7 +380,7 @@ IT_TEST(it_slow_clients_cut_off, 0, "--connection-timeout-s", "1", NULL)
 {
     /* A body trickled one byte every 200 ms is cut off after about 1 s
      * even though the connection never goes idle. */
-    int fd = connect_to(d);
+    int fd = it_connect(d, 0);
     CHECK(fd >= 0);
     const char *head = "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
                        "Content-Length: 1000\r\n\r\n";
@@ -413,7 +396,7 @@ IT_TEST(it_slow_clients_cut_off, 0, "--connection-timeout-s", "1", NULL)
     CHECK_MSG(closed_at > 0, "trickling client was never cut off");
     CHECK_MSG(closed_at - t0 < 4.0, "cut off only after %.1f s", closed_at - t0);
     /* A client that sends headers and then nothing times out too. */
-    fd = connect_to(d);
+    fd = it_connect(d, 0);
     CHECK(fd >= 0);
     CHECK(send(fd, head, strlen(head), MSG_NOSIGNAL) > 0);
     t0 = mono();
