@@ -93,6 +93,11 @@ $(BUILD)/test_unit: $(UNIT_OBJ) $(LIB)
 $(BUILD)/test_integration: $(INT_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(INT_OBJ) $(LIB) $(TEST_LIBS) $(SRV_LIBS) $(LIB_LIBS)
 
+# The closed-loop HTTP load generator of tools/bench_daemon.sh, soak.sh, faults.sh.
+$(BUILD)/loadgen: tools/loadgen.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LIBS) -lm
+
 # Start the daemon on 127.0.0.1:8080 serving the shipped default model.
 run:
 	@tools/install-deps.sh

@@ -57,11 +57,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 [ -x "$BUILD/snnd" ] || { echo "bench_daemon: $BUILD/snnd missing (make)" >&2; exit 1; }
-if [ ! -x "$LOADGEN" ] || [ tools/loadgen.c -nt "$LOADGEN" ]; then
-    echo "bench_daemon: building $LOADGEN" >&2
-    # shellcheck disable=SC2046
-    cc -O2 tools/loadgen.c -o "$LOADGEN" $(pkg-config --cflags --libs libcurl) -lm
-fi
+make --no-print-directory -s BUILD="$BUILD" "$LOADGEN" >&2
 
 # The first test image of the model's dataset as a PNG (Python stdlib only).
 python3 - "$DS" "$tmp/img.png" <<'EOF'

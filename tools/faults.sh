@@ -27,10 +27,7 @@ CONC=${FAULT_CONC:-16}
 MODEL=models/fashion-mnist
 NAME=fashion-mnist
 LOADGEN=$BUILD/loadgen
-if [ ! -x "$LOADGEN" ] || [ tools/loadgen.c -nt "$LOADGEN" ]; then
-    # shellcheck disable=SC2046
-    cc -O2 tools/loadgen.c -o "$LOADGEN" $(pkg-config --cflags --libs libcurl) -lm
-fi
+make --no-print-directory -s BUILD="$BUILD" "$LOADGEN" >&2
 tmp=$(mktemp -d /tmp/snnd-faults-XXXXXX)
 pid="" lg=""
 cleanup() {

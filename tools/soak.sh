@@ -36,10 +36,7 @@ NAME=$(basename "$MODEL")
 LOADGEN=$BUILD/loadgen
 
 [ -x "$BUILD/snnd" ] || { echo "soak: $BUILD/snnd missing (make)" >&2; exit 1; }
-if [ ! -x "$LOADGEN" ] || [ tools/loadgen.c -nt "$LOADGEN" ]; then
-    # shellcheck disable=SC2046
-    cc -O2 tools/loadgen.c -o "$LOADGEN" $(pkg-config --cflags --libs libcurl) -lm
-fi
+make --no-print-directory -s BUILD="$BUILD" "$LOADGEN" >&2
 tmp=$(mktemp -d /tmp/snnd-soak-XXXXXX)
 pid="" lg=""
 cleanup() {
