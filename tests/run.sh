@@ -18,28 +18,17 @@ BUILD=${BUILD:-build}
 cd "$(dirname "$0")/.." || exit 2
 export SNN_ROOT="$PWD"
 passed=0 failed=0 skipped=0 broken=""
+. tests/tally.sh
 
+# suite NAME COMMAND...: runs one suite, shows its output, tallies its
+# closing line and its exit status (kept through the pipe in $log.rc).
 suite() {
     name=$1
     shift
     echo "=== $name: $*"
     log=$(mktemp)
-    "$@" 2>&1 | tee "$log"
-    rc=$(cat "$log.rc" 2>/dev/null || echo 0)
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
-    if [ -z "$line" ]; then
-        echo "=== $name: no summary line (crashed?)"
-        failed=$((failed + 1))
-        broken="$broken $name"
-    else
-        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
-        f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
-        s=$(echo "$line" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p')
-        passed=$((passed + p))
-        failed=$((failed + f))
-        skipped=$((skipped + ${s:-0}))
-        [ "$f" = 0 ] || broken="$broken $name"
-    fi
+    { "$@" 2>&1; echo $? >"$log.rc"; } | tee "$log"
+    tally "$name" "$log" "$(cat "$log.rc" 2>/dev/null || echo 1)"
     rm -f "$log" "$log.rc"
 }
 

@@ -18,6 +18,8 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
 passed=0 failed=0 skipped=0 broken=""
+. tests/tally.sh
+TALLY_SEP="|"
 
 ok()   { passed=$((passed + 1)); echo "ok   $1"; }
 bad()  { failed=$((failed + 1)); broken="$broken|$1"; echo "FAIL $1"; }
@@ -40,20 +42,8 @@ suite() {
     "$@" > "$log" 2>&1
     rc=$?
     sed 's/^/  /' "$log"
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    tally "$name" "$log" "$rc"
     rm -f "$log"
-    if [ -z "$line" ]; then
-        bad "$name (exit $rc, no summary line)"
-        return
-    fi
-    p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
-    f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
-    s=$(echo "$line" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p')
-    passed=$((passed + p))
-    failed=$((failed + f))
-    skipped=$((skipped + ${s:-0}))
-    [ "$f" = 0 ] && [ "$rc" = 0 ] || broken="$broken|$name"
-    if [ "$f" = 0 ] && [ "$rc" != 0 ]; then failed=$((failed + 1)); fi
 }
 
 # ---------------------------------------------------------------- setup
