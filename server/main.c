@@ -4,8 +4,9 @@
  * signal handlers, a 250 ms timer (expires /v1/jobs entries, cuts slow or
  * idle connections), and model loading handed to libuv's thread pool
  * (uv_queue_work) so that signals stay responsive while a model converts.
- * Startup order: options, metrics, repository scan, workers, HTTP listener (liveness answers at once, readiness says 503
- * until the first load finishes), then the load. SIGHUP re-reads reloadable
+ * Startup order: options, metrics, repository scan, workers, HTTP listener
+ * (liveness answers at once, readiness says 503 until the first load
+ * finishes), then the load. SIGHUP re-reads reloadable
  * options and reloads models whose files changed (a failure keeps the old
  * version). SIGTERM/SIGINT drain: readiness turns 503 and new inference is
  * refused with 503 at once, queued and running work finishes until the
