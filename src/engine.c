@@ -180,7 +180,6 @@ snn_engine *snn_engine_new(const snn_net *net, int max_batch, int max_steps, snn
     e->max_steps = max_steps;
     e->max_chunk = mode == SNN_ENGINE_REFERENCE ? 1 : (max_steps < MAX_CHUNK ? max_steps : MAX_CHUNK);
     int64_t mf = kshape_size(&net->input_shape), col = 1;
-    e->max_chunk = mode == SNN_ENGINE_REFERENCE ? 1 : (max_steps < MAX_CHUNK ? max_steps : MAX_CHUNK);
     for (int s = 0; s < net->nstages; s++)
         for (int i = 0; i < net->stages[s].nops; i++) {
             const kop *op = &net->stages[s].ops[i];

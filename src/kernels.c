@@ -331,7 +331,7 @@ void kop_apply_fast(const kop *op, const float *in, float *out, int nframes, flo
     const int64_t isz = kshape_size(&op->in), osz = kshape_size(&op->out);
     switch (op->kind) {
     case KOP_CONV: {
-        /* scatter sparse frames; runs of dense frames go through one GEMM */
+        /* gather sparse frames; runs of dense frames go through one GEMM */
         int run0 = -1;
         for (int f = 0; f <= nframes; f++) {
             int dense = 0;
