@@ -16,6 +16,9 @@
 #   -v /my/snnd.json:/etc/snnd/snnd.json:ro    config file (or SNND_CONFIG=...)
 #   -e SNND_DEFAULT_MODEL=fashion-mnist -e SNND_WORKERS=4 ...   any option
 #   docker run snnd:0.1.0 --max-batch 16       flags go to snnd (exec form)
+# The image sets no admin token: on 0.0.0.0 the admin endpoints (model
+# load/unload, /v1/config) answer 403 until one is given at run time,
+#   -e SNND_ADMIN_TOKEN="$(openssl rand -hex 32)"    (docs/deploy.md)
 # SIGTERM reaches snnd directly (exec-form ENTRYPOINT, PID 1): readiness
 # turns 503, in-flight work drains for drain-timeout-ms (10 s), exit 0; give
 # `docker stop -t 15` or a compose stop_grace_period above that.

@@ -89,7 +89,8 @@ static const srv_option srv_options[] = {
     {"retry-after-s", OPT_INT, F(retry_after_s), "1", 1, 3600, 1, 0, "S",
      "Retry-After sent with 503"},
     {"admin-token", OPT_STR, F(admin_token), "", 0, 0, 0, 1, "TOKEN",
-     "bearer token required by load/unload (empty = no auth)"},
+     "bearer token of the admin endpoints (load/unload, /v1/config); empty: "
+     "open on a loopback listener, disabled (403) beyond loopback"},
     {"log-level", OPT_STR, F(log_level), "info", 0, 0, 1, 0, "LEVEL",
      "debug, info, warn or error"},
     {"energy-device", OPT_STR, F(energy_device), "loihi", 0, 0, 0, 0, "DEV",

@@ -38,6 +38,7 @@
 
 static struct MHD_Daemon *daemon_;
 static uint16_t bound_port;
+static int listen_loopback;      /* the listener accepts loopback peers only */
 static char id_prefix[9];
 static atomic_ulong id_counter;
 static atomic_int active;        /* requests between first header and completion */
@@ -403,6 +404,49 @@ static int token_ok(const char *hdr)
     return diff == 0;
 }
 
+/* The admin rule (SRV_R_ADMIN routes: model load/unload, /v1/config).
+ * With admin-token set they need "Authorization: Bearer TOKEN" (401
+ * without it, 403 with another). Without a token they are open only while
+ * the listener is loopback; beyond loopback they are off (403 saying why),
+ * as main.c logs at startup. 1 when refused (answered). */
+static int admin_refused(srv_req *r)
+{
+    if (srv_cfg.admin_token[0]) {
+        const char *auth = srv_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (!auth) {
+            srv_reply_error(r, 401, "this endpoint needs Authorization: Bearer TOKEN");
+            return 1;
+        }
+        if (!token_ok(auth)) {
+            srv_reply_error(r, 403, "invalid admin token");
+            return 1;
+        }
+        return 0;
+    }
+    if (listen_loopback) return 0;
+    srv_reply_error(r, 403,
+                    "admin endpoints are disabled: snnd listens on %s, beyond loopback, and no "
+                    "admin-token is set (set admin-token or SNND_ADMIN_TOKEN to enable them)",
+                    srv_cfg.host);
+    return 1;
+}
+
+int srv_http_admin_open(void) { return !srv_cfg.admin_token[0] && listen_loopback; }
+int srv_http_admin_off(void) { return !srv_cfg.admin_token[0] && !listen_loopback; }
+
+/* 1 when the address only takes connections from this host. */
+static int addr_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) ||
+               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -453,17 +497,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             atomic_fetch_add(&srv_infer_open, 1);
             srv_metrics_add(SRV_M_INFLIGHT, 1, NULL, NULL);
         }
-        if ((r->route->flags & SRV_R_ADMIN) && srv_cfg.admin_token && *srv_cfg.admin_token) {
-            const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-            if (!auth) {
-                srv_reply_error(r, 401, "this endpoint needs Authorization: Bearer TOKEN");
-                return MHD_YES;
-            }
-            if (!token_ok(auth)) {
-                srv_reply_error(r, 403, "invalid admin token");
-                return MHD_YES;
-            }
-        }
+        if ((r->route->flags & SRV_R_ADMIN) && admin_refused(r)) return MHD_YES;
         if ((r->route->flags & SRV_R_INFER) && atomic_load(&srv_draining)) {
             srv_reply_error(r, 503, "server is shutting down");
             return MHD_YES;
@@ -634,6 +668,7 @@ int srv_http_start(void)
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    listen_loopback = addr_is_loopback(ai->ai_addr);
     daemon_ = MHD_start_daemon(
         flags, (uint16_t)srv_cfg.port, NULL, NULL, on_request, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,

@@ -176,6 +176,15 @@ int main(int argc, char **argv)
             SRV_VERSION, srv_cfg.host, (unsigned)srv_http_port(), srv_cfg.models,
             srv_cfg.default_model, (long long)srv_cfg.workers, (long long)srv_cfg.max_batch,
             (long long)srv_cfg.queue_size);
+    if (srv_http_admin_off())
+        srv_log(SRV_LOG_WARN, NULL,
+                "admin endpoints disabled (403): listening on %s, beyond loopback, without an "
+                "admin-token; set admin-token or SNND_ADMIN_TOKEN to enable model load/unload",
+                srv_cfg.host);
+    else if (srv_http_admin_open())
+        srv_log(SRV_LOG_INFO, NULL, "admin endpoints open without a token (loopback listener only)");
+    else
+        srv_log(SRV_LOG_INFO, NULL, "admin endpoints need Authorization: Bearer <admin-token>");
 
     loop = uv_default_loop();
     uv_signal_init(loop, &sig_term);

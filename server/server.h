@@ -395,6 +395,10 @@ void srv_http_stop(void);
 /* Stop accepting connections (end of drain); open ones keep going. */
 void srv_http_quiesce(void);
 uint16_t srv_http_port(void);
+/* The admin rule (http.c): admin routes open without a token (loopback
+ * listener, no admin-token), or off (beyond loopback, no admin-token). */
+int srv_http_admin_open(void);
+int srv_http_admin_off(void);
 int srv_http_active(void);       /* HTTP requests not yet completed */
 /* Inference requests from their first header to their answer: more of
  * them than jobs queued or running means requests are still arriving. */

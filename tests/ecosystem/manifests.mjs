@@ -48,6 +48,9 @@ await test('docker-compose.yml: snnd + prometheus + grafana, files and ports con
     checkEnv('compose snnd.environment', k);
     assert(typeof v === 'string', `environment ${k} must be a string (compose)`);
   }
+  // the admin token comes from the shell that runs compose, never the file
+  assert(/^\$\{SNND_ADMIN_TOKEN(:-)?\}$/.test((s.snnd.environment || {}).SNND_ADMIN_TOKEN || ''),
+         'compose passes SNND_ADMIN_TOKEN through from the environment');
   assert(/^\d+s$/.test(s.snnd.stop_grace_period || '') && parseInt(s.snnd.stop_grace_period, 10) > 10,
          'stop_grace_period longer than the 10 s drain');
   for (const [name, svc] of Object.entries(s)) {
@@ -120,6 +123,10 @@ await test('k8s: Deployment probes/resources/non-root, Service and HPA agree', (
   assert(dep.spec.template.spec.securityContext.runAsNonRoot === true, 'runAsNonRoot');
   assert(dep.spec.template.spec.terminationGracePeriodSeconds > 10, 'grace period above the drain timeout');
   for (const e of c.env || []) checkEnv('Deployment env', e.name);
+  // listening on 0.0.0.0: the admin token comes from a Secret, never a literal
+  const tok = (c.env || []).find((e) => e.name === 'SNND_ADMIN_TOKEN');
+  assert(tok && tok.valueFrom && tok.valueFrom.secretKeyRef && tok.value === undefined,
+         'SNND_ADMIN_TOKEN comes from a Secret (secretKeyRef)');
   const cmName = dep.spec.template.spec.volumes.find((v) => v.configMap).configMap.name;
   const cm = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === cmName);
   assert(cm, `ConfigMap ${cmName} defined`);
