@@ -172,10 +172,15 @@ static void h_readyz(srv_req *r)
     int ready = srv_is_ready();
     json_object_set_new(o, "status", json_string(ready ? "ready" : "not ready"));
     json_object_set_new(o, "models_ready", json_integer(srv_repo_ready_count()));
-    if (!ready)
-        json_object_set_new(o, "reason", json_string(atomic_load(&srv_draining) ? "draining"
-                                                     : !atomic_load(&srv_started) ? "loading models"
-                                                                                  : "no model loaded"));
+    if (!ready) {
+        char why[SNN_MODEL_NAME_MAX + 64];
+        if (atomic_load(&srv_draining)) snprintf(why, sizeof why, "draining");
+        else if (!atomic_load(&srv_started)) snprintf(why, sizeof why, "loading models");
+        else if (srv_cfg.default_model[0])
+            snprintf(why, sizeof why, "default model '%s' is not loaded", srv_cfg.default_model);
+        else snprintf(why, sizeof why, "no model loaded");
+        json_object_set_new(o, "reason", json_string(why));
+    }
     srv_reply_json(r, ready ? 200 : 503, o);
 }
 

@@ -6,7 +6,8 @@
  * (uv_queue_work) so that signals stay responsive while a model converts.
  * Startup order: options, metrics, repository scan, workers, HTTP listener
  * (liveness answers at once, readiness says 503 until the first load
- * finishes), then the load. SIGHUP re-reads reloadable
+ * finishes and then whenever the default model is not loaded), then the
+ * load. SIGHUP re-reads reloadable
  * options and reloads models whose files changed (a failure keeps the old
  * version). SIGTERM/SIGINT drain: readiness turns 503 and new inference is
  * refused with 503 at once, queued and running work finishes until the
@@ -34,7 +35,11 @@ static int stopping;
 
 int srv_is_ready(void)
 {
-    return atomic_load(&srv_started) && !atomic_load(&srv_draining) && srv_repo_ready_count() > 0;
+    if (!atomic_load(&srv_started) || atomic_load(&srv_draining)) return 0;
+    /* what /classify serves: a pod whose default model was unloaded would
+     * answer all of it 404, so it is not ready */
+    if (srv_cfg.default_model[0]) return srv_repo_servable(srv_cfg.default_model);
+    return srv_repo_ready_count() > 0;
 }
 
 static void load_cb(uv_work_t *w)
@@ -55,7 +60,7 @@ static void load_done(uv_work_t *w, int status)
     load_running = 0;
     if (load_is_startup) {
         atomic_store(&srv_started, 1);
-        srv_log(SRV_LOG_INFO, NULL, "%s", srv_is_ready() ? "ready" : "not ready: no model loaded");
+        srv_log(SRV_LOG_INFO, NULL, "%s", srv_is_ready() ? "ready" : "not ready: the default model is not loaded");
         if (srv_cfg.default_model[0] && !srv_repo_find(srv_cfg.default_model))
             srv_log(SRV_LOG_WARN, NULL, "default model '%s' is not in %s: POST /classify answers 404",
                     srv_cfg.default_model, srv_cfg.models);

@@ -515,6 +515,16 @@ int srv_repo_ready_count(void)
     return n;
 }
 
+int srv_repo_servable(const char *name)
+{
+    srv_model *e = srv_repo_find(name);
+    if (!e) return 0;
+    uv_mutex_lock(&e->mu);
+    int ok = e->cur != NULL;
+    uv_mutex_unlock(&e->mu);
+    return ok;
+}
+
 void srv_repo_deinit(void)
 {
     for (int i = 0; i < nmodels; i++) {

@@ -210,6 +210,8 @@ srv_model *srv_repo_at(int i);
 srv_version *srv_model_acquire(srv_model *m);
 void srv_version_release(srv_version *v);
 int srv_repo_ready_count(void);
+/* 1 when `name` has a version loaded (servable now). */
+int srv_repo_servable(const char *name);
 /* The net for a key ("" = default): cached or built now. Pair with
  * srv_version_net_release. Called by workers only. */
 srv_net *srv_version_net_acquire(srv_version *v, const char *key,
@@ -425,6 +427,8 @@ void srv_reply_stream(srv_req *r, srv_job *j, int64_t after_id, int cancel_on_cl
 /* --------------------------------------------------------------- state */
 extern atomic_int srv_draining;       /* SIGTERM received */
 extern atomic_int srv_started;        /* startup load finished */
+/* Ready: startup load done, not draining, and the default model servable
+ * (any model when default-model is empty). */
 int srv_is_ready(void);
 
 #endif

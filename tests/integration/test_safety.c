@@ -104,3 +104,32 @@ IT_TEST(it_safety_admin_token_beyond_loopback, 0, "--host", "0.0.0.0", "--admin-
     CHECK_EQ_INT(sf_status(d, "POST", path, good), 200);
     CHECK_MSG(sf_log_has(d, "admin endpoints need Authorization"), "no startup log line about the admin rule");
 }
+
+/* ------------------------------------------ 2. readiness, default model */
+
+/* Another model loaded is not enough: /classify serves the default one. */
+IT_TEST(it_safety_ready_needs_default_model, 0, NULL)
+{
+    http_resp r;
+    char cmd[1200], path[256];
+    const char *dir = it_model_dir(NULL, 0);
+    CHECK(dir);
+    snprintf(cmd, sizeof cmd, "ln -s '%s' '%s/other'", dir, d->repo);
+    CHECK_OK(system(cmd));
+    CHECK_EQ_INT(sf_status(d, "POST", "/v1/models/other/load", NULL), 200);
+    snprintf(path, sizeof path, "/v1/models/%s", d->model);
+    CHECK_EQ_INT(sf_status(d, "DELETE", path, NULL), 200);
+    CHECK_EQ_INT(sf_classify(d, "/classify?steps=2", &r), 404);
+    it_free(&r);
+    HTTP(d, "GET", "/readyz", NULL, NULL, 0, NULL, &r);
+    CHECK_MSG(r.status == 503, "/readyz %ld with the default model unloaded: %s", r.status, r.body);
+    CHECK_MSG(strstr(r.body, "default model"), "no reason: %s", r.body);
+    it_free(&r);
+    CHECK_EQ_INT(sf_status(d, "GET", "/v2/health/ready", NULL), 503);
+    CHECK_EQ_INT(sf_status(d, "GET", "/v2/models/other/ready", NULL), 200);
+    /* loaded again: ready again */
+    snprintf(path, sizeof path, "/v1/models/%s/load", d->model);
+    CHECK_EQ_INT(sf_status(d, "POST", path, NULL), 200);
+    CHECK_EQ_INT(sf_status(d, "GET", "/readyz", NULL), 200);
+    CHECK_EQ_INT(sf_status(d, "GET", "/v2/health/ready", NULL), 200);
+}
