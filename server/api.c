@@ -286,6 +286,10 @@ static void h_jobs_create(srv_req *r)
 
 static void h_job(srv_req *r)
 {
+    if (!srv_jobs_id_valid(r->arg[0])) {
+        srv_reply_error(r, 400, "invalid job id");
+        return;
+    }
     srv_job *j = srv_jobs_get(r->arg[0]);
     static const char *const states[] = {"new", "queued", "running", "done"};
     if (!j) {
@@ -311,6 +315,10 @@ static void h_job(srv_req *r)
 
 static void h_job_events(srv_req *r)
 {
+    if (!srv_jobs_id_valid(r->arg[0])) {
+        srv_reply_error(r, 400, "invalid job id");
+        return;
+    }
     srv_job *j = srv_jobs_get(r->arg[0]);
     if (!j) {
         srv_reply_error(r, 404, "unknown or expired job '%s'", r->arg[0]);
@@ -338,9 +346,20 @@ static void h_v2_server(srv_req *r)
 static void h_v2_live(srv_req *r) { srv_reply_empty(r, 200); }
 static void h_v2_ready(srv_req *r) { srv_reply_empty(r, srv_is_ready() ? 200 : 503); }
 
+/* A {v} of the v2 paths: the decimal number of a version folder. */
+static int version_valid(const char *v)
+{
+    size_t n = strspn(v, "0123456789");
+    return n > 0 && n < 20 && v[n] == '\0';
+}
+
 /* {m} and optional {v}: the version must be the one served. */
 static srv_version *v2_version(srv_req *r, srv_model **e, int with_version)
 {
+    if (with_version && !version_valid(r->arg[1])) {
+        srv_reply_error(r, 400, "invalid model version '%.40s'", r->arg[1]);
+        return NULL;
+    }
     srv_version *v = resolve(r, r->arg[0], e);
     if (v && with_version && strcmp(v->version_str, r->arg[1])) {
         srv_reply_error(r, 404, "model '%s' version '%s' is not served (serving %s)", r->arg[0],
@@ -406,7 +425,11 @@ static void h_v2_model_v(srv_req *r) { v2_meta(r, 1); }
 
 static void v2_model_ready(srv_req *r, int with_version)
 {
-    if (!srv_repo_name_valid(r->arg[0]) || !srv_repo_find(r->arg[0])) {
+    if (!srv_repo_name_valid(r->arg[0]) || (with_version && !version_valid(r->arg[1]))) {
+        srv_reply_empty(r, 400);
+        return;
+    }
+    if (!srv_repo_find(r->arg[0])) {
         srv_reply_empty(r, 404);
         return;
     }

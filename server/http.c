@@ -631,6 +631,35 @@ void srv_http_watchdog(void)
     uv_mutex_unlock(&conns_mu);
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* URI unescaping of paths and query arguments (MHD_OPTION_UNESCAPE_CALLBACK):
+ * %HH is decoded except for control bytes (%00-%1F, %7F), which stay
+ * escaped. Decoded, a NUL would end the C string early ("cifar10%00" read
+ * as "cifar10"); left as text, they reach the handlers as a name or value
+ * that nothing accepts, so the request is 400. */
+static size_t unescape_uri(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *w = s;
+    (void)cls;
+    (void)c;
+    for (const char *p = s; *p;) {
+        int hi = p[0] == '%' ? hexval(p[1]) : -1, lo = hi >= 0 ? hexval(p[2]) : -1;
+        if (lo >= 0 && hi * 16 + lo >= 0x20 && hi * 16 + lo != 0x7f) {
+            *w++ = (char)(hi * 16 + lo);
+            p += 3;
+        } else {
+            *w++ = *p++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char buf[512];
@@ -672,6 +701,7 @@ int srv_http_start(void)
     daemon_ = MHD_start_daemon(
         flags, (uint16_t)srv_cfg.port, NULL, NULL, on_request, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_uri, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)srv_cfg.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv_cfg.connection_timeout_s,

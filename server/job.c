@@ -200,6 +200,12 @@ int srv_jobs_add(srv_job *j, char *id, size_t idlen)
     return 0;
 }
 
+int srv_jobs_id_valid(const char *id)
+{
+    size_t n = strspn(id, "0123456789abcdef");
+    return n > 0 && n < 40 && id[n] == '\0';
+}
+
 srv_job *srv_jobs_get(const char *id)
 {
     srv_job *j = NULL;

@@ -292,6 +292,7 @@ int srv_job_done(srv_job *j);
 /* /v1/jobs registry: returns the new job id in id (17 bytes). */
 int srv_jobs_add(srv_job *j, char *id, size_t idlen);
 srv_job *srv_jobs_get(const char *id);     /* new reference or NULL */
+int srv_jobs_id_valid(const char *id);     /* the form srv_jobs_add gives */
 void srv_jobs_reap(void);                  /* drop expired entries */
 void srv_jobs_deinit(void);
 

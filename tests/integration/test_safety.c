@@ -133,3 +133,65 @@ IT_TEST(it_safety_ready_needs_default_model, 0, NULL)
     CHECK_EQ_INT(sf_status(d, "GET", "/readyz", NULL), 200);
     CHECK_EQ_INT(sf_status(d, "GET", "/v2/health/ready", NULL), 200);
 }
+
+/* ------------------------------- 3. names with control bytes refused */
+
+IT_TEST(it_safety_control_bytes_in_names, 0, NULL)
+{
+    http_resp r;
+    char path[256];
+    uint8_t *png;
+    size_t len;
+    CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &len));
+    /* a job for "NAME%00" was created for NAME */
+    snprintf(path, sizeof path, "/v1/jobs?model=%s%%00&steps=2", d->model);
+    HTTP(d, "POST", path, "image/png", png, len, NULL, &r);
+    CHECK_MSG(r.status == 400, "POST %s: %ld %s", path, r.status, r.body);
+    CHECK(strstr(r.body, "invalid model name"));
+    it_free(&r);
+    snprintf(path, sizeof path, "/v1/jobs?model=%s%%1f&steps=2", d->model);
+    HTTP(d, "POST", path, "image/png", png, len, NULL, &r);
+    CHECK_MSG(r.status == 400, "POST %s: %ld", path, r.status);
+    it_free(&r);
+    /* names in the path: no truncation to a real model */
+    snprintf(path, sizeof path, "/v1/models/%s%%00", d->model);
+    CHECK_EQ_INT(sf_status(d, "DELETE", path, NULL), 400);
+    CHECK_EQ_INT(sf_status(d, "GET", path, NULL), 400);
+    snprintf(path, sizeof path, "/v1/models/%s%%00/load", d->model);
+    CHECK_EQ_INT(sf_status(d, "POST", path, NULL), 400);
+    snprintf(path, sizeof path, "/v1/models/%s%%7f/classify?steps=2", d->model);
+    HTTP(d, "POST", path, "image/png", png, len, NULL, &r);
+    CHECK_MSG(r.status == 400, "POST %s: %ld %s", path, r.status, r.body);
+    it_free(&r);
+    snprintf(path, sizeof path, "/v2/models/%s%%00/ready", d->model);
+    CHECK_EQ_INT(sf_status(d, "GET", path, NULL), 400);
+    snprintf(path, sizeof path, "/v2/models/%s/versions/1%%00", d->model);
+    CHECK_EQ_INT(sf_status(d, "GET", path, NULL), 400);
+    /* option values too: steps=2%00 is not steps=2 */
+    HTTP(d, "POST", "/classify?steps=2%00", "image/png", png, len, NULL, &r);
+    CHECK_MSG(r.status == 400, "steps=2%%00: %ld %s", r.status, r.body);
+    it_free(&r);
+    /* the model is still served, and ordinary escapes still decode */
+    snprintf(path, sizeof path, "/v1/models/%%%02x%s/classify?steps=2", d->model[0], d->model + 1);
+    HTTP(d, "POST", path, "image/png", png, len, NULL, &r);
+    CHECK_MSG(r.status == 200, "POST %s: %ld %s", path, r.status, r.body);
+    it_free(&r);
+    /* job ids: "ID%00" is not ID */
+    snprintf(path, sizeof path, "/v1/jobs?model=%s&steps=2", d->model);
+    HTTP(d, "POST", path, "image/png", png, len, NULL, &r);
+    CHECK_EQ_INT(r.status, 202);
+    json_t *o = it_json(&r);
+    const char *id = json_string_value(json_object_get(o, "job"));
+    CHECK(id);
+    if (id) {
+        snprintf(path, sizeof path, "/v1/jobs/%s", id);
+        CHECK_EQ_INT(sf_status(d, "GET", path, NULL), 200);
+        snprintf(path, sizeof path, "/v1/jobs/%s%%00", id);
+        CHECK_EQ_INT(sf_status(d, "GET", path, NULL), 400);
+        snprintf(path, sizeof path, "/v1/jobs/%s%%00/events", id);
+        CHECK_EQ_INT(sf_status(d, "GET", path, NULL), 400);
+    }
+    json_decref(o);
+    it_free(&r);
+    free(png);
+}
