@@ -262,7 +262,8 @@ snn_err srv_opts_apply(const srv_opts *o, srv_job *j, snn_error *err)
         char defkey[SRV_NET_KEY_MAX];
         j->run.params = m->cfg.convert;
         for (int i = 0; i < o->nconv; i++)
-            if (snn_convert_params_set(&j->run.params, o->conv_key[i], o->conv_val[i], err) != SNN_OK)
+            if (snn_convert_params_override(&j->run.params, o->conv_key[i], o->conv_val[i],
+                                            err) != SNN_OK)
                 return SNN_EINVALID;
         snn_convert_params_format(&j->run.params, j->run.net_key, sizeof j->run.net_key);
         snn_convert_params_format(&m->cfg.convert, defkey, sizeof defkey);

@@ -206,6 +206,45 @@ snn_err snn_convert_params_set(snn_convert_params *p, const char *key,
     return snn_error_set(err, SNN_EINVALID, "unknown conversion parameter '%s'", key);
 }
 
+/* The normalize mode as its option text ("none", "max", "percentile:P") in buf. */
+static const char *norm_text(const snn_convert_params *p, char *buf, size_t len)
+{
+    if (p->normalize == SNN_NORM_PERCENTILE) snprintf(buf, len, "percentile:%g", p->percentile);
+    else snprintf(buf, len, "%s", p->normalize == SNN_NORM_MAX ? "max" : "none");
+    return buf;
+}
+
+snn_err snn_convert_params_override(snn_convert_params *p, const char *key, const char *value,
+                                    snn_error *err)
+{
+    snn_convert_params next = *p;
+    snn_err e = snn_convert_params_set(&next, key, value, err);
+    if (e || !key_is(key, "normalize")) {
+        if (!e) *p = next;
+        return e;
+    }
+    if (next.normalize == SNN_NORM_NONE) {
+        next.nthresholds = 0;   /* unused by normalize=none: not part of what runs */
+    } else if (next.normalize != p->normalize ||
+               (next.normalize == SNN_NORM_PERCENTILE && next.percentile != p->percentile) ||
+               p->nthresholds == 0) {
+        char want[32], have[32];
+        norm_text(&next, want, sizeof want);
+        if (p->normalize == SNN_NORM_NONE || p->nthresholds == 0)
+            return snn_error_set(err, SNN_EINVALID,
+                                 "normalize=%s cannot apply: no thresholds are calibrated for it "
+                                 "(snnctl calibrate); normalize=none is possible",
+                                 want);
+        return snn_error_set(err, SNN_EINVALID,
+                             "normalize=%s cannot apply: the thresholds are calibrated for "
+                             "normalize=%s only (snnctl calibrate makes others); send "
+                             "normalize=%s or none",
+                             want, norm_text(p, have, sizeof have), have);
+    }
+    *p = next;
+    return SNN_OK;
+}
+
 float snn_convert_params_layer_scale(const snn_convert_params *p, const char *layer)
 {
     for (int i = 0; i < p->nlayer_scale; i++)

@@ -82,6 +82,15 @@ void snn_convert_params_init(snn_convert_params *p);
 snn_err snn_convert_params_set(snn_convert_params *p, const char *key,
                                const char *value, snn_error *err);
 
+/* Set one parameter as an override of a calibrated conversion (a request
+ * on a model's params): snn_convert_params_set plus the rule of calibrated
+ * thresholds, which hold for the normalize mode they were calibrated with
+ * only. normalize=max or percentile:P other than that mode is SNN_EINVALID
+ * (it could not apply); normalize=none drops the thresholds (unused). p is
+ * unchanged on error. */
+snn_err snn_convert_params_override(snn_convert_params *p, const char *key,
+                                    const char *value, snn_error *err);
+
 /* Scale for a layer name (the per-layer value, else the default). */
 float snn_convert_params_layer_scale(const snn_convert_params *p,
                                      const char *layer);

@@ -195,3 +195,90 @@ IT_TEST(it_safety_control_bytes_in_names, 0, NULL)
     it_free(&r);
     free(png);
 }
+
+/* ------------------------------------ 7. per-request normalize honest */
+
+/* The test model with normalize overridable and, when `calibrated`,
+ * thresholds calibrated for percentile:99.9 (as `snnctl calibrate` writes
+ * them), else normalize none and no thresholds. */
+static int sf_calibrated_model(snnd_proc *d, const char *name, int calibrated)
+{
+    char cmd[1400], path[512];
+    const char *dir = it_model_dir(NULL, 0);
+    if (!dir) return -1;
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/%s' && ln -s '%s/model.onnx' '%s/%s/model.onnx'", d->repo,
+             name, dir, d->repo, name);
+    if (system(cmd) != 0) return -1;
+    snprintf(path, sizeof path, "%s/%s/config.json", d->repo, name);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "{\"name\":\"%s\",\"classes\":[\"a\",\"b\",\"c\"],"
+               "\"input\":{\"channels\":1,\"height\":8,\"width\":8,\"layout\":\"nchw\","
+               "\"scale\":0.00392156862745098},\"steps\":20,"
+               "\"conversion\":{\"neuron\":\"spiking-relu\",\"synapse\":0.005,"
+               "\"scale_firing_rates\":20,\"v0\":\"zero\",\"dt\":0.001,"
+               "%s},\"overridable\":[\"steps\",\"normalize\"]}\n", name,
+            calibrated ? "\"normalize\":\"percentile:99.9\","
+                         "\"thresholds\":{\"conv1\":2.5,\"conv2\":0.75,\"fc1\":0.4}"
+                       : "\"normalize\":\"none\"");
+    return fclose(f);
+}
+
+static json_t *sf_classify_json(snnd_proc *d, const char *path, long *status)
+{
+    http_resp r;
+    *status = sf_classify(d, path, &r);
+    json_t *o = it_json(&r);
+    it_free(&r);
+    return o;
+}
+
+IT_TEST(it_safety_normalize_override_applies_or_400, 0, NULL)
+{
+    if (strcmp(d->model, "tiny")) {
+        test_skip("needs tests/data/tiny (its layer names are in the calibrated config)");
+        return;
+    }
+    long st;
+    CHECK_OK(sf_calibrated_model(d, "cal", 1));
+    CHECK_OK(sf_calibrated_model(d, "nocal", 0));
+    CHECK_EQ_INT(sf_status(d, "POST", "/v1/models/cal/load", NULL), 200);
+    CHECK_EQ_INT(sf_status(d, "POST", "/v1/models/nocal/load", NULL), 200);
+    json_t *def = sf_classify_json(d, "/v1/models/cal/classify", &st);
+    CHECK_EQ_INT(st, 200);
+    const char *defconv = json_string_value(json_object_get(def, "conversion"));
+    CHECK(defconv && strstr(defconv, "normalize=percentile:99.9") && strstr(defconv, "thresholds="));
+    /* modes the thresholds were not calibrated for cannot apply: 400 */
+    const char *bad[] = {"max", "percentile:99", "percentile:50"};
+    for (int i = 0; i < 3; i++) {
+        char path[128];
+        http_resp r;
+        snprintf(path, sizeof path, "/v1/models/cal/classify?normalize=%s", bad[i]);
+        CHECK_MSG(sf_classify(d, path, &r) == 400, "normalize=%s answered %ld: %.300s", bad[i],
+                  r.status, r.body);
+        CHECK_MSG(strstr(r.body, "calibrated for normalize=percentile:99.9"), "no reason: %s", r.body);
+        it_free(&r);
+    }
+    /* the calibrated mode itself is the default conversion */
+    json_t *same = sf_classify_json(d, "/v1/models/cal/classify?normalize=percentile:99.9", &st);
+    CHECK_EQ_INT(st, 200);
+    CHECK(defconv && json_equal(json_object_get(same, "conversion"), json_object_get(def, "conversion")));
+    CHECK(json_equal(json_object_get(same, "probabilities"), json_object_get(def, "probabilities")));
+    /* none applies (thresholds 1): the answer says so and differs */
+    json_t *none = sf_classify_json(d, "/v1/models/cal/classify?normalize=none", &st);
+    CHECK_EQ_INT(st, 200);
+    const char *conv = json_string_value(json_object_get(none, "conversion"));
+    CHECK_MSG(conv && strstr(conv, "normalize=none") && !strstr(conv, "thresholds"),
+              "conversion of normalize=none: %s", conv ? conv : "(none)");
+    CHECK_MSG(!json_equal(json_object_get(none, "probabilities"), json_object_get(def, "probabilities")),
+              "normalize=none gave the default probabilities");
+    /* a model without thresholds: max cannot apply either */
+    http_resp r;
+    st = sf_classify(d, "/v1/models/nocal/classify?normalize=max", &r);
+    CHECK_MSG(st == 400 && strstr(r.body, "no thresholds are calibrated"),
+              "normalize=max without thresholds: %ld %.200s", st, r.body);
+    it_free(&r);
+    json_decref(def);
+    json_decref(same);
+    json_decref(none);
+}
