@@ -6,7 +6,9 @@
  * the request path plain blocking code: a handler submits its job and
  * waits on the job's condition variable, and an SSE content reader blocks
  * until the next event or the keepalive interval. While a handler waits it
- * polls its socket every 50 ms (recv MSG_PEEK: 0 means the client closed),
+ * polls its socket every 50 ms (a reset or error, or end of input from a
+ * client that keeps its connection, means gone; a half-closed HTTP/1.0 or
+ * Connection: close client is answered: peer_gone()),
  * so work for a client that went away is withdrawn from the queue or
  * cancelled at the engine's next chunk; an SSE stream notices through the
  * response's free callback. Limits are applied as early as the protocol
@@ -203,15 +205,24 @@ void srv_reply_error(srv_req *r, int status, const char *fmt, ...)
 
 void srv_reply_empty(srv_req *r, int status) { srv_reply(r, status, NULL, "", 0); }
 
-/* 1 when the peer closed its end (nothing left to answer to). */
+/* 1 when the client is gone (nothing left to answer to). A reset or an
+ * error on the socket (POLLHUP, POLLERR) is always gone. End of input
+ * (recv 0) is gone only on a connection the client means to keep: a client
+ * that may half-close (HTTP/1.0, or "Connection: close") sends
+ * shutdown(SHUT_WR) after its request and still reads the answer. A client
+ * of that kind that closed both ways is found when the answer is written. */
 static int peer_gone(srv_req *r)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     char c;
     if (!ci) return 0;
+    struct pollfd p = {ci->connect_fd, POLLIN, 0};
+    if (poll(&p, 1, 0) < 0) return 0;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) return 1;
+    if (!(p.revents & POLLIN)) return 0;
     ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0) return 1;
+    if (n == 0) return !r->may_half_close;
     return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
@@ -454,7 +465,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     srv_req *r = *con_cls;
     (void)cls;
-    (void)version;
     if (!r) {
         int status = 0;
         r = calloc(1, sizeof *r);
@@ -471,6 +481,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         r->conn = conn;
         r->t0 = srv_now();
+        const char *connhdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                          MHD_HTTP_HEADER_CONNECTION);
+        r->may_half_close = !strcmp(version, MHD_HTTP_VERSION_1_0) ||
+                            (connhdr && strcasestr(connhdr, "close"));
         snprintf(r->method, sizeof r->method, "%s", method);
         const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-ID");
         if (id_valid(rid)) snprintf(r->id, sizeof r->id, "%s", rid);

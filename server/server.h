@@ -377,6 +377,8 @@ typedef struct srv_req {
     int infer;                          /* counted as an inference request */
     int counted;                        /* request metrics recorded */
     int streaming;                      /* SSE: metrics when the stream ends */
+    int may_half_close;                 /* HTTP/1.0 or Connection: close: EOF
+                                         * on input is not a disconnect */
     void *conn_rec;                     /* http.c's record of the connection */
     char model_label[SNN_MODEL_NAME_MAX]; /* metrics label, "" until resolved */
 } srv_req;

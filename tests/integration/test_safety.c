@@ -282,3 +282,114 @@ IT_TEST(it_safety_normalize_override_applies_or_400, 0, NULL)
     json_decref(same);
     json_decref(none);
 }
+
+/* ------------------------------------------ 4. half-closed clients */
+
+/* Send all of `len` bytes; 0 on success. */
+static int sf_send(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n <= 0) return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Read until EOF (or the receive timeout); new, NUL-terminated. */
+static char *sf_read_all(int fd, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    for (ssize_t k; b; n += (size_t)k) {
+        if (n + 1024 > cap && !(b = realloc(b, cap *= 2))) break;
+        k = recv(fd, b + n, cap - n - 1, 0);
+        if (k <= 0) break;
+    }
+    if (b) b[n] = '\0';
+    *len = n;
+    return b;
+}
+
+/* A raw request with a body; the body's first `send_bytes` bytes only. */
+static int sf_raw_request(snnd_proc *d, const char *head_fmt, const char *path, const char *body,
+                          size_t len, size_t send_bytes)
+{
+    char head[1024];
+    int fd = it_connect(d, 60);
+    if (fd < 0) return -1;
+    int hn = snprintf(head, sizeof head, head_fmt, path, len);
+    if (sf_send(fd, head, (size_t)hn) || sf_send(fd, body, send_bytes)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Wait (bounded) until a metric sample has the value; 1 when it did. */
+static int sf_wait_metric(snnd_proc *d, const char *series, double want)
+{
+    for (int i = 0; i < 1200; i++) {
+        if (sf_metric(d, series) == want) return 1;
+        usleep(25000);
+    }
+    return 0;
+}
+
+/* Two half-closed clients, HTTP/1.0 and HTTP/1.1 with Connection: close,
+ * held in the queue by a third request whose body the test sends later (a
+ * worker waits max-queue-delay-ms for requests still arriving): both are
+ * answered once it runs. The old daemon took the end of input for a
+ * disconnect and closed them with 0 bytes within its 50 ms poll. */
+IT_TEST(it_safety_half_closed_client_answered, 0, "--max-queue-delay-ms", "10000",
+        "--request-timeout-ms", "120000", NULL)
+{
+    size_t len;
+    char series[160];
+    char *body = it_batch_body(d, 1, 2, &len);
+    CHECK(body);
+    if (!body) return;
+    static const char h10[] = "POST %s HTTP/1.0\r\nContent-Type: application/json\r\n"
+                              "Content-Length: %zu\r\n\r\n";
+    static const char h11[] = "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                              "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n";
+    static const char gate_head[] = "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n";
+    /* the gate: an inference request whose body has not all arrived */
+    int gate = sf_raw_request(d, gate_head, "/classify", body, len, 10);
+    CHECK(gate >= 0);
+    CHECK(sf_wait_metric(d, "snnd_inflight_requests", 1));
+    int fd[2] = {sf_raw_request(d, h10, "/classify", body, len, len),
+                 sf_raw_request(d, h11, "/classify", body, len, len)};
+    CHECK(fd[0] >= 0 && fd[1] >= 0);
+    for (int i = 0; i < 2; i++)
+        if (fd[i] >= 0) shutdown(fd[i], SHUT_WR);
+    snprintf(series, sizeof series, "snnd_queue_depth{model=\"%s\"}", d->model);
+    CHECK_MSG(sf_wait_metric(d, series, 2), "the two requests were not queued");
+    /* While they wait, nothing comes back on their sockets (the old daemon
+     * closed them here, within its 50 ms disconnect poll). */
+    struct pollfd p[2] = {{fd[0], POLLIN, 0}, {fd[1], POLLIN, 0}};
+    CHECK_MSG(poll(p, 2, 1000) == 0, "a half-closed client got an answer or EOF while queued");
+    /* release the gate: all three run and are answered */
+    if (gate >= 0) CHECK_OK(sf_send(gate, body + 10, len - 10));
+    for (int i = 0; i < 2; i++) {
+        size_t n;
+        char *a = fd[i] >= 0 ? sf_read_all(fd[i], &n) : NULL;
+        CHECK_MSG(a && n > 0 && !strncmp(a, "HTTP/1.", 7) && !strncmp(a + 8, " 200", 4) &&
+                      strstr(a, "\"probabilities\""),
+                  "half-closed client %d got %zu bytes: %.200s", i, a ? n : 0, a ? a : "");
+        free(a);
+        if (fd[i] >= 0) close(fd[i]);
+    }
+    if (gate >= 0) {
+        size_t n;
+        char *a = sf_read_all(gate, &n);
+        CHECK_MSG(a && !strncmp(a + 8, " 200", 4), "gate request: %.200s", a ? a : "");
+        free(a);
+        close(gate);
+    }
+    snprintf(series, sizeof series, "snnd_requests_total{model=\"%s\",code=\"200\"}", d->model);
+    CHECK(sf_wait_metric(d, series, 3));
+    free(body);
+}
