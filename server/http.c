@@ -588,6 +588,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     double secs = srv_now() - r->t0;
     int status = r->status > 0 ? r->status : 499;
     int clean = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    /* A stream's 200 went out with its headers; one that did not run to its
+     * end was abandoned by the client (499, as a disconnect before the
+     * answer is) or cut by the shutdown (503). */
+    if (r->streaming && status == 200 && !clean)
+        status = toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? 503 : 499;
     srv_log(status >= 500 && status != 503 ? SRV_LOG_WARN : SRV_LOG_INFO, r->id,
             "%s %s %d %.1fms%s", r->method, r->path, status, secs * 1e3,
             clean || status == 499 ? "" : " (connection ended early)");

@@ -39,7 +39,8 @@ typedef struct metric_def {
 
 static const metric_def srv_metric_defs[SRV_M_COUNT_] = {
     {SRV_M_REQUESTS, "snnd_requests_total", MT_COUNTER,
-     "Inference requests answered, by model and HTTP status code.", 2,
+     "Inference requests by model and HTTP status code (499: the client left, "
+     "streams abandoned before their end included).", 2,
      {"model", "code"}, NULL, 0},
     {SRV_M_REQUEST_SECONDS, "snnd_request_duration_seconds", MT_HISTOGRAM,
      "Inference request latency from first byte to answer.", 1, {"model"},
