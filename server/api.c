@@ -57,15 +57,14 @@ static int status_of(snn_err e)
     return s == 200 ? 500 : s == 499 ? 400 : s;
 }
 
-/* Build, submit and answer one inference job. api: classify or v2;
- * as_job: POST /v1/jobs (answer with the job id, stream later). */
-static void infer(srv_req *r, const char *name, srv_api_kind api, int as_job)
+/* Build, submit and answer one inference job on version v of model e (the
+ * reference is handed over: the job runs on v whatever is loaded
+ * meanwhile). api: classify or v2; as_job: POST /v1/jobs (answer with the
+ * job id, stream later). */
+static void infer_on(srv_req *r, srv_model *e, srv_version *v, srv_api_kind api, int as_job)
 {
-    srv_model *e;
-    srv_version *v = resolve(r, name, &e);
     snn_error err;
     srv_opts o;
-    if (!v) return;
     snn_error_clear(&err);
     srv_job *j = srv_job_new(r->id, e, v);
     if (!j) {
@@ -142,6 +141,14 @@ static void infer(srv_req *r, const char *name, srv_api_kind api, int as_job)
     }
 out:
     srv_job_unref(j);
+}
+
+/* Inference on the version of `name` served now. */
+static void infer(srv_req *r, const char *name, srv_api_kind api, int as_job)
+{
+    srv_model *e;
+    srv_version *v = resolve(r, name, &e);
+    if (v) infer_on(r, e, v, api, as_job);
 }
 
 /* ---------------------------------------------------------------- v1 */
@@ -449,9 +456,7 @@ static void h_v2_infer_v(srv_req *r)
 {
     srv_model *e;
     srv_version *v = v2_version(r, &e, 1);
-    if (!v) return;
-    srv_version_release(v);   /* infer() takes its own reference */
-    infer(r, r->arg[0], SRV_API_V2, 0);
+    if (v) infer_on(r, e, v, SRV_API_V2, 0);   /* the version checked is the one run */
 }
 
 const srv_route srv_routes[] = {

@@ -437,3 +437,93 @@ IT_TEST(it_safety_abandoned_stream_counted_499, IT_SLOW, "--workers", "1", "--ch
     CHECK_MSG(sf_metric(d, series) == -1, "abandoned stream counted as 200: %g", sf_metric(d, series));
     free(body);
 }
+
+/* ----------------------- 6. a versioned v2 infer runs on that version */
+
+/* Version folder `ver` of model "vers" made of the test model's files. */
+static int sf_version(snnd_proc *d, int ver)
+{
+    char cmd[1600];
+    const char *dir = it_model_dir(NULL, 0);
+    if (!dir) return -1;
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/vers/%d' && ln -s '%s/model.onnx' '%s/vers/%d/' && "
+             "ln -s '%s/config.json' '%s/vers/%d/'",
+             d->repo, ver, dir, d->repo, ver, dir, d->repo, ver);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static char *sf_v2_body(snnd_proc *d, size_t *len)
+{
+    size_t item = (size_t)d->in_h * d->in_w * d->in_c, cap = item * 5 + 256, k;
+    char *b = malloc(cap);
+    if (!b) return NULL;
+    k = (size_t)snprintf(b, cap,
+                         "{\"parameters\":{\"steps\":2},\"inputs\":[{\"name\":\"image\",\"datatype\":"
+                         "\"UINT8\",\"shape\":[1,%d,%d,%d],\"data\":[",
+                         d->in_h, d->in_w, d->in_c);
+    for (size_t i = 0; i < item; i++) k += (size_t)snprintf(b + k, cap - k, "%s%zu", i ? "," : "", (i * 7) % 256);
+    snprintf(b + k, cap - k, "]}]}");
+    *len = strlen(b);
+    return b;
+}
+
+/* Requests for versions/1/infer held in the queue (gate as above) while
+ * version 2 replaces version 1 are answered by version 1; once 2 is
+ * served, versions/1 is 404 and versions/2 answers as 2. */
+IT_TEST(it_safety_v2_version_pinned, 0, "--max-queue-delay-ms", "5000", "--request-timeout-ms",
+        "120000", NULL)
+{
+    size_t len;
+    http_resp r;
+    CHECK_OK(sf_version(d, 1));
+    CHECK_EQ_INT(sf_status(d, "POST", "/v1/models/vers/load", NULL), 200);
+    char *body = sf_v2_body(d, &len);
+    CHECK(body);
+    if (!body) return;
+    HTTP(d, "POST", "/v2/models/vers/versions/2/infer", "application/json", body, len, NULL, &r);
+    CHECK_MSG(r.status == 404 && strstr(r.body, "serving 1"), "versions/2 before its load: %ld %s",
+              r.status, r.body);
+    it_free(&r);
+    static const char gate_head[] = "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n";
+    static const char v2_head[] = "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                  "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n";
+    /* the gate: unversioned, on the same model (its submit wakes the worker) */
+    int gate = sf_raw_request(d, gate_head, "/v2/models/vers/infer", body, len, 10);
+    CHECK(gate >= 0);
+    CHECK(sf_wait_metric(d, "snnd_inflight_requests", 1));
+    int fd[2];
+    for (int i = 0; i < 2; i++) fd[i] = sf_raw_request(d, v2_head, "/v2/models/vers/versions/1/infer", body, len, len);
+    CHECK(fd[0] >= 0 && fd[1] >= 0);
+    CHECK_MSG(sf_wait_metric(d, "snnd_queue_depth{model=\"vers\"}", 2), "versioned requests not queued");
+    /* version 2 replaces 1 while they wait */
+    CHECK_OK(sf_version(d, 2));
+    HTTP(d, "POST", "/v1/models/vers/load", NULL, NULL, 0, NULL, &r);
+    CHECK_MSG(r.status == 200 && strstr(r.body, "\"version\":\"2\""), "load of version 2: %s", r.body);
+    it_free(&r);
+    HTTP(d, "POST", "/v2/models/vers/versions/1/infer", "application/json", body, len, NULL, &r);
+    CHECK_MSG(r.status == 404, "versions/1 after version 2 loaded: %ld %s", r.status, r.body);
+    it_free(&r);
+    if (gate >= 0) CHECK_OK(sf_send(gate, body + 10, len - 10));
+    for (int i = 0; i < 2; i++) {
+        size_t n;
+        char *a = fd[i] >= 0 ? sf_read_all(fd[i], &n) : NULL;
+        CHECK_MSG(a && !strncmp(a + 8, " 200", 4) && strstr(a, "\"model_version\":\"1\""),
+                  "held versions/1 request %d: %.300s", i, a ? a : "");
+        free(a);
+        if (fd[i] >= 0) close(fd[i]);
+    }
+    if (gate >= 0) {
+        size_t n;
+        char *a = sf_read_all(gate, &n);
+        CHECK_MSG(a && strstr(a, "\"model_version\":\"2\""), "gate request: %.300s", a ? a : "");
+        free(a);
+        close(gate);
+    }
+    HTTP(d, "POST", "/v2/models/vers/versions/2/infer", "application/json", body, len, NULL, &r);
+    CHECK_MSG(r.status == 200 && strstr(r.body, "\"model_version\":\"2\""), "versions/2: %ld %s", r.status,
+              r.body);
+    it_free(&r);
+    free(body);
+}
