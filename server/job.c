@@ -90,6 +90,11 @@ void srv_job_complete(srv_job *j, int status, char *body, const char *errmsg)
         free(body);
         return;
     }
+    if (j->async) {   /* counted before anyone can see the job done */
+        char code[8];
+        snprintf(code, sizeof code, "%d", status);
+        srv_metrics_add(SRV_M_JOBS, 1, j->model->name, code);
+    }
     j->state = SRV_JOB_DONE;
     j->status = status;
     j->t_done = srv_now();
@@ -191,6 +196,7 @@ int srv_jobs_add(srv_job *j, char *id, size_t idlen)
         capentries = cap;
     }
     job_entry *e = &entries[nentries++];
+    j->async = 1;
     random_id(e->id, sizeof e->id);
     srv_job_ref(j);
     e->job = j;

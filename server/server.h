@@ -90,6 +90,8 @@ typedef struct srv_config {
     _Atomic int64_t header_bytes;
     char *admin_token;
     char *log_level;
+    char *log_format;
+    char *cors_origins;
     char *energy_device;
 } srv_config;
 
@@ -111,6 +113,15 @@ int srv_log_level_parse(const char *s);    /* -1 when unknown */
 void srv_log_set_level(int level);
 void srv_log(srv_log_level lvl, const char *reqid, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+int srv_log_format_parse(const char *s);   /* text 0, json 1, -1 unknown */
+void srv_log_set_format(int json);
+/* The access record of one request (one line; JSON fields in json format). */
+typedef struct srv_log_access_rec {
+    const char *reqid, *method, *path, *model, *note;
+    int status, steps;                     /* steps 0: no engine run */
+    double ms, queue_ms, compute_ms;
+} srv_log_access_rec;
+void srv_log_access(const srv_log_access_rec *a);
 
 /* ------------------------------------------------------------- metrics */
 /* The metric families, declared once (metrics.c holds the table). */
@@ -128,6 +139,14 @@ typedef enum {
     SRV_M_MODEL_MEMORY,      /* gauge {model} */
     SRV_M_MODEL_LOADS,       /* counter {model,result} */
     SRV_M_BUILD_INFO,        /* gauge {version} */
+    SRV_M_JOBS,              /* counter {model,status}: /v1/jobs by final status */
+    SRV_M_MODEL_STATE,       /* gauge {model,state}: 1 for the model's state */
+    SRV_M_PROC_CPU,          /* counter {}: process CPU seconds (at scrape) */
+    SRV_M_PROC_RSS,          /* gauge {} */
+    SRV_M_PROC_VSIZE,        /* gauge {} */
+    SRV_M_PROC_FDS,          /* gauge {} */
+    SRV_M_PROC_MAX_FDS,      /* gauge {} */
+    SRV_M_PROC_START,        /* gauge {} */
     SRV_M_COUNT_
 } srv_metric_id;
 
@@ -210,6 +229,9 @@ srv_model *srv_repo_at(int i);
 srv_version *srv_model_acquire(srv_model *m);
 void srv_version_release(srv_version *v);
 int srv_repo_ready_count(void);
+/* "ready", "loading", "unavailable" (never loaded or unloaded) or "failed"
+ * (the last load failed and no version serves). Static string. */
+const char *srv_model_state(srv_model *m);
 /* The net for a key ("" = default): cached or built now. Pair with
  * srv_version_net_release. Called by workers only. */
 srv_net *srv_version_net_acquire(srv_version *v, const char *key,
@@ -273,6 +295,7 @@ typedef struct srv_job {
     /* queue links (scheduler mutex) */
     struct srv_job *prev, *next;
     int queued;
+    int async;                          /* held in /v1/jobs: counted by final status */
 } srv_job;
 
 srv_job *srv_job_new(const char *reqid, srv_model *m, srv_version *v);
@@ -376,6 +399,9 @@ typedef struct srv_req {
     int streaming;                      /* SSE: metrics when the stream ends */
     void *conn_rec;                     /* http.c's record of the connection */
     char model_label[SNN_MODEL_NAME_MAX]; /* metrics label, "" until resolved */
+    int preflight;                      /* OPTIONS: answered with Allow (+ CORS) */
+    int steps;                          /* of the job answered (access log), 0 = none */
+    double queue_ms, compute_ms;
 } srv_req;
 
 typedef void (*srv_handler)(srv_req *r);
@@ -390,6 +416,8 @@ typedef struct srv_route {
 extern const srv_route srv_routes[];
 extern const int srv_nroutes;
 
+/* cors-origins syntax: "", "*", or "http(s)://host[:port],..." */
+int srv_cors_origins_valid(const char *list);
 int srv_http_start(void);
 void srv_http_stop(void);
 /* Stop accepting connections (end of drain); open ones keep going. */
