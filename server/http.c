@@ -313,14 +313,25 @@ typedef struct sse_ctx {
     srv_job *job;
     size_t off;
     int cancel_on_close;
+    int retry_sent;                     /* the stream's "retry:" line went out */
     double last_write;
 } sse_ctx;
+
+/* EventSource reconnects after this many milliseconds when a stream breaks
+ * before its final event (sent first on every stream). */
+#define SSE_RETRY_MS 2000
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     sse_ctx *s = cls;
     srv_job *j = s->job;
     (void)pos;
+    if (!s->retry_sent) {
+        int n = snprintf(buf, max, "retry: %d\n\n", SSE_RETRY_MS);
+        if (n < 0 || (size_t)n >= max) return 0;
+        s->retry_sent = 1;
+        return n;
+    }
     for (;;) {
         uv_mutex_lock(&j->mu);
         if (s->off < j->log_len) {
@@ -363,6 +374,17 @@ void srv_reply_stream(srv_req *r, srv_job *j, int64_t after_id, int cancel_on_cl
     sse_ctx *s = calloc(1, sizeof *s);
     if (!s) {
         srv_reply_error(r, 500, "out of memory");
+        return;
+    }
+    uv_mutex_lock(&j->mu);
+    int complete = j->state == SRV_JOB_DONE && after_id >= j->next_event_id - 1;
+    uv_mutex_unlock(&j->mu);
+    if (complete) {
+        /* The client has every event, the final one included: 204 tells
+         * EventSource not to reconnect (a 200 with an empty body would make
+         * it retry until the job expires). */
+        free(s);
+        srv_reply_empty(r, 204);
         return;
     }
     srv_job_ref(j);

@@ -108,7 +108,9 @@ void srv_job_complete(srv_job *j, int status, char *body, const char *errmsg)
         if (status == 200) {
             log_append(j, "result", body);
         } else {
-            /* Error events carry the status too: {"error":..,"status":N}. */
+            /* Failure events carry the status too: {"error":..,"status":N}.
+             * Not named "error": EventSource fires its own "error" event for
+             * connection problems, and a listener could not tell them apart. */
             json_error_t jerr;
             json_t *o = json_loads(body, 0, &jerr);
             char *s = NULL;
@@ -117,7 +119,7 @@ void srv_job_complete(srv_job *j, int status, char *body, const char *errmsg)
                 s = json_dumps(o, JSON_COMPACT);
                 json_decref(o);
             }
-            log_append(j, "error", s ? s : body);
+            log_append(j, "failure", s ? s : body);
             free(s);
         }
     }

@@ -115,18 +115,20 @@ const covers = (doc, ct) => {
 const covered = new Map();      // "METHOD tpl" -> statuses seen
 const problems = [];
 
+// Events as EventSource dispatches them: a block without a data field (a
+// comment, or the stream's `retry:`) is not an event.
 function parseSSE(text) {
   return text.split(/\n\n/).filter((b) => b.trim() && !b.startsWith(':')).map((b) => {
-    const ev = { event: 'message', id: null, data: '' };
+    const ev = { event: 'message', id: null, data: null };
     for (const line of b.split('\n')) {
       const i = line.indexOf(':');
       const k = line.slice(0, i), v = line.slice(i + 1).replace(/^ /, '');
       if (k === 'event') ev.event = v;
       else if (k === 'id') ev.id = Number(v);
-      else if (k === 'data') ev.data += v;
+      else if (k === 'data') ev.data = (ev.data === null ? '' : `${ev.data}\n`) + v;
     }
     return ev;
-  });
+  }).filter((ev) => ev.data !== null);
 }
 
 // One call: checks the answer against the document; returns {status, json, text, headers}.
@@ -234,8 +236,11 @@ if (spec) {
       eq(st.json.state, 'done', 'job state');
       const ev = await call(b, 'GET', `/v1/jobs/${j.json.job}/events`, { expect: 200 });
       eq(parseSSE(ev.text).filter((e) => e.event === 'timestep').length, 7, 'job timestep events');
+      assert(ev.text.startsWith('retry: '), 'a stream starts with its reconnect delay');
       const resumed = await call(b, 'GET', `/v1/jobs/${j.json.job}/events`, { headers: { 'Last-Event-ID': '7' }, expect: 200 });
       eq(parseSSE(resumed.text).map((e) => e.event).join(','), 'result', 'resume after the last timestep');
+      const complete = await call(b, 'GET', `/v1/jobs/${j.json.job}/events`, { headers: { 'Last-Event-ID': '8' }, expect: 204 });
+      eq(complete.text, '', 'no body once the client has every event');
       await call(b, 'GET', '/v1/jobs/0123456789abcdef0123456789abcdef', { expect: 404 });
       await call(b, 'GET', '/v1/jobs/0123456789abcdef0123456789abcdef/events', { expect: 404 });
       await call(b, 'POST', '/v1/jobs', { body: 'x', headers: { 'Content-Type': 'text/plain' }, expect: 415 });
