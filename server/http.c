@@ -223,11 +223,18 @@ void srv_reply(srv_req *r, int status, const char *ctype, const char *body, size
         return;
     }
     if (ctype) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (r->xh_name && status < 400) MHD_add_response_header(resp, r->xh_name, r->xh_value);
     add_common_headers(r, resp, status);
     if (MHD_queue_response(r->conn, (unsigned)status, resp) == MHD_YES) r->status = status;
     else r->status = -1;
     MHD_destroy_response(resp);
     if (r->status > 0) count_request(r, status);
+}
+
+void srv_reply_header(srv_req *r, const char *name, const char *value)
+{
+    r->xh_name = name;
+    snprintf(r->xh_value, sizeof r->xh_value, "%s", value);
 }
 
 void srv_reply_json(srv_req *r, int status, json_t *o)
@@ -299,12 +306,18 @@ void srv_reply_job(srv_req *r, srv_job *j)
     }
     if (status >= 500 && status != 503 && status != 504)
         srv_log(SRV_LOG_ERROR, r->id, "answered %d: %.300s", status, j->body ? j->body : "");
+    if (j->json_len) {   /* v2 binary tensors: the JSON header's length goes in a header */
+        char hl[24];
+        snprintf(hl, sizeof hl, "%zu", j->json_len);
+        srv_reply_header(r, "Inference-Header-Content-Length", hl);
+    }
     if (j->t_run > 0) {   /* it ran: the access record names its steps and times */
         r->steps = j->run.steps;
         r->queue_ms = (j->t_run - j->t_enqueue) * 1e3;
         r->compute_ms = (j->t_done - j->t_run) * 1e3;
     }
-    srv_reply(r, status, "application/json", j->body, j->body_len);
+    srv_reply(r, status, j->json_len ? "application/octet-stream" : "application/json", j->body,
+              j->body_len);
 }
 
 /* ----------------------------------------------------------------- SSE */

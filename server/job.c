@@ -84,6 +84,14 @@ void srv_job_event(srv_job *j, const char *event, const char *data)
 
 void srv_job_complete(srv_job *j, int status, char *body, const char *errmsg)
 {
+    size_t len = 0;
+    if (!body) body = srv_render_error(errmsg ? errmsg : "internal error", &len);
+    else len = strlen(body);
+    srv_job_complete_n(j, status, body, body ? len : 0, 0);
+}
+
+void srv_job_complete_n(srv_job *j, int status, char *body, size_t len, size_t json_len)
+{
     uv_mutex_lock(&j->mu);
     if (j->state == SRV_JOB_DONE) {
         uv_mutex_unlock(&j->mu);
@@ -98,13 +106,10 @@ void srv_job_complete(srv_job *j, int status, char *body, const char *errmsg)
     j->state = SRV_JOB_DONE;
     j->status = status;
     j->t_done = srv_now();
-    if (!body) {
-        size_t len;
-        body = srv_render_error(errmsg ? errmsg : "internal error", &len);
-    }
     j->body = body;
-    j->body_len = body ? strlen(body) : 0;
-    if (body) {
+    j->body_len = body ? len : 0;
+    j->json_len = json_len;
+    if (body && !json_len) {   /* binary answers (v2) are never streamed */
         if (status == 200) {
             log_append(j, "result", body);
         } else {

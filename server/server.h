@@ -245,6 +245,20 @@ snn_err srv_net_worker(srv_version *v, srv_net *n, int w, snn_engine **e,
 typedef enum { SRV_API_CLASSIFY, SRV_API_V2 } srv_api_kind;
 typedef enum { SRV_JOB_NEW, SRV_JOB_QUEUED, SRV_JOB_RUNNING, SRV_JOB_DONE } srv_job_state;
 
+/* What a v2 infer request asked for (v2.c): its id and the outputs, in
+ * request order, each as JSON or binary (the binary tensor extension). */
+typedef enum { SRV_V2_PROBS, SRV_V2_PROBS_STEPS, SRV_V2_STEPS, SRV_V2_NOUTPUTS } srv_v2_output;
+typedef struct srv_v2_out {
+    srv_v2_output which;
+    int classification;                 /* > 0: top N as BYTES "value:index:label" */
+    int binary;                         /* raw little-endian bytes after the JSON */
+} srv_v2_out;
+typedef struct srv_v2_req {
+    char id[SRV_ID_MAX];
+    int nout;
+    srv_v2_out out[SRV_V2_NOUTPUTS];
+} srv_v2_req;
+
 /* The parameters that must be equal for jobs to share one engine run. */
 typedef struct srv_run {
     int steps;
@@ -274,9 +288,7 @@ typedef struct srv_job {
     int spike_stats;
     int ndevices;
     const snn_device *devices[SRV_MAX_DEVICES];
-    int v2_classification;              /* 0 = off, else top N strings */
-    int v2_want_probs;
-    char v2_id[SRV_ID_MAX];
+    srv_v2_req v2;                      /* api SRV_API_V2 only */
     /* timing (seconds, srv_now) */
     double t_start, t_enqueue, t_run, t_done, deadline;
     /* state: guarded by mu */
@@ -285,8 +297,9 @@ typedef struct srv_job {
     srv_job_state state;
     atomic_int cancelled;               /* 1 client gone, 2 deadline, 3 shutdown */
     int status;                         /* HTTP status once done */
-    char *body;                         /* response JSON once done */
-    size_t body_len;
+    char *body;                         /* response once done: JSON, or with */
+    size_t body_len;                    /* json_len > 0 a JSON header of json_len */
+    size_t json_len;                    /* bytes then binary tensors (v2 binary) */
     int batch_size;                     /* images in the engine run */
     /* SSE event log: all events appended, readers keep offsets */
     char *log;
@@ -304,6 +317,9 @@ void srv_job_unref(srv_job *j);
 /* Finish: status plus either a JSON body (stolen) or an error message.
  * Appends the final SSE event; wakes waiters. Idempotent (first wins). */
 void srv_job_complete(srv_job *j, int status, char *body, const char *errmsg);
+/* The same with a body of `len` bytes: a JSON header of json_len bytes and
+ * binary tensor data after it (v2 binary outputs; never streamed). */
+void srv_job_complete_n(srv_job *j, int status, char *body, size_t len, size_t json_len);
 /* Append one SSE event (data is one line of JSON). */
 void srv_job_event(srv_job *j, const char *event, const char *data);
 /* Wait up to `seconds` for completion or new log bytes past `offset`. */
@@ -359,22 +375,43 @@ snn_err srv_opts_apply(const srv_opts *o, srv_job *j, snn_error *err);
  * options found in the body. */
 snn_err srv_body_classify(srv_job *j, srv_opts *o, const char *ctype,
                           const char *body, size_t len, snn_error *err);
-/* v2 infer JSON body. */
-snn_err srv_body_v2(srv_job *j, srv_opts *o, const char *body, size_t len,
-                    snn_error *err);
+/* Building blocks for the other APIs' bodies (v2.c): the job's input for
+ * n images; raw 8-bit pixels (1..4 channels, converted, resized and
+ * normalised per model config) into item idx; a JSON array of numbers,
+ * flat or nested, at most cap elements (new floats in *vals, shape in
+ * dims/nd); one option from a JSON value. */
+snn_err srv_body_alloc_input(srv_job *j, long n, snn_error *err);
+snn_err srv_body_add_pixels(srv_job *j, int idx, const uint8_t *px, int w, int h, int c,
+                            snn_error *err);
+snn_err srv_body_json_array(json_t *data, int64_t cap, float **vals, int64_t *dims, int *nd,
+                            snn_error *err);
+snn_err srv_opts_json(srv_opts *o, const snn_model *m, const char *key, json_t *v, snn_error *err);
 /* JSON parse with the depth limit applied before jansson sees it. */
 json_t *srv_json_parse(const char *body, size_t len, snn_error *err);
 int srv_base64_decode(const char *in, size_t len, uint8_t **out, size_t *outlen);
 
 /* -------------------------------------------------------------- render */
-/* Called by a worker after a successful run: fills the job's body. Job
- * images are items [off, off + j->n) of the run. */
+/* Called by a worker after a successful run: the job's answer. Job
+ * images are items [off, off + j->n) of the run. *json_len is 0 for a JSON
+ * answer, else the length of the JSON header that binary data follows. */
 char *srv_render_result(const srv_job *j, const snn_net *net,
-                        const snn_result *r, int off, size_t *len);
+                        const snn_result *r, int off, size_t *len, size_t *json_len);
 /* SSE data of one timestep (step index s, 0-based). new. */
 char *srv_render_step(const srv_job *j, const snn_result *r, int off, int s);
 char *srv_render_error(const char *msg, size_t *len);
 json_t *srv_render_model(srv_model *m, srv_version *v, int detail);
+
+/* ------------------------------------------------------------------ v2 */
+/* The Open Inference Protocol v2 (v2.c): model metadata (the tensors a
+ * request may send and the outputs it may ask for), request parsing with
+ * the binary tensor extension (hdrlen: the Inference-Header-Content-Length
+ * header, NULL when absent) validated against that metadata, and the
+ * response. */
+json_t *srv_v2_metadata(srv_model *e, srv_version *v);
+snn_err srv_v2_parse(srv_job *j, srv_opts *o, const char *body, size_t len, const char *hdrlen,
+                     snn_error *err);
+char *srv_v2_render(const srv_job *j, const snn_result *r, int off, size_t *len,
+                    size_t *json_len);
 
 /* ---------------------------------------------------------------- http */
 struct MHD_Connection;
@@ -400,6 +437,8 @@ typedef struct srv_req {
     void *conn_rec;                     /* http.c's record of the connection */
     char model_label[SNN_MODEL_NAME_MAX]; /* metrics label, "" until resolved */
     int preflight;                      /* OPTIONS: answered with Allow (+ CORS) */
+    const char *xh_name;                /* one extra header of a success answer */
+    char xh_value[64];                  /* (srv_reply_header) */
     int steps;                          /* of the job answered (access log), 0 = none */
     double queue_ms, compute_ms;
 } srv_req;
@@ -438,6 +477,8 @@ int srv_req_query_opts(srv_req *r, srv_opts *o, const snn_model *m, snn_error *e
 const char *srv_req_query(srv_req *r, const char *key);
 void srv_reply(srv_req *r, int status, const char *ctype, const char *body, size_t len);
 void srv_reply_json(srv_req *r, int status, json_t *o);      /* steals o */
+/* One more header on the answer if it succeeds (name: a static string). */
+void srv_reply_header(srv_req *r, const char *name, const char *value);
 void srv_reply_error(srv_req *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void srv_reply_empty(srv_req *r, int status);
