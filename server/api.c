@@ -81,11 +81,15 @@ static void infer_on(srv_req *r, srv_model *e, srv_version *v, srv_api_kind api,
         goto out;
     }
     if (api == SRV_API_V2) {
-        if (ct && *ct && !ctype_is(ct, "application/json")) {
-            srv_reply_error(r, 415, "v2 infer takes application/json, not '%.80s'", ct);
+        /* JSON, or with Inference-Header-Content-Length JSON + binary tensors */
+        const char *hl = srv_req_header(r, "Inference-Header-Content-Length");
+        if (ct && *ct && !ctype_is(ct, "application/json") && !(hl && ctype_is(ct, "application/octet-stream"))) {
+            srv_reply_error(r, 415, "v2 infer takes application/json%s, not '%.80s'",
+                            hl ? " or application/octet-stream" : " (or binary tensors with "
+                                 "Inference-Header-Content-Length)", ct);
             goto out;
         }
-        if (srv_body_v2(j, &o, r->body ? r->body : "", r->len, &err) != SNN_OK) {
+        if (srv_v2_parse(j, &o, r->body ? r->body : "", r->len, hl, &err) != SNN_OK) {
             srv_reply_error(r, status_of(err.code), "%s", err.msg);
             goto out;
         }
@@ -344,6 +348,7 @@ static void h_v2_server(srv_req *r)
 {
     json_t *o = json_object(), *ext = json_array();
     json_array_append_new(ext, json_string("classification"));
+    json_array_append_new(ext, json_string("binary_tensor_data"));
     json_object_set_new(o, "name", json_string("snnd"));
     json_object_set_new(o, "version", json_string(SRV_VERSION));
     json_object_set_new(o, "extensions", ext);
@@ -351,7 +356,8 @@ static void h_v2_server(srv_req *r)
 }
 
 static void h_v2_live(srv_req *r) { srv_reply_empty(r, 200); }
-static void h_v2_ready(srv_req *r) { srv_reply_empty(r, srv_is_ready() ? 200 : 503); }
+/* Readiness answers 200 for true and a 4xx for false (the protocol's rule). */
+static void h_v2_ready(srv_req *r) { srv_reply_empty(r, srv_is_ready() ? 200 : 400); }
 
 /* A {v} of the v2 paths: the decimal number of a version folder. */
 static int version_valid(const char *v)
@@ -377,52 +383,12 @@ static srv_version *v2_version(srv_req *r, srv_model **e, int with_version)
     return v;
 }
 
-static json_t *tensor_meta(const char *name, const char *dtype, int n, const int64_t *dims)
-{
-    json_t *o = json_object(), *s = json_array();
-    json_object_set_new(o, "name", json_string(name));
-    json_object_set_new(o, "datatype", json_string(dtype));
-    for (int i = 0; i < n; i++) json_array_append_new(s, json_integer(dims[i]));
-    json_object_set_new(o, "shape", s);
-    return o;
-}
-
 static void v2_meta(srv_req *r, int with_version)
 {
     srv_model *e;
     srv_version *v = v2_version(r, &e, with_version);
     if (!v) return;
-    const snn_model *m = v->m;
-    json_t *o = json_object(), *vers = json_array(), *ins = json_array(), *outs = json_array();
-    json_object_set_new(o, "name", json_string(e->name));
-    json_array_append_new(vers, json_string(v->version_str));
-    json_object_set_new(o, "versions", vers);
-    json_object_set_new(o, "platform", json_string("snnd_spiking"));
-    int64_t img[4] = {-1, m->cfg.in_h, m->cfg.in_w, m->cfg.in_c};
-    if (m->cfg.resize == SNN_RESIZE_BILINEAR) img[1] = img[2] = -1;
-    int64_t pre[4] = {-1, m->cfg.in_c, m->cfg.in_h, m->cfg.in_w};
-    if (m->cfg.layout == SNN_LAYOUT_NHWC) {
-        pre[1] = m->cfg.in_h; pre[2] = m->cfg.in_w; pre[3] = m->cfg.in_c;
-    }
-    int64_t out[3] = {-1, -1, snn_net_nclasses(v->def->net)};
-    json_array_append_new(ins, tensor_meta("image", "UINT8", 4, img));
-    json_array_append_new(ins, tensor_meta("input", "FP32", 4, pre));
-    json_array_append_new(outs, tensor_meta("probabilities", "FP32", 3, out));
-    json_object_set_new(o, "inputs", ins);
-    json_object_set_new(o, "outputs", outs);
-    json_t *p = json_object();
-    json_object_set_new(p, "inputs",
-                        json_string("send exactly one: \"image\" = raw pixels 0..255 as [N,H,W,C], [N,H,W] or "
-                                    "[H,W,C] (UINT8 or FP32; resized per model config), or \"input\" "
-                                    "= the preprocessed model input (FP32, batch dimension optional)"));
-    json_object_set_new(p, "outputs",
-                        json_string("probabilities: [steps, classes], or [N, steps, classes] for a "
-                                    "batched input; parameters.classification=K gives BYTES "
-                                    "\"value:index:label\""));
-    json_object_set_new(p, "default_steps", json_integer(m->cfg.steps));
-    json_object_set_new(p, "max_steps", json_integer(v->max_steps));
-    json_object_set_new(p, "max_batch", json_integer(v->max_batch));
-    json_object_set_new(o, "parameters", p);
+    json_t *o = srv_v2_metadata(e, v);
     srv_version_release(v);
     srv_reply_json(r, 200, o);
 }
@@ -445,7 +411,7 @@ static void v2_model_ready(srv_req *r, int with_version)
     int ok = v && (!with_version || !strcmp(v->version_str, r->arg[1])) &&
              !atomic_load(&srv_draining);
     srv_version_release(v);
-    srv_reply_empty(r, ok ? 200 : 503);
+    srv_reply_empty(r, ok ? 200 : 400);
 }
 
 static void h_v2_model_ready(srv_req *r) { v2_model_ready(r, 0); }

@@ -791,85 +791,23 @@ snn_err srv_body_classify(srv_job *j, srv_opts *o, const char *ctype, const char
 
 /* ------------------------------------------------------------------ v2 */
 
-snn_err srv_body_v2(srv_job *j, srv_opts *o, const char *body, size_t len, snn_error *err)
+/* ------------------------------------------------- for the other APIs */
+
+snn_err srv_body_alloc_input(srv_job *j, long n, snn_error *err) { return alloc_input(j, n, err); }
+
+snn_err srv_body_add_pixels(srv_job *j, int idx, const uint8_t *px, int w, int h, int c,
+                            snn_error *err)
 {
-    json_t *root = srv_json_parse(body, len, err);
-    if (!root) return err->code;
-    snn_err rc = SNN_OK;
-    json_t *inputs = json_object_get(root, "inputs"), *outputs = json_object_get(root, "outputs");
-    json_t *params = json_object_get(root, "parameters"), *id = json_object_get(root, "id");
-    if (id) {
-        if (!json_is_string(id) || json_string_length(id) >= sizeof j->v2_id) {
-            rc = snn_error_set(err, SNN_EINVALID, "\"id\" must be a string of at most 64 characters");
-            goto out;
-        }
-        snprintf(j->v2_id, sizeof j->v2_id, "%s", json_string_value(id));
-    }
-    if (params) {
-        const char *k;
-        json_t *v;
-        if (!json_is_object(params)) {
-            rc = snn_error_set(err, SNN_EINVALID, "\"parameters\" must be an object");
-            goto out;
-        }
-        json_object_foreach(params, k, v) {
-            if (!strncmp(k, "binary_data", 11) || !strcmp(k, "priority") || !strcmp(k, "timeout"))
-                continue;   /* Triton client conventions we accept and ignore */
-            if ((rc = json_opt(o, j->ver->m, k, v, err)) != SNN_OK) goto out;
-        }
-    }
-    if (!json_is_array(inputs) || json_array_size(inputs) != 1) {
-        rc = snn_error_set(err, SNN_EINVALID, "\"inputs\" must be an array with one input");
-        goto out;
-    }
-    json_t *in = json_array_get(inputs, 0);
-    json_t *name = json_object_get(in, "name"), *dtype = json_object_get(in, "datatype");
-    json_t *shape = json_object_get(in, "shape"), *data = json_object_get(in, "data");
-    if (!json_is_string(name) || !json_is_string(dtype) || !json_is_array(shape) || !data) {
-        rc = snn_error_set(err, SNN_EINVALID, "an input needs \"name\", \"shape\", \"datatype\" and \"data\"");
-        goto out;
-    }
-    const char *dt = json_string_value(dtype);
-    if (strcmp(dt, "UINT8") && strcmp(dt, "FP32") && strcmp(dt, "FP64") && strcmp(dt, "INT32") &&
-        strcmp(dt, "INT64") && strcmp(dt, "FP16")) {
-        rc = snn_error_set(err, SNN_EINVALID, "input datatype %s is not supported (UINT8 or FP32)", dt);
-        goto out;
-    }
-    if (!strcmp(json_string_value(name), "input")) {
-        rc = use_tensor(j, data, shape, err);
-    } else {
-        rc = use_pixels(j, data, shape, 1, err);
-    }
-    if (rc != SNN_OK) goto out;
-    j->v2_want_probs = 1;
-    if (outputs) {
-        if (!json_is_array(outputs)) {
-            rc = snn_error_set(err, SNN_EINVALID, "\"outputs\" must be an array");
-            goto out;
-        }
-        j->v2_want_probs = 0;
-        for (size_t i = 0; i < json_array_size(outputs); i++) {
-            json_t *out = json_array_get(outputs, i);
-            json_t *on = json_object_get(out, "name");
-            json_t *cls = json_object_get(json_object_get(out, "parameters"), "classification");
-            if (!json_is_string(on) || strcmp(json_string_value(on), "probabilities")) {
-                rc = snn_error_set(err, SNN_EINVALID, "unknown output (the model has \"probabilities\")");
-                goto out;
-            }
-            if (cls) {
-                if (!json_is_integer(cls) || json_integer_value(cls) < 1) {
-                    rc = snn_error_set(err, SNN_EINVALID, "classification must be a positive integer");
-                    goto out;
-                }
-                int nc = j->ver->m->cfg.nclasses;
-                long long k = json_integer_value(cls);
-                j->v2_classification = (int)(k > nc && nc > 0 ? nc : k > 100000 ? 100000 : k);
-            } else {
-                j->v2_want_probs = 1;
-            }
-        }
-    }
-out:
-    json_decref(root);
-    return rc;
+    return add_pixels(j, idx, px, w, h, c, err);
+}
+
+snn_err srv_body_json_array(json_t *data, int64_t cap, float **vals, int64_t *dims, int *nd,
+                            snn_error *err)
+{
+    return read_array(data, NULL, cap, vals, dims, nd, err);
+}
+
+snn_err srv_opts_json(srv_opts *o, const snn_model *m, const char *key, json_t *v, snn_error *err)
+{
+    return json_opt(o, m, key, v, err);
 }

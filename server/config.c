@@ -93,6 +93,12 @@ static const srv_option srv_options[] = {
      "open on a loopback listener, disabled (403) beyond loopback"},
     {"log-level", OPT_STR, F(log_level), "info", 0, 0, 1, 0, "LEVEL",
      "debug, info, warn or error"},
+    {"log-format", OPT_STR, F(log_format), "text", 0, 0, 1, 0, "FMT",
+     "text, or json (one object per line: time, level, request_id, and for "
+     "each request method, path, status, model, steps, queue and compute ms)"},
+    {"cors-origins", OPT_STR, F(cors_origins), "", 0, 0, 0, 0, "LIST",
+     "origins allowed to call the API from a browser: comma-separated "
+     "http(s)://host[:port] list, * for any, empty = no CORS headers"},
     {"energy-device", OPT_STR, F(energy_device), "loihi", 0, 0, 0, 0, "DEV",
      "device of the snnd_energy_joules_total estimate"},
 };
@@ -146,6 +152,15 @@ static int opt_set(srv_config *c, const srv_option *o, const char *val,
     if (strcmp(o->name, "log-level") == 0 && srv_log_level_parse(val) < 0) {
         fprintf(stderr, "snnd: %s: log-level: '%s' is not debug|info|warn|error\n",
                 src, val);
+        return -1;
+    }
+    if (strcmp(o->name, "log-format") == 0 && srv_log_format_parse(val) < 0) {
+        fprintf(stderr, "snnd: %s: log-format: '%s' is not text|json\n", src, val);
+        return -1;
+    }
+    if (strcmp(o->name, "cors-origins") == 0 && !srv_cors_origins_valid(val)) {
+        fprintf(stderr, "snnd: %s: cors-origins: '%s' is not *, empty, or a comma-separated "
+                "list of http(s)://host[:port] origins\n", src, val);
         return -1;
     }
     if (strlen(val) > 4096) {
@@ -364,6 +379,7 @@ int srv_config_init(int argc, char **argv)
     }
     resolve_models(c, models_set);
     srv_log_set_level(srv_log_level_parse(c->log_level));
+    srv_log_set_format(srv_log_format_parse(c->log_format));
     if (print) {
         json_t *j = srv_config_json();
         char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -406,8 +422,10 @@ void srv_config_reload(void)
         key1[k] = key2[k] = '\0';
         if (!json_object_get(root, key1) && !json_object_get(root, key2)) continue;
         if (o->type == OPT_INT) atomic_store(opt_aint(&srv_cfg, o), atomic_load(opt_aint(&tmp, o)));
-        else if (o->off == F(log_level))   /* strings stay: only the level is applied */
+        else if (o->off == F(log_level))   /* strings stay: only level and format apply */
             srv_log_set_level(srv_log_level_parse(*opt_str(&tmp, o)));
+        else if (o->off == F(log_format))
+            srv_log_set_format(srv_log_format_parse(*opt_str(&tmp, o)));
     }
     json_decref(root);
     config_free(&tmp);

@@ -26,6 +26,7 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -105,6 +106,66 @@ int srv_req_query_opts(srv_req *r, srv_opts *o, const snn_model *m, snn_error *e
     return q.rc;
 }
 
+/* The methods of the routes matching r->path, "GET, POST" style. */
+static void allowed_methods(const srv_req *r, char *allow, size_t len)
+{
+    size_t k = 0;
+    allow[0] = '\0';
+    for (int i = 0; i < srv_nroutes; i++) {
+        const char *p = srv_routes[i].pattern, *u = r->path;
+        int ok = 1;
+        while (*p && ok) {
+            if (p[0] == '*' && !p[1]) {
+                u += strlen(u);
+                break;
+            }
+            if (p[0] == '{' && p[1] == '}') {
+                p += 2;
+                while (*u && *u != '/') u++;
+            } else if (*p++ != *u++) ok = 0;
+        }
+        if (ok && !*u && !strstr(allow, srv_routes[i].method) && k < len)
+            k += (size_t)snprintf(allow + k, len - k, "%s%s", k ? ", " : "", srv_routes[i].method);
+    }
+}
+
+int srv_cors_origins_valid(const char *list)
+{
+    if (!list || !*list || !strcmp(list, "*")) return 1;
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        const char *host = !strncmp(p, "http://", 7) ? p + 7 : !strncmp(p, "https://", 8) ? p + 8 : NULL;
+        if (!host || host >= p + n) return 0;
+        for (const char *c = host; c < p + n; c++)
+            if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == ':' || *c == '[' ||
+                  *c == ']'))
+                return 0;
+        p += n;
+        if (*p == ',') p++;
+    }
+    return 1;
+}
+
+/* The Access-Control-Allow-Origin value for a request's Origin header, or
+ * NULL when cors-origins does not allow it (origins match exactly). */
+static const char *cors_origin(srv_req *r)
+{
+    const char *list = srv_cfg.cors_origins;
+    if (!list || !*list || !r->conn) return NULL;
+    const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+    if (!origin) return NULL;
+    if (!strcmp(list, "*")) return "*";
+    size_t ol = strlen(origin);
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == ol && !strncmp(p, origin, n)) return origin;
+        p += n;
+        if (*p == ',') p++;
+    }
+    return NULL;
+}
+
 static void add_common_headers(srv_req *r, struct MHD_Response *resp, int status)
 {
     char buf[32];
@@ -117,28 +178,26 @@ static void add_common_headers(srv_req *r, struct MHD_Response *resp, int status
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, buf);
     }
     if (status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"snnd\"");
-    if (status == 405) {
-        /* Allow: the methods of routes matching this path. */
-        char allow[64] = "";
-        size_t k = 0;
-        for (int i = 0; i < srv_nroutes; i++) {
-            const char *p = srv_routes[i].pattern, *u = r->path;
-            int ok = 1;
-            while (*p && ok) {
-                if (p[0] == '*' && !p[1]) {
-                    u += strlen(u);
-                    break;
-                }
-                if (p[0] == '{' && p[1] == '}') {
-                    p += 2;
-                    while (*u && *u != '/') u++;
-                } else if (*p++ != *u++) ok = 0;
-            }
-            if (ok && !*u && !strstr(allow, srv_routes[i].method))
-                k += (size_t)snprintf(allow + k, sizeof allow - k, "%s%s", k ? ", " : "",
-                                      srv_routes[i].method);
-        }
+    if (status == 405 || r->preflight) {
+        char allow[64];
+        allowed_methods(r, allow, sizeof allow);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        const char *origin = r->preflight ? cors_origin(r) : NULL;
+        if (origin) {
+            MHD_add_response_header(resp, "Access-Control-Allow-Methods", allow);
+            MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                    "Content-Type, Authorization, Accept, X-Request-ID, "
+                                    "X-Request-Timeout-Ms, Last-Event-ID, "
+                                    "Inference-Header-Content-Length");
+            MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+        }
+    }
+    const char *origin = cors_origin(r);
+    if (origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "X-Request-ID, Retry-After, Location");
+        if (strcmp(origin, "*")) MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
     }
 }
 
@@ -167,11 +226,18 @@ void srv_reply(srv_req *r, int status, const char *ctype, const char *body, size
         return;
     }
     if (ctype) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (r->xh_name && status < 400) MHD_add_response_header(resp, r->xh_name, r->xh_value);
     add_common_headers(r, resp, status);
     if (MHD_queue_response(r->conn, (unsigned)status, resp) == MHD_YES) r->status = status;
     else r->status = -1;
     MHD_destroy_response(resp);
     if (r->status > 0) count_request(r, status);
+}
+
+void srv_reply_header(srv_req *r, const char *name, const char *value)
+{
+    r->xh_name = name;
+    snprintf(r->xh_value, sizeof r->xh_value, "%s", value);
 }
 
 void srv_reply_json(srv_req *r, int status, json_t *o)
@@ -252,7 +318,18 @@ void srv_reply_job(srv_req *r, srv_job *j)
     }
     if (status >= 500 && status != 503 && status != 504)
         srv_log(SRV_LOG_ERROR, r->id, "answered %d: %.300s", status, j->body ? j->body : "");
-    srv_reply(r, status, "application/json", j->body, j->body_len);
+    if (j->json_len) {   /* v2 binary tensors: the JSON header's length goes in a header */
+        char hl[24];
+        snprintf(hl, sizeof hl, "%zu", j->json_len);
+        srv_reply_header(r, "Inference-Header-Content-Length", hl);
+    }
+    if (j->t_run > 0) {   /* it ran: the access record names its steps and times */
+        r->steps = j->run.steps;
+        r->queue_ms = (j->t_run - j->t_enqueue) * 1e3;
+        r->compute_ms = (j->t_done - j->t_run) * 1e3;
+    }
+    srv_reply(r, status, j->json_len ? "application/octet-stream" : "application/json", j->body,
+              j->body_len);
 }
 
 /* ----------------------------------------------------------------- SSE */
@@ -261,14 +338,25 @@ typedef struct sse_ctx {
     srv_job *job;
     size_t off;
     int cancel_on_close;
+    int retry_sent;                     /* the stream's "retry:" line went out */
     double last_write;
 } sse_ctx;
+
+/* EventSource reconnects after this many milliseconds when a stream breaks
+ * before its final event (sent first on every stream). */
+#define SSE_RETRY_MS 2000
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     sse_ctx *s = cls;
     srv_job *j = s->job;
     (void)pos;
+    if (!s->retry_sent) {
+        int n = snprintf(buf, max, "retry: %d\n\n", SSE_RETRY_MS);
+        if (n < 0 || (size_t)n >= max) return 0;
+        s->retry_sent = 1;
+        return n;
+    }
     for (;;) {
         uv_mutex_lock(&j->mu);
         if (s->off < j->log_len) {
@@ -311,6 +399,17 @@ void srv_reply_stream(srv_req *r, srv_job *j, int64_t after_id, int cancel_on_cl
     sse_ctx *s = calloc(1, sizeof *s);
     if (!s) {
         srv_reply_error(r, 500, "out of memory");
+        return;
+    }
+    uv_mutex_lock(&j->mu);
+    int complete = j->state == SRV_JOB_DONE && after_id >= j->next_event_id - 1;
+    uv_mutex_unlock(&j->mu);
+    if (complete) {
+        /* The client has every event, the final one included: 204 tells
+         * EventSource not to reconnect (a 200 with an empty body would make
+         * it retry until the job expires). */
+        free(s);
+        srv_reply_empty(r, 204);
         return;
     }
     srv_job_ref(j);
@@ -498,6 +597,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(r->path, sizeof r->path, "%s", url);
         r->route = route_find(r, method, &status);
         if (!r->route) {
+            if (status == 405 && !strcmp(method, "OPTIONS")) {
+                /* OPTIONS (CORS preflight included): the methods this path takes */
+                r->preflight = 1;
+                srv_reply_empty(r, 204);
+                return MHD_YES;
+            }
             if (status == 405) srv_reply_error(r, 405, "method %s not allowed on %s", method, url);
             else srv_reply_error(r, 404, "no route for %s %s", method, url);
             return MHD_YES;
@@ -593,9 +698,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
      * answer is) or cut by the shutdown (503). */
     if (r->streaming && status == 200 && !clean)
         status = toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? 503 : 499;
-    srv_log(status >= 500 && status != 503 ? SRV_LOG_WARN : SRV_LOG_INFO, r->id,
-            "%s %s %d %.1fms%s", r->method, r->path, status, secs * 1e3,
-            clean || status == 499 ? "" : " (connection ended early)");
+    srv_log_access(&(srv_log_access_rec){
+        .reqid = r->id, .method = r->method, .path = r->path, .model = r->model_label,
+        .note = clean || status == 499 ? NULL : "connection ended early", .status = status,
+        .steps = r->steps, .ms = secs * 1e3, .queue_ms = r->queue_ms, .compute_ms = r->compute_ms});
     count_request(r, status);
     if (r->conn_rec) {
         uv_mutex_lock(&conns_mu);

@@ -84,26 +84,38 @@ void srv_job_event(srv_job *j, const char *event, const char *data)
 
 void srv_job_complete(srv_job *j, int status, char *body, const char *errmsg)
 {
+    size_t len = 0;
+    if (!body) body = srv_render_error(errmsg ? errmsg : "internal error", &len);
+    else len = strlen(body);
+    srv_job_complete_n(j, status, body, body ? len : 0, 0);
+}
+
+void srv_job_complete_n(srv_job *j, int status, char *body, size_t len, size_t json_len)
+{
     uv_mutex_lock(&j->mu);
     if (j->state == SRV_JOB_DONE) {
         uv_mutex_unlock(&j->mu);
         free(body);
         return;
     }
+    if (j->async) {   /* counted before anyone can see the job done */
+        char code[8];
+        snprintf(code, sizeof code, "%d", status);
+        srv_metrics_add(SRV_M_JOBS, 1, j->model->name, code);
+    }
     j->state = SRV_JOB_DONE;
     j->status = status;
     j->t_done = srv_now();
-    if (!body) {
-        size_t len;
-        body = srv_render_error(errmsg ? errmsg : "internal error", &len);
-    }
     j->body = body;
-    j->body_len = body ? strlen(body) : 0;
-    if (body) {
+    j->body_len = body ? len : 0;
+    j->json_len = json_len;
+    if (body && !json_len) {   /* binary answers (v2) are never streamed */
         if (status == 200) {
             log_append(j, "result", body);
         } else {
-            /* Error events carry the status too: {"error":..,"status":N}. */
+            /* Failure events carry the status too: {"error":..,"status":N}.
+             * Not named "error": EventSource fires its own "error" event for
+             * connection problems, and a listener could not tell them apart. */
             json_error_t jerr;
             json_t *o = json_loads(body, 0, &jerr);
             char *s = NULL;
@@ -112,7 +124,7 @@ void srv_job_complete(srv_job *j, int status, char *body, const char *errmsg)
                 s = json_dumps(o, JSON_COMPACT);
                 json_decref(o);
             }
-            log_append(j, "error", s ? s : body);
+            log_append(j, "failure", s ? s : body);
             free(s);
         }
     }
@@ -191,6 +203,7 @@ int srv_jobs_add(srv_job *j, char *id, size_t idlen)
         capentries = cap;
     }
     job_entry *e = &entries[nentries++];
+    j->async = 1;
     random_id(e->id, sizeof e->id);
     srv_job_ref(j);
     e->job = j;

@@ -13,10 +13,13 @@
  */
 #include "server.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 typedef enum { MT_COUNTER, MT_GAUGE, MT_HISTOGRAM } metric_type;
 
@@ -73,6 +76,24 @@ static const metric_def srv_metric_defs[SRV_M_COUNT_] = {
      NULL, 0},
     {SRV_M_BUILD_INFO, "snnd_build_info", MT_GAUGE,
      "Build information; the value is always 1.", 1, {"version"}, NULL, 0},
+    {SRV_M_JOBS, "snnd_jobs_total", MT_COUNTER,
+     "Asynchronous /v1/jobs requests by final status (200 done, 4xx/5xx failed, "
+     "499 cancelled, 504 deadline).", 2, {"model", "status"}, NULL, 0},
+    {SRV_M_MODEL_STATE, "snnd_model_state", MT_GAUGE,
+     "1 for the state a model is in (ready, loading, unavailable, failed), 0 for the others.",
+     2, {"model", "state"}, NULL, 0},
+    {SRV_M_PROC_CPU, "process_cpu_seconds_total", MT_COUNTER,
+     "User and system CPU time spent by the process, in seconds.", 0, {NULL, NULL}, NULL, 0},
+    {SRV_M_PROC_RSS, "process_resident_memory_bytes", MT_GAUGE,
+     "Resident memory size of the process, in bytes.", 0, {NULL, NULL}, NULL, 0},
+    {SRV_M_PROC_VSIZE, "process_virtual_memory_bytes", MT_GAUGE,
+     "Virtual memory size of the process, in bytes.", 0, {NULL, NULL}, NULL, 0},
+    {SRV_M_PROC_FDS, "process_open_fds", MT_GAUGE,
+     "Open file descriptors of the process.", 0, {NULL, NULL}, NULL, 0},
+    {SRV_M_PROC_MAX_FDS, "process_max_fds", MT_GAUGE,
+     "Limit on open file descriptors of the process.", 0, {NULL, NULL}, NULL, 0},
+    {SRV_M_PROC_START, "process_start_time_seconds", MT_GAUGE,
+     "Start time of the process since the Unix epoch, in seconds.", 0, {NULL, NULL}, NULL, 0},
 };
 
 typedef struct series {
@@ -242,8 +263,70 @@ static void sb_num(strbuf *b, double v)
     else sb_printf(b, " %.9g\n", v);
 }
 
+/* Gauges read at scrape time: the process (from /proc, as the Prometheus
+ * client libraries do) and the state of every model in the repository. */
+static void refresh_process(void)
+{
+    static double start_wall = -1;
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (f) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* fields after the ")" of comm: state(3) ... utime(14) stime(15)
+         * ... starttime(22) vsize(23) rss(24) */
+        char *p = strrchr(buf, ')');
+        unsigned long long ut = 0, stt = 0, start = 0, vsize = 0;
+        long long rss = 0;
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+                               "%*d %*d %llu %llu %lld", &ut, &stt, &start, &vsize, &rss) == 5) {
+            double hz = (double)sysconf(_SC_CLK_TCK), page = (double)sysconf(_SC_PAGESIZE);
+            srv_metrics_set(SRV_M_PROC_CPU, (double)(ut + stt) / hz, NULL, NULL);
+            srv_metrics_set(SRV_M_PROC_VSIZE, (double)vsize, NULL, NULL);
+            srv_metrics_set(SRV_M_PROC_RSS, (double)rss * page, NULL, NULL);
+            if (start_wall < 0) {
+                /* boot time + start ticks */
+                FILE *s = fopen("/proc/stat", "r");
+                char line[256];
+                double btime = 0;
+                while (s && fgets(line, sizeof line, s))
+                    if (!strncmp(line, "btime ", 6)) btime = strtod(line + 6, NULL);
+                if (s) fclose(s);
+                if (btime > 0) start_wall = btime + (double)start / hz;
+            }
+            if (start_wall > 0) srv_metrics_set(SRV_M_PROC_START, start_wall, NULL, NULL);
+        }
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        int n = 0;
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.') n++;
+        closedir(d);
+        srv_metrics_set(SRV_M_PROC_FDS, n - 1, NULL, NULL);   /* less the one reading the dir */
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        srv_metrics_set(SRV_M_PROC_MAX_FDS, rl.rlim_cur == RLIM_INFINITY ? -1 : (double)rl.rlim_cur,
+                        NULL, NULL);
+}
+
+static void refresh_models(void)
+{
+    static const char *const states[] = {"ready", "loading", "unavailable", "failed"};
+    for (int i = 0; i < srv_repo_count(); i++) {
+        srv_model *m = srv_repo_at(i);
+        const char *st = srv_model_state(m);
+        for (int k = 0; k < 4; k++) srv_metrics_set(SRV_M_MODEL_STATE, !strcmp(st, states[k]), m->name, states[k]);
+    }
+}
+
 char *srv_metrics_render(size_t *len)
 {
+    refresh_process();
+    refresh_models();
     static const char *const tnames[] = {"counter", "gauge", "histogram"};
     strbuf b = {0};
     uv_mutex_lock(&metrics_mu);

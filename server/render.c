@@ -165,68 +165,11 @@ static json_t *energy(const srv_job *j, const snn_net *net, const snn_result *r)
     return a;
 }
 
-static char *render_v2(const srv_job *j, const snn_result *r, int off, size_t *len)
-{
-    const snn_model *m = j->ver->m;
-    int nc = r->nclasses, n = j->n;
-    json_t *o = json_object(), *outs = json_array();
-    json_object_set_new(o, "model_name", json_string(j->model->name));
-    json_object_set_new(o, "model_version", json_string(j->ver->version_str));
-    json_object_set_new(o, "id", json_string(j->v2_id[0] ? j->v2_id : j->id));
-    json_t *params = json_object();
-    json_object_set_new(params, "steps", json_integer(r->steps));
-    json_object_set_new(o, "parameters", params);
-    if (j->v2_want_probs) {
-        json_t *out = json_object(), *shape = json_array(), *data = json_array();
-        if (j->batch_form) json_array_append_new(shape, json_integer(n));
-        json_array_append_new(shape, json_integer(r->steps));
-        json_array_append_new(shape, json_integer(nc));
-        for (int b = 0; b < n; b++)
-            for (int s = 0; s < r->steps; s++) {
-                const float *p = snn_result_probs(r, s, off + b);
-                for (int c = 0; c < nc; c++) json_array_append_new(data, json_real(p[c]));
-            }
-        json_object_set_new(out, "name", json_string("probabilities"));
-        json_object_set_new(out, "datatype", json_string("FP32"));
-        json_object_set_new(out, "shape", shape);
-        json_object_set_new(out, "data", data);
-        json_array_append_new(outs, out);
-    }
-    if (j->v2_classification > 0) {
-        json_t *out = json_object(), *shape = json_array(), *data = json_array();
-        int k = j->v2_classification;
-        if (j->batch_form) json_array_append_new(shape, json_integer(n));
-        json_array_append_new(shape, json_integer(k));
-        for (int b = 0; b < n; b++) {
-            json_t *t = top_k(m, snn_result_probs(r, stop_rows(r, off + b) - 1, off + b), nc, k);
-            for (size_t q = 0; q < json_array_size(t); q++) {
-                json_t *e = json_array_get(t, q);
-                char buf[256];
-                snprintf(buf, sizeof buf, "%f:%lld:%s",
-                         json_real_value(json_object_get(e, "probability")),
-                         (long long)json_integer_value(json_object_get(e, "index")),
-                         json_string_value(json_object_get(e, "label")));
-                json_array_append_new(data, json_string(buf));
-            }
-            json_decref(t);
-        }
-        json_object_set_new(out, "name", json_string("probabilities"));
-        json_object_set_new(out, "datatype", json_string("BYTES"));
-        json_object_set_new(out, "shape", shape);
-        json_object_set_new(out, "data", data);
-        json_array_append_new(outs, out);
-    }
-    json_object_set_new(o, "outputs", outs);
-    char *s = json_dumps(o, DUMP_FLAGS);
-    json_decref(o);
-    if (s) *len = strlen(s);
-    return s;
-}
-
 char *srv_render_result(const srv_job *j, const snn_net *net, const snn_result *r, int off,
-                        size_t *len)
+                        size_t *len, size_t *json_len)
 {
-    if (j->api == SRV_API_V2) return render_v2(j, r, off, len);
+    *json_len = 0;
+    if (j->api == SRV_API_V2) return srv_v2_render(j, r, off, len, json_len);
     const snn_model *m = j->ver->m;
     double now = srv_now();
     char key[SRV_NET_KEY_MAX];

@@ -401,6 +401,17 @@ fail:
     return NULL;
 }
 
+const char *srv_model_state(srv_model *e)
+{
+    uv_mutex_lock(&e->mu);
+    const char *st = e->cur ? "ready"
+                     : e->loading ? "loading"
+                     : e->last_error[0] && strcmp(e->last_error, "unloaded") ? "failed"
+                                                                              : "unavailable";
+    uv_mutex_unlock(&e->mu);
+    return st;
+}
+
 static snn_err load_locked(srv_model *e, int force, snn_error *err)
 {
     char dir[PATH_MAX];

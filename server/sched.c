@@ -292,8 +292,9 @@ static void run_batch(worker *w, srv_job **jobs, int njobs, int nimg)
                              err.msg[0] ? err.msg : snn_strerror(rc));
         } else {
             size_t len;
-            char *body = srv_render_result(j, net->net, res, off[i], &len);
-            if (body) srv_job_complete(j, 200, body, NULL);
+            size_t json_len;
+            char *body = srv_render_result(j, net->net, res, off[i], &len, &json_len);
+            if (body) srv_job_complete_n(j, 200, body, len, json_len);
             else srv_job_complete(j, 500, NULL, "out of memory rendering the result");
         }
     }

@@ -90,6 +90,8 @@ typedef struct srv_config {
     _Atomic int64_t header_bytes;
     char *admin_token;
     char *log_level;
+    char *log_format;
+    char *cors_origins;
     char *energy_device;
 } srv_config;
 
@@ -111,6 +113,15 @@ int srv_log_level_parse(const char *s);    /* -1 when unknown */
 void srv_log_set_level(int level);
 void srv_log(srv_log_level lvl, const char *reqid, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+int srv_log_format_parse(const char *s);   /* text 0, json 1, -1 unknown */
+void srv_log_set_format(int json);
+/* The access record of one request (one line; JSON fields in json format). */
+typedef struct srv_log_access_rec {
+    const char *reqid, *method, *path, *model, *note;
+    int status, steps;                     /* steps 0: no engine run */
+    double ms, queue_ms, compute_ms;
+} srv_log_access_rec;
+void srv_log_access(const srv_log_access_rec *a);
 
 /* ------------------------------------------------------------- metrics */
 /* The metric families, declared once (metrics.c holds the table). */
@@ -128,6 +139,14 @@ typedef enum {
     SRV_M_MODEL_MEMORY,      /* gauge {model} */
     SRV_M_MODEL_LOADS,       /* counter {model,result} */
     SRV_M_BUILD_INFO,        /* gauge {version} */
+    SRV_M_JOBS,              /* counter {model,status}: /v1/jobs by final status */
+    SRV_M_MODEL_STATE,       /* gauge {model,state}: 1 for the model's state */
+    SRV_M_PROC_CPU,          /* counter {}: process CPU seconds (at scrape) */
+    SRV_M_PROC_RSS,          /* gauge {} */
+    SRV_M_PROC_VSIZE,        /* gauge {} */
+    SRV_M_PROC_FDS,          /* gauge {} */
+    SRV_M_PROC_MAX_FDS,      /* gauge {} */
+    SRV_M_PROC_START,        /* gauge {} */
     SRV_M_COUNT_
 } srv_metric_id;
 
@@ -212,6 +231,9 @@ void srv_version_release(srv_version *v);
 int srv_repo_ready_count(void);
 /* 1 when `name` has a version loaded (servable now). */
 int srv_repo_servable(const char *name);
+/* "ready", "loading", "unavailable" (never loaded or unloaded) or "failed"
+ * (the last load failed and no version serves). Static string. */
+const char *srv_model_state(srv_model *m);
 /* The net for a key ("" = default): cached or built now. Pair with
  * srv_version_net_release. Called by workers only. */
 srv_net *srv_version_net_acquire(srv_version *v, const char *key,
@@ -224,6 +246,20 @@ snn_err srv_net_worker(srv_version *v, srv_net *n, int w, snn_engine **e,
 /* ----------------------------------------------------------------- job */
 typedef enum { SRV_API_CLASSIFY, SRV_API_V2 } srv_api_kind;
 typedef enum { SRV_JOB_NEW, SRV_JOB_QUEUED, SRV_JOB_RUNNING, SRV_JOB_DONE } srv_job_state;
+
+/* What a v2 infer request asked for (v2.c): its id and the outputs, in
+ * request order, each as JSON or binary (the binary tensor extension). */
+typedef enum { SRV_V2_PROBS, SRV_V2_PROBS_STEPS, SRV_V2_STEPS, SRV_V2_NOUTPUTS } srv_v2_output;
+typedef struct srv_v2_out {
+    srv_v2_output which;
+    int classification;                 /* > 0: top N as BYTES "value:index:label" */
+    int binary;                         /* raw little-endian bytes after the JSON */
+} srv_v2_out;
+typedef struct srv_v2_req {
+    char id[SRV_ID_MAX];
+    int nout;
+    srv_v2_out out[SRV_V2_NOUTPUTS];
+} srv_v2_req;
 
 /* The parameters that must be equal for jobs to share one engine run. */
 typedef struct srv_run {
@@ -254,9 +290,7 @@ typedef struct srv_job {
     int spike_stats;
     int ndevices;
     const snn_device *devices[SRV_MAX_DEVICES];
-    int v2_classification;              /* 0 = off, else top N strings */
-    int v2_want_probs;
-    char v2_id[SRV_ID_MAX];
+    srv_v2_req v2;                      /* api SRV_API_V2 only */
     /* timing (seconds, srv_now) */
     double t_start, t_enqueue, t_run, t_done, deadline;
     /* state: guarded by mu */
@@ -265,8 +299,9 @@ typedef struct srv_job {
     srv_job_state state;
     atomic_int cancelled;               /* 1 client gone, 2 deadline, 3 shutdown */
     int status;                         /* HTTP status once done */
-    char *body;                         /* response JSON once done */
-    size_t body_len;
+    char *body;                         /* response once done: JSON, or with */
+    size_t body_len;                    /* json_len > 0 a JSON header of json_len */
+    size_t json_len;                    /* bytes then binary tensors (v2 binary) */
     int batch_size;                     /* images in the engine run */
     /* SSE event log: all events appended, readers keep offsets */
     char *log;
@@ -275,6 +310,7 @@ typedef struct srv_job {
     /* queue links (scheduler mutex) */
     struct srv_job *prev, *next;
     int queued;
+    int async;                          /* held in /v1/jobs: counted by final status */
 } srv_job;
 
 srv_job *srv_job_new(const char *reqid, srv_model *m, srv_version *v);
@@ -283,6 +319,9 @@ void srv_job_unref(srv_job *j);
 /* Finish: status plus either a JSON body (stolen) or an error message.
  * Appends the final SSE event; wakes waiters. Idempotent (first wins). */
 void srv_job_complete(srv_job *j, int status, char *body, const char *errmsg);
+/* The same with a body of `len` bytes: a JSON header of json_len bytes and
+ * binary tensor data after it (v2 binary outputs; never streamed). */
+void srv_job_complete_n(srv_job *j, int status, char *body, size_t len, size_t json_len);
 /* Append one SSE event (data is one line of JSON). */
 void srv_job_event(srv_job *j, const char *event, const char *data);
 /* Wait up to `seconds` for completion or new log bytes past `offset`. */
@@ -339,22 +378,43 @@ snn_err srv_opts_apply(const srv_opts *o, srv_job *j, snn_error *err);
  * options found in the body. */
 snn_err srv_body_classify(srv_job *j, srv_opts *o, const char *ctype,
                           const char *body, size_t len, snn_error *err);
-/* v2 infer JSON body. */
-snn_err srv_body_v2(srv_job *j, srv_opts *o, const char *body, size_t len,
-                    snn_error *err);
+/* Building blocks for the other APIs' bodies (v2.c): the job's input for
+ * n images; raw 8-bit pixels (1..4 channels, converted, resized and
+ * normalised per model config) into item idx; a JSON array of numbers,
+ * flat or nested, at most cap elements (new floats in *vals, shape in
+ * dims/nd); one option from a JSON value. */
+snn_err srv_body_alloc_input(srv_job *j, long n, snn_error *err);
+snn_err srv_body_add_pixels(srv_job *j, int idx, const uint8_t *px, int w, int h, int c,
+                            snn_error *err);
+snn_err srv_body_json_array(json_t *data, int64_t cap, float **vals, int64_t *dims, int *nd,
+                            snn_error *err);
+snn_err srv_opts_json(srv_opts *o, const snn_model *m, const char *key, json_t *v, snn_error *err);
 /* JSON parse with the depth limit applied before jansson sees it. */
 json_t *srv_json_parse(const char *body, size_t len, snn_error *err);
 int srv_base64_decode(const char *in, size_t len, uint8_t **out, size_t *outlen);
 
 /* -------------------------------------------------------------- render */
-/* Called by a worker after a successful run: fills the job's body. Job
- * images are items [off, off + j->n) of the run. */
+/* Called by a worker after a successful run: the job's answer. Job
+ * images are items [off, off + j->n) of the run. *json_len is 0 for a JSON
+ * answer, else the length of the JSON header that binary data follows. */
 char *srv_render_result(const srv_job *j, const snn_net *net,
-                        const snn_result *r, int off, size_t *len);
+                        const snn_result *r, int off, size_t *len, size_t *json_len);
 /* SSE data of one timestep (step index s, 0-based). new. */
 char *srv_render_step(const srv_job *j, const snn_result *r, int off, int s);
 char *srv_render_error(const char *msg, size_t *len);
 json_t *srv_render_model(srv_model *m, srv_version *v, int detail);
+
+/* ------------------------------------------------------------------ v2 */
+/* The Open Inference Protocol v2 (v2.c): model metadata (the tensors a
+ * request may send and the outputs it may ask for), request parsing with
+ * the binary tensor extension (hdrlen: the Inference-Header-Content-Length
+ * header, NULL when absent) validated against that metadata, and the
+ * response. */
+json_t *srv_v2_metadata(srv_model *e, srv_version *v);
+snn_err srv_v2_parse(srv_job *j, srv_opts *o, const char *body, size_t len, const char *hdrlen,
+                     snn_error *err);
+char *srv_v2_render(const srv_job *j, const snn_result *r, int off, size_t *len,
+                    size_t *json_len);
 
 /* ---------------------------------------------------------------- http */
 struct MHD_Connection;
@@ -381,6 +441,11 @@ typedef struct srv_req {
                                          * on input is not a disconnect */
     void *conn_rec;                     /* http.c's record of the connection */
     char model_label[SNN_MODEL_NAME_MAX]; /* metrics label, "" until resolved */
+    int preflight;                      /* OPTIONS: answered with Allow (+ CORS) */
+    const char *xh_name;                /* one extra header of a success answer */
+    char xh_value[64];                  /* (srv_reply_header) */
+    int steps;                          /* of the job answered (access log), 0 = none */
+    double queue_ms, compute_ms;
 } srv_req;
 
 typedef void (*srv_handler)(srv_req *r);
@@ -395,6 +460,8 @@ typedef struct srv_route {
 extern const srv_route srv_routes[];
 extern const int srv_nroutes;
 
+/* cors-origins syntax: "", "*", or "http(s)://host[:port],..." */
+int srv_cors_origins_valid(const char *list);
 int srv_http_start(void);
 void srv_http_stop(void);
 /* Stop accepting connections (end of drain); open ones keep going. */
@@ -419,6 +486,8 @@ int srv_req_query_opts(srv_req *r, srv_opts *o, const snn_model *m, snn_error *e
 const char *srv_req_query(srv_req *r, const char *key);
 void srv_reply(srv_req *r, int status, const char *ctype, const char *body, size_t len);
 void srv_reply_json(srv_req *r, int status, json_t *o);      /* steals o */
+/* One more header on the answer if it succeeds (name: a static string). */
+void srv_reply_header(srv_req *r, const char *name, const char *value);
 void srv_reply_error(srv_req *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void srv_reply_empty(srv_req *r, int status);

@@ -6,7 +6,8 @@
  * with the image bytes as the body, then an EventSource on the job's
  * events URL: `timestep` events carry the class probabilities of each
  * step, the final `result` event the whole answer (probabilities per step,
- * prediction, spike_stats, raster, energy), an `error` event a failure.
+ * prediction, spike_stats, raster, energy), a `failure` event a failed run
+ * (EventSource's own `error` event means the connection broke).
  * Steps are drawn at a steady pace (a queue drained by requestAnimationFrame)
  * so that a fast run still shows the probabilities evolving.
  *
@@ -371,15 +372,14 @@ async function run() {
     $('probs').dataset.steps = String(r.steps);
     es.close();
   });
-  es.addEventListener('error', (ev) => {
-    if (ev.data) {                       // the server's own `error` event
-      let msg = ev.data;
-      try { const d = JSON.parse(ev.data); msg = `${d.error} (HTTP ${d.status})`; } catch (e) { /* raw */ }
-      es.close();
-      fail(r, msg);
-    } else if (!r.result && es.readyState === EventSource.CLOSED) {
-      fail(r, 'the event stream closed before the result');
-    }
+  es.addEventListener('failure', (ev) => {   // the run failed: {"error", "status"}
+    let msg = ev.data;
+    try { const d = JSON.parse(ev.data); msg = `${d.error} (HTTP ${d.status})`; } catch (e) { /* raw */ }
+    es.close();
+    fail(r, msg);
+  });
+  es.addEventListener('error', () => {        // EventSource's own: the connection
+    if (!r.result && es.readyState === EventSource.CLOSED) fail(r, 'the event stream closed before the result');
   });
   requestAnimationFrame((t) => animate(r, t));
 }

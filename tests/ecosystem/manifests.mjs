@@ -101,8 +101,51 @@ await test('alerts.yml: queue saturation, error ratio and latency alerts on real
   for (const r of rules) checkNames(`rule ${r.alert || r.record}`, r.expr);
 });
 
-await test('k8s: Deployment probes/resources/non-root, Service and HPA agree', () => {
-  const docs = ['deployment.yaml', 'service.yaml', 'hpa.yaml', 'configmap.yaml', 'prometheus-adapter.yaml']
+// Every Kubernetes object of the kit, by file. Core and Prometheus Operator
+// kinds are validated against their OpenAPI schemas (npm kubernetes-models,
+// @kubernetes-models/prometheus-operator: types, enums, required fields);
+// KServe publishes no such package, so its objects are checked field by field
+// in the KServe test below.
+const K8S_FILES = ['deploy/k8s', 'deploy/k8s/autoscaling', 'deploy/kserve'].flatMap((dir) =>
+  fs.readdirSync(path.join(ROOT, dir)).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml' &&
+                                                   !f.endsWith('-values.yaml')).map((f) => `${dir}/${f}`));
+const SCHEMAS = {
+  'v1/ConfigMap': ['kubernetes-models/v1/ConfigMap', 'ConfigMap'],
+  'v1/Service': ['kubernetes-models/v1/Service', 'Service'],
+  'apps/v1/Deployment': ['kubernetes-models/apps/v1/Deployment', 'Deployment'],
+  'autoscaling/v2/HorizontalPodAutoscaler': ['kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler', 'HorizontalPodAutoscaler'],
+  'monitoring.coreos.com/v1/PodMonitor': ['@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor', 'PodMonitor'],
+};
+const STRUCTURAL = new Set(['serving.kserve.io/v1alpha1/ServingRuntime', 'serving.kserve.io/v1beta1/InferenceService']);
+
+await test('k8s/KServe: every manifest is listed by its kustomization and validates against its schema', async () => {
+  for (const dir of ['deploy/k8s', 'deploy/k8s/autoscaling', 'deploy/kserve']) {
+    const listed = yaml1(`${dir}/kustomization.yaml`).resources;
+    for (const r of listed) assert(exists(`${dir}/${r}`), `${dir}/kustomization.yaml lists missing ${r}`);
+    for (const f of K8S_FILES.filter((x) => path.dirname(x) === dir))
+      assert(listed.includes(path.basename(f)), `${f} is not in ${dir}/kustomization.yaml`);
+  }
+  let validated = 0;
+  for (const f of K8S_FILES) {
+    for (const d of yamlDocs(f)) {
+      const key = `${d.apiVersion}/${d.kind}`;
+      assert(d.metadata && d.metadata.name, `${f}: ${key} without metadata.name`);
+      if (STRUCTURAL.has(key)) continue;
+      assert(SCHEMAS[key], `${f}: no schema known for ${key}`);
+      const mod = await import(SCHEMAS[key][0]);
+      try {
+        new mod[SCHEMAS[key][1]](d).validate();
+      } catch (e) {
+        throw new Error(`${f}: ${key} ${d.metadata.name}: ${e.message}`);
+      }
+      validated++;
+    }
+  }
+  assert(validated >= 5, `only ${validated} objects validated`);
+});
+
+await test('k8s: Deployment probes/resources/non-root/preStop, Service and HPA agree', () => {
+  const docs = ['deployment.yaml', 'service.yaml', 'hpa.yaml', 'configmap.yaml']
     .flatMap((f) => yamlDocs(`deploy/k8s/${f}`));
   for (const d of docs) assert(d.apiVersion && d.kind && d.metadata && d.metadata.name, `object without apiVersion/kind/name: ${JSON.stringify(d).slice(0, 80)}`);
   const kust = yaml1('deploy/k8s/kustomization.yaml');
@@ -121,7 +164,10 @@ await test('k8s: Deployment probes/resources/non-root, Service and HPA agree', (
   }
   for (const k of ['requests', 'limits']) assert(c.resources[k].cpu && c.resources[k].memory, `resources.${k}`);
   assert(dep.spec.template.spec.securityContext.runAsNonRoot === true, 'runAsNonRoot');
-  assert(dep.spec.template.spec.terminationGracePeriodSeconds > 10, 'grace period above the drain timeout');
+  const stop = (((c.lifecycle || {}).preStop || {}).exec || {}).command || [];
+  eq(stop[0], 'sleep', 'preStop delay (endpoints leave the Service before the drain refuses work)');
+  const preStop = Number(stop[1]);
+  assert(preStop >= 1 && preStop <= 30, `preStop sleep ${stop[1]}`);
   for (const e of c.env || []) checkEnv('Deployment env', e.name);
   // listening on 0.0.0.0: the admin token comes from a Secret, never a literal
   const tok = (c.env || []).find((e) => e.name === 'SNND_ADMIN_TOKEN');
@@ -133,6 +179,9 @@ await test('k8s: Deployment probes/resources/non-root, Service and HPA agree', (
   const cfg = JSON.parse(cm.data['snnd.json']);
   const optKeys = new Set([...envs].map((e) => e.slice(5).toLowerCase()));
   for (const k of Object.keys(cfg)) assert(optKeys.has(k), `snnd.json key ${k} is not an option`);
+  const drain = (cfg.drain_timeout_ms ?? 10000) / 1000;
+  assert(dep.spec.template.spec.terminationGracePeriodSeconds > preStop + drain,
+         `grace period ${dep.spec.template.spec.terminationGracePeriodSeconds} s above preStop ${preStop} s + drain ${drain} s`);
   const svc = docs.find((d) => d.kind === 'Service');
   for (const [k, v] of Object.entries(svc.spec.selector)) eq(podLabels[k], v, `Service selector ${k}`);
   for (const p of svc.spec.ports) assert(ports[p.targetPort] || Object.values(ports).includes(p.targetPort), `Service targetPort ${p.targetPort}`);
@@ -144,10 +193,63 @@ await test('k8s: Deployment probes/resources/non-root, Service and HPA agree', (
   const pm = hpa.spec.metrics.find((m) => m.type === 'Pods');
   assert(pm, 'HPA scales on a Pods (custom) metric');
   assert(series.has(pm.pods.metric.name), `HPA metric ${pm.pods.metric.name} exported by snnd`);
-  const adapter = YAML.parse(docs.find((d) => d.metadata.name === 'prometheus-adapter-snnd').data['config.yaml']);
-  const rule = adapter.rules.find((r) => r.name.as === pm.pods.metric.name);
+  // The autoscaling kit: the adapter rule (Helm values the chart writes into
+  // the adapter's config) serves the HPA's metric from series that carry the
+  // pod and namespace labels; the PodMonitor or scrape job provide them.
+  const values = yaml1('deploy/k8s/autoscaling/prometheus-adapter-values.yaml');
+  eq(values.rules.default, false, 'adapter default rules off (only ours)');
+  const rule = values.rules.custom.find((r) => r.name.as === pm.pods.metric.name);
   assert(rule, `prometheus-adapter exposes ${pm.pods.metric.name}`);
   checkNames('adapter seriesQuery', rule.seriesQuery);
+  checkNames('adapter metricsQuery', rule.metricsQuery.replace(/<<[^>]*>>/g, ''));
+  eq(rule.resources.overrides.pod.resource, 'pod', 'adapter maps the pod label');
+  eq(rule.resources.overrides.namespace.resource, 'namespace', 'adapter maps the namespace label');
+  const podmon = yaml1('deploy/k8s/autoscaling/podmonitor.yaml');
+  for (const [k, v] of Object.entries(podmon.spec.selector.matchLabels)) eq(podLabels[k], v, `PodMonitor selector ${k}`);
+  for (const e of podmon.spec.podMetricsEndpoints) {
+    assert(ports[e.port], `PodMonitor port ${e.port} is a named container port`);
+    eq(e.path, '/metrics', 'PodMonitor path');
+  }
+  const scrape = yaml1('deploy/k8s/autoscaling/prometheus-scrape.yml').scrape_configs[0];
+  const targets = scrape.relabel_configs.map((r) => r.target_label);
+  for (const l of ['namespace', 'pod', '__metrics_path__', '__address__']) assert(targets.includes(l), `scrape job sets ${l}`);
+  const keep = scrape.relabel_configs.find((r) => r.action === 'keep' && r.source_labels[0].includes('label_app_kubernetes_io_name'));
+  assert(keep && keep.regex === podLabels['app.kubernetes.io/name'], 'scrape job keeps the snnd pods');
+  const ann = dep.spec.template.metadata.annotations;
+  eq(ann['prometheus.io/scrape'], 'true', 'pod annotation prometheus.io/scrape');
+  eq(Number(ann['prometheus.io/port']), ports.http, 'pod annotation prometheus.io/port');
+});
+
+await test('KServe: ServingRuntime speaks v2 on 8080, the InferenceService selects it, snnd takes its args', () => {
+  const rt = yaml1('deploy/kserve/servingruntime.yaml');
+  const isvc = yaml1('deploy/kserve/inferenceservice.yaml');
+  eq(rt.apiVersion, 'serving.kserve.io/v1alpha1', 'ServingRuntime apiVersion');
+  eq(isvc.apiVersion, 'serving.kserve.io/v1beta1', 'InferenceService apiVersion');
+  assert(rt.spec.protocolVersions.includes('v2'), 'runtime speaks the v2 protocol');
+  const c = rt.spec.containers[0];
+  eq(c.name, 'kserve-container', 'KServe expects the container named kserve-container');
+  eq(c.ports[0].containerPort, 8080, 'predictor HTTP port');
+  assert(['http1', undefined].includes(c.ports[0].name), 'HTTP/1.1 port (h2c would mean HTTP/2)');
+  // the args are snnd options, with the model repository KServe mounts
+  const args = c.args;
+  for (let i = 0; i < args.length; i += 2) {
+    assert(args[i].startsWith('--'), `arg ${args[i]} is a flag`);
+    checkEnv('ServingRuntime args', `SNND_${args[i].slice(2).toUpperCase().replace(/-/g, '_')}`);
+  }
+  const arg = (f) => args[args.indexOf(f) + 1];
+  eq(arg('--models'), '/mnt/models', 'model repository where KServe stores the model');
+  eq(arg('--default-model'), '{{.Name}}', 'the InferenceService name is the model name');
+  eq(arg('--host'), '0.0.0.0', 'listens beyond loopback');
+  for (const e of c.env || []) checkEnv('ServingRuntime env', e.name);
+  eq(c.readinessProbe.httpGet.path, '/v2/health/ready', 'readiness on the v2 endpoint');
+  eq(c.livenessProbe.httpGet.path, '/v2/health/live', 'liveness on the v2 endpoint');
+  for (const k of ['requests', 'limits']) assert(c.resources[k].cpu && c.resources[k].memory, `resources.${k}`);
+  eq(rt.spec.annotations['prometheus.kserve.io/path'], '/metrics', 'metrics path');
+  const m = isvc.spec.predictor.model;
+  eq(m.runtime, rt.metadata.name, 'InferenceService runtime');
+  assert(rt.spec.supportedModelFormats.some((f) => f.name === m.modelFormat.name), `model format ${m.modelFormat.name} supported`);
+  eq(m.protocolVersion, 'v2', 'InferenceService protocol');
+  assert(/^(s3|gs|pvc|https?):\/\//.test(m.storageUri), `storageUri ${m.storageUri}`);
 });
 
 await test('systemd unit: ExecStart, signals and hardening options', () => {

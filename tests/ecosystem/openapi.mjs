@@ -115,18 +115,20 @@ const covers = (doc, ct) => {
 const covered = new Map();      // "METHOD tpl" -> statuses seen
 const problems = [];
 
+// Events as EventSource dispatches them: a block without a data field (a
+// comment, or the stream's `retry:`) is not an event.
 function parseSSE(text) {
   return text.split(/\n\n/).filter((b) => b.trim() && !b.startsWith(':')).map((b) => {
-    const ev = { event: 'message', id: null, data: '' };
+    const ev = { event: 'message', id: null, data: null };
     for (const line of b.split('\n')) {
       const i = line.indexOf(':');
       const k = line.slice(0, i), v = line.slice(i + 1).replace(/^ /, '');
       if (k === 'event') ev.event = v;
       else if (k === 'id') ev.id = Number(v);
-      else if (k === 'data') ev.data += v;
+      else if (k === 'data') ev.data = (ev.data === null ? '' : `${ev.data}\n`) + v;
     }
     return ev;
-  });
+  }).filter((ev) => ev.data !== null);
 }
 
 // One call: checks the answer against the document; returns {status, json, text, headers}.
@@ -234,8 +236,11 @@ if (spec) {
       eq(st.json.state, 'done', 'job state');
       const ev = await call(b, 'GET', `/v1/jobs/${j.json.job}/events`, { expect: 200 });
       eq(parseSSE(ev.text).filter((e) => e.event === 'timestep').length, 7, 'job timestep events');
+      assert(ev.text.startsWith('retry: '), 'a stream starts with its reconnect delay');
       const resumed = await call(b, 'GET', `/v1/jobs/${j.json.job}/events`, { headers: { 'Last-Event-ID': '7' }, expect: 200 });
       eq(parseSSE(resumed.text).map((e) => e.event).join(','), 'result', 'resume after the last timestep');
+      const complete = await call(b, 'GET', `/v1/jobs/${j.json.job}/events`, { headers: { 'Last-Event-ID': '8' }, expect: 204 });
+      eq(complete.text, '', 'no body once the client has every event');
       await call(b, 'GET', '/v1/jobs/0123456789abcdef0123456789abcdef', { expect: 404 });
       await call(b, 'GET', '/v1/jobs/0123456789abcdef0123456789abcdef/events', { expect: 404 });
       await call(b, 'POST', '/v1/jobs', { body: 'x', headers: { 'Content-Type': 'text/plain' }, expect: 415 });
@@ -253,14 +258,23 @@ if (spec) {
       const pixels = Array.from({ length: H * W * C }, (_, i) => (i * 37) % 256);
       const infer = JSON.stringify({
         id: 'eco-1', parameters: { steps: 4 },
-        inputs: [{ name: 'image', shape: [H, W, C], datatype: 'UINT8', data: pixels }],
-        outputs: [{ name: 'probabilities' }],
+        inputs: [{ name: 'image', shape: [1, H, W, C], datatype: 'UINT8', data: pixels }],
+        outputs: [{ name: 'probabilities' }, { name: 'steps' }],
       });
       const jh = { 'Content-Type': 'application/json' };
       const v2 = await call(b, 'POST', `/v2/models/${name}/infer`, { body: infer, headers: jh, expect: 200 });
       eq(v2.json && v2.json.id, 'eco-1', 'v2 id echoed');
       await call(b, 'POST', `/v2/models/${name}/versions/${m.version}/infer`, { body: infer, headers: jh, expect: 200 });
       await call(b, 'POST', `/v2/models/${name}/infer`, { body: '{"inputs": []}', headers: jh, expect: 400 });
+      // the binary tensor extension: JSON header, then the pixels; binary outputs back
+      const head = JSON.stringify({
+        inputs: [{ name: 'image', shape: [1, H, W, C], datatype: 'UINT8', parameters: { binary_data_size: H * W * C } }],
+        outputs: [{ name: 'probabilities', parameters: { binary_data: true } }],
+      });
+      const bin = Buffer.concat([Buffer.from(head), Buffer.from(pixels)]);
+      const v2b = await call(b, 'POST', `/v2/models/${name}/infer`, {
+        body: bin, headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(head.length) }, expect: 200 });
+      assert(Number(v2b.headers.get('inference-header-content-length')) > 0, 'binary answer has its JSON length');
       await call(b, 'POST', `/v2/models/${name}/infer`, { body: infer, headers: { 'Content-Type': 'text/plain' }, expect: 415 });
       // admin: auth, reload, unload, load again
       await call(b, 'POST', `/v1/models/${name}/load`, { expect: 401 });
@@ -274,10 +288,11 @@ if (spec) {
       await call(b, 'POST', '/v1/models/no-such-model/load', { headers: auth, expect: 404 });
       await call(b, 'DELETE', `/v1/models/${name}`, { headers: { Authorization: 'Bearer wrong' }, expect: 403 });
       await call(b, 'DELETE', `/v1/models/${name}`, { headers: auth, expect: 200 });
-      // readiness follows the default model (this one), whatever else is loaded
+      // readiness follows the default model (this one), whatever else is loaded;
+      // v2 readiness is 200 or 4xx, as the protocol says
       await call(b, 'GET', '/readyz', { expect: 503 });
-      await call(b, 'GET', '/v2/health/ready', { expect: 503 });
-      await call(b, 'GET', `/v2/models/${name}/ready`, { expect: 503 });
+      await call(b, 'GET', '/v2/health/ready', { expect: 400 });
+      await call(b, 'GET', `/v2/models/${name}/ready`, { expect: 400 });
       await call(b, 'POST', `/v1/models/${name}/classify`, { body: png, headers: img, expect: 404 });
       await call(b, 'POST', `/v1/models/${name}/load`, { headers: auth, expect: 200 });
       await call(b, 'GET', '/readyz', { expect: 200 });

@@ -89,7 +89,11 @@ else
 fi
 
 if command -v kubectl >/dev/null 2>&1; then
-    cmd "kubectl kustomize deploy/k8s (offline build)" kubectl kustomize deploy/k8s
+    for k in deploy/k8s deploy/k8s/autoscaling deploy/kserve; do
+        cmd "kubectl kustomize $k (offline build)" kubectl kustomize "$k"
+    done
+else
+    skip "kubectl not installed: kustomize builds of deploy/k8s, deploy/k8s/autoscaling, deploy/kserve"
 fi
 
 suite manifests node tests/ecosystem/manifests.mjs

@@ -89,12 +89,19 @@ printf -- '--XyZ\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XyZ--\r\n' >"$d
 printf -- '--XyZ\r\nContent-Disposition: form-data; name="image"\r\n\r\nunterminated' >"$d/unterminated"
 
 d=$C/fuzz_v2_infer; mkdir -p "$d"
-printf '{"id":"r1","inputs":[{"name":"image","shape":[2,2,1],"datatype":"UINT8","data":[0,64,128,255]}],"outputs":[{"name":"probabilities","parameters":{"classification":3}}]}' >"$d/pixels.json"
-printf '{"inputs":[{"name":"input","shape":[1,1,28,28],"datatype":"FP32","data":[%s0]}],"parameters":{"steps":5,"binary_data_output":false}}' \
+# byte 0 even (a space): the rest is a JSON body; odd ('a'): two bytes of
+# Inference-Header-Content-Length (little-endian), then JSON + binary data
+printf ' {"id":"r1","inputs":[{"name":"image","shape":[1,28,28,1],"datatype":"UINT8","data":[%s0]}],"outputs":[{"name":"probabilities","parameters":{"classification":3}}]}' \
+    "$(i=0; while [ $i -lt 783 ]; do printf '64,'; i=$((i+1)); done)" >"$d/pixels.json"
+printf ' {"inputs":[{"name":"input","shape":[1,1,28,28],"datatype":"FP32","data":[%s0]}],"parameters":{"steps":5,"binary_data_output":false}}' \
     "$(i=0; while [ $i -lt 783 ]; do printf '0.25,'; i=$((i+1)); done)" >"$d/tensor.json"
-printf '{"inputs":[{"name":"image","shape":[1,2,2,1],"datatype":"FP32","data":[[[[1],[2]],[[3],[4]]]]}],"outputs":[{"name":"probabilities"}]}' >"$d/nested.json"
-printf '{"inputs":[{"name":"image","shape":[1,2],"datatype":"BYTES","data":["a"]}]}' >"$d/bytes.json"
-printf '{"inputs":[],"outputs":{}}' >"$d/empty.json"
+printf ' {"inputs":[{"name":"image","shape":[1,2,2,1],"datatype":"UINT8","data":[[[[1],[2]],[[3],[4]]]]}],"outputs":[{"name":"probabilities"}]}' >"$d/nested.json"
+printf ' {"inputs":[{"name":"image","shape":[1,2],"datatype":"BYTES","data":["a"]}]}' >"$d/bytes.json"
+printf ' {"inputs":[],"outputs":{}}' >"$d/empty.json"
+j='{"inputs":[{"name":"image","shape":[1,28,28,1],"datatype":"UINT8","parameters":{"binary_data_size":784}}],"outputs":[{"name":"probabilities","parameters":{"binary_data":true}},{"name":"steps"}]}'
+n=${#j}
+{ printf 'a'; printf "\\$(printf '%03o' $((n % 256)))\\$(printf '%03o' $((n / 256)))"; printf '%s' "$j"
+  head -c 784 /dev/zero | tr '\0' '\200'; } >"$d/binary"
 
 d=$C/fuzz_query; mkdir -p "$d"
 printf 'steps=10&top_k=3' >"$d/basic"

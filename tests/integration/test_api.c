@@ -436,33 +436,37 @@ IT_TEST(it_v2_protocol, 0, NULL)
     it_free(&r);
     CHECK(!strcmp(json_string_value(json_object_get(o, "model_name")), d->model));
     CHECK(!strcmp(json_string_value(json_object_get(o, "id")), "req-1"));
-    json_t *out = json_array_get(json_object_get(o, "outputs"), 0);
+    /* every output by default: final probabilities [1, C], the series [1, 4, C], steps [1] */
+    json_t *outs = json_object_get(o, "outputs");
+    CHECK_EQ_INT(json_array_size(outs), 3);
+    json_t *out = json_array_get(outs, 0);
+    CHECK(!strcmp(json_string_value(json_object_get(out, "name")), "probabilities"));
     CHECK(!strcmp(json_string_value(json_object_get(out, "datatype")), "FP32"));
     json_t *shape = json_object_get(out, "shape");
-    CHECK_EQ_INT(json_array_size(shape), 3);
+    CHECK_EQ_INT(json_array_size(shape), 2);
     CHECK_EQ_INT(json_integer_value(json_array_get(shape, 0)), 1);
-    CHECK_EQ_INT(json_integer_value(json_array_get(shape, 1)), 4);
-    CHECK_EQ_INT(json_integer_value(json_array_get(shape, 2)), d->nclasses);
+    CHECK_EQ_INT(json_integer_value(json_array_get(shape, 1)), d->nclasses);
+    CHECK_EQ_INT(json_array_size(json_object_get(out, "data")), d->nclasses);
+    out = json_array_get(outs, 1);
+    CHECK(!strcmp(json_string_value(json_object_get(out, "name")), "probabilities_per_step"));
     CHECK_EQ_INT(json_array_size(json_object_get(out, "data")), 4 * d->nclasses);
     json_decref(o);
 
-    /* [H,W,C] without batch and the classification extension. */
+    /* the classification extension on the final probabilities */
     k = (size_t)snprintf(body, cap,
-                         "{\"inputs\":[{\"name\":\"image\",\"datatype\":\"FP32\",\"shape\":[%d,%d,%d],\"data\":[",
+                         "{\"inputs\":[{\"name\":\"image\",\"datatype\":\"UINT8\",\"shape\":[1,%d,%d,%d],\"data\":[",
                          d->in_h, d->in_w, d->in_c);
-    for (size_t i = 0; i < item; i++) k += (size_t)snprintf(body + k, cap - k, "%s%zu.0", i ? "," : "", i % 200);
+    for (size_t i = 0; i < item; i++) k += (size_t)snprintf(body + k, cap - k, "%s%zu", i ? "," : "", i % 200);
     snprintf(body + k, cap - k,
-             "]}],\"parameters\":{\"steps\":3},\"outputs\":[{\"name\":\"probabilities\"},"
+             "]}],\"parameters\":{\"steps\":3},\"outputs\":[{\"name\":\"steps\"},"
              "{\"name\":\"probabilities\",\"parameters\":{\"classification\":2}}]}");
     HTTP(d, "POST", path, "application/json", body, strlen(body), NULL, &r);
     CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body);
     o = it_json(&r);
     it_free(&r);
-    json_t *outs = json_object_get(o, "outputs");
+    outs = json_object_get(o, "outputs");
     CHECK_EQ_INT(json_array_size(outs), 2);
-    shape = json_object_get(json_array_get(outs, 0), "shape");
-    CHECK_EQ_INT(json_array_size(shape), 2);
-    CHECK_EQ_INT(json_integer_value(json_array_get(shape, 0)), 3);
+    CHECK_EQ_INT(json_integer_value(json_array_get(json_object_get(json_array_get(outs, 0), "data"), 0)), 3);
     json_t *cls = json_array_get(outs, 1);
     CHECK(!strcmp(json_string_value(json_object_get(cls, "datatype")), "BYTES"));
     CHECK_EQ_INT(json_array_size(json_object_get(cls, "data")), 2);
@@ -471,7 +475,8 @@ IT_TEST(it_v2_protocol, 0, NULL)
     json_decref(o);
 
     /* Wrong data count is a 400; unknown model a 404. */
-    snprintf(body, cap, "{\"inputs\":[{\"name\":\"image\",\"datatype\":\"UINT8\",\"shape\":[2,2,1],\"data\":[1,2,3]}]}");
+    snprintf(body, cap, "{\"inputs\":[{\"name\":\"image\",\"datatype\":\"UINT8\",\"shape\":[1,%d,%d,%d],\"data\":[1,2,3]}]}",
+             d->in_h, d->in_w, d->in_c);
     HTTP(d, "POST", path, "application/json", body, strlen(body), NULL, &r);
     CHECK_EQ_INT(r.status, 400);
     it_free(&r);

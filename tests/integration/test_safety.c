@@ -125,7 +125,7 @@ IT_TEST(it_safety_ready_needs_default_model, 0, NULL)
     CHECK_MSG(r.status == 503, "/readyz %ld with the default model unloaded: %s", r.status, r.body);
     CHECK_MSG(strstr(r.body, "default model"), "no reason: %s", r.body);
     it_free(&r);
-    CHECK_EQ_INT(sf_status(d, "GET", "/v2/health/ready", NULL), 503);
+    CHECK_EQ_INT(sf_status(d, "GET", "/v2/health/ready", NULL), 400);   /* v2: 200 true, 4xx false */
     CHECK_EQ_INT(sf_status(d, "GET", "/v2/models/other/ready", NULL), 200);
     /* loaded again: ready again */
     snprintf(path, sizeof path, "/v1/models/%s/load", d->model);

@@ -33,8 +33,11 @@ static int parse_sse(const char *body, sse_event *ev, int max)
                 json_error_t je;
                 e.data = json_loadb(p + 6, (size_t)(eol - p - 6), 0, &je);
                 if (!e.data) return -1;
-            } else if (!strncmp(p, "retry: ", 7)) { /* reconnect delay */ }
-            else return -1;
+            } else if (!strncmp(p, "retry: ", 7)) {
+                /* reconnect delay: a field of the stream, not of an event */
+                p = eol + 1;
+                continue;
+            } else return -1;
             if (*p != ':') any = 1;
             p = eol + 1;
         }
@@ -51,13 +54,14 @@ static void free_events(sse_event *ev, int n)
     for (int i = 0; i < n; i++) json_decref(ev[i].data);
 }
 
-/* steps timestep events with ids 1..steps, then result id steps+1. */
+/* "retry: 2000" first (EventSource's reconnect delay), then steps timestep
+ * events with ids 1..steps, then result id steps+1. */
 static int check_stream(const char *body, int steps, int nclasses, int first_id)
 {
     sse_event ev[256];
     int n = parse_sse(body, ev, 256), ok = 1;
     int expect = steps - first_id + 2;
-    if (n != expect) ok = 0;
+    if (n != expect || strncmp(body, "retry: 2000\n\n", 13)) ok = 0;
     for (int i = 0; ok && i < n; i++) {
         if (ev[i].id != first_id + i) ok = 0;
         else if (i < n - 1) {
@@ -133,6 +137,18 @@ IT_TEST(it_jobs_eventsource_flow, 0, NULL)
     HTTP(d, "GET", path, NULL, NULL, 0, hdr, &r);
     CHECK_EQ_INT(r.status, 200);
     CHECK(check_stream(r.body, 5, d->nclasses, 4));
+    it_free(&r);
+    /* With every event, the result's included, a reconnect is 204: the
+     * status that makes EventSource stop reconnecting. */
+    const char *all[] = {"Last-Event-ID: 6", NULL};
+    HTTP(d, "GET", path, NULL, NULL, 0, all, &r);
+    CHECK_EQ_INT(r.status, 204);
+    CHECK_EQ_INT((int)r.len, 0);
+    it_free(&r);
+    char q[300];
+    snprintf(q, sizeof q, "%s?last_event_id=6", path);
+    HTTP(d, "GET", q, NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 204);
     it_free(&r);
     snprintf(path, sizeof path, "/v1/jobs/%s", job);
     HTTP(d, "GET", path, NULL, NULL, 0, NULL, &r);
