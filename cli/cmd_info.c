@@ -56,6 +56,7 @@ int cmd_info(int argc, char **argv)
     for (int i = 0; i < m->cfg.nclasses && i < 20; i++) printf(" %s", m->cfg.classes[i]);
     printf("%s\n", m->cfg.nclasses > 20 ? " ..." : "");
     printf("conversion   %s\n", pbuf);
+    for (int i = 0; i < snn_net_nnotes(net); i++) printf("note         %s\n", snn_net_note(net, i));
     printf("steps        %d (max %d)\n\n", steps, m->cfg.max_steps);
     printf("%-3s %-16s %-8s %-26s %-14s %9s %10s %12s %7s\n", "#", "layer", "kind", "stage ops",
            "shape CxHxW", "neurons", "params B", "MACs", "gain");

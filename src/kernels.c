@@ -136,11 +136,14 @@ static void avgpool(const kop *op, const float *in, float *out)
         }
 }
 
-/* Max over each window, padding ignored (ONNX MaxPool). */
-static void maxpool(const kop *op, const float *in, float *out)
+/* Max over each window, padding ignored (ONNX MaxPool). With offsets
+ * (op->w: the stage's offset at the input, op->b: at the output, see
+ * net_internal.h) the max is taken of input + offset, less the output's. */
+static void maxpool(const kop *op, const float *in, float *out, int with_offsets)
 {
     const int H = op->in.h, W = op->in.w, C = op->in.c;
     const int Ho = op->out.h, Wo = op->out.w;
+    const float *oi = with_offsets ? op->w : NULL;
     for (int oy = 0; oy < Ho; oy++)
         for (int ox = 0; ox < Wo; ox++) {
             float *o = out + ((size_t)oy * Wo + ox) * C;
@@ -149,9 +152,14 @@ static void maxpool(const kop *op, const float *in, float *out)
             for (int c = 0; c < C; c++) o[c] = -INFINITY;
             for (int y = y0 < 0 ? 0 : y0; y < y1 && y < H; y++)
                 for (int x = x0 < 0 ? 0 : x0; x < x1 && x < W; x++) {
-                    const float *p = in + ((size_t)y * W + x) * C;
-                    for (int c = 0; c < C; c++) o[c] = p[c] > o[c] ? p[c] : o[c];
+                    const size_t p = ((size_t)y * W + x) * C;
+                    for (int c = 0; c < C; c++) {
+                        float v = in[p + c] + (oi ? oi[p + c] : 0.0f);
+                        o[c] = v > o[c] ? v : o[c];
+                    }
                 }
+            if (oi)
+                for (int c = 0; c < C; c++) o[c] -= op->b[((size_t)oy * Wo + ox) * C + c];
         }
 }
 
@@ -212,7 +220,7 @@ void kop_apply_ref(const kop *op, const float *const *in, float *out, int with_b
     switch (op->kind) {
     case KOP_CONV: conv_ref(op, in[0], out, with_bias); break;
     case KOP_AVGPOOL: avgpool(op, in[0], out); break;
-    case KOP_MAXPOOL: maxpool(op, in[0], out); break;
+    case KOP_MAXPOOL: maxpool(op, in[0], out, !with_bias && op->w); break;
     case KOP_PAD: pad(op, in[0], out); break;
     case KOP_DENSE: dense_ref(op, in[0], out, with_bias); break;
     case KOP_CHAFFINE: chaffine(op, in[0], out, with_bias); break;
@@ -231,8 +239,12 @@ SIMD_INLINE void maxpool_gate_body(const kop *op, const float *restrict in, floa
     const int H = op->in.h, W = op->in.w, C = op->in.c;
     const int Ho = op->out.h, Wo = op->out.w;
     const int64_t n = kshape_size(&op->in);
+    const float *oi = op->w;
     float *restrict best = acc + n;
-    for (int64_t i = 0; i < n; i++) acc[i] += in[i];
+    if (oi)
+        for (int64_t i = 0; i < n; i++) acc[i] += in[i] + oi[i];
+    else
+        for (int64_t i = 0; i < n; i++) acc[i] += in[i];
     for (int oy = 0; oy < Ho; oy++)
         for (int ox = 0; ox < Wo; ox++) {
             float *o = out + ((size_t)oy * Wo + ox) * C;
@@ -246,7 +258,7 @@ SIMD_INLINE void maxpool_gate_body(const kop *op, const float *restrict in, floa
                     if (first) {
                         for (int c = 0; c < C; c++) {
                             best[c] = a[c];
-                            o[c] = v[c];
+                            o[c] = v[c] + (oi ? oi[p + c] : 0.0f);
                         }
                         first = 0;
                         continue;
@@ -254,9 +266,11 @@ SIMD_INLINE void maxpool_gate_body(const kop *op, const float *restrict in, floa
                     for (int c = 0; c < C; c++) {
                         int take = a[c] > best[c];
                         best[c] = take ? a[c] : best[c];
-                        o[c] = take ? v[c] : o[c];
+                        o[c] = take ? v[c] + (oi ? oi[p + c] : 0.0f) : o[c];
                     }
                 }
+            if (oi)
+                for (int c = 0; c < C; c++) o[c] -= op->b[((size_t)oy * Wo + ox) * C + c];
         }
 }
 SIMD_VOID(maxpool_gate, (const kop *op, const float *restrict in, float *restrict out,
@@ -268,7 +282,8 @@ static void maxpool_gate_ref(const kop *op, const float *in, float *out, float *
     const int H = op->in.h, W = op->in.w, C = op->in.c;
     const int Ho = op->out.h, Wo = op->out.w;
     const int64_t n = kshape_size(&op->in);
-    for (int64_t i = 0; i < n; i++) acc[i] += in[i];
+    const float *oi = op->w;
+    for (int64_t i = 0; i < n; i++) acc[i] += in[i] + (oi ? oi[i] : 0.0f);
     for (int c = 0; c < C; c++)
         for (int oy = 0; oy < Ho; oy++)
             for (int ox = 0; ox < Wo; ox++) {
@@ -279,7 +294,8 @@ static void maxpool_gate_ref(const kop *op, const float *in, float *out, float *
                         int64_t i = ((int64_t)y * W + x) * C + c;
                         if (arg < 0 || acc[i] > acc[arg]) arg = i;
                     }
-                out[((size_t)oy * Wo + ox) * C + c] = in[arg];
+                const size_t o = ((size_t)oy * Wo + ox) * C + c;
+                out[o] = oi ? in[arg] + oi[arg] - op->b[o] : in[arg];
             }
 }
 

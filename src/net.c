@@ -719,14 +719,25 @@ static snn_err close_stage(plan *p, kstage *st)
         }
         kop_apply_ref(op, in, val[i], 1);
         if (op->kind == KOP_MAXPOOL) {
-            /* max(x + o) = max(x) + o needs o constant over each channel */
+            /* max(x + o) = max(x) + o when the offset o at the input is
+             * constant over each channel; otherwise the op keeps both
+             * offsets and takes max(x + o_in) - o_out (net_internal.h) */
             const float *o = in[0];
             const int C = op->in.c;
-            for (int64_t j = C; j < kshape_size(&op->in) && !e; j++) {
-                float a = o[j], b = o[j % C];
-                if (fabsf(a - b) > 1e-6f * (1.0f + fabsf(b)))
-                    e = unsupported(p, &p->g->nodes[op->node],
-                                    "the offset at its input varies within a channel");
+            int varies = 0;
+            for (int64_t j = C; j < kshape_size(&op->in) && !varies; j++)
+                varies = fabsf(o[j] - o[j % C]) > 1e-6f * (1.0f + fabsf(o[j % C]));
+            if (varies) {
+                kop *mop = &st->ops[i];
+                int64_t isz = kshape_size(&op->in), osz = kshape_size(&op->out);
+                mop->w = malloc(sizeof(float) * (size_t)isz);
+                mop->b = malloc(sizeof(float) * (size_t)osz);
+                if (!mop->w || !mop->b) {
+                    e = snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+                    break;
+                }
+                memcpy(mop->w, o, sizeof(float) * (size_t)isz);
+                memcpy(mop->b, val[i], sizeof(float) * (size_t)osz);
             }
         }
     }
@@ -873,6 +884,7 @@ static snn_err plan_net(plan *p, const snn_model *m)
     snprintf(L0->info.name, sizeof L0->info.name, "input");
     L0->info.kind = SNN_LAYER_INPUT;
     L0->info.neurons = kshape_size(&L0->shape);
+    L0->node = -1;
     p->layer_of[g->input] = 0;
     /* the readout tensor */
     int tro = g->output, own_ro = -1;
@@ -898,11 +910,13 @@ static snn_err plan_net(plan *p, const snn_model *m)
         L->clip_max = n->op == SNN_OP_CLIP && isfinite(n->a.clip.max) ? n->a.clip.max : 0;
         if (n->op == SNN_OP_CLIP && !(n->a.clip.max > 0))
             return unsupported(p, n, "Clip with a maximum <= 0");
+        L->node = i;
         p->layer_of[n->out] = nl++;
     }
     net->nlayers = nl + 1;
     net->nstages = nl;
     net->layers[nl].info.kind = SNN_LAYER_OUTPUT;
+    net->layers[nl].node = -1;
     for (int i = 0, l = 1; i < g->nnodes; i++) {
         const snn_node *n = &g->nodes[i];
         if ((n->op != SNN_OP_RELU && n->op != SNN_OP_CLIP) || p->layer_of[n->out] != l) continue;

@@ -36,8 +36,11 @@
  *    `maxpool=gated`): each window passes the input of the element with the
  *    highest input accumulated since the first step (Rueckauer et al. 2017:
  *    the most active neuron so far); rate mode (neuron relu) takes the exact
- *    max. It commutes with the stage offsets because the offset at its input
- *    must be constant per channel (checked at plan time). `maxpool=avg`
+ *    max. It commutes with the stage offsets when the offset at its input is
+ *    constant per channel (max(x + o) = max(x) + o); otherwise (a Pad or
+ *    a bordered pool before it) the op keeps the offsets at its input (w)
+ *    and output (b) and passes x + w less b, so the stage stays exact.
+ *    `maxpool=avg`
  *    plans an AveragePool instead (nengo_dl's max_to_avg_pool) and records
  *    that substitution in the net's notes (snn_net_note).
  *
@@ -90,8 +93,10 @@ typedef struct kop {
     int gated;                   /* maxpool: spiking gate with state `state` */
     int state;                   /* index of the gate's per-image state, -1 none */
     int node;                    /* the graph node it comes from */
-    float *w;                    /* conv [kh][kw][cin/g][cout], dense [in][out], chaffine [c] */
-    float *b;                    /* per-output bias of this op (conv/dense/affine) or NULL */
+    float *w;                    /* conv [kh][kw][cin/g][cout], dense [in][out], chaffine [c];
+                                  * maxpool: the stage offset at its input, or NULL */
+    float *b;                    /* per-output bias of this op (conv/dense/affine) or NULL;
+                                  * maxpool: the stage offset at its output */
     int64_t macs;                /* per frame */
     int64_t nweights;
 } kop;
@@ -120,6 +125,7 @@ typedef struct klayer {
     float amplitude;             /* spike height is amplitude / dt */
     float clip_max;              /* Clip's maximum activation; 0 = none */
     int synapse;                 /* input filtered (sources are spiking neurons) */
+    int node;                    /* neurons: the graph's ReLU/Clip node; else -1 */
 } klayer;
 
 #define NET_MAX_NOTES 16
