@@ -42,6 +42,7 @@ typedef struct plan {
     int *uses;          /* tensor -> readers (+1 for the graph output) */
     int *layer_of;      /* tensor -> layer whose frames it is, -1 */
     int *stamp;         /* tensor -> stage that planned it, -1 */
+    int *stage_in;      /* neuron layer -> its input tensor */
     tinfo *ti;          /* tensor -> its value in that stage */
     int *nodes;         /* nodes of the stage being planned (for its name) */
     int nnodes;
@@ -840,6 +841,7 @@ static void plan_deinit(plan *p)
     free(p->layer_of);
     free(p->stamp);
     free(p->nodes);
+    free(p->stage_in);
     free_ops(p->ops, p->nops);
     free(p->perm);
 }
@@ -857,7 +859,8 @@ static snn_err plan_net(plan *p, const snn_model *m)
         !(p->layer_of = malloc(sizeof(int) * (size_t)NT)) ||
         !(p->stamp = malloc(sizeof(int) * (size_t)NT)) ||
         !(p->ti = calloc((size_t)NT, sizeof *p->ti)) ||
-        !(p->nodes = malloc(sizeof(int) * (size_t)(g->nnodes + 1))))
+        !(p->nodes = malloc(sizeof(int) * (size_t)(g->nnodes + 1))) ||
+        !(p->stage_in = malloc(sizeof(int) * (size_t)(g->nnodes + 2))))
         return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
     if ((e = graph_infer_all(g, 1, p->shapes, p->err))) return e;
     for (int t = 0; t < NT; t++) p->producer[t] = p->layer_of[t] = p->stamp[t] = -1;
@@ -898,31 +901,44 @@ static snn_err plan_net(plan *p, const snn_model *m)
         own_ro = p->producer[tro];
         tro = n->in[0];
     }
-    /* neuron layers in node order */
+    /* neuron layers in node order; an activation whose only reader is
+     * another (torch's ReLU6: Relu then Clip 0..6) is one layer with it */
     int nl = 1;
     for (int i = 0; i < g->nnodes; i++) {
         const snn_node *n = &g->nodes[i];
         if (n->op != SNN_OP_RELU && n->op != SNN_OP_CLIP) continue;
         if (n->op == SNN_OP_CLIP && n->a.clip.min != 0.0f)
             return unsupported(p, n, "Clip with a minimum other than 0 is not a ReLU");
-        klayer *L = &net->layers[nl];
-        L->info.kind = SNN_LAYER_NEURONS;
-        L->clip_max = n->op == SNN_OP_CLIP && isfinite(n->a.clip.max) ? n->a.clip.max : 0;
         if (n->op == SNN_OP_CLIP && !(n->a.clip.max > 0))
             return unsupported(p, n, "Clip with a maximum <= 0");
+        int merged = 0;
+        if (p->uses[n->out] == 1)
+            for (int j = i + 1; j < g->nnodes && !merged; j++)
+                merged = (g->nodes[j].op == SNN_OP_RELU || g->nodes[j].op == SNN_OP_CLIP) &&
+                         g->nodes[j].in[0] == n->out;
+        if (merged) continue;
+        klayer *L = &net->layers[nl];
+        L->info.kind = SNN_LAYER_NEURONS;
         L->node = i;
+        /* the layer's input: before the activations merged into it */
+        int t = n->in[0];
+        float mx = n->op == SNN_OP_CLIP ? n->a.clip.max : INFINITY;
+        while (p->producer[t] >= 0 && (g->nodes[p->producer[t]].op == SNN_OP_RELU ||
+                                       g->nodes[p->producer[t]].op == SNN_OP_CLIP)) {
+            const snn_node *a = &g->nodes[p->producer[t]];
+            if (a->op == SNN_OP_CLIP && a->a.clip.max < mx) mx = a->a.clip.max;
+            t = a->in[0];
+        }
+        L->clip_max = isfinite(mx) ? mx : 0;
+        p->stage_in[nl] = t;
         p->layer_of[n->out] = nl++;
     }
     net->nlayers = nl + 1;
     net->nstages = nl;
     net->layers[nl].info.kind = SNN_LAYER_OUTPUT;
     net->layers[nl].node = -1;
-    for (int i = 0, l = 1; i < g->nnodes; i++) {
-        const snn_node *n = &g->nodes[i];
-        if ((n->op != SNN_OP_RELU && n->op != SNN_OP_CLIP) || p->layer_of[n->out] != l) continue;
-        if ((e = plan_stage(p, l, n->in[0], i))) return e;
-        l++;
-    }
+    for (int l = 1; l < nl; l++)
+        if ((e = plan_stage(p, l, p->stage_in[l], net->layers[l].node))) return e;
     return plan_stage(p, nl, tro, own_ro);
 }
 

@@ -828,3 +828,70 @@ TEST(net_graph_raster_capacity_survives_a_small_raster)
     snn_net_free(net);
     snn_model_free(m);
 }
+
+/* tests/data/zoo/NAME/ref.json: torch's logits for two fixed inputs. The
+ * ANN interpreter reproduces them, and rate mode reproduces the ANN. */
+#include <jansson.h>
+
+static float *json_floats(json_t *a, size_t *n)
+{
+    *n = json_array_size(a);
+    float *v = malloc(sizeof(float) * (*n + 1));
+    for (size_t i = 0; i < *n; i++) v[i] = (float)json_number_value(json_array_get(a, i));
+    return v;
+}
+
+TEST(net_graph_torch_zoo_matches_torch)
+{
+    DIR *d = opendir(test_path("zoo"));
+    if (!d) {
+        test_skip("tests/data/zoo not present");
+        return;
+    }
+    struct dirent *de;
+    int checked = 0;
+    while ((de = readdir(d))) {
+        char rel[300];
+        if (de->d_name[0] == '.') continue;
+        snprintf(rel, sizeof rel, "zoo/%s/ref.json", de->d_name);
+        json_error_t je;
+        json_t *ref = json_load_file(test_path(rel), 0, &je);
+        if (!ref) continue;
+        snprintf(rel, sizeof rel, "zoo/%s", de->d_name);
+        snn_error err = {0};
+        snn_model *m = snn_model_load(test_path(rel), &err);
+        CHECK_MSG(m, "%s: %s", rel, err.msg);
+        size_t nin, nout;
+        float *x = json_floats(json_object_get(ref, "input"), &nin);
+        float *want = json_floats(json_object_get(ref, "output"), &nout);
+        const int B = 2, C = (int)(nout / 2);
+        CHECK(m && nin == B * snn_model_input_size(m) && C == m->cfg.nclasses);
+        float got[2 * 16];
+        CHECK_OK(snn_graph_run(m->graph, x, B, got, NULL, NULL, NULL));
+        double maxd = 0, scale = 0;
+        for (size_t i = 0; i < nout; i++) {
+            maxd = fmax(maxd, fabs(got[i] - want[i]));
+            scale = fmax(scale, fabs(want[i]));
+        }
+        CHECK_MSG(maxd <= 1e-5 * (1 + scale), "%s: ANN differs from torch by %g", rel, maxd);
+        const char *kv[][2] = {{"neuron", "relu"}, {"synapse", "none"}};
+        snn_net *net = net_with(m, kv, 2);
+        CHECK(net);
+        float ann[2 * 16];
+        ann_probs(m, net, x, B, ann);
+        snn_result r;
+        CHECK_OK(run_net(net, x, B, 1, 0, SNN_ENGINE_FAST, &r));
+        maxd = 0;
+        for (int i = 0; i < B * C; i++) maxd = fmax(maxd, fabs(r.probs[i] - ann[i]));
+        CHECK_MSG(maxd < 1e-5, "%s: rate mode differs from the ANN by %g", rel, maxd);
+        snn_result_deinit(&r);
+        snn_net_free(net);
+        free(x);
+        free(want);
+        snn_model_free(m);
+        json_decref(ref);
+        checked++;
+    }
+    closedir(d);
+    CHECK(checked >= 8);
+}
