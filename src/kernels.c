@@ -446,47 +446,13 @@ SIMD_INLINE void conv_gather_body(const kop *op, float *restrict out, const floa
 }
 SIMD_VOID(conv_gather, (const kop *op, float *restrict out, const float *scratch), (op, out, scratch))
 
-/* Grouped convolution (group > 1), dense frame: direct loops over each
- * output position, the weights of a (ky, kx, ci) row being contiguous over
- * the group's output channels (depthwise: over all channels). */
-SIMD_INLINE void conv_grouped_body(const kop *op, const float *restrict in, float *restrict out)
-{
-    const int H = op->in.h, W = op->in.w, C = op->in.c;
-    const int Ho = op->out.h, Wo = op->out.w, Co = op->out.c;
-    const int G = op->group, Cg = C / G, Mg = Co / G;
-    for (int oy = 0; oy < Ho; oy++)
-        for (int ox = 0; ox < Wo; ox++) {
-            float *restrict o = out + ((size_t)oy * Wo + ox) * Co;
-            for (int c = 0; c < Co; c++) o[c] = 0.0f;
-            for (int ky = 0; ky < op->kh; ky++) {
-                int iy = oy * op->sh - op->pt + ky * op->dh;
-                if (iy < 0 || iy >= H) continue;
-                for (int kx = 0; kx < op->kw; kx++) {
-                    int ix = ox * op->sw - op->pl + kx * op->dw;
-                    if (ix < 0 || ix >= W) continue;
-                    const float *x = in + ((size_t)iy * W + ix) * C;
-                    const float *wk = op->w + ((size_t)(ky * op->kw + kx) * Cg) * Co;
-                    if (Cg == 1 && Mg == 1) { /* depthwise */
-                        for (int c = 0; c < Co; c++) o[c] += x[c] * wk[c];
-                        continue;
-                    }
-                    for (int g = 0; g < G; g++)
-                        for (int ci = 0; ci < Cg; ci++) {
-                            const float xv = x[g * Cg + ci];
-                            const float *w = wk + (size_t)ci * Co + (size_t)g * Mg;
-                            float *og = o + (size_t)g * Mg;
-                            for (int m = 0; m < Mg; m++) og[m] += xv * w[m];
-                        }
-                }
-            }
-        }
-}
-SIMD_VOID(conv_grouped, (const kop *op, const float *restrict in, float *restrict out),
-          (op, in, out))
-
-/* Grouped convolution, sparse frame: the events listed by frame_csr, each
- * gathered into the output channels of its group. */
-SIMD_INLINE void conv_grouped_gather_body(const kop *op, float *restrict out, const float *scratch)
+/* Grouped convolution (group > 1), one frame. Dense (`in` given): direct
+ * loops over each output position, the weights of a (ky, kx, ci) row being
+ * contiguous over the group's output channels (depthwise: over all
+ * channels). Sparse (`in` NULL): the events listed by frame_csr in
+ * `scratch`, each gathered into the output channels of its group. */
+SIMD_INLINE void conv_grouped_body(const kop *op, const float *restrict in, float *restrict out,
+                                   const float *scratch)
 {
     const int H = op->in.h, W = op->in.w, C = op->in.c;
     const int Ho = op->out.h, Wo = op->out.w, Co = op->out.c;
@@ -504,20 +470,35 @@ SIMD_INLINE void conv_grouped_gather_body(const kop *op, float *restrict out, co
                 for (int kx = 0; kx < op->kw; kx++) {
                     int ix = ox * op->sw - op->pl + kx * op->dw;
                     if (ix < 0 || ix >= W) continue;
-                    int p = iy * W + ix;
+                    const int p = iy * W + ix;
                     const float *wk = op->w + ((size_t)(ky * op->kw + kx) * Cg) * Co;
-                    for (int32_t e = start[p]; e < start[p + 1]; e++) {
-                        const int c = chan[e], g = c / Cg, ci = c - g * Cg;
-                        const float *w = wk + (size_t)ci * Co + (size_t)g * Mg;
-                        float *og = o + (size_t)g * Mg;
-                        for (int m = 0; m < Mg; m++) og[m] += val[e] * w[m];
+                    if (!in) {
+                        for (int32_t e = start[p]; e < start[p + 1]; e++) {
+                            const int c = chan[e], g = c / Cg, ci = c - g * Cg;
+                            const float *w = wk + (size_t)ci * Co + (size_t)g * Mg;
+                            float *og = o + (size_t)g * Mg;
+                            for (int m = 0; m < Mg; m++) og[m] += val[e] * w[m];
+                        }
+                        continue;
                     }
+                    const float *x = in + (size_t)p * C;
+                    if (Cg == 1 && Mg == 1) { /* depthwise */
+                        for (int c = 0; c < Co; c++) o[c] += x[c] * wk[c];
+                        continue;
+                    }
+                    for (int g = 0; g < G; g++)
+                        for (int ci = 0; ci < Cg; ci++) {
+                            const float xv = x[g * Cg + ci];
+                            const float *w = wk + (size_t)ci * Co + (size_t)g * Mg;
+                            float *og = o + (size_t)g * Mg;
+                            for (int m = 0; m < Mg; m++) og[m] += xv * w[m];
+                        }
                 }
             }
         }
 }
-SIMD_VOID(conv_grouped_gather, (const kop *op, float *restrict out, const float *scratch),
-          (op, out, scratch))
+SIMD_VOID(conv_grouped, (const kop *op, const float *restrict in, float *restrict out,
+                         const float *scratch), (op, in, out, scratch))
 
 static void dense_fast(const kop *op, const float *in, float *out, int nframes)
 {
@@ -560,12 +541,12 @@ void kop_apply_fast(const kop *op, const float *const *inp, float *out, int nfra
                     dense = force_mode == 0 && nnz >= GATHER_RATIO * isz;
                     if (!dense) {
                         if (op->group == 1) conv_gather(op, out + f * osz, scratch);
-                        else conv_grouped_gather(op, out + f * osz, scratch);
+                        else conv_grouped(op, NULL, out + f * osz, scratch);
                     }
                 }
             }
             if (dense && op->group > 1) {
-                conv_grouped(op, in + f * isz, out + f * osz);
+                conv_grouped(op, in + f * isz, out + f * osz, NULL);
                 continue;
             }
             if (dense && run0 < 0) run0 = f;

@@ -442,6 +442,16 @@ static snn_err add_transpose(plan *p, const snn_node *n)
 
 /* ---- the stage planner ---- */
 
+/* A copy of a flat tensor's permutation (NULL stays NULL). */
+static int perm_dup(const int64_t *perm, int n, int64_t **out)
+{
+    *out = NULL;
+    if (!perm) return 0;
+    if (!(*out = malloc(sizeof(int64_t) * (size_t)n))) return -1;
+    memcpy(*out, perm, sizeof(int64_t) * (size_t)n);
+    return 0;
+}
+
 static void load_state(plan *p, const tinfo *t)
 {
     p->spatial = t->spatial;
@@ -450,12 +460,7 @@ static void load_state(plan *p, const tinfo *t)
     p->h = t->h;
     p->w = t->w;
     free(p->perm);
-    p->perm = NULL;
-    if (t->perm) {
-        int64_t K = (int64_t)t->c;
-        p->perm = malloc(sizeof(int64_t) * (size_t)K);
-        if (p->perm) memcpy(p->perm, t->perm, sizeof(int64_t) * (size_t)K);
-    }
+    perm_dup(t->perm, t->c, &p->perm); /* NULL on failure: callers check */
 }
 
 static void store_state(plan *p, tinfo *t, int ref)
@@ -528,6 +533,10 @@ static snn_err add_join(plan *p, const snn_node *n)
         }
     }
     load_state(p, x[0]);
+    if (x[0]->perm && !p->perm) {
+        free(perm);
+        return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+    }
     p->node = (int)(n - p->g->nodes);
     kop *op = push_op(p, kind);
     if (!op) {
@@ -573,11 +582,8 @@ static snn_err plan_tensor(plan *p, int t)
         free(ti->perm);
         *ti = (tinfo){-1 - k, ly->shape.spatial, ly->logical_nhwc, ly->shape.c, ly->shape.h,
                       ly->shape.w, NULL};
-        if (ly->perm) {
-            if (!(ti->perm = malloc(sizeof(int64_t) * (size_t)ly->shape.c)))
-                return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
-            memcpy(ti->perm, ly->perm, sizeof(int64_t) * (size_t)ly->shape.c);
-        }
+        if (perm_dup(ly->perm, ly->shape.c, &ti->perm))
+            return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
         p->stamp[t] = p->stage;
         return SNN_OK;
     }
@@ -783,11 +789,13 @@ static snn_err plan_stage(plan *p, int L, int t, int own)
     if (e) return e;
     klayer *ly = &net->layers[L];
     if (p->ti[t].ref < 0) {
-        if (st->src[0] == 0)
+        /* neurons on the image, or a readout of neurons: an identity stage */
+        if (st->src[0] == 0 && ly->info.kind != SNN_LAYER_NEURONS)
             return snn_error_set(p->err, SNN_EUNSUPPORTED, "the graph has no weighted layer");
-        if (ly->info.kind == SNN_LAYER_NEURONS)
+        if (st->src[0] != 0 && ly->info.kind == SNN_LAYER_NEURONS)
             return unsupported(p, &p->g->nodes[own], "two activations in a row");
         load_state(p, &p->ti[t]);
+        if (p->ti[t].perm && !p->perm) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
         kop *op = push_op(p, KOP_ADD); /* the readout reads a layer as is */
         if (!op) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
         op->src[0] = p->ti[t].ref;
@@ -797,11 +805,7 @@ static snn_err plan_stage(plan *p, int L, int t, int own)
     const tinfo *x = &p->ti[t];
     ly->shape = (kshape){x->c, x->spatial ? x->h : 1, x->spatial ? x->w : 1, x->spatial};
     ly->logical_nhwc = x->logical_nhwc;
-    if (x->perm) {
-        if (!(ly->perm = malloc(sizeof(int64_t) * (size_t)x->c)))
-            return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
-        memcpy(ly->perm, x->perm, sizeof(int64_t) * (size_t)x->c);
-    }
+    if (perm_dup(x->perm, x->c, &ly->perm)) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
     if ((e = close_stage(p, st))) return e;
     stage_name(p, own >= 0 ? own : p->g->nnodes - 1, ly->info.name, sizeof ly->info.name);
     for (int i = 0; i < st->nops; i++)

@@ -17,6 +17,7 @@
 
 #include "../../src/graph_internal.h"
 #include "../../src/net_internal.h"
+#include "net_helpers.h"
 #include "onnx_builder.h"
 #include "snn/calibrate.h"
 #include "snn/engine.h"
@@ -258,6 +259,19 @@ static const zoo_entry ZOO[] = {
 };
 #define NZOO ((int)(sizeof ZOO / sizeof ZOO[0]))
 
+/* Pack and import a built model (freed here); NULL after a test failure. */
+static snn_graph *graph_of(ob_model *om, const char *what)
+{
+    size_t len;
+    uint8_t *buf = ob_pack(om, &len);
+    ob_free(om);
+    snn_error err = {0};
+    snn_graph *g = snn_graph_load_onnx_mem(buf, len, NULL, &err);
+    free(buf);
+    if (!g) test_fail(__FILE__, __LINE__, "%s: %s", what, err.msg);
+    return g;
+}
+
 static snn_model *model_from(snn_graph *g, const char *cfg_json)
 {
     snn_error err = {0};
@@ -275,17 +289,8 @@ static snn_model *model_from(snn_graph *g, const char *cfg_json)
 static snn_model *zoo_model(int i)
 {
     rng_state = 1234u + 77u * (unsigned)i;
-    ob_model *om = ZOO[i].build();
-    size_t len;
-    uint8_t *buf = ob_pack(om, &len);
-    ob_free(om);
-    snn_error err = {0};
-    snn_graph *g = snn_graph_load_onnx_mem(buf, len, NULL, &err);
-    free(buf);
-    if (!g) {
-        test_fail(__FILE__, __LINE__, "%s: %s", ZOO[i].name, err.msg);
-        return NULL;
-    }
+    snn_graph *g = graph_of(ZOO[i].build(), ZOO[i].name);
+    if (!g) return NULL;
     char cfg[256];
     snprintf(cfg, sizeof cfg,
              "{\"name\":\"%s\",\"classes\":[\"a\",\"b\",\"c\",\"d\",\"e\"],"
@@ -346,39 +351,6 @@ static float *inputs_for(const snn_model *m, int n, unsigned seed)
     return x;
 }
 
-static snn_net *net_with(const snn_model *m, const char *kv[][2], int n)
-{
-    snn_convert_params p = m->cfg.convert;
-    snn_error err = {0};
-    for (int i = 0; i < n; i++)
-        if (snn_convert_params_set(&p, kv[i][0], kv[i][1], &err)) {
-            test_fail(__FILE__, __LINE__, "%s", err.msg);
-            return NULL;
-        }
-    snn_net *net = snn_net_new(m, &p, &err);
-    if (!net) test_fail(__FILE__, __LINE__, "%s: net: %s", m->cfg.name, err.msg);
-    return net;
-}
-
-static int run_net(const snn_net *net, const float *x, int batch, int steps, int chunk,
-                   snn_engine_mode mode, snn_result *r)
-{
-    snn_error err = {0};
-    snn_engine *e = snn_engine_new(net, batch, steps, mode, &err);
-    if (!e || snn_result_init(r, net, batch, steps, 16)) {
-        snn_engine_free(e);
-        return -1;
-    }
-    snn_run_opts o;
-    snn_run_opts_init(&o);
-    o.steps = steps;
-    o.chunk = chunk;
-    int rc = snn_engine_run(e, x, batch, &o, r, &err);
-    if (rc) test_fail(__FILE__, __LINE__, "run: %s", err.msg);
-    snn_engine_free(e);
-    return rc;
-}
-
 /* The ANN's class probabilities (softmax applied when the graph has none). */
 static void ann_probs(const snn_model *m, const snn_net *net, const float *x, int B, float *p)
 {
@@ -400,7 +372,7 @@ TEST(net_graph_zoo_plans_as_dags)
 {
     snn_model *m = zoo_model(0);
     CHECK(m);
-    snn_net *net = net_with(m, NULL, 0);
+    snn_net *net = tnet_new(m, NULL, 0);
     CHECK(net);
     /* input, 4 neuron layers (r1, r2, r3, r4), readout */
     CHECK_EQ_INT(snn_net_nlayers(net), 6);
@@ -419,7 +391,7 @@ TEST(net_graph_zoo_plans_as_dags)
     snn_model_free(m);
 
     m = zoo_model(1);
-    net = net_with(m, NULL, 0);
+    net = tnet_new(m, NULL, 0);
     CHECK(net);
     CHECK(!strcmp(net->layers[2].info.ops, "DepthwiseConv"));
     CHECK(!strcmp(net->layers[4].info.ops, "GroupConv"));
@@ -428,7 +400,7 @@ TEST(net_graph_zoo_plans_as_dags)
     snn_model_free(m);
 
     m = zoo_model(2);
-    net = net_with(m, NULL, 0);
+    net = tnet_new(m, NULL, 0);
     CHECK(net);
     /* stem, b1, b2, b3, mix2 neurons; the readout gates mix2 */
     CHECK_EQ_INT(snn_net_nlayers(net), 7);
@@ -450,7 +422,7 @@ TEST(net_graph_zoo_rate_equals_ann)
     const char *kv[][2] = {{"neuron", "relu"}, {"synapse", "none"}};
     const snn_kernel_mode km[] = {SNN_KERNELS_ADAPTIVE, SNN_KERNELS_DENSE, SNN_KERNELS_SCATTER};
     for (int i = 0; i < n; i++) {
-        snn_net *net = net_with(ms[i], kv, 2);
+        snn_net *net = tnet_new(ms[i], kv, 2);
         CHECK(net);
         const int B = 3, T = 2, C = snn_net_nclasses(net);
         float *x = inputs_for(ms[i], B, 99u + (unsigned)i);
@@ -459,7 +431,7 @@ TEST(net_graph_zoo_rate_equals_ann)
         for (int mode = 0; mode < 4; mode++) {
             snn_result r;
             snn_kernels_set(km[mode % 3]);
-            CHECK_OK(run_net(net, x, B, T, 0, mode == 3 ? SNN_ENGINE_REFERENCE : SNN_ENGINE_FAST, &r));
+            CHECK_OK(tnet_run(net, x, B, T, 0, mode == 3 ? SNN_ENGINE_REFERENCE : SNN_ENGINE_FAST, &r));
             double maxd = 0;
             for (int t = 0; t < T; t++)
                 for (int b = 0; b < B; b++)
@@ -483,18 +455,18 @@ TEST(net_graph_zoo_spiking_is_deterministic)
     int n = all_models(ms, names);
     const char *kv[][2] = {{"scale_firing_rates", "40"}, {"v0", "uniform:5"}};
     for (int i = 0; i < n; i++) {
-        snn_net *net = net_with(ms[i], kv, 2);
+        snn_net *net = tnet_new(ms[i], kv, 2);
         CHECK(net);
         const int B = 2, T = 13, C = snn_net_nclasses(net);
         float *x = inputs_for(ms[i], B, 7u + (unsigned)i);
         snn_result a, b;
-        CHECK_OK(run_net(net, x, B, T, 0, SNN_ENGINE_FAST, &a));
+        CHECK_OK(tnet_run(net, x, B, T, 0, SNN_ENGINE_FAST, &a));
         double spikes = 0;
         for (int l = 0; l < a.nlayers; l++) spikes += a.layers[l].spikes;
         CHECK_MSG(spikes > 50, "%s: only %g spikes", names[i], spikes);
         int chunks[] = {0, 1, 5};
         for (int k = 0; k < 3; k++) {
-            CHECK_OK(run_net(net, x, B, T, chunks[k], SNN_ENGINE_FAST, &b));
+            CHECK_OK(tnet_run(net, x, B, T, chunks[k], SNN_ENGINE_FAST, &b));
             double maxd = 0;
             for (int j = 0; j < T * B * C; j++) maxd = fmax(maxd, fabs(a.probs[j] - b.probs[j]));
             CHECK_MSG(maxd < 1e-5, "%s chunk %d: differs by %g", names[i], chunks[k], maxd);
@@ -505,7 +477,7 @@ TEST(net_graph_zoo_spiking_is_deterministic)
             snn_result_deinit(&b);
         }
         /* the reference engine spikes alike (summation order aside) */
-        CHECK_OK(run_net(net, x, B, T, 0, SNN_ENGINE_REFERENCE, &b));
+        CHECK_OK(tnet_run(net, x, B, T, 0, SNN_ENGINE_REFERENCE, &b));
         double sb = 0;
         for (int l = 0; l < b.nlayers; l++) sb += b.layers[l].spikes;
         CHECK_MSG(fabs(sb / spikes - 1.0) < 0.02, "%s: reference %g vs fast %g spikes", names[i],
@@ -545,7 +517,7 @@ TEST(net_graph_kernels_match_reference)
     const int NF = 3;
     int nops = 0, kinds = 0;
     for (int i = 0; i < n; i++) {
-        snn_net *net = net_with(ms[i], NULL, 0);
+        snn_net *net = tnet_new(ms[i], NULL, 0);
         CHECK(net);
         for (int s = 0; s < net->nstages; s++)
             for (int o = 0; o < net->stages[s].nops; o++) {
@@ -639,7 +611,7 @@ TEST(net_graph_maxpool_avg_is_reported)
     snn_model *m = zoo_model(2);
     CHECK(m);
     const char *kv[][2] = {{"neuron", "relu"}, {"synapse", "none"}, {"maxpool", "avg"}};
-    snn_net *net = net_with(m, kv, 3);
+    snn_net *net = tnet_new(m, kv, 3);
     CHECK(net);
     CHECK_EQ_INT(snn_net_nnotes(net), 2);
     CHECK(strstr(snn_net_note(net, 0), "/b3/pool/MaxPool") && strstr(snn_net_note(net, 0), "AveragePool"));
@@ -650,7 +622,7 @@ TEST(net_graph_maxpool_avg_is_reported)
     float ann[10];
     ann_probs(m, net, x, 2, ann);
     snn_result r;
-    CHECK_OK(run_net(net, x, 2, 1, 0, SNN_ENGINE_FAST, &r));
+    CHECK_OK(tnet_run(net, x, 2, 1, 0, SNN_ENGINE_FAST, &r));
     double maxd = 0;
     for (int j = 0; j < 10; j++) maxd = fmax(maxd, fabs(r.probs[j] - ann[j]));
     CHECK(maxd > 1e-4);
@@ -695,16 +667,8 @@ static snn_model *one_join(const char *what)
     Onnx__NodeProto *g = ob_node(om, "Gemm", "/fc/Gemm", "flat,fc.w", "out");
     ob_attr_i(g, "transB", 1);
     ob_output(om, "out", 2, (int64_t[]){-1, 5});
-    size_t len;
-    uint8_t *buf = ob_pack(om, &len);
-    ob_free(om);
-    snn_error err = {0};
-    snn_graph *gr = snn_graph_load_onnx_mem(buf, len, NULL, &err);
-    free(buf);
-    if (!gr) {
-        test_fail(__FILE__, __LINE__, "%s: %s", what, err.msg);
-        return NULL;
-    }
+    snn_graph *gr = graph_of(om, what);
+    if (!gr) return NULL;
     return model_from(gr, "{\"name\":\"j\",\"classes\":[\"a\",\"b\",\"c\",\"d\",\"e\"],"
                           "\"input\":{\"channels\":3,\"height\":8,\"width\":8}}");
 }
@@ -777,13 +741,13 @@ TEST(net_graph_nhwc_fixture_converts_and_spikes)
     snn_model *m = snn_model_load(test_path("tiny-nhwc"), &err);
     CHECK_MSG(m, "%s", err.msg);
     const char *kv[][2] = {{"scale_firing_rates", "200"}};
-    snn_net *net = net_with(m, kv, 1);
+    snn_net *net = tnet_new(m, kv, 1);
     CHECK(net);
     CHECK(!net->input_nchw);
     CHECK(net->layers[2].logical_nhwc == 0 && !strcmp(net->layers[2].info.ops, "MaxPool+Conv"));
     float *x = inputs_for(m, 2, 21);
     snn_result r;
-    CHECK_OK(run_net(net, x, 2, 20, 0, SNN_ENGINE_FAST, &r));
+    CHECK_OK(tnet_run(net, x, 2, 20, 0, SNN_ENGINE_FAST, &r));
     for (int l = 1; l < 4; l++) CHECK_MSG(r.layers[l].spikes > 10, "layer %d: %g", l, r.layers[l].spikes);
     CHECK_EQ_INT(r.steps, 20);
     snn_result_deinit(&r);
@@ -797,7 +761,7 @@ TEST(net_graph_raster_capacity_survives_a_small_raster)
     /* issue 13: a raster of 7 neurons made every later raster 7 neurons */
     snn_model *m = zoo_model(0);
     CHECK(m);
-    snn_net *net = net_with(m, NULL, 0);
+    snn_net *net = tnet_new(m, NULL, 0);
     snn_error err = {0};
     snn_engine *e = snn_engine_new(net, 1, 5, SNN_ENGINE_FAST, &err);
     snn_result r;
@@ -875,12 +839,12 @@ TEST(net_graph_torch_zoo_matches_torch)
         }
         CHECK_MSG(maxd <= 1e-5 * (1 + scale), "%s: ANN differs from torch by %g", rel, maxd);
         const char *kv[][2] = {{"neuron", "relu"}, {"synapse", "none"}};
-        snn_net *net = net_with(m, kv, 2);
+        snn_net *net = tnet_new(m, kv, 2);
         CHECK(net);
         float ann[2 * 16];
         ann_probs(m, net, x, B, ann);
         snn_result r;
-        CHECK_OK(run_net(net, x, B, 1, 0, SNN_ENGINE_FAST, &r));
+        CHECK_OK(tnet_run(net, x, B, 1, 0, SNN_ENGINE_FAST, &r));
         maxd = 0;
         for (int i = 0; i < B * C; i++) maxd = fmax(maxd, fabs(r.probs[i] - ann[i]));
         CHECK_MSG(maxd < 1e-5, "%s: rate mode differs from the ANN by %g", rel, maxd);
@@ -894,4 +858,73 @@ TEST(net_graph_torch_zoo_matches_torch)
     }
     closedir(d);
     CHECK(checked >= 8);
+}
+
+/* Sum of three activations (two Adds in the IR) and a Concat of seven
+ * inputs (nested Concats of at most SNN_NODE_MAX_IN): the ANN computes the
+ * formula, and rate mode the ANN. a = Relu(x), s = a + 2a + (a + 1) = 4a + 1,
+ * cat = [a s a s a s a] (14 channels), y = GAP(conv1x1(cat)). */
+TEST(net_graph_sum_and_wide_concat)
+{
+    ob_model *om = ob_new(13, "test");
+    ob_input(om, "x", OB_FLOAT, 4, (int64_t[]){-1, 2, 4, 4});
+    ob_node(om, "Relu", "/a/Relu", "x", "a");
+    ob_init_f(om, "two", 0, NULL, (float[]){2.0f});
+    ob_init_f(om, "one", 0, NULL, (float[]){1.0f});
+    ob_node(om, "Mul", "/m/Mul", "a,two", "a2");
+    ob_node(om, "Add", "/p/Add", "a,one", "a1");
+    ob_node(om, "Sum", "/s/Sum", "a,a2,a1", "s");
+    Onnx__NodeProto *c = ob_node(om, "Concat", "/cat/Concat", "a,s,a,s,a,s,a", "cat");
+    ob_attr_i(c, "axis", 1);
+    float w[3 * 14];
+    for (int o = 0; o < 3; o++)
+        for (int k = 0; k < 14; k++) w[o * 14 + k] = 0.1f * (float)(o + 1) * (float)(k % 5 - 2);
+    ob_init_f(om, "w", 4, (int64_t[]){3, 14, 1, 1}, w);
+    ob_node(om, "Conv", "/c/Conv", "cat,w", "y4");
+    ob_node(om, "GlobalAveragePool", "/gap/GlobalAveragePool", "y4", "g");
+    ob_node(om, "Flatten", "/f/Flatten", "g", "out");
+    ob_output(om, "out", 2, (int64_t[]){-1, 3});
+    snn_graph *g = graph_of(om, "sum");
+    CHECK(g);
+    int nadd = 0, ncat = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        nadd += g->nodes[i].op == SNN_OP_ADD && !g->tensors[g->nodes[i].in[1]].data;
+        ncat += g->nodes[i].op == SNN_OP_CONCAT;
+    }
+    CHECK_EQ_INT(nadd, 2);
+    CHECK_EQ_INT(ncat, 2);
+    snn_model *m = model_from(g, "{\"name\":\"sum\",\"classes\":[\"a\",\"b\",\"c\"],"
+                                 "\"input\":{\"channels\":2,\"height\":4,\"width\":4}}");
+    CHECK(m);
+    float *x = inputs_for(m, 2, 17);
+    for (int i = 0; i < 64; i++) x[i] -= 0.3f; /* some negative inputs */
+    float y[6];
+    CHECK_OK(snn_graph_run(m->graph, x, 2, y, NULL, NULL, NULL));
+    for (int b = 0; b < 2; b++)
+        for (int o = 0; o < 3; o++) {
+            /* cat channel k: input k/2 of [a s a s a s a], channel k%2 */
+            double want = 0;
+            for (int k = 0; k < 14; k++) {
+                int which = k / 2, ch = k % 2;
+                double mean = 0;
+                for (int p = 0; p < 16; p++) {
+                    double a = fmax(0.0, x[b * 32 + ch * 16 + p]);
+                    mean += (which % 2 ? 4 * a + 1 : a) / 16.0;
+                }
+                want += w[o * 14 + k] * mean;
+            }
+            CHECK_NEAR(y[b * 3 + o], want, 1e-5);
+        }
+    const char *kv[][2] = {{"neuron", "relu"}, {"synapse", "none"}};
+    snn_net *net = tnet_new(m, kv, 2);
+    CHECK(net);
+    float ann[6];
+    ann_probs(m, net, x, 2, ann);
+    snn_result r;
+    CHECK_OK(tnet_run(net, x, 2, 1, 0, SNN_ENGINE_FAST, &r));
+    for (int i = 0; i < 6; i++) CHECK_NEAR(r.probs[i], ann[i], 1e-6);
+    snn_result_deinit(&r);
+    snn_net_free(net);
+    free(x);
+    snn_model_free(m);
 }
