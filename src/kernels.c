@@ -229,10 +229,13 @@ void kop_apply_ref(const kop *op, const float *const *in, float *out, int with_b
     }
 }
 
-/* The gate: per window and channel, the element with the largest
- * accumulated input so far passes its current input (the first in scan
- * order on ties). acc holds the op's input size plus out.c floats (the
- * best accumulated value of the window being scanned). */
+/* The gate: per window and channel, the leader (the element with the
+ * largest accumulated input so far) passes its current input; the leader
+ * changes only when another element's accumulated input exceeds it
+ * (strictly), so equal rates never flip it back and forth and, for spike
+ * inputs, the output counts exactly the spikes of the most active input.
+ * The state: acc [in size] accumulated input, then lead [out size] the
+ * leader's input index + 1 (0 = none yet), kept as floats. */
 SIMD_INLINE void maxpool_gate_body(const kop *op, const float *restrict in, float *restrict out,
                                    float *restrict acc)
 {
@@ -240,37 +243,32 @@ SIMD_INLINE void maxpool_gate_body(const kop *op, const float *restrict in, floa
     const int Ho = op->out.h, Wo = op->out.w;
     const int64_t n = kshape_size(&op->in);
     const float *oi = op->w;
-    float *restrict best = acc + n;
+    float *restrict lead = acc + n;
     if (oi)
         for (int64_t i = 0; i < n; i++) acc[i] += in[i] + oi[i];
     else
         for (int64_t i = 0; i < n; i++) acc[i] += in[i];
     for (int oy = 0; oy < Ho; oy++)
         for (int ox = 0; ox < Wo; ox++) {
-            float *o = out + ((size_t)oy * Wo + ox) * C;
+            const size_t q = ((size_t)oy * Wo + ox) * C;
+            float *o = out + q, *ld = lead + q; /* o holds the best acc while scanning */
             int y0 = oy * op->sh - op->pt, x0 = ox * op->sw - op->pl;
             int y1 = y0 + op->kh, x1 = x0 + op->kw;
-            int first = 1;
+            for (int c = 0; c < C; c++) o[c] = ld[c] > 0.0f ? acc[(int64_t)ld[c] - 1] : -INFINITY;
             for (int y = y0 < 0 ? 0 : y0; y < y1 && y < H; y++)
                 for (int x = x0 < 0 ? 0 : x0; x < x1 && x < W; x++) {
                     const size_t p = ((size_t)y * W + x) * C;
-                    const float *a = acc + p, *v = in + p;
-                    if (first) {
-                        for (int c = 0; c < C; c++) {
-                            best[c] = a[c];
-                            o[c] = v[c] + (oi ? oi[p + c] : 0.0f);
-                        }
-                        first = 0;
-                        continue;
-                    }
+                    const float *a = acc + p;
                     for (int c = 0; c < C; c++) {
-                        int take = a[c] > best[c];
-                        best[c] = take ? a[c] : best[c];
-                        o[c] = take ? v[c] + (oi ? oi[p + c] : 0.0f) : o[c];
+                        int take = a[c] > o[c];
+                        o[c] = take ? a[c] : o[c];
+                        ld[c] = take ? (float)(p + c + 1) : ld[c];
                     }
                 }
-            if (oi)
-                for (int c = 0; c < C; c++) o[c] -= op->b[((size_t)oy * Wo + ox) * C + c];
+            for (int c = 0; c < C; c++) {
+                int64_t i = (int64_t)ld[c] - 1;
+                o[c] = oi ? in[i] + oi[i] - op->b[q + c] : in[i];
+            }
         }
 }
 SIMD_VOID(maxpool_gate, (const kop *op, const float *restrict in, float *restrict out,
@@ -283,18 +281,20 @@ static void maxpool_gate_ref(const kop *op, const float *in, float *out, float *
     const int Ho = op->out.h, Wo = op->out.w;
     const int64_t n = kshape_size(&op->in);
     const float *oi = op->w;
+    float *lead = acc + n;
     for (int64_t i = 0; i < n; i++) acc[i] += in[i] + (oi ? oi[i] : 0.0f);
     for (int c = 0; c < C; c++)
         for (int oy = 0; oy < Ho; oy++)
             for (int ox = 0; ox < Wo; ox++) {
+                const size_t o = ((size_t)oy * Wo + ox) * C + c;
                 int y0 = oy * op->sh - op->pt, x0 = ox * op->sw - op->pl;
-                int64_t arg = -1;
+                int64_t arg = (int64_t)lead[o] - 1;
                 for (int y = y0 < 0 ? 0 : y0; y < y0 + op->kh && y < H; y++)
                     for (int x = x0 < 0 ? 0 : x0; x < x0 + op->kw && x < W; x++) {
                         int64_t i = ((int64_t)y * W + x) * C + c;
                         if (arg < 0 || acc[i] > acc[arg]) arg = i;
                     }
-                const size_t o = ((size_t)oy * Wo + ox) * C + c;
+                lead[o] = (float)(arg + 1);
                 out[o] = oi ? in[arg] + oi[arg] - op->b[o] : in[arg];
             }
 }

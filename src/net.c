@@ -813,7 +813,7 @@ static snn_err plan_stage(plan *p, int L, int t, int own)
             int64_t *ns = realloc(net->state_size, sizeof(int64_t) * (size_t)(net->nstates + 1));
             if (!ns) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
             net->state_size = ns;
-            ns[net->nstates] = kshape_size(&st->ops[i].in) + st->ops[i].in.c;
+            ns[net->nstates] = kshape_size(&st->ops[i].in) + kshape_size(&st->ops[i].out);
             st->ops[i].state = net->nstates++;
         }
     return SNN_OK;

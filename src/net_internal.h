@@ -33,10 +33,12 @@
  *    image; a stage that joins the image with a neuron path is refused
  *    (nengo would filter one path and not the other).
  *  - MaxPool is the one nonlinear op a stage may hold. Spiking (default
- *    `maxpool=gated`): each window passes the input of the element with the
- *    highest input accumulated since the first step (Rueckauer et al. 2017:
- *    the most active neuron so far); rate mode (neuron relu) takes the exact
- *    max. It commutes with the stage offsets when the offset at its input is
+ *    `maxpool=gated`): each window passes the input of its leader, the
+ *    element with the highest input accumulated since the first step
+ *    (Rueckauer et al. 2017: the most active neuron so far), which changes
+ *    only when another one overtakes it, so the output counts exactly the
+ *    spikes of the most active input; rate mode (neuron relu) takes the
+ *    exact max. It commutes with the stage offsets when the offset at its input is
  *    constant per channel (max(x + o) = max(x) + o); otherwise (a Pad or
  *    a bordered pool before it) the op keeps the offsets at its input (w)
  *    and output (b) and passes x + w less b, so the stage stays exact.
@@ -160,10 +162,11 @@ void kop_apply_ref(const kop *op, const float *const *in, float *out, int with_b
 void kop_apply_fast(const kop *op, const float *const *in, float *out, int nframes,
                     float *scratch);
 int64_t kop_scratch_floats(const kop *op, int nframes);
-/* The spiking max-pool gate over nframes consecutive steps: acc (the op's
- * input size) accumulates the input; each window passes the input of the
- * element with the largest accumulated value (first on ties). `ref` selects
- * the scalar reference twin. */
+/* The spiking max-pool gate over nframes consecutive steps. acc holds the
+ * op's input size (accumulated input) plus its output size (each window's
+ * leader), zero at the first step; each window passes the input of the
+ * element with the largest accumulated value, the leader keeping ties.
+ * `ref` selects the scalar reference twin. */
 void kop_maxpool_gate(const kop *op, const float *in, float *out, int nframes, float *acc,
                       int ref);
 

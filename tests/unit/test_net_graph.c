@@ -554,7 +554,7 @@ TEST(net_graph_kernels_match_reference)
                         }
                     if (op->kind == KOP_MAXPOOL) {
                         /* the gate: fast and reference twins over the frames */
-                        int64_t ssz = kshape_size(&op->in) + op->in.c;
+                        int64_t ssz = kshape_size(&op->in) + kshape_size(&op->out);
                         float *g1 = calloc((size_t)ssz, sizeof(float)), *g2 = calloc((size_t)ssz, sizeof(float));
                         for (int simd = 0; simd < 2; simd++) {
                             int keep = snn_simd_fast;
@@ -586,8 +586,9 @@ TEST(net_graph_kernels_match_reference)
 
 TEST(net_graph_maxpool_gate_passes_the_most_active_input)
 {
-    /* one 2x1 window, one channel: input 0 spikes at steps 0, 2, 4;
-     * input 1 at steps 1, 2, 3, 4 */
+    /* one 2x1 window, one channel: input 1 leads from step 0; input 0
+     * catches up at steps 1 and 3 but never overtakes, so the output is
+     * input 1's train and counts max(3, 3) = 3 spikes, not 5 */
     kop op = {0};
     op.kind = KOP_MAXPOOL;
     op.in = (kshape){1, 2, 1, 1};
@@ -596,13 +597,14 @@ TEST(net_graph_maxpool_gate_passes_the_most_active_input)
     op.kw = 1;
     op.sh = op.sw = 1;
     op.nin = 1;
-    const float in[5][2] = {{1, 0}, {0, 1}, {1, 1}, {0, 1}, {1, 1}};
-    /* accumulated (1,0) (1,1) (2,2) (2,3) (3,4): the leader's current input */
-    const float want[5] = {1, 0, 1, 1, 1};
+    const float in[7][2] = {{0, 1}, {1, 0}, {0, 1}, {1, 0}, {1, 1}, {1, 0}, {1, 0}};
+    /* accumulated (0,1) (1,1) (1,2) (2,2) (3,3) (4,3): input 0 leads at step 5 */
+    const float want[7] = {1, 0, 1, 0, 1, 1, 1};
     for (int ref = 0; ref < 2; ref++) {
-        float acc[3] = {0}, out[5];
-        kop_maxpool_gate(&op, &in[0][0], out, 5, acc, ref);
-        for (int t = 0; t < 5; t++) CHECK_MSG(out[t] == want[t], "ref %d step %d: %g", ref, t, out[t]);
+        float acc[3] = {0}, out[7];
+        kop_maxpool_gate(&op, &in[0][0], out, 4, acc, ref);  /* chunks of 4 and 3 */
+        kop_maxpool_gate(&op, &in[4][0], out + 4, 3, acc, ref);
+        for (int t = 0; t < 7; t++) CHECK_MSG(out[t] == want[t], "ref %d step %d: %g", ref, t, out[t]);
     }
 }
 
@@ -740,7 +742,7 @@ TEST(net_graph_nhwc_fixture_converts_and_spikes)
     snn_error err = {0};
     snn_model *m = snn_model_load(test_path("tiny-nhwc"), &err);
     CHECK_MSG(m, "%s", err.msg);
-    const char *kv[][2] = {{"scale_firing_rates", "200"}};
+    const char *kv[][2] = {{"scale_firing_rates", "500"}};
     snn_net *net = tnet_new(m, kv, 1);
     CHECK(net);
     CHECK(!net->input_nchw);
@@ -925,6 +927,130 @@ TEST(net_graph_sum_and_wide_concat)
     for (int i = 0; i < 6; i++) CHECK_NEAR(r.probs[i], ann[i], 1e-6);
     snn_result_deinit(&r);
     snn_net_free(net);
+    free(x);
+    snn_model_free(m);
+}
+
+/* nengo's graph semantics by hand: x -> W1 -> Relu A -> W2 -> Relu B, and
+ * the readout Wa.A + Wb.B (an Add of two paths of different depth). Rate
+ * neurons with Lowpass(5 ms): every connection from neurons is filtered
+ * once and read one step late (nengo-semantics.md), the input connection
+ * is not, and the join sums the filtered paths before the readout. */
+TEST(net_graph_join_follows_nengo_synapses)
+{
+    const float W1[2 * 3] = {0.8f, -0.3f, 0.5f, 0.2f, 0.9f, -0.4f}; /* [in][out] */
+    const float b1[3] = {0.1f, 0.2f, 0.3f};
+    const float W2[3 * 3] = {0.5f, -0.2f, 0.3f, 0.1f, 0.4f, -0.3f, -0.2f, 0.3f, 0.6f};
+    const float b2[3] = {0.05f, 0.1f, 0.4f};
+    const float Wa[3 * 2] = {0.7f, -0.5f, 0.2f, 0.3f, -0.4f, 0.6f};
+    const float Wb[3 * 2] = {-0.3f, 0.8f, 0.5f, -0.2f, 0.4f, 0.1f};
+    const float ba[2] = {0.2f, -0.1f}, bb[2] = {0.05f, 0.15f};
+    ob_model *om = ob_new(13, "test");
+    ob_input(om, "x", OB_FLOAT, 2, (int64_t[]){-1, 2});
+    ob_init_f(om, "W1", 2, (int64_t[]){2, 3}, W1);
+    ob_init_f(om, "b1", 1, (int64_t[]){3}, b1);
+    ob_init_f(om, "W2", 2, (int64_t[]){3, 3}, W2);
+    ob_init_f(om, "b2", 1, (int64_t[]){3}, b2);
+    ob_init_f(om, "Wa", 2, (int64_t[]){3, 2}, Wa);
+    ob_init_f(om, "ba", 1, (int64_t[]){2}, ba);
+    ob_init_f(om, "Wb", 2, (int64_t[]){3, 2}, Wb);
+    ob_init_f(om, "bb", 1, (int64_t[]){2}, bb);
+    ob_node(om, "Gemm", "/l1/Gemm", "x,W1,b1", "h1");
+    ob_node(om, "Relu", "/l1/Relu", "h1", "A");
+    ob_node(om, "Gemm", "/l2/Gemm", "A,W2,b2", "h2");
+    ob_node(om, "Relu", "/l2/Relu", "h2", "B");
+    ob_node(om, "Gemm", "/ra/Gemm", "A,Wa,ba", "ya");
+    ob_node(om, "Gemm", "/rb/Gemm", "B,Wb,bb", "yb");
+    ob_node(om, "Add", "/join/Add", "ya,yb", "out");
+    ob_output(om, "out", 2, (int64_t[]){-1, 2});
+    snn_graph *g = graph_of(om, "join");
+    CHECK(g);
+    snn_model *m = model_from(g, "{\"name\":\"join\",\"classes\":[\"a\",\"b\"],"
+                                 "\"input\":{\"channels\":1,\"height\":1,\"width\":2}}");
+    CHECK(m);
+    const char *kv[][2] = {{"neuron", "relu"}, {"synapse", "0.005"}};
+    snn_net *net = tnet_new(m, kv, 2);
+    CHECK(net);
+    CHECK_EQ_INT(snn_net_nlayers(net), 4); /* input, l1, l2, readout */
+    CHECK_EQ_INT(net->stages[2].nsrc, 2);
+    const float x[2] = {0.7f, 0.4f};
+    const int T = 6;
+    snn_result r;
+    CHECK_OK(tnet_run(net, x, 1, T, 0, SNN_ENGINE_FAST, &r));
+    const double a = exp(-0.001 / 0.005), bf = 1 - a;
+    double A[3], yA2[3] = {0}, yAa[2] = {0}, yBb[2] = {0};
+    for (int j = 0; j < 3; j++) A[j] = fmax(0.0, b1[j] + x[0] * W1[j] + x[1] * W1[3 + j]);
+    for (int t = 0; t < T; t++) {
+        double B[3], z[2];
+        for (int j = 0; j < 3; j++) B[j] = fmax(0.0, yA2[j] + b2[j]); /* reads y[k-1] */
+        for (int c = 0; c < 2; c++) z[c] = yAa[c] + yBb[c] + ba[c] + bb[c];
+        double mx = fmax(z[0], z[1]), s = exp(z[0] - mx) + exp(z[1] - mx);
+        for (int c = 0; c < 2; c++)
+            CHECK_MSG(fabs(snn_result_probs(&r, t, 0)[c] - exp(z[c] - mx) / s) < 1e-5,
+                      "step %d class %d: %g vs %g", t, c, snn_result_probs(&r, t, 0)[c],
+                      exp(z[c] - mx) / s);
+        /* the per-connection filters update after being read */
+        for (int j = 0; j < 3; j++) {
+            double u = 0;
+            for (int i = 0; i < 3; i++) u += A[i] * W2[i * 3 + j];
+            yA2[j] = a * yA2[j] + bf * u;
+        }
+        for (int c = 0; c < 2; c++) {
+            double ua = 0, ub = 0;
+            for (int i = 0; i < 3; i++) {
+                ua += A[i] * Wa[i * 2 + c];
+                ub += B[i] * Wb[i * 2 + c];
+            }
+            yAa[c] = a * yAa[c] + bf * ua;
+            yBb[c] = a * yBb[c] + bf * ub;
+        }
+    }
+    snn_result_deinit(&r);
+    snn_net_free(net);
+    snn_model_free(m);
+}
+
+/* The spiking max-pool gate converges to the ANN's max: on the zoo's VGG
+ * graph (two Conv-ReLU-MaxPool blocks), the time-averaged spiking readout
+ * approaches the rate network's (= the ANN with the same synapse), while
+ * nengo's max_to_avg_pool computes another function. */
+TEST(net_graph_gated_maxpool_converges_to_max)
+{
+    snn_error err = {0};
+    snn_model *m = snn_model_load(test_path("zoo/vgg_maxpool"), &err);
+    if (!m) {
+        test_skip("tests/data/zoo/vgg_maxpool not present");
+        return;
+    }
+    const int B = 4, T = 400, C = m->cfg.nclasses;
+    float *x = inputs_for(m, B, 31);
+    double lp[3][4][16]; /* rate, gated, avg: centred log-probabilities */
+    for (int k = 0; k < 3; k++) {
+        const char *kv[][2] = {{"scale_firing_rates", "1000"}, {"synapse", "0.005"},
+                               {"v0", "half"}, {"readout", "mean"},
+                               {"maxpool", k == 2 ? "avg" : "gated"},
+                               {"neuron", k == 0 ? "relu" : "spiking-relu"}};
+        snn_net *net = tnet_new(m, kv, 6);
+        CHECK(net);
+        snn_result r;
+        CHECK_OK(tnet_run(net, x, B, T, 0, SNN_ENGINE_FAST, &r));
+        if (k) CHECK(r.layers[1].spikes > 1000 && r.layers[2].spikes > 1000);
+        for (int b = 0; b < B; b++) {
+            const float *p = snn_result_probs(&r, T - 1, b);
+            double mean = 0;
+            for (int c = 0; c < C; c++) mean += log(p[c]) / C;
+            for (int c = 0; c < C; c++) lp[k][b][c] = log(p[c]) - mean;
+        }
+        snn_result_deinit(&r);
+        snn_net_free(net);
+    }
+    double eg = 0, ea = 0;
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            eg = fmax(eg, fabs(lp[1][b][c] - lp[0][b][c]));
+            ea = fmax(ea, fabs(lp[2][b][c] - lp[0][b][c]));
+        }
+    CHECK_MSG(eg < 0.05 && ea > 0.5, "gated %g, avg %g from the rate network", eg, ea);
     free(x);
     snn_model_free(m);
 }
