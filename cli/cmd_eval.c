@@ -70,6 +70,7 @@ static json_t *layers_json(const snn_net *net, const eval_acc *a, int steps)
         json_t *o = json_object();
         json_object_set_new(o, "name", json_string(inf->name));
         json_object_set_new(o, "neurons", json_integer(inf->neurons));
+        json_object_set_new(o, "reads", json_string(inf->inputs));
         json_object_set_new(o, "spikes_per_image", json_real(sp));
         json_object_set_new(o, "rate_hz", json_real(inf->neurons ? sp / (inf->neurons * steps * dt) : 0));
         json_object_set_new(o, "fired_fraction",

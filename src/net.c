@@ -760,19 +760,27 @@ static snn_err close_stage(plan *p, kstage *st)
     return e;
 }
 
-/* The layer's name: from the first weighted node of its stage (in node
- * order), else from its own node. */
+/* The layer's name: from the last join (Add of activations, Concat) of
+ * its stage when the join sits in a named scope, which names the block in
+ * residual and Inception exports ("/layer1/layer1.0/Add" -> "layer1.0");
+ * else from the first weighted node (in node order); else from its own
+ * node. */
 static void stage_name(const plan *p, int own, char *out, size_t len)
 {
-    int best = -1, maxn = own;
+    int best = -1, join = -1, maxn = own;
     for (int i = 0; i < p->nnodes; i++) {
         int ni = p->nodes[i];
-        snn_op op = p->g->nodes[ni].op;
-        if ((op == SNN_OP_CONV || op == SNN_OP_GEMM || op == SNN_OP_MATMUL) && (best < 0 || ni < best))
+        const snn_node *n = &p->g->nodes[ni];
+        if ((n->op == SNN_OP_CONV || n->op == SNN_OP_GEMM || n->op == SNN_OP_MATMUL) &&
+            (best < 0 || ni < best))
             best = ni;
+        const char *scope = strchr(n->name + (n->name[0] == '/'), '/');
+        if ((n->op == SNN_OP_CONCAT || (n->op == SNN_OP_ADD && !is_const(p->g, n->in[0]) &&
+                                        !is_const(p->g, n->in[1]))) && scope && ni > join)
+            join = ni;
         if (ni > maxn) maxn = ni;
     }
-    layer_name_from(p->g->nodes[best >= 0 ? best : maxn].name, out, len);
+    layer_name_from(p->g->nodes[join >= 0 ? join : best >= 0 ? best : maxn].name, out, len);
 }
 
 /* Plan the stage feeding layer L from tensor t. `own` is the layer's node
@@ -1016,6 +1024,15 @@ snn_net *snn_net_new(const snn_model *m, const snn_convert_params *prm, snn_erro
                 memcpy(net->layers[i].info.name, b, sizeof b);
                 j = 0;
             }
+    for (int i = 1; i < net->nlayers; i++) {
+        const kstage *st = &net->stages[i - 1];
+        char *o = net->layers[i].info.inputs;
+        size_t off = 0, cap = sizeof net->layers[i].info.inputs;
+        for (int k = 0; k < st->nsrc && off < cap; k++) {
+            int nn = snprintf(o + off, cap - off, "%s%s", k ? "," : "", net->layers[st->src[k]].info.name);
+            if (nn > 0) off += (size_t)nn;
+        }
+    }
     layer_fanout(net);
     /* gains, amplitudes, synapses, infos */
     net->filt_a = prm->synapse > 0 ? exp(-prm->dt / prm->synapse) : 0.0;

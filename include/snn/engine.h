@@ -47,6 +47,7 @@ typedef struct snn_layer_info {
     char name[SNN_LAYER_NAME_MAX];  /* e.g. "conv1", from the producing node */
     snn_layer_kind kind;
     char ops[128];                  /* the stage's ops, e.g. "AveragePool+Conv" */
+    char inputs[128];               /* the layers the stage reads, e.g. "conv1,b1c2" */
     int c, h, w;                    /* output shape (h = w = 1 for dense) */
     int64_t neurons;                /* c*h*w */
     int64_t params;                 /* weights + biases of the stage */

@@ -445,6 +445,7 @@ t_maxpool_note() {
     jqt "$T/out" '(.notes | length) == 1 and (.notes[0] | test("AveragePool")) and (.conversion | test("maxpool=avg"))' || return 1
     ok eval "$NHWC" --dataset "folder:$ROOT/tests/data/images/folder" --json --neuron relu --synapse none || return 1
     jqt "$T/out" '.notes == [] and .snn_accuracy == .ann_accuracy' || return 1
+    jqt "$T/out" '[.layers[].reads] == ["input", "conv2d", "conv2d_1"]' || return 1
     refused 2 "maxpool: 'max' is not gated or avg" info "$NHWC" --maxpool max || return 1
 }
 

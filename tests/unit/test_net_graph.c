@@ -381,7 +381,11 @@ TEST(net_graph_zoo_plans_as_dags)
               net->layers[4].info.ops);
     CHECK_EQ_INT(net->stages[1].nsrc, 1);  /* the identity shortcut reads r1 itself */
     CHECK_EQ_INT(net->stages[3].nsrc, 2);  /* c4 reads r3, the projection r2 */
-    CHECK(!strcmp(net->layers[2].info.name, "c2"));
+    /* a join layer is named by the join's scope; others by their conv */
+    const char *names[] = {"input", "c1", "l1", "c3", "l2", "fc"};
+    for (int l = 0; l < 6; l++)
+        CHECK_MSG(!strcmp(net->layers[l].info.name, names[l]), "%d: %s", l, net->layers[l].info.name);
+    CHECK(!strcmp(net->layers[4].info.inputs, "c3,l1") && !strcmp(net->layers[5].info.inputs, "l2"));
     CHECK(net->layers[1].info.synapse_in == 0 && net->layers[2].info.synapse_in == 1);
     CHECK(net->stages[0].constant && !net->stages[1].constant);
     /* r2's fan-out: its share of l2/c3 (all) and of the projection (all) */
@@ -408,6 +412,9 @@ TEST(net_graph_zoo_plans_as_dags)
     CHECK_MSG(!strcmp(net->layers[5].info.ops, "Concat+Conv+Conv+Concat"), "%s",
               net->layers[5].info.ops);
     CHECK_EQ_INT(net->stages[4].nsrc, 3);
+    CHECK_MSG(!strcmp(net->layers[5].info.name, "mix2") &&
+              !strcmp(net->layers[5].info.inputs, "b1,b2,b3"), "%s reads %s",
+              net->layers[5].info.name, net->layers[5].info.inputs);
     CHECK_EQ_INT(net->nstates, 2);
     snn_net_free(net);
     snn_model_free(m);
