@@ -1061,3 +1061,55 @@ TEST(net_graph_gated_maxpool_converges_to_max)
     free(x);
     snn_model_free(m);
 }
+
+/* A Clip (ReLU6) layer spikes at most at its maximum rate: the current is
+ * clamped to jmax = max / amplitude, so the output averages to the clipped
+ * activation. */
+TEST(net_graph_clip_neurons_cap_their_rate)
+{
+    /* amplitude 0.05 (scale 20), clip 6: jmax = 120/s; J = 1000/s drives
+     * 120 spikes per second, 12 in 100 steps of 1 ms */
+    float v = 0, J = 1000, out;
+    double spikes = 0, sum = 0;
+    for (int t = 0; t < 100; t++) {
+        spikes += snn_neuron_spiking_relu_max(&v, &J, &out, 1, 0.001f, 0.05f, 6.0f / 0.05f, NULL);
+        sum += out;
+    }
+    CHECK_NEAR(spikes, 12, 0.5);
+    CHECK_NEAR(sum / 100, 6.0, 0.1);
+    /* below the cap it is the plain spiking ReLU */
+    v = 0;
+    J = 50;
+    spikes = 0;
+    for (int t = 0; t < 100; t++)
+        spikes += snn_neuron_spiking_relu_max(&v, &J, &out, 1, 0.001f, 0.05f, 6.0f / 0.05f, NULL);
+    CHECK_NEAR(spikes, 5, 0.5);
+    /* in a net: the zoo's ReLU6 layers never exceed the clipped rate */
+    snn_model *m = zoo_model(1);
+    CHECK(m);
+    const char *kv[][2] = {{"scale_firing_rates", "20"}};
+    snn_net *net = tnet_new(m, kv, 1);
+    CHECK(net);
+    float *x = inputs_for(m, 1, 3);
+    for (size_t i = 0; i < snn_model_input_size(m); i++) x[i] *= 3; /* past the cap */
+    snn_result r;
+    CHECK_OK(tnet_run(net, x, 1, 50, 0, SNN_ENGINE_FAST, &r));
+    for (int l = 1; l <= 2; l++) {
+        /* at most 6 / amplitude spikes per second per neuron: 6 in 50 steps */
+        CHECK(net->layers[l].clip_max == 6.0f);
+        CHECK_MSG(r.layers[l].spikes <= net->layers[l].info.neurons * 6.0 + 0.5, "layer %d: %g", l,
+                  r.layers[l].spikes);
+        CHECK(r.layers[l].spikes > 0);
+    }
+    /* the cap binds: without it the same layers fire more */
+    snn_result u;
+    for (int l = 1; l <= 2; l++) net->layers[l].clip_max = 0;
+    CHECK_OK(tnet_run(net, x, 1, 50, 0, SNN_ENGINE_FAST, &u));
+    CHECK_MSG(u.layers[1].spikes > r.layers[1].spikes * 1.5, "%g vs %g", u.layers[1].spikes,
+              r.layers[1].spikes);
+    snn_result_deinit(&u);
+    snn_result_deinit(&r);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
