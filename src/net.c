@@ -282,9 +282,10 @@ static snn_err add_affine(plan *p, const snn_graph *g, const snn_node *n)
             scale = v;
         }
     }
-    /* fold into the weighted op that produces the input, when nothing else reads it */
+    /* fold into the weighted or affine op that produces the input, when
+     * nothing else reads it (an affine op's weights are one row) */
     kop *prev = p->fold_ok && p->nops ? &p->ops[p->nops - 1] : NULL;
-    if (prev && (prev->kind == KOP_CONV || prev->kind == KOP_DENSE)) {
+    if (prev && (prev->kind == KOP_CONV || prev->kind == KOP_DENSE || prev->kind == KOP_CHAFFINE)) {
         int Co = prev->out.c;
         if (scale) {
             int64_t rows = prev->nweights / Co;

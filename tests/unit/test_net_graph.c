@@ -63,7 +63,7 @@ static Onnx__NodeProto *conv(ob_model *m, const char *name, const char *in, cons
     Onnx__NodeProto *n = ob_node(m, "Conv", nn, ins, out);
     ob_attr_ints(n, "kernel_shape", 2, (int64_t[]){k, k});
     ob_attr_ints(n, "strides", 2, (int64_t[]){stride, stride});
-    ob_attr_ints(n, "pads", 4, (int64_t[]){pad, pad, pad, pad});
+    if (pad >= 0) ob_attr_ints(n, "pads", 4, (int64_t[]){pad, pad, pad, pad});
     if (group > 1) ob_attr_i(n, "group", group);
     return n;
 }
@@ -246,6 +246,51 @@ static ob_model *zoo_bnpool(void)
     return m;
 }
 
+/* Geometry corners: a dilated grouped conv (group 2, dilation 2,
+ * asymmetric pads: 8x8 stays 8x8), AveragePool counting its pads with ceil_mode, a padded
+ * MaxPool with ceil_mode before a ReLU, a Flatten to a Gemm with alpha and
+ * beta, an Add of a constant and a Mul by a per-channel constant. */
+static ob_model *zoo_corners(void)
+{
+    ob_model *m = zoo_begin();
+    conv(m, "c1", "x", "c1", 6, 3, 3, 1, 1, 1, 0.1f);
+    relu(m, "c1", "c1", "r1");
+    Onnx__NodeProto *g = conv(m, "g2", "r1", "c2", 8, 6, 3, 1, -1, 2, 0.05f);
+    ob_attr_ints(g, "dilations", 2, (int64_t[]){2, 2});
+    ob_attr_ints(g, "pads", 4, (int64_t[]){2, 1, 2, 3});
+    relu(m, "g2", "c2", "r2");
+    Onnx__NodeProto *ap = ob_node(m, "AveragePool", "/ap/AveragePool", "r2", "ap");
+    ob_attr_ints(ap, "kernel_shape", 2, (int64_t[]){3, 3});
+    ob_attr_ints(ap, "strides", 2, (int64_t[]){2, 2});
+    ob_attr_ints(ap, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    ob_attr_i(ap, "count_include_pad", 1);
+    ob_attr_i(ap, "ceil_mode", 1);
+    float sc[8];
+    for (int i = 0; i < 8; i++) sc[i] = 0.5f + 0.2f * (float)i;
+    ob_init_f(m, "sc", 4, (int64_t[]){1, 8, 1, 1}, sc);
+    ob_init_f(m, "sh", 0, NULL, (float[]){0.05f});
+    ob_node(m, "Mul", "/sc/Mul", "ap,sc", "aps");
+    ob_node(m, "Add", "/sh/Add", "aps,sh", "apt");
+    conv(m, "c3", "apt", "c3", 8, 8, 3, 1, 1, 1, 0.02f);
+    Onnx__NodeProto *mp = ob_node(m, "MaxPool", "/mp/MaxPool", "c3", "mp");
+    ob_attr_ints(mp, "kernel_shape", 2, (int64_t[]){2, 2});
+    ob_attr_ints(mp, "strides", 2, (int64_t[]){2, 2});
+    ob_attr_ints(mp, "pads", 4, (int64_t[]){0, 0, 1, 1});
+    ob_attr_i(mp, "ceil_mode", 1);
+    relu(m, "c3", "mp", "r3");
+    float w[5 * 72], b[5]; /* AveragePool 8 -> 5 (ceil), MaxPool 5 -> 3 (ceil): 8x3x3 */
+    for (int i = 0; i < 5 * 72; i++) w[i] = urand() - 0.5f;
+    for (int i = 0; i < 5; i++) b[i] = urand() - 0.5f;
+    ob_init_f(m, "fc.w", 2, (int64_t[]){72, 5}, w);
+    ob_init_f(m, "fc.b", 2, (int64_t[]){1, 5}, b);
+    ob_node(m, "Flatten", "/Flatten", "r3", "flat");
+    Onnx__NodeProto *gm = ob_node(m, "Gemm", "/fc/Gemm", "flat,fc.w,fc.b", "out");
+    ob_attr_f(gm, "alpha", 0.7f);
+    ob_attr_f(gm, "beta", 1.3f);
+    ob_output(m, "out", 2, (int64_t[]){-1, 5});
+    return m;
+}
+
 typedef struct zoo_entry {
     const char *name;
     ob_model *(*build)(void);
@@ -256,6 +301,7 @@ static const zoo_entry ZOO[] = {
     {"mobilenet", zoo_mobilenet},
     {"inception", zoo_inception},
     {"bnpool", zoo_bnpool},
+    {"corners", zoo_corners},
 };
 #define NZOO ((int)(sizeof ZOO / sizeof ZOO[0]))
 
@@ -416,6 +462,20 @@ TEST(net_graph_zoo_plans_as_dags)
               !strcmp(net->layers[5].info.inputs, "b1,b2,b3"), "%s reads %s",
               net->layers[5].info.name, net->layers[5].info.inputs);
     CHECK_EQ_INT(net->nstates, 2);
+    snn_net_free(net);
+    snn_model_free(m);
+
+    /* corners: the MaxPool after a padded conv of an offset input sees an
+     * offset that varies at the borders, and keeps it */
+    m = zoo_model(4);
+    net = tnet_new(m, NULL, 0);
+    CHECK(net);
+    const kstage *st = &net->stages[2];
+    /* Mul then Add of constants: one affine op */
+    CHECK_MSG(!strcmp(net->layers[3].info.ops, "AveragePool+Affine+Conv+MaxPool"), "%s",
+              net->layers[3].info.ops);
+    CHECK(st->ops[3].kind == KOP_MAXPOOL && st->ops[3].w && st->ops[3].b && st->ops[3].state >= 0);
+    CHECK(!strcmp(net->layers[2].info.ops, "GroupConv"));
     snn_net_free(net);
     snn_model_free(m);
 }
