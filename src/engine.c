@@ -44,7 +44,9 @@ struct snn_engine {
     float **gate;               /* [state] -> [max_batch x state size] max-pool gates */
     float *acc;                 /* [max_batch x nclasses] readout mean accumulators */
     uint8_t **fired;            /* [layer] -> [max_batch x neurons] */
-    float **spk;                /* [layer] -> [max_chunk x neurons] spike frames of the chunk */
+    float **spk;                /* [layer] -> its chunk of spike frames, in a pool buffer */
+    int npool;
+    float **pool;               /* [npool] -> [max_chunk x largest layer] spike frame buffers */
     int nslots;
     float **slot;               /* [nslots] -> [max_chunk x max_frame] stage op outputs */
     float *J;                   /* [max_frame] input current of one step */
@@ -145,6 +147,48 @@ static void *ealloc(snn_engine *e, size_t n)
     return p;
 }
 
+/* Spike frame buffers by liveness: layer l's frames are read by the
+ * stages of later layers up to last[l]; once that stage has run (before
+ * layer last[l]'s own neurons write), its buffer takes new frames. A chain
+ * needs one buffer: each layer overwrites the frames its stage just read. */
+static int plan_spike_buffers(snn_engine *e)
+{
+    const snn_net *net = e->net;
+    const int L = net->nlayers;
+    int64_t nmax = 1;
+    int *last = calloc((size_t)L, sizeof *last), *owner = calloc((size_t)L, sizeof *owner);
+    if (!last || !owner || !(e->pool = calloc((size_t)L, sizeof *e->pool))) {
+        free(last);
+        free(owner);
+        return -1;
+    }
+    for (int l = 1; l < L; l++) {
+        const kstage *st = &net->stages[l - 1];
+        for (int k = 0; k < st->nsrc; k++) last[st->src[k]] = l;
+        if (e->v[l] && net->layers[l].info.neurons > nmax) nmax = net->layers[l].info.neurons;
+    }
+    /* owner[i]: the layer whose frames pool buffer i holds, 0 = free */
+    int rc = 0;
+    for (int l = 1; l < L && !rc; l++) {
+        const kstage *st = &net->stages[l - 1];
+        for (int i = 0; i < e->npool; i++)
+            for (int k = 0; k < st->nsrc; k++)
+                if (owner[i] == st->src[k] && last[st->src[k]] == l) owner[i] = 0;
+        if (!e->v[l]) continue;
+        int i = 0;
+        while (i < e->npool && owner[i]) i++;
+        if (i == e->npool) {
+            if (!(e->pool[i] = ealloc(e, sizeof(float) * (size_t)e->max_chunk * (size_t)nmax))) rc = -1;
+            else e->npool++;
+        }
+        owner[i] = l;
+        e->spk[l] = e->pool[i];
+    }
+    free(last);
+    free(owner);
+    return rc;
+}
+
 void snn_engine_free(snn_engine *e)
 {
     if (!e) return;
@@ -154,10 +198,11 @@ void snn_engine_free(snn_engine *e)
         if (e->y) free(e->y[l]);
         if (e->v0) free(e->v0[l]);
         if (e->fired) free(e->fired[l]);
-        if (e->spk) free(e->spk[l]);
         if (e->u0) free(e->u0[l]);
     }
     for (int i = 0; e->gate && i < net->nstates; i++) free(e->gate[i]);
+    for (int i = 0; e->pool && i < e->npool; i++) free(e->pool[i]);
+    free(e->pool);
     for (int i = 0; e->slot && i < e->nslots; i++) free(e->slot[i]);
     free(e->v);
     free(e->y);
@@ -238,8 +283,7 @@ snn_engine *snn_engine_new(const snn_net *net, int max_batch, int max_steps, snn
         if (ok && ly->info.kind == SNN_LAYER_NEURONS) {
             ok = (e->v[l] = ealloc(e, sizeof(float) * (size_t)(B * n))) &&
                  (e->v0[l] = ealloc(e, sizeof(float) * (size_t)n)) &&
-                 (e->fired[l] = ealloc(e, (size_t)(B * n))) &&
-                 (e->spk[l] = ealloc(e, sizeof(float) * (size_t)e->max_chunk * (size_t)n));
+                 (e->fired[l] = ealloc(e, (size_t)(B * n)));
             if (!ok) break;
             uint64_t s = net->params.v0_seed * 0x100000001B3ull + (uint64_t)l;
             for (int64_t i = 0; i < n; i++) {
@@ -254,6 +298,7 @@ snn_engine *snn_engine_new(const snn_net *net, int max_batch, int max_steps, snn
         }
         if (ly->synapse) ok = (e->y[l] = ealloc(e, sizeof(float) * (size_t)(B * n))) != NULL;
     }
+    if (ok) ok = plan_spike_buffers(e) == 0;
     if (!ok) {
         snn_engine_free(e);
         snn_error_set(err, SNN_ENOMEM, "engine: out of memory");
