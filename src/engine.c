@@ -52,6 +52,7 @@ struct snn_engine {
     float *J;                   /* [max_frame] input current of one step */
     float *col;                 /* im2col scratch */
     float *z;                   /* [nclasses] readout */
+    float *zp;                  /* [nclasses] readout in class order (net->out_perm) */
     int *streak, *top;
     uint8_t *stopped;
     uint8_t *seen;              /* [max_batch] the readout has received input */
@@ -217,6 +218,7 @@ void snn_engine_free(snn_engine *e)
     free(e->J);
     free(e->col);
     free(e->z);
+    free(e->zp);
     free(e->streak);
     free(e->top);
     free(e->stopped);
@@ -269,6 +271,7 @@ snn_engine *snn_engine_new(const snn_net *net, int max_batch, int max_steps, snn
              (e->J = ealloc(e, sizeof(float) * (size_t)mf)) &&
              (e->col = ealloc(e, sizeof(float) * (size_t)col)) &&
              (e->z = ealloc(e, sizeof(float) * (size_t)C)) &&
+             (e->zp = ealloc(e, sizeof(float) * (size_t)C)) &&
              (e->streak = ealloc(e, sizeof(int) * (size_t)B)) &&
              (e->top = ealloc(e, sizeof(int) * (size_t)B)) && (e->stopped = ealloc(e, (size_t)B)) &&
              (e->seen = ealloc(e, (size_t)B));
@@ -592,7 +595,12 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                             for (int c = 0; c < C; c++) e->z[c] = u[c] + st->bias[c];
                         }
                         float *p = res->probs + ((size_t)step * batch + b) * C;
-                        softmax(e->z, p, C);
+                        if (net->out_perm) { /* classes in the output's ONNX order */
+                            for (int c = 0; c < C; c++) e->zp[c] = e->z[net->out_perm[c]];
+                            softmax(e->zp, p, C);
+                        } else {
+                            softmax(e->z, p, C);
+                        }
                         if (!e->stopped[b] && early &&
                             early_exit_check(e, &o->early_exit, b, p, C, step, informed)) {
                             e->stopped[b] = 1;

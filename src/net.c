@@ -840,6 +840,7 @@ void snn_net_free(snn_net *n)
     free(n->stages);
     free(n->layers);
     free(n->state_size);
+    free(n->out_perm);
     free(n);
 }
 
@@ -952,7 +953,25 @@ static snn_err plan_net(plan *p, const snn_model *m)
     net->layers[nl].node = -1;
     for (int l = 1; l < nl; l++)
         if ((e = plan_stage(p, l, p->stage_in[l], net->layers[l].node))) return e;
-    return plan_stage(p, nl, tro, own_ro);
+    if ((e = plan_stage(p, nl, tro, own_ro))) return e;
+    /* the classes in the output tensor's ONNX order: a readout stored HWC
+     * (or as a permuted flat vector) is read through out_perm */
+    const klayer *ro = &net->layers[nl];
+    const kshape *rs = &ro->shape;
+    int64_t K = kshape_size(rs);
+    if ((rs->spatial && !ro->logical_nhwc && rs->h * rs->w > 1) || (!rs->spatial && ro->perm)) {
+        if (!(net->out_perm = malloc(sizeof(int64_t) * (size_t)K)))
+            return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+        if (!rs->spatial)
+            memcpy(net->out_perm, ro->perm, sizeof(int64_t) * (size_t)K);
+        else
+            for (int c = 0; c < rs->c; c++)
+                for (int y = 0; y < rs->h; y++)
+                    for (int x = 0; x < rs->w; x++)
+                        net->out_perm[((int64_t)c * rs->h + y) * rs->w + x] =
+                            ((int64_t)y * rs->w + x) * rs->c + c;
+    }
+    return SNN_OK;
 }
 
 /* Fan-out of each layer: the MACs of the ops its frames reach, an op read

@@ -144,6 +144,8 @@ struct snn_net {
     int input_nchw;              /* input arrives NCHW and is transposed to HWC */
     kshape input_shape;
     int nclasses;
+    int64_t *out_perm;           /* class i (ONNX order of the output) is readout element
+                                  * out_perm[i]; NULL = the same order */
     int softmax;                 /* the graph ends in Softmax (else logits get one) */
     double filt_a, filt_b;       /* lowpass coefficients */
     size_t memory_bytes;

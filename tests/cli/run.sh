@@ -600,6 +600,8 @@ t_conform() {
     has "$T/out" '^PASS test_relu$' || return 1
     has "$T/out" '^PASS test_conv_with_strides_padding$' || return 1
     has "$T/out" '^2 passed, 0 failed, 0 skipped$' || return 1
+    # both also convert: their rate-mode spiking nets give the expected outputs
+    has "$T/out" '^2 of the passed also converted to spiking nets' || return 1
     # a folder without a model fails, and says so
     snn conform "$ONNXDATA/test_relu" "$T" || return 1
     [ "$rc" = 1 ] || { why="conform on a folder without model.onnx exited $rc"; return 1; }
