@@ -9,8 +9,13 @@
  * DESIGN: the fast path decides per frame (conv) or per chunk (dense) by
  * the share of non-zero inputs. A sparse conv frame is listed as events and
  * gathered per output position (kh*kw*cout multiply-adds per event, weights
- * streamed once per event); a sparse dense frame scatters one weight row per
- * non-zero input; a dense frame goes to the GEMM. GATHER_RATIO and
+ * streamed once per event); a grouped conv gathers each event into its
+ * group's output channels only (cout/group multiply-adds per event and
+ * kernel tap); a sparse dense frame scatters one weight row per non-zero
+ * input; a dense frame goes to the GEMM (grouped: direct loops, vectorised
+ * over channels for depthwise). Every fast kernel has its scalar twin
+ * (kop_apply_ref, maxpool_gate_ref); joins are one plain loop each, shared
+ * by both paths. GATHER_RATIO and
  * SCATTER_RATIO are the break-even densities, measured with `make bench`
  * (`snnctl eval --kernels adaptive|dense|scatter`).
  */
