@@ -2,6 +2,13 @@
  * (model.onnx + test_data_set_N/{input,output}_K.pb) through the rate
  * evaluator snn_graph_run() and compare with the expected outputs.
  *
+ * The spiking path too: every data set whose graph the converter accepts
+ * (snn_net_new) is run for one step in rate mode (neuron relu, no synapse)
+ * through the converted network, whose readout is a softmax over each
+ * item's outputs; the probabilities must equal the expected output's
+ * softmax (the expected output itself when the graph ends in Softmax).
+ * Such tests are counted on a line of their own before the summary.
+ *
  * The data files and the model's declared inputs/outputs are read through
  * the library (snn_onnx_tensor_load, snn_onnx_io_load). Every input after
  * the first is bound as a constant (the importer folds it), so the graph is
@@ -19,7 +26,9 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "snn/engine.h"
 #include "snn/graph.h"
+#include "snn/model.h"
 
 #define CONFORM_RTOL 1e-3
 #define CONFORM_ATOL 1e-5
@@ -63,9 +72,86 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static int near(double a, double b)
+{
+    if (isnan(a) && isnan(b)) return 1;
+    if (isinf(b) && a == b) return 1;
+    return fabs(a - b) <= CONFORM_ATOL + CONFORM_RTOL * fabs(b);
+}
+
+/* The graph converted to a spiking net in rate mode: *converted = 1 when
+ * the converter accepts it; then its softmax readout must equal the
+ * expected output's softmax. FAIL on a mismatch or a run error. */
+static result run_spiking(const snn_graph *g, const snn_onnx_tensor *in,
+                          const snn_onnx_tensor *want, int64_t batch,
+                          int *converted, char *why, size_t wl)
+{
+    const snn_tensor *gi = &g->tensors[g->input];
+    int64_t isz = snn_tensor_item_elems(gi), C = batch ? want->n / batch : 0;
+    *converted = 0;
+    if (batch < 1 || batch > 4096 || C < 1 || C > (1 << 20) || isz < 1 || isz > INT32_MAX)
+        return R_PASS;
+    snn_model m = {0};
+    m.graph = (snn_graph *)g;
+    snn_model_config *cfg = &m.cfg;
+    cfg->nclasses = (int)C;
+    cfg->layout = SNN_LAYOUT_NCHW;
+    if (gi->ndim == 4) {
+        cfg->in_c = (int)gi->dims[1];
+        cfg->in_h = (int)gi->dims[2];
+        cfg->in_w = (int)gi->dims[3];
+    } else {
+        cfg->in_c = cfg->in_h = 1;
+        cfg->in_w = (int)isz;
+    }
+    snn_convert_params_init(&cfg->convert);
+    cfg->convert.neuron = SNN_NEURON_RELU;
+    cfg->convert.synapse = 0;
+    snn_error err = {0};
+    snn_net *net = snn_net_new(&m, &cfg->convert, &err);
+    if (!net) return R_PASS; /* not a network the converter takes */
+    *converted = 1;
+    result r = R_PASS;
+    snn_result res = {0};
+    snn_engine *e = snn_engine_new(net, (int)batch, 1, SNN_ENGINE_FAST, &err);
+    snn_run_opts o;
+    snn_run_opts_init(&o);
+    o.steps = 1;
+    if (!e || snn_result_init(&res, net, (int)batch, 1, 0) ||
+        snn_engine_run(e, in->data, (int)batch, &o, &res, &err)) {
+        snprintf(why, wl, "rate-mode net: %s", e ? err.msg : "engine");
+        r = R_FAIL;
+        goto out;
+    }
+    int is_softmax = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        is_softmax |= g->nodes[i].out == g->output && g->nodes[i].op == SNN_OP_SOFTMAX;
+    for (int64_t b = 0; b < batch && r == R_PASS; b++) {
+        const float *y = want->data + b * C;
+        const float *p = snn_result_probs(&res, 0, (int)b);
+        double mx = y[0], sum = 0;
+        for (int64_t c = 1; c < C; c++) mx = y[c] > mx ? y[c] : mx;
+        for (int64_t c = 0; c < C; c++) sum += exp((double)y[c] - mx);
+        for (int64_t c = 0; c < C; c++) {
+            double w = is_softmax ? y[c] : exp((double)y[c] - mx) / sum;
+            if (!near(p[c], w)) {
+                snprintf(why, wl, "rate-mode net: item %lld class %lld is %.9g, expected %.9g",
+                         (long long)b, (long long)c, p[c], w);
+                r = R_FAIL;
+                break;
+            }
+        }
+    }
+out:
+    snn_result_deinit(&res);
+    snn_engine_free(e);
+    snn_net_free(net);
+    return r;
+}
+
 /* Run one data set. */
-static result run_set(const char *dir, const char *set, int verbose, char *why,
-                      size_t wl)
+static result run_set(const char *dir, const char *set, int verbose, int *converted,
+                      char *why, size_t wl)
 {
     char path[4096], rel[512];
     snn_onnx_tensor *in[CONFORM_MAX_INPUTS], *want = NULL;
@@ -163,9 +249,7 @@ static result run_set(const char *dir, const char *set, int verbose, char *why,
     }
     for (int64_t i = 0; i < want->n; i++) {
         double a = got[i], b = want->data[i];
-        if (isnan(a) && isnan(b)) continue;
-        if (isinf(b) && a == b) continue;
-        if (!(fabs(a - b) <= CONFORM_ATOL + CONFORM_RTOL * fabs(b))) {
+        if (!near(a, b)) {
             snprintf(why, wl, "%s: element %lld is %.9g, expected %.9g", set,
                      (long long)i, a, b);
             r = R_FAIL;
@@ -173,6 +257,13 @@ static result run_set(const char *dir, const char *set, int verbose, char *why,
         }
     }
     if (verbose) fprintf(stderr, "  %s: %lld values match\n", set, (long long)want->n);
+    {
+        int conv = 0;
+        r = run_spiking(g, in[0], want, in[0]->ndim ? in[0]->dims[0] : 1, &conv, why, wl);
+        *converted |= conv;
+        if (verbose && conv && r == R_PASS)
+            fprintf(stderr, "  %s: the rate-mode spiking net agrees\n", set);
+    }
     goto out;
 
 import_failed:
@@ -216,7 +307,7 @@ static result check_types(const char *dir, char *why, size_t wl)
     return r;
 }
 
-static result run_dir(const char *dir, int verbose, char *why, size_t wl)
+static result run_dir(const char *dir, int verbose, int *converted, char *why, size_t wl)
 {
     char path[4096];
     DIR *d = opendir(dir);
@@ -247,21 +338,22 @@ static result run_dir(const char *dir, int verbose, char *why, size_t wl)
         r = R_SKIP;
     }
     for (int i = 0; i < nsets && r == R_PASS; i++)
-        r = run_set(dir, sets[i], verbose, why, wl);
+        r = run_set(dir, sets[i], verbose, converted, why, wl);
     for (int i = 0; i < nsets; i++) free(sets[i]);
     return r;
 }
 
 int cmd_conform(int argc, char **argv)
 {
-    int verbose = 0, npass = 0, nfail = 0, nskip = 0, ndirs = 0;
+    int verbose = 0, npass = 0, nfail = 0, nskip = 0, ndirs = 0, nconv = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
             verbose = 1;
         } else if (cli_is_help(argv[i])) {
             printf("usage: snnctl conform [-v] DIR...\n"
                    "  Run ONNX backend test folders (model.onnx + test_data_set_*)\n"
-                   "  through the rate evaluator; prints PASS/FAIL/SKIP per test.\n");
+                   "  through the rate evaluator, and the spiking net in rate mode where\n"
+                   "  the graph converts; prints PASS/FAIL/SKIP per test.\n");
             return 0;
         } else if (argv[i][0] == '-') {
             cli_errorf("conform: unknown option '%s'", argv[i]);
@@ -284,10 +376,12 @@ int cmd_conform(int argc, char **argv)
         for (size_t k = 0; k < l; k++)
             if (dir[k] == '/' && k + 1 < l) name = dir + k + 1;
         int nl = (int)(l - (size_t)(name - dir));
-        switch (run_dir(dir, verbose, why, sizeof why)) {
+        int conv = 0;
+        switch (run_dir(dir, verbose, &conv, why, sizeof why)) {
         case R_PASS:
             printf("PASS %.*s\n", nl, name);
             npass++;
+            nconv += conv;
             break;
         case R_FAIL:
             printf("FAIL %.*s: %s\n", nl, name, why);
@@ -300,6 +394,8 @@ int cmd_conform(int argc, char **argv)
         }
         fflush(stdout);
     }
+    printf("%d of the passed also converted to spiking nets (rate mode equals the expected output)\n",
+           nconv);
     printf("%d passed, %d failed, %d skipped\n", npass, nfail, nskip);
     return nfail ? 1 : 0;
 }

@@ -55,8 +55,8 @@ static const char *EVAL_USAGE =
     "         [--dt S] [--neuron spiking-relu|relu] [--synapse S|none]\n"
     "         [--scale-firing-rates X[,layer=X]] [--v0 zero|half|uniform:SEED]\n"
     "         [--normalize none|max|percentile:P] [--calibrate DATASET[:N]]\n"
-    "         [--readout filtered|mean] [--early-exit K[:P[:M]]] [--input-scale X]\n"
-    "         [--threads N] [--no-ann] [--dump FILE.npy] [--json]\n"
+    "         [--readout filtered|mean] [--maxpool gated|avg] [--early-exit K[:P[:M]]]\n"
+    "         [--input-scale X] [--threads N] [--no-ann] [--dump FILE.npy] [--json]\n"
     "         [--kernels adaptive|dense|scatter]   (benchmarking)\n";
 
 static json_t *layers_json(const snn_net *net, const eval_acc *a, int steps)
@@ -70,6 +70,7 @@ static json_t *layers_json(const snn_net *net, const eval_acc *a, int steps)
         json_t *o = json_object();
         json_object_set_new(o, "name", json_string(inf->name));
         json_object_set_new(o, "neurons", json_integer(inf->neurons));
+        json_object_set_new(o, "reads", json_string(inf->inputs));
         json_object_set_new(o, "spikes_per_image", json_real(sp));
         json_object_set_new(o, "rate_hz", json_real(inf->neurons ? sp / (inf->neurons * steps * dt) : 0));
         json_object_set_new(o, "fired_fraction",
@@ -209,6 +210,10 @@ int cmd_eval(int argc, char **argv)
         json_object_set_new(root, "steps", json_integer(steps));
         json_object_set_new(root, "dt", json_real(p.dt));
         json_object_set_new(root, "conversion", json_string(pbuf));
+        json_t *notes = json_array();
+        for (int i = 0; i < snn_net_nnotes(net); i++)
+            json_array_append_new(notes, json_string(snn_net_note(net, i)));
+        json_object_set_new(root, "notes", notes);
         json_object_set_new(root, "ann_accuracy", ann >= 0 ? json_real(ann) : json_null());
         json_object_set_new(root, "snn_accuracy", json_real(snn_acc));
         json_t *abs = json_array();
@@ -239,6 +244,8 @@ int cmd_eval(int argc, char **argv)
     } else {
         printf("model           %s (%s)\n", m->cfg.name, m->path);
         printf("conversion      %s\n", pbuf);
+        for (int i = 0; i < snn_net_nnotes(net); i++)
+            printf("note            %s\n", snn_net_note(net, i));
         printf("images          %d (%s, %s split)\n", n, spec, split);
         if (ann >= 0) printf("ANN accuracy    %.2f%%\n", 100 * ann);
         printf("SNN accuracy    %.2f%% after %d steps", 100 * snn_acc, steps);

@@ -56,9 +56,10 @@ int cmd_info(int argc, char **argv)
     for (int i = 0; i < m->cfg.nclasses && i < 20; i++) printf(" %s", m->cfg.classes[i]);
     printf("%s\n", m->cfg.nclasses > 20 ? " ..." : "");
     printf("conversion   %s\n", pbuf);
+    for (int i = 0; i < snn_net_nnotes(net); i++) printf("note         %s\n", snn_net_note(net, i));
     printf("steps        %d (max %d)\n\n", steps, m->cfg.max_steps);
-    printf("%-3s %-16s %-8s %-26s %-14s %9s %10s %12s %7s\n", "#", "layer", "kind", "stage ops",
-           "shape CxHxW", "neurons", "params B", "MACs", "gain");
+    printf("%-3s %-16s %-8s %-26s %-14s %9s %10s %12s %7s  %s\n", "#", "layer", "kind", "stage ops",
+           "shape CxHxW", "neurons", "params B", "MACs", "gain", "reads");
     int64_t tn = 0, tp = 0, tm = 0;
     for (int l = 0; l < snn_net_nlayers(net); l++) {
         const snn_layer_info *inf = snn_net_layer(net, l);
@@ -67,9 +68,10 @@ int cmd_info(int argc, char **argv)
         const char *kind = inf->kind == SNN_LAYER_INPUT ? "input"
                            : inf->kind == SNN_LAYER_OUTPUT ? "readout" : "neurons";
         int64_t neurons = inf->kind == SNN_LAYER_NEURONS ? inf->neurons : 0;
-        printf("%-3d %-16s %-8s %-26s %-14s %9lld %10lld %12lld %7.4g\n", l, inf->name, kind,
+        printf("%-3d %-16s %-8s %-26s %-14s %9lld %10lld %12lld %7.4g  %s\n", l, inf->name, kind,
                l ? inf->ops : "-", shape, (long long)neurons, (long long)inf->params * 4,
-               (long long)inf->macs, inf->kind == SNN_LAYER_NEURONS ? inf->scale : 0.0);
+               (long long)inf->macs, inf->kind == SNN_LAYER_NEURONS ? inf->scale : 0.0,
+               l ? inf->inputs : "-");
         tn += neurons;
         tp += inf->params * 4;
         tm += inf->macs;

@@ -76,7 +76,8 @@ int cli_parse_early_exit(const char *s, snn_early_exit *ee)
 int cli_opts_flag(cli_opts *o, int argc, char **argv, int *i)
 {
     static const char *conv[] = {"--dt", "--neuron", "--synapse", "--scale-firing-rates", "--v0",
-                                 "--normalize", "--readout", "--max-pool", "--thresholds"};
+                                 "--normalize", "--readout", "--maxpool", "--max-pool",
+                                 "--thresholds"};
     const char *a = argv[*i];
     if (strncmp(a, "--", 2)) return 0;
     int known = 0;

@@ -28,7 +28,8 @@ static void usage(FILE *f)
                "Conversion flags everywhere: --steps N --dt S --neuron spiking-relu|relu\n"
                "  --synapse SECONDS|none --scale-firing-rates X[,layer=X...]\n"
                "  --v0 zero|half|uniform:SEED --input-scale X --normalize none|max|percentile:P\n"
-               "  --calibrate DATASET[:N] --readout filtered|mean --early-exit K[:P[:M]]\n");
+               "  --calibrate DATASET[:N] --readout filtered|mean --early-exit K[:P[:M]]\n"
+               "  --maxpool gated|avg (avg: nengo's max_to_avg_pool, reported as a note)\n");
 }
 
 int main(int argc, char **argv)

@@ -1,6 +1,9 @@
 /* calibrate.c: per-layer activation thresholds from calibration images
  * (max or robust percentile, Rueckauer et al. 2017). See calibrate.h.
  *
+ * A neuron layer's activations are those of its ReLU/Clip node in the
+ * graph (the net records which), keyed by the layer's name.
+ *
  * Percentiles come from a log-binned histogram of the positive activations
  * (64 bins per octave, about 1% resolution), so memory does not grow with
  * the number of images.
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net_internal.h"
 #include "snn/engine.h"
 
 #define BINS_PER_OCTAVE 64
@@ -84,21 +88,18 @@ snn_err snn_calibrate(const snn_model *m, const float *inputs, int n, snn_conver
         e = snn_error_set(err, SNN_ENOMEM, "out of memory");
         goto done;
     }
-    /* the k-th ReLU/Clip node of the graph is the k-th neuron layer */
-    int li = 1;
-    for (int i = 0; i < g->nnodes; i++) {
-        s.node_layer[i] = -1;
-        if (g->nodes[i].op != SNN_OP_RELU && g->nodes[i].op != SNN_OP_CLIP) continue;
-        while (li < snn_net_nlayers(net) && snn_net_layer(net, li)->kind != SNN_LAYER_NEURONS) li++;
-        if (li >= snn_net_nlayers(net)) break;
+    /* each neuron layer is a ReLU/Clip node of the graph: its activations */
+    for (int i = 0; i < g->nnodes; i++) s.node_layer[i] = -1;
+    for (int l = 1; l < snn_net_nlayers(net); l++) {
+        const klayer *ly = &net->layers[l];
+        if (ly->info.kind != SNN_LAYER_NEURONS || ly->node < 0) continue;
         cal_layer *L = &s.layers[s.nlayers];
-        snprintf(L->name, sizeof L->name, "%s", snn_net_layer(net, li)->name);
+        snprintf(L->name, sizeof L->name, "%s", ly->info.name);
         if (!(L->hist = calloc(NBINS, sizeof(double)))) {
             e = snn_error_set(err, SNN_ENOMEM, "out of memory");
             goto done;
         }
-        s.node_layer[i] = s.nlayers++;
-        li++;
+        s.node_layer[ly->node] = s.nlayers++;
     }
     if (s.nlayers > SNN_MAX_LAYER_PARAMS) {
         e = snn_error_set(err, SNN_ELIMIT, "calibration: more than %d neuron layers",

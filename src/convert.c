@@ -20,6 +20,7 @@ void snn_convert_params_init(snn_convert_params *p)
     p->normalize = SNN_NORM_NONE;
     p->percentile = 99.9f;
     p->readout = SNN_READOUT_FILTERED;
+    p->maxpool = SNN_MAXPOOL_GATED;
 }
 
 const char *snn_neuron_type_name(snn_neuron_type t)
@@ -197,10 +198,13 @@ snn_err snn_convert_params_set(snn_convert_params *p, const char *key,
                                  value);
         return SNN_OK;
     }
-    if (key_is(key, "max_pool")) {
-        if (strcmp(value, "avg"))
+    if (key_is(key, "maxpool") || key_is(key, "max_pool")) {
+        if (!strcmp(value, "gated")) p->maxpool = SNN_MAXPOOL_GATED;
+        else if (!strcmp(value, "avg")) p->maxpool = SNN_MAXPOOL_AVG;
+        else
             return snn_error_set(err, SNN_EINVALID,
-                                 "max_pool: '%s': only 'avg' (nengo's max_to_avg_pool)", value);
+                                 "maxpool: '%s' is not gated or avg (nengo's max_to_avg_pool)",
+                                 value);
         return SNN_OK;
     }
     return snn_error_set(err, SNN_EINVALID, "unknown conversion parameter '%s'", key);
@@ -284,6 +288,7 @@ int snn_convert_params_format(const snn_convert_params *p, char *buf, size_t len
             APPEND("%s%s=%.6g", i ? "," : "", p->thresholds[i].layer, p->thresholds[i].value);
     }
     APPEND(" readout=%s", p->readout == SNN_READOUT_MEAN ? "mean" : "filtered");
+    if (p->maxpool == SNN_MAXPOOL_AVG) APPEND(" maxpool=avg");
 #undef APPEND
     return (int)off;
 }

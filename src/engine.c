@@ -1,15 +1,18 @@
 /* engine.c: the simulation of a planned network (net_internal.h).
  *
  * DESIGN: a run advances time in chunks. Within a chunk each image goes
- * through the layers one after another, and every layer advances all the
- * chunk's steps before the next layer starts: the stage between two neuron
- * layers is then one call over `tc` spike frames (a GEMM, or an event-driven
- * scatter when the frames are sparse), and neuron voltages and synapse
- * states carry over from chunk to chunk. Because layers only feed forward,
- * the result does not depend on the chunk size; chunk 1 gives per-step
- * results for streaming and early exit checks. The first layer's input
- * current is computed once per image (the input is constant over time).
- * SNN_ENGINE_REFERENCE runs chunk 1 with the scalar direct kernels.
+ * through the layers in order (the DAG's topological order), and every
+ * layer advances all the chunk's steps before the next layer starts: the
+ * stage feeding a neuron layer is then one call per op over `tc` frames of
+ * its source layers (a GEMM, or an event-driven gather/scatter when the
+ * frames are sparse), and neuron voltages, synapse states and max-pool
+ * gates carry over from chunk to chunk. Each layer keeps its chunk of spike
+ * frames until the layers after it have read them. Because layers only
+ * feed forward, the result does not depend on the chunk size; chunk 1 gives
+ * per-step results for streaming and early exit checks. A stage that reads
+ * only the input image is computed once per image (the input is constant
+ * over time). SNN_ENGINE_REFERENCE runs chunk 1 with the scalar direct
+ * kernels.
  *
  * Memory: everything is allocated by snn_engine_new for its max batch and
  * chunk; snn_engine_run does not allocate.
@@ -34,17 +37,22 @@ struct snn_engine {
     int max_batch, max_steps, max_chunk;
     int64_t max_frame;          /* largest frame of any op input/output */
     float *x;                   /* one input image in HWC */
-    float *u0;                  /* [max_batch x stage0 out] linear part of stage 0 */
+    float **u0;                 /* [layer] -> [max_batch x neurons] constant stage output, or NULL */
     float **v;                  /* [layer] -> [max_batch x neurons] voltages */
     float **y;                  /* [layer] -> [max_batch x size] synapse states (or NULL) */
     float **v0;                 /* [layer] initial voltages (shared by all images) */
+    float **gate;               /* [state] -> [max_batch x state size] max-pool gates */
     float *acc;                 /* [max_batch x nclasses] readout mean accumulators */
     uint8_t **fired;            /* [layer] -> [max_batch x neurons] */
-    float *spk;                 /* [max_chunk x max_frame] spike frames of the current layer */
-    float *ta, *tb;             /* [max_chunk x max_frame] stage ping-pong */
+    float **spk;                /* [layer] -> its chunk of spike frames, in a pool buffer */
+    int npool;
+    float **pool;               /* [npool] -> [max_chunk x largest layer] spike frame buffers */
+    int nslots;
+    float **slot;               /* [nslots] -> [max_chunk x max_frame] stage op outputs */
     float *J;                   /* [max_frame] input current of one step */
     float *col;                 /* im2col scratch */
     float *z;                   /* [nclasses] readout */
+    float *zp;                  /* [nclasses] readout in class order (net->out_perm) */
     int *streak, *top;
     uint8_t *stopped;
     uint8_t *seen;              /* [max_batch] the readout has received input */
@@ -54,16 +62,17 @@ struct snn_engine {
 /* ---- neurons and synapses ---- */
 
 SIMD_INLINE double neuron_update_body(float *restrict v, const float *restrict J, float *restrict out,
-                                      int64_t n, float dt, float amplitude, uint8_t *restrict fired)
+                                      int64_t n, float dt, float amplitude, float jmax,
+                                      uint8_t *restrict fired)
 {
     int64_t spikes = 0;
     const float h = amplitude / dt;
     for (int64_t i = 0; i < n; i++) {
         /* the current is clamped so that v stays below 2^31 (dt <= 1): the
          * integer count then equals floor(v), v >= 0 always, and the loop
-         * has no branch, so it vectorises */
+         * has no branch, so it vectorises; a Clip layer clamps lower */
         float j = J[i] > 0.0f ? J[i] : 0.0f;
-        j = j < 1e9f ? j : 1e9f;
+        j = j < jmax ? j : jmax;
         float vi = v[i] + j * dt;
         int32_t k = (int32_t)vi;
         float kf = (float)k;
@@ -77,13 +86,21 @@ SIMD_INLINE double neuron_update_body(float *restrict v, const float *restrict J
 }
 SIMD_RET(double, neuron_update,
          (float *restrict v, const float *restrict J, float *restrict out, int64_t n, float dt,
-          float amplitude, uint8_t *restrict fired),
-         (v, J, out, n, dt, amplitude, fired))
+          float amplitude, float jmax, uint8_t *restrict fired),
+         (v, J, out, n, dt, amplitude, jmax, fired))
+
+#define JMAX_NONE 1e9f
 
 double snn_neuron_spiking_relu(float *v, const float *J, float *out, int64_t n, float dt,
                                float amplitude, uint8_t *fired)
 {
-    return neuron_update(v, J, out, n, dt, amplitude, fired);
+    return neuron_update(v, J, out, n, dt, amplitude, JMAX_NONE, fired);
+}
+
+double snn_neuron_spiking_relu_max(float *v, const float *J, float *out, int64_t n, float dt,
+                                   float amplitude, float jmax, uint8_t *fired)
+{
+    return neuron_update(v, J, out, n, dt, amplitude, jmax < JMAX_NONE ? jmax : JMAX_NONE, fired);
 }
 
 /* J = gain * (x + bias) where x is the synapse state read before its update
@@ -131,6 +148,48 @@ static void *ealloc(snn_engine *e, size_t n)
     return p;
 }
 
+/* Spike frame buffers by liveness: layer l's frames are read by the
+ * stages of later layers up to last[l]; once that stage has run (before
+ * layer last[l]'s own neurons write), its buffer takes new frames. A chain
+ * needs one buffer: each layer overwrites the frames its stage just read. */
+static int plan_spike_buffers(snn_engine *e)
+{
+    const snn_net *net = e->net;
+    const int L = net->nlayers;
+    int64_t nmax = 1;
+    int *last = calloc((size_t)L, sizeof *last), *owner = calloc((size_t)L, sizeof *owner);
+    if (!last || !owner || !(e->pool = calloc((size_t)L, sizeof *e->pool))) {
+        free(last);
+        free(owner);
+        return -1;
+    }
+    for (int l = 1; l < L; l++) {
+        const kstage *st = &net->stages[l - 1];
+        for (int k = 0; k < st->nsrc; k++) last[st->src[k]] = l;
+        if (e->v[l] && net->layers[l].info.neurons > nmax) nmax = net->layers[l].info.neurons;
+    }
+    /* owner[i]: the layer whose frames pool buffer i holds, 0 = free */
+    int rc = 0;
+    for (int l = 1; l < L && !rc; l++) {
+        const kstage *st = &net->stages[l - 1];
+        for (int i = 0; i < e->npool; i++)
+            for (int k = 0; k < st->nsrc; k++)
+                if (owner[i] == st->src[k] && last[st->src[k]] == l) owner[i] = 0;
+        if (!e->v[l]) continue;
+        int i = 0;
+        while (i < e->npool && owner[i]) i++;
+        if (i == e->npool) {
+            if (!(e->pool[i] = ealloc(e, sizeof(float) * (size_t)e->max_chunk * (size_t)nmax))) rc = -1;
+            else e->npool++;
+        }
+        owner[i] = l;
+        e->spk[l] = e->pool[i];
+    }
+    free(last);
+    free(owner);
+    return rc;
+}
+
 void snn_engine_free(snn_engine *e)
 {
     if (!e) return;
@@ -140,20 +199,26 @@ void snn_engine_free(snn_engine *e)
         if (e->y) free(e->y[l]);
         if (e->v0) free(e->v0[l]);
         if (e->fired) free(e->fired[l]);
+        if (e->u0) free(e->u0[l]);
     }
+    for (int i = 0; e->gate && i < net->nstates; i++) free(e->gate[i]);
+    for (int i = 0; e->pool && i < e->npool; i++) free(e->pool[i]);
+    free(e->pool);
+    for (int i = 0; e->slot && i < e->nslots; i++) free(e->slot[i]);
     free(e->v);
     free(e->y);
     free(e->v0);
     free(e->fired);
-    free(e->x);
-    free(e->u0);
-    free(e->acc);
     free(e->spk);
-    free(e->ta);
-    free(e->tb);
+    free(e->u0);
+    free(e->gate);
+    free(e->slot);
+    free(e->x);
+    free(e->acc);
     free(e->J);
     free(e->col);
     free(e->z);
+    free(e->zp);
     free(e->streak);
     free(e->top);
     free(e->stopped);
@@ -180,34 +245,45 @@ snn_engine *snn_engine_new(const snn_net *net, int max_batch, int max_steps, snn
     e->max_steps = max_steps;
     e->max_chunk = mode == SNN_ENGINE_REFERENCE ? 1 : (max_steps < MAX_CHUNK ? max_steps : MAX_CHUNK);
     int64_t mf = kshape_size(&net->input_shape), col = 1;
-    for (int s = 0; s < net->nstages; s++)
-        for (int i = 0; i < net->stages[s].nops; i++) {
-            const kop *op = &net->stages[s].ops[i];
+    for (int s = 0; s < net->nstages; s++) {
+        const kstage *st = &net->stages[s];
+        if (st->nslots > e->nslots) e->nslots = st->nslots;
+        for (int i = 0; i < st->nops; i++) {
+            const kop *op = &st->ops[i];
             if (kshape_size(&op->in) > mf) mf = kshape_size(&op->in);
             if (kshape_size(&op->out) > mf) mf = kshape_size(&op->out);
-            int frames = s == 0 ? 1 : e->max_chunk; /* stage 0 runs once per image */
+            int frames = st->constant ? 1 : e->max_chunk; /* constant stages run once per image */
             if (kop_scratch_floats(op, frames) > col) col = kop_scratch_floats(op, frames);
         }
+    }
     e->max_frame = mf;
     const int L = net->nlayers, B = max_batch, C = net->nclasses;
     size_t fch = sizeof(float) * (size_t)e->max_chunk * (size_t)mf;
     int ok = (e->v = calloc((size_t)L, sizeof *e->v)) && (e->y = calloc((size_t)L, sizeof *e->y)) &&
              (e->v0 = calloc((size_t)L, sizeof *e->v0)) &&
              (e->fired = calloc((size_t)L, sizeof *e->fired)) &&
+             (e->spk = calloc((size_t)L, sizeof *e->spk)) &&
+             (e->u0 = calloc((size_t)L, sizeof *e->u0)) &&
+             (e->gate = calloc((size_t)net->nstates + 1, sizeof *e->gate)) &&
+             (e->slot = calloc((size_t)e->nslots + 1, sizeof *e->slot)) &&
              (e->x = ealloc(e, sizeof(float) * (size_t)mf)) &&
-             (e->u0 = ealloc(e, sizeof(float) * (size_t)B * (size_t)kshape_size(&net->stages[0].out))) &&
-             (e->acc = ealloc(e, sizeof(float) * (size_t)B * C)) && (e->spk = ealloc(e, fch)) &&
-             (e->ta = ealloc(e, fch)) && (e->tb = ealloc(e, fch)) &&
+             (e->acc = ealloc(e, sizeof(float) * (size_t)B * C)) &&
              (e->J = ealloc(e, sizeof(float) * (size_t)mf)) &&
              (e->col = ealloc(e, sizeof(float) * (size_t)col)) &&
              (e->z = ealloc(e, sizeof(float) * (size_t)C)) &&
+             (e->zp = ealloc(e, sizeof(float) * (size_t)C)) &&
              (e->streak = ealloc(e, sizeof(int) * (size_t)B)) &&
              (e->top = ealloc(e, sizeof(int) * (size_t)B)) && (e->stopped = ealloc(e, (size_t)B)) &&
              (e->seen = ealloc(e, (size_t)B));
+    for (int i = 0; ok && i < e->nslots; i++) ok = (e->slot[i] = ealloc(e, fch)) != NULL;
+    for (int i = 0; ok && i < net->nstates; i++)
+        ok = (e->gate[i] = ealloc(e, sizeof(float) * (size_t)B * (size_t)net->state_size[i])) != NULL;
     for (int l = 1; ok && l < L; l++) {
         const klayer *ly = &net->layers[l];
         int64_t n = ly->info.neurons;
-        if (ly->info.kind == SNN_LAYER_NEURONS) {
+        if (net->stages[l - 1].constant)
+            ok = (e->u0[l] = ealloc(e, sizeof(float) * (size_t)(B * n))) != NULL;
+        if (ok && ly->info.kind == SNN_LAYER_NEURONS) {
             ok = (e->v[l] = ealloc(e, sizeof(float) * (size_t)(B * n))) &&
                  (e->v0[l] = ealloc(e, sizeof(float) * (size_t)n)) &&
                  (e->fired[l] = ealloc(e, (size_t)(B * n)));
@@ -225,6 +301,7 @@ snn_engine *snn_engine_new(const snn_net *net, int max_batch, int max_steps, snn
         }
         if (ly->synapse) ok = (e->y[l] = ealloc(e, sizeof(float) * (size_t)(B * n))) != NULL;
     }
+    if (ok) ok = plan_spike_buffers(e) == 0;
     if (!ok) {
         snn_engine_free(e);
         snn_error_set(err, SNN_ENOMEM, "engine: out of memory");
@@ -271,7 +348,8 @@ snn_err snn_result_init(snn_result *r, const snn_net *net, int max_batch, int ma
     r->nclasses = net->nclasses;
     r->nlayers = net->nlayers;
     r->raster.layer = -1;
-    r->raster.nneurons = raster_neurons;
+    r->raster.max_neurons = raster_neurons;
+    r->raster.nneurons = 0;
     int ok = (r->probs = calloc((size_t)max_steps * max_batch * net->nclasses, sizeof(float))) &&
              (r->pred = calloc((size_t)max_batch, sizeof(int))) &&
              (r->pred_prob = calloc((size_t)max_batch, sizeof(float))) &&
@@ -304,22 +382,41 @@ int snn_argmax(const float *v, int n)
 
 /* ---- the run ---- */
 
-/* Apply a stage's linear part to tc frames at `in`; returns the output frames. */
-static const float *run_stage(snn_engine *e, const kstage *st, const float *in, int tc)
+/* Frame size of operand k of op. */
+static int64_t operand_size(const kop *op, int k)
 {
-    const float *cur = in;
+    return op->kind == KOP_CONCAT ? (int64_t)op->in.h * op->in.w * op->cin[k] : kshape_size(&op->in);
+}
+
+/* Apply a stage to tc frames of its sources (srcs[k]: the frames of layer
+ * st->src[k]) for image b; returns the output frames. */
+static const float *run_stage(snn_engine *e, const kstage *st, const float *const *srcs, int tc,
+                              int b)
+{
+    const float *out = NULL;
+    const int ref = e->mode == SNN_ENGINE_REFERENCE;
     for (int i = 0; i < st->nops; i++) {
-        float *dst = cur == e->ta ? e->tb : e->ta;
         const kop *op = &st->ops[i];
-        if (e->mode == SNN_ENGINE_REFERENCE) {
-            int64_t isz = kshape_size(&op->in), osz = kshape_size(&op->out);
-            for (int f = 0; f < tc; f++) kop_apply_ref(op, cur + f * isz, dst + f * osz, 0);
+        const float *in[KOP_MAX_IN];
+        for (int k = 0; k < op->nin; k++)
+            in[k] = op->src[k] >= 0 ? e->slot[st->ops[op->src[k]].slot] : srcs[-1 - op->src[k]];
+        float *dst = e->slot[op->slot];
+        if (op->state >= 0) {
+            float *g = e->gate[op->state] + (size_t)b * (size_t)e->net->state_size[op->state];
+            kop_maxpool_gate(op, in[0], dst, tc, g, ref);
+        } else if (ref) {
+            const int64_t osz = kshape_size(&op->out);
+            for (int f = 0; f < tc; f++) {
+                const float *inf[KOP_MAX_IN];
+                for (int k = 0; k < op->nin; k++) inf[k] = in[k] + f * operand_size(op, k);
+                kop_apply_ref(op, inf, dst + f * osz, 0);
+            }
         } else {
-            kop_apply_fast(op, cur, dst, tc, e->col);
+            kop_apply_fast(op, in, dst, tc, e->col);
         }
-        cur = dst;
+        out = dst;
     }
-    return cur;
+    return out;
 }
 
 static void softmax(const float *z, float *p, int n)
@@ -405,19 +502,18 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
     snn_raster *ras = &res->raster;
     ras->layer = -1;
     int rn = 0;
-    if (o->raster_layer >= 0 && ras->nneurons > 0) {
+    if (o->raster_layer >= 0 && ras->max_neurons > 0) {
         ras->layer = o->raster_layer;
         int64_t N = net->layers[o->raster_layer].info.neurons;
-        rn = o->raster_neurons > 0 && o->raster_neurons < ras->nneurons ? o->raster_neurons : ras->nneurons;
+        rn = o->raster_neurons > 0 && o->raster_neurons < ras->max_neurons ? o->raster_neurons
+                                                                          : ras->max_neurons;
         if (rn > N) rn = (int)N;
         raster_sample(N, net->layers[o->raster_layer].info.c, rn, ras->neuron_index);
-        memset(ras->counts, 0, sizeof(uint16_t) * (size_t)ras->nneurons * res->max_steps);
+        memset(ras->counts, 0, sizeof(uint16_t) * (size_t)ras->max_neurons * res->max_steps);
     }
-    ras->nneurons = rn ? rn : ras->nneurons;
+    ras->nneurons = rn; /* this run's count; the capacity stays max_neurons */
 
-    /* per-image initial state and the constant first-stage current */
-    const kstage *st0 = &net->stages[0];
-    const int64_t n0 = kshape_size(&st0->out);
+    /* per-image initial state and the constant stages' outputs */
     const kshape *ish = &net->input_shape;
     for (int b = 0; b < batch; b++) {
         const float *in = input + (size_t)b * kshape_size(ish);
@@ -429,16 +525,22 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
         } else {
             memcpy(e->x, in, sizeof(float) * (size_t)kshape_size(ish));
         }
-        const float *u = run_stage(e, st0, e->x, 1);
-        memcpy(e->u0 + (size_t)b * n0, u, sizeof(float) * (size_t)n0);
         for (int l = 1; l < net->nlayers; l++) {
             int64_t n = net->layers[l].info.neurons;
+            if (e->u0[l]) {
+                const float *srcs[KOP_MAX_IN] = {e->x};
+                const float *u = run_stage(e, &net->stages[l - 1], srcs, 1, b);
+                memcpy(e->u0[l] + (size_t)b * n, u, sizeof(float) * (size_t)n);
+            }
             if (e->v[l]) {
                 memcpy(e->v[l] + (size_t)b * n, e->v0[l], sizeof(float) * (size_t)n);
                 memset(e->fired[l] + (size_t)b * n, 0, (size_t)n);
             }
             if (e->y[l]) memset(e->y[l] + (size_t)b * n, 0, sizeof(float) * (size_t)n);
         }
+        for (int i = 0; i < net->nstates; i++)
+            memset(e->gate[i] + (size_t)b * (size_t)net->state_size[i], 0,
+                   sizeof(float) * (size_t)net->state_size[i]);
         memset(e->acc + (size_t)b * C, 0, sizeof(float) * C);
         e->stopped[b] = 0;
         e->seen[b] = 0;
@@ -453,18 +555,19 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
         const int tc = t0 + chunk <= steps ? chunk : steps - t0;
         for (int b = 0; b < batch; b++) {
             if (e->stopped[b]) continue;
-            const float *frames = NULL; /* spike frames of the previous layer, tc of them */
             for (int l = 1; l <= S; l++) {
                 const klayer *ly = &net->layers[l];
                 const kstage *st = &net->stages[l - 1];
                 const int64_t n = ly->info.neurons;
-                const float *U;          /* linear stage output frames (stride n), or u0 */
+                const float *U;          /* stage output frames (stride n), or the constant u0 */
                 int64_t ustride = n;
-                if (l == 1) {
-                    U = e->u0 + (size_t)b * n0;
+                if (e->u0[l]) {
+                    U = e->u0[l] + (size_t)b * n;
                     ustride = 0;
                 } else {
-                    U = run_stage(e, st, frames, tc);
+                    const float *srcs[KOP_MAX_IN];
+                    for (int k = 0; k < st->nsrc; k++) srcs[k] = e->spk[st->src[k]];
+                    U = run_stage(e, st, srcs, tc, b);
                 }
                 float *ystate = e->y[l] ? e->y[l] + (size_t)b * n : NULL;
                 if (ly->info.kind == SNN_LAYER_OUTPUT) {
@@ -492,7 +595,12 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                             for (int c = 0; c < C; c++) e->z[c] = u[c] + st->bias[c];
                         }
                         float *p = res->probs + ((size_t)step * batch + b) * C;
-                        softmax(e->z, p, C);
+                        if (net->out_perm) { /* classes in the output's ONNX order */
+                            for (int c = 0; c < C; c++) e->zp[c] = e->z[net->out_perm[c]];
+                            softmax(e->zp, p, C);
+                        } else {
+                            softmax(e->z, p, C);
+                        }
                         if (!e->stopped[b] && early &&
                             early_exit_check(e, &o->early_exit, b, p, C, step, informed)) {
                             e->stopped[b] = 1;
@@ -502,10 +610,11 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                     }
                     continue;
                 }
-                /* neuron layer: tc steps into e->spk */
+                /* neuron layer: tc steps into its spike frames */
                 float *v = e->v[l] + (size_t)b * n;
                 uint8_t *fired = e->fired[l] + (size_t)b * n;
-                float *out = e->spk;
+                float *out = e->spk[l];
+                const float jmax = ly->clip_max > 0 ? ly->clip_max / ly->amplitude : JMAX_NONE;
                 for (int t = 0; t < tc; t++) {
                     const float *u = U + t * ustride;
                     float *J = e->J;
@@ -513,7 +622,7 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                     if (t == 0 || ustride || ystate) input_current(J, ystate, u, st->bias, n, ly->gain, fa, fb);
                     float *s = out + t * n;
                     if (net->params.neuron == SNN_NEURON_SPIKING_RELU) {
-                        double k = snn_neuron_spiking_relu(v, J, s, n, dt, ly->amplitude, fired);
+                        double k = neuron_update(v, J, s, n, dt, ly->amplitude, jmax, fired);
                         if (o->stats) res->layers[l].spikes_per_step[t0 + t] += k;
                         if (b == 0 && ras->layer == l) {
                             uint16_t *row = ras->counts + (size_t)(t0 + t) * ras->nneurons;
@@ -531,9 +640,6 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                         }
                     }
                 }
-                /* the next stage reads spk and writes ta/tb, so the layer
-                 * after it may overwrite spk */
-                frames = out;
             }
         }
         last_step = t0 + tc;

@@ -26,6 +26,7 @@ static const char *const op_names[SNN_OP_COUNT_] = {
     [SNN_OP_BATCHNORM] = "BatchNormalization",
     [SNN_OP_SOFTMAX] = "Softmax",
     [SNN_OP_PAD] = "Pad",
+    [SNN_OP_CONCAT] = "Concat",
 };
 
 const char *snn_op_name(snn_op op)

@@ -246,6 +246,8 @@ static int batch_axis(fold *f, const snn_node *sn, const gshape *os)
         for (int i = 0; i < sn->a.transpose.nperm; i++)
             if (sn->a.transpose.perm[i] == b) return i;
         return -1;
+    case SNN_OP_CONCAT:
+        return b == sn->a.axis.axis ? -1 : b;
     case SNN_OP_PAD:
         if (b >= 0 && (sn->a.pad.pads[b] || sn->a.pad.pads[xs->ndim + b])) return -1;
         return b;
@@ -1063,6 +1065,51 @@ static snn_err lower_binary(fold *f, const inode *n, char opc, int a, int b, int
     return emit(f, n, &sn, out);
 }
 
+/* Concat (op CONCAT, axis ax) or Sum (op ADD) of any number of inputs as
+ * nodes of at most SNN_NODE_MAX_IN (Concat) or 2 (Add) inputs: the first
+ * inputs are joined into a new tensor until the rest fits one node. */
+static snn_err lower_join(fold *f, const inode *n, snn_op op, int ax, int out)
+{
+    int ins[64], cnt = 0, maxin = op == SNN_OP_CONCAT ? SNN_NODE_MAX_IN : 2;
+    snn_node sn;
+    snn_err rc;
+    for (int k = 0; k < n->nin; k++) {
+        int t = in_of(f, n, k);
+        if (t < 0) continue;
+        if (cnt == (int)(sizeof ins / sizeof *ins))
+            return UNSUP("node '%s': %s of more than %d inputs", n->name, n->op, cnt);
+        ins[cnt++] = t;
+    }
+    if (cnt == 0) return BAD("node '%s': %s without inputs", n->name, n->op);
+    if (cnt == 1) {
+        T(f, out)->alias = ins[0];
+        return SNN_OK;
+    }
+    for (int part = 0; cnt > 1; part++) {
+        int take = cnt < maxin ? cnt : maxin, dst = out;
+        if (take < cnt) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "%s#join%d", n->name, part);
+            if ((dst = graph_imp_add(f->g, nm, f->err)) < 0)
+                return f->err ? f->err->code : SNN_ENOMEM;
+        }
+        memset(&sn, 0, sizeof sn);
+        sn.op = op;
+        sn.nin = take;
+        for (int k = 0; k < SNN_NODE_MAX_IN; k++) sn.in[k] = k < take ? ins[k] : -1;
+        sn.a.axis.axis = ax;
+        if (op == SNN_OP_ADD && is_const(f, ins[0]) && is_const(f, ins[1]))
+            rc = fold_binary(f, n, '+', ins[0], ins[1], dst);
+        else
+            rc = emit(f, n, &sn, dst);
+        if (rc) return rc;
+        ins[0] = dst;
+        memmove(ins + 1, ins + take, sizeof *ins * (size_t)(cnt - take));
+        cnt -= take - 1;
+    }
+    return SNN_OK;
+}
+
 static snn_err lower_node(fold *f, const inode *n)
 {
     const char *op = n->op;
@@ -1172,14 +1219,18 @@ static snn_err lower_node(fold *f, const inode *n)
     if (!strcmp(op, "Unsqueeze") || !strcmp(op, "Squeeze"))
         return lower_squeeze(f, n, op[0] == 'U', x, out);
     if (!strcmp(op, "Concat")) {
-        for (int k = 0; k < n->nin; k++) {
-            int t = in_of(f, n, k);
-            if (t >= 0 && !is_const(f, t))
-                return UNSUP("unsupported op 'Concat' on run-time data at node '%s'",
-                             n->name);
-        }
-        return fold_concat(f, n, out);
+        int dyn = -1;
+        for (int k = 0; k < n->nin && dyn < 0; k++)
+            if (in_of(f, n, k) >= 0 && !is_const(f, in_of(f, n, k))) dyn = in_of(f, n, k);
+        if (dyn < 0) return fold_concat(f, n, out);
+        int64_t axis;
+        int ax;
+        if ((rc = attr_int(f, n, "axis", 0, &axis))) return rc;
+        if (!norm_axis(axis, T(f, dyn)->shape.ndim, &ax))
+            return BAD("node '%s': Concat axis %lld", n->name, (long long)axis);
+        return lower_join(f, n, SNN_OP_CONCAT, ax, out);
     }
+    if (!strcmp(op, "Sum")) return lower_join(f, n, SNN_OP_ADD, 0, out);
     if (!strcmp(op, "Cast")) return lower_cast(f, n, x, out);
     if (!strcmp(op, "Slice")) {
         if (!is_const(f, x))

@@ -271,6 +271,26 @@ snn_err graph_node_infer(const snn_node *n, const gshape *const *in,
                                  gshape_str(x, b1, sizeof b1));
         }
         break;
+    case SNN_OP_CONCAT: {
+        int ax = n->a.axis.axis;
+        if (ax < 0 || ax >= x->ndim)
+            return SHAPE_ERR("node '%s': Concat axis %d of %s", nm, ax,
+                             gshape_str(x, b1, sizeof b1));
+        for (int k = 1; k < n->nin; k++) {
+            const gshape *s = in[k];
+            if (!s) return SHAPE_ERR("node '%s': Concat input %d omitted", nm, k);
+            int ok = s->ndim == x->ndim;
+            for (int i = 0; ok && i < x->ndim; i++) ok = i == ax || s->d[i] == x->d[i];
+            if (!ok)
+                return SHAPE_ERR("node '%s': Concat of %s and %s on axis %d", nm,
+                                 gshape_str(x, b1, sizeof b1),
+                                 gshape_str(s, b2, sizeof b2), ax);
+            if (s->d[ax] > max_elems || out->d[ax] > max_elems)
+                return snn_error_set(err, SNN_ELIMIT, "node '%s': Concat too large", nm);
+            out->d[ax] += s->d[ax];
+        }
+        break;
+    }
     default:
         return snn_error_set(err, SNN_EINTERNAL, "node '%s': unknown op %d", nm,
                              (int)n->op);
@@ -603,6 +623,23 @@ static void softmax(const snn_node *n, const gshape *xs, const float *x, float *
         }
 }
 
+/* Inputs one after another along the axis: per outer index, each input's
+ * block of d[axis] x inner values. */
+static void concat(const snn_node *n, const gshape *const *in, const float *const *x,
+                   const gshape *os, float *y)
+{
+    int ax = n->a.axis.axis;
+    int64_t outer = 1, inner = 1;
+    for (int i = 0; i < ax; i++) outer *= os->d[i];
+    for (int i = ax + 1; i < os->ndim; i++) inner *= os->d[i];
+    for (int64_t o = 0; o < outer; o++)
+        for (int k = 0; k < n->nin; k++) {
+            int64_t blk = in[k]->d[ax] * inner;
+            memcpy(y, x[k] + o * blk, (size_t)blk * sizeof *y);
+            y += blk;
+        }
+}
+
 static void batchnorm(const gshape *xs, const float *const *x, float eps, float *y)
 {
     int64_t N = xs->d[0], C = xs->d[1], inner = 1;
@@ -692,6 +729,9 @@ void graph_node_exec(const snn_node *n, const gshape *const *in,
         break;
     case SNN_OP_PAD:
         pad_nd(n, in[0], x[0], out, y);
+        break;
+    case SNN_OP_CONCAT:
+        concat(n, in, x, out, y);
         break;
     default:
         break;

@@ -1,13 +1,21 @@
-/* kernels.c: the linear ops of a planned network (see net_internal.h):
- * scalar reference versions, and fast versions that use OpenBLAS for dense
- * inputs and event-driven scatter for sparse ones (spike frames are mostly
- * zero past the first layers: work proportional to spikes, not neurons).
+/* kernels.c: the ops of a planned network (see net_internal.h): scalar
+ * reference versions, and fast versions that use OpenBLAS (or, for grouped
+ * and depthwise convolution, direct vector loops) for dense inputs and
+ * event-driven gather/scatter for sparse ones (spike frames are mostly zero
+ * past the first layers: work proportional to spikes, not neurons). Joins
+ * (sum, concat at channel offsets) and the max-pool gate are plain loops
+ * over the frames.
  *
  * DESIGN: the fast path decides per frame (conv) or per chunk (dense) by
  * the share of non-zero inputs. A sparse conv frame is listed as events and
  * gathered per output position (kh*kw*cout multiply-adds per event, weights
- * streamed once per event); a sparse dense frame scatters one weight row per
- * non-zero input; a dense frame goes to the GEMM. GATHER_RATIO and
+ * streamed once per event); a grouped conv gathers each event into its
+ * group's output channels only (cout/group multiply-adds per event and
+ * kernel tap); a sparse dense frame scatters one weight row per non-zero
+ * input; a dense frame goes to the GEMM (grouped: direct loops, vectorised
+ * over channels for depthwise). Every fast kernel has its scalar twin
+ * (kop_apply_ref, maxpool_gate_ref); joins are one plain loop each, shared
+ * by both paths. GATHER_RATIO and
  * SCATTER_RATIO are the break-even densities, measured with `make bench`
  * (`snnctl eval --kernels adaptive|dense|scatter`).
  */
@@ -16,6 +24,7 @@
 #pragma GCC optimize("fp-contract=fast")
 #endif
 #include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 #include "net_internal.h"
@@ -59,9 +68,11 @@ static void conv_ref(const kop *op, const float *in, float *out, int with_bias)
 {
     const int H = op->in.h, W = op->in.w, C = op->in.c;
     const int Ho = op->out.h, Wo = op->out.w, Co = op->out.c;
+    const int Cg = C / op->group, Mg = Co / op->group;
     for (int oy = 0; oy < Ho; oy++)
         for (int ox = 0; ox < Wo; ox++)
             for (int co = 0; co < Co; co++) {
+                const int c0 = co / Mg * Cg;
                 double acc = with_bias && op->b ? op->b[co] : 0.0;
                 for (int ky = 0; ky < op->kh; ky++) {
                     int iy = oy * op->sh - op->pt + ky * op->dh;
@@ -69,9 +80,9 @@ static void conv_ref(const kop *op, const float *in, float *out, int with_bias)
                     for (int kx = 0; kx < op->kw; kx++) {
                         int ix = ox * op->sw - op->pl + kx * op->dw;
                         if (ix < 0 || ix >= W) continue;
-                        const float *x = in + ((size_t)iy * W + ix) * C;
-                        const float *w = op->w + (((size_t)ky * op->kw + kx) * C) * Co + co;
-                        for (int ci = 0; ci < C; ci++) acc += (double)x[ci] * w[(size_t)ci * Co];
+                        const float *x = in + ((size_t)iy * W + ix) * C + c0;
+                        const float *w = op->w + (((size_t)ky * op->kw + kx) * Cg) * Co + co;
+                        for (int ci = 0; ci < Cg; ci++) acc += (double)x[ci] * w[(size_t)ci * Co];
                     }
                 }
                 out[((size_t)oy * Wo + ox) * Co + co] = (float)acc;
@@ -130,6 +141,33 @@ static void avgpool(const kop *op, const float *in, float *out)
         }
 }
 
+/* Max over each window, padding ignored (ONNX MaxPool). With offsets
+ * (op->w: the stage's offset at the input, op->b: at the output, see
+ * net_internal.h) the max is taken of input + offset, less the output's. */
+static void maxpool(const kop *op, const float *in, float *out, int with_offsets)
+{
+    const int H = op->in.h, W = op->in.w, C = op->in.c;
+    const int Ho = op->out.h, Wo = op->out.w;
+    const float *oi = with_offsets ? op->w : NULL;
+    for (int oy = 0; oy < Ho; oy++)
+        for (int ox = 0; ox < Wo; ox++) {
+            float *o = out + ((size_t)oy * Wo + ox) * C;
+            int y0 = oy * op->sh - op->pt, x0 = ox * op->sw - op->pl;
+            int y1 = y0 + op->kh, x1 = x0 + op->kw;
+            for (int c = 0; c < C; c++) o[c] = -INFINITY;
+            for (int y = y0 < 0 ? 0 : y0; y < y1 && y < H; y++)
+                for (int x = x0 < 0 ? 0 : x0; x < x1 && x < W; x++) {
+                    const size_t p = ((size_t)y * W + x) * C;
+                    for (int c = 0; c < C; c++) {
+                        float v = in[p + c] + (oi ? oi[p + c] : 0.0f);
+                        o[c] = v > o[c] ? v : o[c];
+                    }
+                }
+            if (oi)
+                for (int c = 0; c < C; c++) o[c] -= op->b[((size_t)oy * Wo + ox) * C + c];
+        }
+}
+
 static void pad(const kop *op, const float *in, float *out)
 {
     const int H = op->in.h, W = op->in.w, C = op->in.c, Wo = op->out.w;
@@ -159,15 +197,119 @@ static void dense_ref(const kop *op, const float *in, float *out, int with_bias)
     }
 }
 
-void kop_apply_ref(const kop *op, const float *in, float *out, int with_bias)
+/* Sum of the operands, in operand order. */
+static void add_frames(const kop *op, const float *const *in, float *out, int nframes)
+{
+    const int64_t n = kshape_size(&op->out) * nframes;
+    memcpy(out, in[0], sizeof(float) * (size_t)n);
+    for (int k = 1; k < op->nin; k++) {
+        const float *x = in[k];
+        for (int64_t i = 0; i < n; i++) out[i] += x[i];
+    }
+}
+
+/* Each operand's channels at its offset (flat frames: a block of elements). */
+static void concat_frames(const kop *op, const float *const *in, float *out, int nframes)
+{
+    const int64_t P = (int64_t)op->out.h * op->out.w * nframes;
+    const int Co = op->out.c;
+    for (int k = 0; k < op->nin; k++) {
+        const int ck = op->cin[k];
+        for (int64_t p = 0; p < P; p++)
+            memcpy(out + p * Co + op->coff[k], in[k] + p * ck, sizeof(float) * (size_t)ck);
+    }
+}
+
+void kop_apply_ref(const kop *op, const float *const *in, float *out, int with_bias)
 {
     switch (op->kind) {
-    case KOP_CONV: conv_ref(op, in, out, with_bias); break;
-    case KOP_AVGPOOL: avgpool(op, in, out); break;
-    case KOP_MAXPOOL: avgpool(op, in, out); break;
-    case KOP_PAD: pad(op, in, out); break;
-    case KOP_DENSE: dense_ref(op, in, out, with_bias); break;
-    case KOP_CHAFFINE: chaffine(op, in, out, with_bias); break;
+    case KOP_CONV: conv_ref(op, in[0], out, with_bias); break;
+    case KOP_AVGPOOL: avgpool(op, in[0], out); break;
+    case KOP_MAXPOOL: maxpool(op, in[0], out, !with_bias && op->w); break;
+    case KOP_PAD: pad(op, in[0], out); break;
+    case KOP_DENSE: dense_ref(op, in[0], out, with_bias); break;
+    case KOP_CHAFFINE: chaffine(op, in[0], out, with_bias); break;
+    case KOP_ADD: add_frames(op, in, out, 1); break;
+    case KOP_CONCAT: concat_frames(op, in, out, 1); break;
+    }
+}
+
+/* The gate: per window and channel, the leader (the element with the
+ * largest accumulated input so far) passes its current input; the leader
+ * changes only when another element's accumulated input exceeds it
+ * (strictly), so equal rates never flip it back and forth and, for spike
+ * inputs, the output counts exactly the spikes of the most active input.
+ * The state: acc [in size] accumulated input, then lead [out size] the
+ * leader's input index + 1 (0 = none yet), kept as floats. */
+SIMD_INLINE void maxpool_gate_body(const kop *op, const float *restrict in, float *restrict out,
+                                   float *restrict acc)
+{
+    const int H = op->in.h, W = op->in.w, C = op->in.c;
+    const int Ho = op->out.h, Wo = op->out.w;
+    const int64_t n = kshape_size(&op->in);
+    const float *oi = op->w;
+    float *restrict lead = acc + n;
+    if (oi)
+        for (int64_t i = 0; i < n; i++) acc[i] += in[i] + oi[i];
+    else
+        for (int64_t i = 0; i < n; i++) acc[i] += in[i];
+    for (int oy = 0; oy < Ho; oy++)
+        for (int ox = 0; ox < Wo; ox++) {
+            const size_t q = ((size_t)oy * Wo + ox) * C;
+            float *o = out + q, *ld = lead + q; /* o holds the best acc while scanning */
+            int y0 = oy * op->sh - op->pt, x0 = ox * op->sw - op->pl;
+            int y1 = y0 + op->kh, x1 = x0 + op->kw;
+            for (int c = 0; c < C; c++) o[c] = ld[c] > 0.0f ? acc[(int64_t)ld[c] - 1] : -INFINITY;
+            for (int y = y0 < 0 ? 0 : y0; y < y1 && y < H; y++)
+                for (int x = x0 < 0 ? 0 : x0; x < x1 && x < W; x++) {
+                    const size_t p = ((size_t)y * W + x) * C;
+                    const float *a = acc + p;
+                    for (int c = 0; c < C; c++) {
+                        int take = a[c] > o[c];
+                        o[c] = take ? a[c] : o[c];
+                        ld[c] = take ? (float)(p + c + 1) : ld[c];
+                    }
+                }
+            for (int c = 0; c < C; c++) {
+                int64_t i = (int64_t)ld[c] - 1;
+                o[c] = oi ? in[i] + oi[i] - op->b[q + c] : in[i];
+            }
+        }
+}
+SIMD_VOID(maxpool_gate, (const kop *op, const float *restrict in, float *restrict out,
+                         float *restrict acc), (op, in, out, acc))
+
+/* The reference twin: channel by channel, window by window. */
+static void maxpool_gate_ref(const kop *op, const float *in, float *out, float *acc)
+{
+    const int H = op->in.h, W = op->in.w, C = op->in.c;
+    const int Ho = op->out.h, Wo = op->out.w;
+    const int64_t n = kshape_size(&op->in);
+    const float *oi = op->w;
+    float *lead = acc + n;
+    for (int64_t i = 0; i < n; i++) acc[i] += in[i] + (oi ? oi[i] : 0.0f);
+    for (int c = 0; c < C; c++)
+        for (int oy = 0; oy < Ho; oy++)
+            for (int ox = 0; ox < Wo; ox++) {
+                const size_t o = ((size_t)oy * Wo + ox) * C + c;
+                int y0 = oy * op->sh - op->pt, x0 = ox * op->sw - op->pl;
+                int64_t arg = (int64_t)lead[o] - 1;
+                for (int y = y0 < 0 ? 0 : y0; y < y0 + op->kh && y < H; y++)
+                    for (int x = x0 < 0 ? 0 : x0; x < x0 + op->kw && x < W; x++) {
+                        int64_t i = ((int64_t)y * W + x) * C + c;
+                        if (arg < 0 || acc[i] > acc[arg]) arg = i;
+                    }
+                lead[o] = (float)(arg + 1);
+                out[o] = oi ? in[arg] + oi[arg] - op->b[o] : in[arg];
+            }
+}
+
+void kop_maxpool_gate(const kop *op, const float *in, float *out, int nframes, float *acc, int ref)
+{
+    const int64_t isz = kshape_size(&op->in), osz = kshape_size(&op->out);
+    for (int f = 0; f < nframes; f++) {
+        if (ref) maxpool_gate_ref(op, in + f * isz, out + f * osz, acc);
+        else maxpool_gate(op, in + f * isz, out + f * osz, acc);
     }
 }
 
@@ -176,6 +318,8 @@ void kop_apply_ref(const kop *op, const float *in, float *out, int with_bias)
 int64_t kop_scratch_floats(const kop *op, int nframes)
 {
     if (op->kind != KOP_CONV) return 0;
+    int64_t csr0 = 2 * kshape_size(&op->in) + (int64_t)op->in.h * op->in.w + 1;
+    if (op->group > 1) return csr0;
     int64_t col = (int64_t)nframes * op->out.h * op->out.w * op->kh * op->kw * op->in.c;
     int64_t csr = 2 * kshape_size(&op->in) + (int64_t)op->in.h * op->in.w + 1;
     return col > csr ? col : csr;
@@ -307,6 +451,60 @@ SIMD_INLINE void conv_gather_body(const kop *op, float *restrict out, const floa
 }
 SIMD_VOID(conv_gather, (const kop *op, float *restrict out, const float *scratch), (op, out, scratch))
 
+/* Grouped convolution (group > 1), one frame. Dense (`in` given): direct
+ * loops over each output position, the weights of a (ky, kx, ci) row being
+ * contiguous over the group's output channels (depthwise: over all
+ * channels). Sparse (`in` NULL): the events listed by frame_csr in
+ * `scratch`, each gathered into the output channels of its group. */
+SIMD_INLINE void conv_grouped_body(const kop *op, const float *restrict in, float *restrict out,
+                                   const float *scratch)
+{
+    const int H = op->in.h, W = op->in.w, C = op->in.c;
+    const int Ho = op->out.h, Wo = op->out.w, Co = op->out.c;
+    const int G = op->group, Cg = C / G, Mg = Co / G;
+    const int32_t *start = (const int32_t *)scratch;
+    const int32_t *chan = start + H * W + 1;
+    const float *val = (const float *)(chan + (size_t)H * W * C);
+    for (int oy = 0; oy < Ho; oy++)
+        for (int ox = 0; ox < Wo; ox++) {
+            float *restrict o = out + ((size_t)oy * Wo + ox) * Co;
+            for (int c = 0; c < Co; c++) o[c] = 0.0f;
+            for (int ky = 0; ky < op->kh; ky++) {
+                int iy = oy * op->sh - op->pt + ky * op->dh;
+                if (iy < 0 || iy >= H) continue;
+                for (int kx = 0; kx < op->kw; kx++) {
+                    int ix = ox * op->sw - op->pl + kx * op->dw;
+                    if (ix < 0 || ix >= W) continue;
+                    const int p = iy * W + ix;
+                    const float *wk = op->w + ((size_t)(ky * op->kw + kx) * Cg) * Co;
+                    if (!in) {
+                        for (int32_t e = start[p]; e < start[p + 1]; e++) {
+                            const int c = chan[e], g = c / Cg, ci = c - g * Cg;
+                            const float *w = wk + (size_t)ci * Co + (size_t)g * Mg;
+                            float *og = o + (size_t)g * Mg;
+                            for (int m = 0; m < Mg; m++) og[m] += val[e] * w[m];
+                        }
+                        continue;
+                    }
+                    const float *x = in + (size_t)p * C;
+                    if (Cg == 1 && Mg == 1) { /* depthwise */
+                        for (int c = 0; c < Co; c++) o[c] += x[c] * wk[c];
+                        continue;
+                    }
+                    for (int g = 0; g < G; g++)
+                        for (int ci = 0; ci < Cg; ci++) {
+                            const float xv = x[g * Cg + ci];
+                            const float *w = wk + (size_t)ci * Co + (size_t)g * Mg;
+                            float *og = o + (size_t)g * Mg;
+                            for (int m = 0; m < Mg; m++) og[m] += xv * w[m];
+                        }
+                }
+            }
+        }
+}
+SIMD_VOID(conv_grouped, (const kop *op, const float *restrict in, float *restrict out,
+                         const float *scratch), (op, in, out, scratch))
+
 static void dense_fast(const kop *op, const float *in, float *out, int nframes)
 {
     const int N = (int)kshape_size(&op->in), M = op->out.c;
@@ -326,12 +524,15 @@ static void dense_fast(const kop *op, const float *in, float *out, int nframes)
     }
 }
 
-void kop_apply_fast(const kop *op, const float *in, float *out, int nframes, float *scratch)
+void kop_apply_fast(const kop *op, const float *const *inp, float *out, int nframes,
+                    float *scratch)
 {
     const int64_t isz = kshape_size(&op->in), osz = kshape_size(&op->out);
+    const float *in = inp[0];
     switch (op->kind) {
     case KOP_CONV: {
-        /* gather sparse frames; runs of dense frames go through one GEMM */
+        /* gather sparse frames; runs of dense frames go through one GEMM
+         * (grouped: direct loops per frame) */
         int run0 = -1;
         for (int f = 0; f <= nframes; f++) {
             int dense = 0;
@@ -343,8 +544,15 @@ void kop_apply_fast(const kop *op, const float *in, float *out, int nframes, flo
                     /* the event list doubles as the density count */
                     int32_t nnz = frame_csr(op, x, scratch);
                     dense = force_mode == 0 && nnz >= GATHER_RATIO * isz;
-                    if (!dense) conv_gather(op, out + f * osz, scratch);
+                    if (!dense) {
+                        if (op->group == 1) conv_gather(op, out + f * osz, scratch);
+                        else conv_grouped(op, NULL, out + f * osz, scratch);
+                    }
                 }
+            }
+            if (dense && op->group > 1) {
+                conv_grouped(op, in + f * isz, out + f * osz, NULL);
+                continue;
             }
             if (dense && run0 < 0) run0 = f;
             if (!dense && run0 >= 0) {
@@ -357,8 +565,17 @@ void kop_apply_fast(const kop *op, const float *in, float *out, int nframes, flo
     case KOP_DENSE:
         dense_fast(op, in, out, nframes);
         break;
+    case KOP_ADD:
+        add_frames(op, inp, out, nframes);
+        break;
+    case KOP_CONCAT:
+        concat_frames(op, inp, out, nframes);
+        break;
     default:
-        for (int f = 0; f < nframes; f++) kop_apply_ref(op, in + f * isz, out + f * osz, 0);
+        for (int f = 0; f < nframes; f++) {
+            const float *x[KOP_MAX_IN] = {in + f * isz};
+            kop_apply_ref(op, x, out + f * osz, 0);
+        }
         break;
     }
 }

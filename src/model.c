@@ -24,7 +24,7 @@ static const struct {
     {"scale_firing_rates", SNN_OVR_SCALE}, {"v0", SNN_OVR_V0},
     {"neuron", SNN_OVR_NEURON},       {"readout", SNN_OVR_READOUT},
     {"normalize", SNN_OVR_NORMALIZE}, {"early_exit", SNN_OVR_EARLY_EXIT},
-    {"dt", SNN_OVR_DT},
+    {"dt", SNN_OVR_DT},               {"maxpool", SNN_OVR_MAXPOOL},
 };
 
 uint32_t snn_override_bit(const char *key)
@@ -584,6 +584,7 @@ char *snn_model_config_dump(const snn_model_config *cfg)
         json_object_set_new(conv, "thresholds", t);
     }
     json_object_set_new(conv, "readout", json_string(p->readout == SNN_READOUT_MEAN ? "mean" : "filtered"));
+    if (p->maxpool == SNN_MAXPOOL_AVG) json_object_set_new(conv, "maxpool", json_string("avg"));
     json_object_set_new(root, "conversion", conv);
     if (cfg->early_exit.patience) {
         json_t *ee = json_object();

@@ -1,27 +1,57 @@
-/* net.c: conversion. Turns a model's operator graph into the planned chain
- * of stages and neuron layers described in net_internal.h, applying the
+/* net.c: conversion. Turns a model's operator graph into the planned DAG of
+ * stages and neuron layers described in net_internal.h, applying the
  * conversion parameters (nengo_dl.Converter semantics: ReLU -> spiking ReLU,
  * gain and amplitude from scale_firing_rates or calibrated thresholds,
- * lowpass synapses on neuron-to-neuron paths, MaxPool -> AveragePool).
+ * lowpass synapses on neuron-to-neuron paths; MaxPool -> the spiking gate, or
+ * AveragePool with maxpool=avg, which is reported as a note).
  *
- * DESIGN: planning walks the graph once, tracking the layout of the one
- * activation tensor (spatial frames are stored HWC whatever the ONNX layout;
- * a flat tensor remembers the permutation from its ONNX order to storage
- * order, which is folded into the next Dense weights). Anything outside the
- * chain model (a residual Add of two activations, grouped convolution, ...)
- * is refused with the op and node named.
+ * DESIGN: the graph's shapes come from graph_infer_all (the ANN
+ * interpreter's shape rules). Layers are the graph input, its ReLU/Clip
+ * nodes and the readout. The stage of each layer is planned by a walk back
+ * from the layer's input tensor to the layers it reads, emitting one op per
+ * linear node (memoised per stage, so a value read twice is computed once),
+ * in topological order. Each tensor of the walk carries its layout: spatial
+ * frames are stored HWC whatever the ONNX layout (logical_nhwc remembers
+ * a tf2onnx NHWC tensor), a flat tensor remembers the permutation from its
+ * ONNX order to storage order, folded into the next Dense weights. A
+ * per-channel affine (BatchNormalization, Add/Mul by a constant) is folded
+ * into the Conv/Dense that produces its input when that op has no other
+ * reader. Anything outside this (a product of two activations, Concat off
+ * the channel axis, ...) is refused with the op and node named.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph_internal.h"
 #include "net_internal.h"
+
+/* A tensor as the stage being planned sees it. */
+typedef struct tinfo {
+    int ref;            /* operand: >= 0 op index, < 0 source -1-k */
+    int spatial, logical_nhwc, c, h, w;
+    int64_t *perm;      /* flat: storage index of ONNX index i; NULL = identity (owned) */
+} tinfo;
 
 typedef struct plan {
     snn_net *net;
+    const snn_graph *g;
+    gshape *shapes;     /* every tensor at batch 1 */
+    int *producer;      /* tensor -> node, -1 */
+    int *uses;          /* tensor -> readers (+1 for the graph output) */
+    int *layer_of;      /* tensor -> layer whose frames it is, -1 */
+    int *stamp;         /* tensor -> stage that planned it, -1 */
+    int *stage_in;      /* neuron layer -> its input tensor */
+    tinfo *ti;          /* tensor -> its value in that stage */
+    int *nodes;         /* nodes of the stage being planned (for its name) */
+    int nnodes;
+    kstage *st;         /* the stage being planned */
+    int stage;
     kop *ops;           /* ops of the stage being built */
     int nops, capops;
+    int fold_ok;        /* the op about to be built may fold into ops[nops-1] */
+    int node;           /* node being built */
     int spatial, logical_nhwc;
     int c, h, w;        /* spatial shape, or c = flat size */
     int64_t *perm;      /* flat: storage index of ONNX index i; NULL = identity */
@@ -50,6 +80,10 @@ static kop *push_op(plan *p, kop_kind kind)
     op->kind = kind;
     op->in = cur_shape(p);
     op->sh = op->sw = op->dh = op->dw = 1;
+    op->group = 1;
+    op->state = -1;
+    op->nin = 1;
+    op->node = p->node;
     return op;
 }
 
@@ -123,13 +157,16 @@ static snn_err add_conv(plan *p, const snn_graph *g, const snn_node *n)
     const snn_tensor *W = &g->tensors[n->in[1]];
     if (!p->spatial || p->logical_nhwc) return unsupported(p, n, "input is not an NCHW image tensor");
     if (!is_const(g, n->in[1])) return unsupported(p, n, "weights are not constant");
-    if (n->a.conv.group != 1) return unsupported(p, n, "grouped convolution (group > 1)");
-    if (W->ndim != 4 || W->dims[1] != p->c) return unsupported(p, n, "weight shape does not match input");
-    int Co = (int)W->dims[0], kh = (int)W->dims[2], kw = (int)W->dims[3];
+    const int G = n->a.conv.group;
+    if (W->ndim != 4 || G < 1 || W->dims[1] * G != p->c || W->dims[0] % G)
+        return unsupported(p, n, "weight shape does not match input");
+    const gshape *os = &p->shapes[n->out];
+    int Co = (int)W->dims[0], kh = (int)W->dims[2], kw = (int)W->dims[3], Cg = p->c / G;
     kop *op = push_op(p, KOP_CONV);
     if (!op) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
     op->kh = kh;
     op->kw = kw;
+    op->group = G;
     op->sh = n->a.conv.strides[0];
     op->sw = n->a.conv.strides[1];
     op->dh = n->a.conv.dilations[0];
@@ -140,19 +177,18 @@ static snn_err add_conv(plan *p, const snn_graph *g, const snn_node *n)
     op->pr = n->a.conv.pads[3];
     if (op->sh < 1 || op->sw < 1 || op->dh < 1 || op->dw < 1)
         return unsupported(p, n, "bad strides or dilations");
-    int Ho = (p->h + op->pt + op->pb - op->dh * (kh - 1) - 1) / op->sh + 1;
-    int Wo = (p->w + op->pl + op->pr - op->dw * (kw - 1) - 1) / op->sw + 1;
-    if (Ho < 1 || Wo < 1) return unsupported(p, n, "output would be empty");
+    /* the output shape is the graph's (graph_node_infer) */
+    int Ho = (int)os->d[2], Wo = (int)os->d[3];
     op->out = (kshape){Co, Ho, Wo, 1};
-    op->nweights = (int64_t)Co * p->c * kh * kw;
+    op->nweights = (int64_t)Co * Cg * kh * kw;
     op->w = malloc(sizeof(float) * (size_t)op->nweights);
     if (!op->w) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
     for (int co = 0; co < Co; co++)
-        for (int ci = 0; ci < p->c; ci++)
+        for (int ci = 0; ci < Cg; ci++)
             for (int y = 0; y < kh; y++)
                 for (int x = 0; x < kw; x++)
-                    op->w[(((size_t)y * kw + x) * p->c + ci) * Co + co] =
-                        W->data[(((size_t)co * p->c + ci) * kh + y) * kw + x];
+                    op->w[(((size_t)y * kw + x) * Cg + ci) * Co + co] =
+                        W->data[(((size_t)co * Cg + ci) * kh + y) * kw + x];
     if (n->nin > 2 && n->in[2] >= 0) {
         const snn_tensor *B = &g->tensors[n->in[2]];
         if (!is_const(g, n->in[2]) || snn_tensor_elems(B) != Co) return unsupported(p, n, "bad bias");
@@ -160,7 +196,7 @@ static snn_err add_conv(plan *p, const snn_graph *g, const snn_node *n)
         if (!op->b) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
         memcpy(op->b, B->data, sizeof(float) * (size_t)Co);
     }
-    op->macs = (int64_t)Ho * Wo * Co * kh * kw * p->c;
+    op->macs = (int64_t)Ho * Wo * Co * kh * kw * Cg;
     p->c = Co;
     p->h = Ho;
     p->w = Wo;
@@ -246,9 +282,10 @@ static snn_err add_affine(plan *p, const snn_graph *g, const snn_node *n)
             scale = v;
         }
     }
-    /* fold into the previous weighted op when it is the last op */
-    kop *prev = p->nops ? &p->ops[p->nops - 1] : NULL;
-    if (prev && (prev->kind == KOP_CONV || prev->kind == KOP_DENSE)) {
+    /* fold into the weighted or affine op that produces the input, when
+     * nothing else reads it (an affine op's weights are one row) */
+    kop *prev = p->fold_ok && p->nops ? &p->ops[p->nops - 1] : NULL;
+    if (prev && (prev->kind == KOP_CONV || prev->kind == KOP_DENSE || prev->kind == KOP_CHAFFINE)) {
         int Co = prev->out.c;
         if (scale) {
             int64_t rows = prev->nweights / Co;
@@ -290,10 +327,13 @@ static snn_err add_affine(plan *p, const snn_graph *g, const snn_node *n)
     return SNN_OK;
 }
 
+/* AveragePool, GlobalAveragePool, MaxPool (the gate; AveragePool with
+ * maxpool=avg, noted). */
 static snn_err add_pool(plan *p, const snn_node *n)
 {
     if (!p->spatial || p->logical_nhwc) return unsupported(p, n, "input is not an NCHW image tensor");
-    kop *op = push_op(p, KOP_AVGPOOL);
+    int as_avg = n->op == SNN_OP_MAXPOOL && p->net->params.maxpool == SNN_MAXPOOL_AVG;
+    kop *op = push_op(p, n->op == SNN_OP_MAXPOOL && !as_avg ? KOP_MAXPOOL : KOP_AVGPOOL);
     if (!op) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
     if (n->op == SNN_OP_GLOBALAVGPOOL) {
         op->kh = p->h;
@@ -312,21 +352,15 @@ static snn_err add_pool(plan *p, const snn_node *n)
         op->pr = a->pads[3];
         op->count_include_pad = n->op == SNN_OP_AVGPOOL && a->count_include_pad;
         if (op->kh < 1 || op->kw < 1 || op->sh < 1 || op->sw < 1) return unsupported(p, n, "bad kernel or strides");
-        int ho = p->h + op->pt + op->pb - op->kh, wo = p->w + op->pl + op->pr - op->kw;
-        if (ho < 0 || wo < 0) return unsupported(p, n, "kernel larger than input");
-        if (a->ceil_mode) {
-            ho = (ho + op->sh - 1) / op->sh + 1;
-            wo = (wo + op->sw - 1) / op->sw + 1;
-            /* the last window must start inside the input or left padding */
-            if ((ho - 1) * op->sh >= p->h + op->pt) ho--;
-            if ((wo - 1) * op->sw >= p->w + op->pl) wo--;
-        } else {
-            ho = ho / op->sh + 1;
-            wo = wo / op->sw + 1;
-        }
-        op->out = (kshape){p->c, ho, wo, 1};
     }
-    if (n->op == SNN_OP_GLOBALAVGPOOL) op->out = (kshape){p->c, 1, 1, 1};
+    /* the output shape is the graph's (graph_node_infer) */
+    const gshape *os = &p->shapes[n->out];
+    op->out = (kshape){p->c, (int)os->d[2], (int)os->d[3], 1};
+    if (op->kind == KOP_MAXPOOL) op->gated = p->net->params.neuron == SNN_NEURON_SPIKING_RELU;
+    if (as_avg && p->net->nnotes < NET_MAX_NOTES)
+        snprintf(p->net->notes[p->net->nnotes++], sizeof p->net->notes[0],
+                 "MaxPool '%.80s' converted to AveragePool (maxpool=avg, nengo_dl "
+                 "max_to_avg_pool): the network computes another function", n->name);
     p->h = op->out.h;
     p->w = op->out.w;
     return SNN_OK;
@@ -347,7 +381,7 @@ static snn_err add_pad(plan *p, const snn_graph *g, const snn_node *n)
     op->pl = (int)pd[3];
     op->pb = (int)pd[6];
     op->pr = (int)pd[7];
-    op->out = (kshape){p->c, p->h + op->pt + op->pb, p->w + op->pl + op->pr, 1};
+    op->out = (kshape){p->c, (int)p->shapes[n->out].d[2], (int)p->shapes[n->out].d[3], 1};
     p->h = op->out.h;
     p->w = op->out.w;
     return SNN_OK;
@@ -407,63 +441,391 @@ static snn_err add_transpose(plan *p, const snn_node *n)
     return unsupported(p, n, "only NCHW<->NHWC transposes are supported");
 }
 
-/* Close the stage being built into net->stages[net->nstages]. */
-static snn_err close_stage(plan *p, kshape in)
+/* ---- the stage planner ---- */
+
+/* A copy of a flat tensor's permutation (NULL stays NULL). */
+static int perm_dup(const int64_t *perm, int n, int64_t **out)
 {
-    snn_net *net = p->net;
-    kstage *st = &net->stages[net->nstages];
-    memset(st, 0, sizeof *st);
-    st->ops = p->ops;
-    st->nops = p->nops;
-    p->ops = NULL;
-    p->nops = p->capops = 0;
-    st->in = in;
-    st->out = st->nops ? st->ops[st->nops - 1].out : in;
-    net->nstages++;
-    size_t off = 0;
-    for (int i = 0; i < st->nops; i++) {
-        const kop *op = &st->ops[i];
-        static const char *names[] = {"Conv", "AveragePool", "MaxPool", "Pad", "Dense", "Affine"};
-        int nn = snprintf(st->opnames + off, sizeof st->opnames - off, "%s%s", i ? "+" : "",
-                          names[op->kind]);
-        if (nn > 0 && (size_t)nn < sizeof st->opnames - off) off += (size_t)nn;
-        st->macs += op->macs;
-        st->params += op->nweights + ((op->b && op->kind != KOP_CHAFFINE) ? op->out.c : 0);
+    *out = NULL;
+    if (!perm) return 0;
+    if (!(*out = malloc(sizeof(int64_t) * (size_t)n))) return -1;
+    memcpy(*out, perm, sizeof(int64_t) * (size_t)n);
+    return 0;
+}
+
+static void load_state(plan *p, const tinfo *t)
+{
+    p->spatial = t->spatial;
+    p->logical_nhwc = t->logical_nhwc;
+    p->c = t->c;
+    p->h = t->h;
+    p->w = t->w;
+    free(p->perm);
+    perm_dup(t->perm, t->c, &p->perm); /* NULL on failure: callers check */
+}
+
+static void store_state(plan *p, tinfo *t, int ref)
+{
+    t->ref = ref;
+    t->spatial = p->spatial;
+    t->logical_nhwc = p->logical_nhwc;
+    t->c = p->c;
+    t->h = p->h;
+    t->w = p->w;
+    free(t->perm);
+    t->perm = p->perm;
+    p->perm = NULL;
+}
+
+static int same_layout(const tinfo *a, const tinfo *b)
+{
+    if (a->spatial != b->spatial || a->c != b->c || a->h != b->h || a->w != b->w) return 0;
+    if (a->spatial) return a->logical_nhwc == b->logical_nhwc;
+    if (!a->perm || !b->perm) return a->perm == b->perm;
+    return !memcmp(a->perm, b->perm, sizeof(int64_t) * (size_t)a->c);
+}
+
+static snn_err plan_tensor(plan *p, int t);
+
+/* Operand reference of activation tensor t (planning it first). */
+static snn_err operand(plan *p, int t, const tinfo **out)
+{
+    snn_err e = plan_tensor(p, t);
+    *out = &p->ti[t];
+    return e;
+}
+
+/* Add/Sum of two activations, Concat on the channel axis. */
+static snn_err add_join(plan *p, const snn_node *n)
+{
+    const tinfo *x[SNN_NODE_MAX_IN];
+    snn_err e;
+    for (int k = 0; k < n->nin; k++) {
+        if (n->in[k] < 0 || is_const(p->g, n->in[k]))
+            return unsupported(p, n, "joins an activation with a constant");
+        if ((e = operand(p, n->in[k], &x[k]))) return e;
     }
-    if (!st->nops) snprintf(st->opnames, sizeof st->opnames, "Identity");
-    /* offset = stage(0) */
-    int64_t maxsz = kshape_size(&in);
-    for (int i = 0; i < st->nops; i++)
-        if (kshape_size(&st->ops[i].out) > maxsz) maxsz = kshape_size(&st->ops[i].out);
-    float *a = calloc((size_t)maxsz, sizeof(float)), *b = calloc((size_t)maxsz, sizeof(float));
-    st->bias = calloc((size_t)kshape_size(&st->out), sizeof(float));
-    if (!a || !b || !st->bias) {
-        free(a);
-        free(b);
+    kop_kind kind = n->op == SNN_OP_CONCAT ? KOP_CONCAT : KOP_ADD;
+    if (kind == KOP_ADD && !same_layout(x[0], x[1]))
+        return unsupported(p, n, "its operands differ in shape or layout (broadcasting)");
+    int64_t *perm = NULL;
+    int C = 0;
+    if (kind == KOP_CONCAT) {
+        int ax = n->a.axis.axis;
+        for (int k = 0; k < n->nin; k++) {
+            if (x[k]->spatial != x[0]->spatial || x[k]->h != x[0]->h || x[k]->w != x[0]->w ||
+                x[k]->logical_nhwc != x[0]->logical_nhwc)
+                return unsupported(p, n, "its operands differ in layout");
+            C += x[k]->c;
+        }
+        int chan_ax = !x[0]->spatial ? 1 : x[0]->logical_nhwc ? 3 : 1;
+        if (ax != chan_ax || (!x[0]->spatial && p->shapes[n->out].ndim != 2))
+            return unsupported(p, n, "concatenates along an axis other than the channels");
+        if (!x[0]->spatial) {
+            int any = 0;
+            for (int k = 0; k < n->nin; k++) any |= x[k]->perm != NULL;
+            if (any) {
+                if (!(perm = malloc(sizeof(int64_t) * (size_t)C)))
+                    return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+                for (int k = 0, off = 0; k < n->nin; off += x[k]->c, k++)
+                    for (int i = 0; i < x[k]->c; i++)
+                        perm[off + i] = off + (x[k]->perm ? x[k]->perm[i] : i);
+            }
+        }
+    }
+    load_state(p, x[0]);
+    if (x[0]->perm && !p->perm) {
+        free(perm);
         return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
     }
-    for (int i = 0; i < st->nops; i++) {
-        kop_apply_ref(&st->ops[i], a, b, 1);
-        float *t = a;
-        a = b;
-        b = t;
+    p->node = (int)(n - p->g->nodes);
+    kop *op = push_op(p, kind);
+    if (!op) {
+        free(perm);
+        return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
     }
-    memcpy(st->bias, a, sizeof(float) * (size_t)kshape_size(&st->out));
-    free(a);
-    free(b);
+    op->nin = n->nin;
+    for (int k = 0, off = 0; k < n->nin; k++) {
+        op->src[k] = x[k]->ref;
+        op->cin[k] = x[k]->c;
+        op->coff[k] = off;
+        off += x[k]->c;
+    }
+    if (kind == KOP_CONCAT) {
+        p->c = C;
+        free(p->perm);
+        p->perm = perm;
+    }
+    op->out = cur_shape(p);
     return SNN_OK;
 }
 
-static void stage_name(const snn_graph *g, int first_node, int last_node, char *out, size_t len)
+/* Plan tensor t into the current stage: a layer's frames become a source;
+ * anything else is the output of its node, planned after its inputs. */
+static snn_err plan_tensor(plan *p, int t)
 {
-    for (int i = first_node; i <= last_node; i++) {
-        snn_op op = g->nodes[i].op;
-        if (op == SNN_OP_CONV || op == SNN_OP_GEMM || op == SNN_OP_MATMUL) {
-            layer_name_from(g->nodes[i].name, out, len);
-            return;
+    const snn_graph *g = p->g;
+    if (p->stamp[t] == p->stage) return SNN_OK;
+    tinfo *ti = &p->ti[t];
+    int L = p->layer_of[t];
+    if (L >= 0) {
+        kstage *st = p->st;
+        int k = 0;
+        while (k < st->nsrc && st->src[k] != L) k++;
+        if (k == st->nsrc) {
+            if (st->nsrc == KOP_MAX_IN)
+                return snn_error_set(p->err, SNN_EUNSUPPORTED,
+                                     "layer input '%s' reads more than %d layers",
+                                     g->tensors[t].name, KOP_MAX_IN);
+            st->src[st->nsrc++] = L;
+        }
+        const klayer *ly = &p->net->layers[L];
+        free(ti->perm);
+        *ti = (tinfo){-1 - k, ly->shape.spatial, ly->logical_nhwc, ly->shape.c, ly->shape.h,
+                      ly->shape.w, NULL};
+        if (perm_dup(ly->perm, ly->shape.c, &ti->perm))
+            return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+        p->stamp[t] = p->stage;
+        return SNN_OK;
+    }
+    int ni = p->producer[t];
+    if (ni < 0)
+        return snn_error_set(p->err, SNN_EUNSUPPORTED, "tensor '%s' is not computed by the graph",
+                             g->tensors[t].name);
+    const snn_node *n = &g->nodes[ni];
+    snn_err e = SNN_OK;
+    int x = n->in[0];
+    int joins = (n->op == SNN_OP_ADD && !is_const(g, n->in[0]) && !is_const(g, n->in[1])) ||
+                n->op == SNN_OP_CONCAT;
+    if (!joins) {
+        if (n->op == SNN_OP_ADD || n->op == SNN_OP_MUL) {
+            x = is_const(g, n->in[0]) ? n->in[1] : n->in[0];
+            if (is_const(g, x)) return unsupported(p, n, "no activation operand");
+            if (n->op == SNN_OP_MUL && !is_const(g, n->in[0]) && !is_const(g, n->in[1]))
+                return unsupported(p, n, "multiplies two activations (not a linear op)");
+        }
+        const tinfo *xi;
+        if ((e = operand(p, x, &xi))) return e;
+        load_state(p, xi);
+        if (!p->perm && xi->perm) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+        p->fold_ok = xi->ref >= 0 && xi->ref == p->nops - 1 && p->uses[x] == 1;
+    }
+    int nops0 = p->nops;
+    p->node = ni;
+    switch (n->op) {
+    case SNN_OP_CONV: e = add_conv(p, g, n); break;
+    case SNN_OP_GEMM:
+    case SNN_OP_MATMUL: e = add_dense(p, g, n); break;
+    case SNN_OP_ADD:
+    case SNN_OP_CONCAT:
+        if (joins) {
+            e = add_join(p, n);
+            break;
+        }
+        /* Add of a constant: */
+        /* fall through */
+    case SNN_OP_MUL:
+    case SNN_OP_BATCHNORM: e = add_affine(p, g, n); break;
+    case SNN_OP_AVGPOOL:
+    case SNN_OP_MAXPOOL:
+    case SNN_OP_GLOBALAVGPOOL: e = add_pool(p, n); break;
+    case SNN_OP_PAD: e = add_pad(p, g, n); break;
+    case SNN_OP_FLATTEN:
+    case SNN_OP_RESHAPE: e = add_reshape(p, g, n); break;
+    case SNN_OP_TRANSPOSE: e = add_transpose(p, n); break;
+    case SNN_OP_SOFTMAX: e = unsupported(p, n, "Softmax inside the network (only as the output)"); break;
+    default: e = unsupported(p, n, "op not supported by the spiking converter");
+    }
+    if (e) return e;
+    int ref = p->ti[x].ref;
+    if (p->nops > nops0) {
+        kop *op = &p->ops[p->nops - 1];
+        if (!joins) op->src[0] = p->ti[x].ref;
+        ref = p->nops - 1;
+    }
+    /* an affine op folded into ops[nops-1] leaves ref = that op */
+    store_state(p, ti, ref);
+    if ((int64_t)ti->c * (ti->spatial ? (int64_t)ti->h * ti->w : 1) != gshape_elems(&p->shapes[t]))
+        return snn_error_set(p->err, SNN_EINTERNAL, "node '%s': planned size disagrees with the graph",
+                             n->name);
+    p->stamp[t] = p->stage;
+    if (p->nnodes < g->nnodes) p->nodes[p->nnodes++] = ni;
+    return SNN_OK;
+}
+
+static const char *kop_name(const kop *op)
+{
+    static const char *names[] = {"Conv", "AveragePool", "MaxPool", "Pad", "Dense", "Affine",
+                                  "Add", "Concat"};
+    if (op->kind == KOP_CONV && op->group > 1)
+        return op->group == op->in.c && op->group == op->out.c ? "DepthwiseConv" : "GroupConv";
+    if (op->kind == KOP_ADD && op->nin == 1) return "Identity";
+    return names[op->kind];
+}
+
+/* Close the stage built in p->ops: names, sizes, buffer slots by liveness,
+ * the offset vector stage(0), and the max-pool gates' offset check. */
+static snn_err close_stage(plan *p, kstage *st)
+{
+    const int nops = p->nops;
+    st->ops = p->ops;
+    st->nops = nops;
+    p->ops = NULL;
+    p->nops = p->capops = 0;
+    st->out = st->ops[nops - 1].out;
+    st->constant = st->nsrc > 0;
+    for (int k = 0; k < st->nsrc; k++) st->constant &= st->src[k] == 0;
+    for (int k = 0; k < st->nsrc && !st->constant; k++)
+        if (st->src[k] == 0)
+            return unsupported(p, &p->g->nodes[st->ops[nops - 1].node],
+                               "it joins the input image with a neuron path (not supported)");
+    size_t off = 0;
+    int *last = malloc(sizeof(int) * (size_t)nops), *busy = calloc((size_t)nops + 1, sizeof(int));
+    float **val = calloc((size_t)nops, sizeof *val);
+    if (!last || !busy || !val) {
+        free(last);
+        free(busy);
+        free(val);
+        return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < nops; i++) {
+        const kop *op = &st->ops[i];
+        int nn = snprintf(st->opnames + off, sizeof st->opnames - off, "%s%s", i ? "+" : "",
+                          kop_name(op));
+        if (nn > 0 && (size_t)nn < sizeof st->opnames - off) off += (size_t)nn;
+        st->macs += op->macs;
+        st->params += op->nweights + ((op->b && op->kind != KOP_CHAFFINE) ? op->out.c : 0);
+        last[i] = i == nops - 1 ? nops : i;
+        for (int k = 0; k < op->nin; k++)
+            if (op->src[k] >= 0) last[op->src[k]] = i;
+    }
+    /* slots: an op's output takes a slot no live value holds */
+    for (int i = 0; i < nops; i++) {
+        kop *op = &st->ops[i];
+        int s = 0;
+        while (busy[s]) s++;
+        busy[s] = 1;
+        op->slot = s;
+        if (s + 1 > st->nslots) st->nslots = s + 1;
+        for (int j = 0; j < i; j++)
+            if (last[j] == i) busy[st->ops[j].slot] = 0;
+    }
+    /* offset = stage(0) with biases; sources are zero */
+    int64_t zmax = 1;
+    for (int k = 0; k < st->nsrc; k++)
+        if (kshape_size(&p->net->layers[st->src[k]].shape) > zmax)
+            zmax = kshape_size(&p->net->layers[st->src[k]].shape);
+    float *zero = calloc((size_t)zmax, sizeof(float));
+    snn_err e = zero ? SNN_OK : snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+    for (int i = 0; i < nops && !e; i++) {
+        const kop *op = &st->ops[i];
+        const float *in[KOP_MAX_IN];
+        for (int k = 0; k < op->nin; k++) in[k] = op->src[k] >= 0 ? val[op->src[k]] : zero;
+        if (!(val[i] = calloc((size_t)kshape_size(&op->out), sizeof(float)))) {
+            e = snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+            break;
+        }
+        kop_apply_ref(op, in, val[i], 1);
+        if (op->kind == KOP_MAXPOOL) {
+            /* max(x + o) = max(x) + o when the offset o at the input is
+             * constant over each channel; otherwise the op keeps both
+             * offsets and takes max(x + o_in) - o_out (net_internal.h) */
+            const float *o = in[0];
+            const int C = op->in.c;
+            int varies = 0;
+            for (int64_t j = C; j < kshape_size(&op->in) && !varies; j++)
+                varies = fabsf(o[j] - o[j % C]) > 1e-6f * (1.0f + fabsf(o[j % C]));
+            if (varies) {
+                kop *mop = &st->ops[i];
+                int64_t isz = kshape_size(&op->in), osz = kshape_size(&op->out);
+                mop->w = malloc(sizeof(float) * (size_t)isz);
+                mop->b = malloc(sizeof(float) * (size_t)osz);
+                if (!mop->w || !mop->b) {
+                    e = snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+                    break;
+                }
+                memcpy(mop->w, o, sizeof(float) * (size_t)isz);
+                memcpy(mop->b, val[i], sizeof(float) * (size_t)osz);
+            }
         }
     }
-    layer_name_from(g->nodes[last_node > first_node ? last_node : first_node].name, out, len);
+    if (!e) {
+        st->bias = val[nops - 1];
+        val[nops - 1] = NULL;
+    }
+    for (int i = 0; i < nops; i++) free(val[i]);
+    free(val);
+    free(zero);
+    free(last);
+    free(busy);
+    return e;
+}
+
+/* The layer's name: from the last join (Add of activations, Concat) of
+ * its stage when the join sits in a named scope, which names the block in
+ * residual and Inception exports ("/layer1/layer1.0/Add" -> "layer1.0");
+ * else from the first weighted node (in node order); else from its own
+ * node. */
+static void stage_name(const plan *p, int own, char *out, size_t len)
+{
+    int best = -1, join = -1, maxn = own;
+    for (int i = 0; i < p->nnodes; i++) {
+        int ni = p->nodes[i];
+        const snn_node *n = &p->g->nodes[ni];
+        if ((n->op == SNN_OP_CONV || n->op == SNN_OP_GEMM || n->op == SNN_OP_MATMUL) &&
+            (best < 0 || ni < best))
+            best = ni;
+        const char *scope = strchr(n->name + (n->name[0] == '/'), '/');
+        if ((n->op == SNN_OP_CONCAT || (n->op == SNN_OP_ADD && !is_const(p->g, n->in[0]) &&
+                                        !is_const(p->g, n->in[1]))) && scope && ni > join)
+            join = ni;
+        if (ni > maxn) maxn = ni;
+    }
+    layer_name_from(p->g->nodes[join >= 0 ? join : best >= 0 ? best : maxn].name, out, len);
+}
+
+/* Plan the stage feeding layer L from tensor t. `own` is the layer's node
+ * (ReLU/Clip/Softmax) or -1. */
+static snn_err plan_stage(plan *p, int L, int t, int own)
+{
+    snn_net *net = p->net;
+    kstage *st = &net->stages[L - 1];
+    memset(st, 0, sizeof *st);
+    p->st = st;
+    p->stage = L;
+    p->nnodes = 0;
+    snn_err e = plan_tensor(p, t);
+    if (e) return e;
+    klayer *ly = &net->layers[L];
+    if (p->ti[t].ref < 0) {
+        /* neurons on the image, or a readout of neurons: an identity stage */
+        if (st->src[0] == 0 && ly->info.kind != SNN_LAYER_NEURONS)
+            return snn_error_set(p->err, SNN_EUNSUPPORTED, "the graph has no weighted layer");
+        if (st->src[0] != 0 && ly->info.kind == SNN_LAYER_NEURONS)
+            return unsupported(p, &p->g->nodes[own], "two activations in a row");
+        load_state(p, &p->ti[t]);
+        if (p->ti[t].perm && !p->perm) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+        kop *op = push_op(p, KOP_ADD); /* the readout reads a layer as is */
+        if (!op) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+        op->src[0] = p->ti[t].ref;
+        op->out = op->in;
+        op->node = own >= 0 ? own : p->g->nnodes - 1;
+    }
+    const tinfo *x = &p->ti[t];
+    ly->shape = (kshape){x->c, x->spatial ? x->h : 1, x->spatial ? x->w : 1, x->spatial};
+    ly->logical_nhwc = x->logical_nhwc;
+    if (perm_dup(x->perm, x->c, &ly->perm)) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+    if ((e = close_stage(p, st))) return e;
+    stage_name(p, own >= 0 ? own : p->g->nnodes - 1, ly->info.name, sizeof ly->info.name);
+    for (int i = 0; i < st->nops; i++)
+        if (st->ops[i].kind == KOP_MAXPOOL && st->ops[i].gated && !st->constant) {
+            int64_t *ns = realloc(net->state_size, sizeof(int64_t) * (size_t)(net->nstates + 1));
+            if (!ns) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+            net->state_size = ns;
+            ns[net->nstates] = kshape_size(&st->ops[i].in) + kshape_size(&st->ops[i].out);
+            st->ops[i].state = net->nstates++;
+        }
+    return SNN_OK;
 }
 
 void snn_net_free(snn_net *n)
@@ -473,9 +835,164 @@ void snn_net_free(snn_net *n)
         free_ops(n->stages[i].ops, n->stages[i].nops);
         free(n->stages[i].bias);
     }
+    if (n->layers)
+        for (int i = 0; i < n->nlayers; i++) free(n->layers[i].perm);
     free(n->stages);
     free(n->layers);
+    free(n->state_size);
+    free(n->out_perm);
     free(n);
+}
+
+static void plan_deinit(plan *p)
+{
+    if (p->ti)
+        for (int t = 0; t < p->g->ntensors; t++) free(p->ti[t].perm);
+    free(p->ti);
+    free(p->shapes);
+    free(p->producer);
+    free(p->uses);
+    free(p->layer_of);
+    free(p->stamp);
+    free(p->nodes);
+    free(p->stage_in);
+    free_ops(p->ops, p->nops);
+    free(p->perm);
+}
+
+/* Layers: the input, every ReLU/Clip node, the readout; then their stages. */
+static snn_err plan_net(plan *p, const snn_model *m)
+{
+    const snn_graph *g = p->g;
+    snn_net *net = p->net;
+    const int NT = g->ntensors;
+    snn_err e;
+    if (!(p->shapes = malloc(sizeof *p->shapes * (size_t)NT)) ||
+        !(p->producer = malloc(sizeof(int) * (size_t)NT)) ||
+        !(p->uses = calloc((size_t)NT, sizeof(int))) ||
+        !(p->layer_of = malloc(sizeof(int) * (size_t)NT)) ||
+        !(p->stamp = malloc(sizeof(int) * (size_t)NT)) ||
+        !(p->ti = calloc((size_t)NT, sizeof *p->ti)) ||
+        !(p->nodes = malloc(sizeof(int) * (size_t)(g->nnodes + 1))) ||
+        !(p->stage_in = malloc(sizeof(int) * (size_t)(g->nnodes + 2))))
+        return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+    if ((e = graph_infer_all(g, 1, p->shapes, p->err))) return e;
+    for (int t = 0; t < NT; t++) p->producer[t] = p->layer_of[t] = p->stamp[t] = -1;
+    p->uses[g->output]++;
+    for (int i = 0; i < g->nnodes; i++) {
+        const snn_node *n = &g->nodes[i];
+        p->producer[n->out] = i;
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] >= 0) p->uses[n->in[k]]++;
+    }
+    /* input layer */
+    const snn_tensor *in = &g->tensors[g->input];
+    klayer *L0 = &net->layers[0];
+    if (in->ndim == 4) {
+        L0->shape = (kshape){m->cfg.in_c, m->cfg.in_h, m->cfg.in_w, 1};
+        L0->logical_nhwc = m->cfg.layout == SNN_LAYOUT_NHWC;
+        net->input_nchw = !L0->logical_nhwc;
+    } else {
+        L0->shape = (kshape){(int)snn_tensor_item_elems(in), 1, 1, 0};
+    }
+    if (kshape_size(&L0->shape) != snn_tensor_item_elems(in))
+        return snn_error_set(p->err, SNN_ESHAPE, "the config's input shape does not match the graph");
+    net->input_shape = L0->shape;
+    snprintf(L0->info.name, sizeof L0->info.name, "input");
+    L0->info.kind = SNN_LAYER_INPUT;
+    L0->info.neurons = kshape_size(&L0->shape);
+    L0->node = -1;
+    p->layer_of[g->input] = 0;
+    /* the readout tensor */
+    int tro = g->output, own_ro = -1;
+    if (p->producer[tro] >= 0 && g->nodes[p->producer[tro]].op == SNN_OP_SOFTMAX) {
+        const snn_node *n = &g->nodes[p->producer[tro]];
+        const gshape *xs = &p->shapes[n->in[0]];
+        if (n->a.axis.axis != xs->ndim - 1 && n->a.axis.axis != 1)
+            return unsupported(p, n, "softmax not over the class axis");
+        if (gshape_elems(xs) != xs->d[1]) return unsupported(p, n, "softmax over a 4-D tensor");
+        net->softmax = 1;
+        own_ro = p->producer[tro];
+        tro = n->in[0];
+    }
+    /* neuron layers in node order; an activation whose only reader is
+     * another (torch's ReLU6: Relu then Clip 0..6) is one layer with it */
+    int nl = 1;
+    for (int i = 0; i < g->nnodes; i++) {
+        const snn_node *n = &g->nodes[i];
+        if (n->op != SNN_OP_RELU && n->op != SNN_OP_CLIP) continue;
+        if (n->op == SNN_OP_CLIP && n->a.clip.min != 0.0f)
+            return unsupported(p, n, "Clip with a minimum other than 0 is not a ReLU");
+        if (n->op == SNN_OP_CLIP && !(n->a.clip.max > 0))
+            return unsupported(p, n, "Clip with a maximum <= 0");
+        int merged = 0;
+        if (p->uses[n->out] == 1)
+            for (int j = i + 1; j < g->nnodes && !merged; j++)
+                merged = (g->nodes[j].op == SNN_OP_RELU || g->nodes[j].op == SNN_OP_CLIP) &&
+                         g->nodes[j].in[0] == n->out;
+        if (merged) continue;
+        klayer *L = &net->layers[nl];
+        L->info.kind = SNN_LAYER_NEURONS;
+        L->node = i;
+        /* the layer's input: before the activations merged into it */
+        int t = n->in[0];
+        float mx = n->op == SNN_OP_CLIP ? n->a.clip.max : INFINITY;
+        while (p->producer[t] >= 0 && (g->nodes[p->producer[t]].op == SNN_OP_RELU ||
+                                       g->nodes[p->producer[t]].op == SNN_OP_CLIP)) {
+            const snn_node *a = &g->nodes[p->producer[t]];
+            if (a->op == SNN_OP_CLIP && a->a.clip.max < mx) mx = a->a.clip.max;
+            t = a->in[0];
+        }
+        L->clip_max = isfinite(mx) ? mx : 0;
+        p->stage_in[nl] = t;
+        p->layer_of[n->out] = nl++;
+    }
+    net->nlayers = nl + 1;
+    net->nstages = nl;
+    net->layers[nl].info.kind = SNN_LAYER_OUTPUT;
+    net->layers[nl].node = -1;
+    for (int l = 1; l < nl; l++)
+        if ((e = plan_stage(p, l, p->stage_in[l], net->layers[l].node))) return e;
+    if ((e = plan_stage(p, nl, tro, own_ro))) return e;
+    /* the classes in the output tensor's ONNX order: a readout stored HWC
+     * (or as a permuted flat vector) is read through out_perm */
+    const klayer *ro = &net->layers[nl];
+    const kshape *rs = &ro->shape;
+    int64_t K = kshape_size(rs);
+    if ((rs->spatial && !ro->logical_nhwc && rs->h * rs->w > 1) || (!rs->spatial && ro->perm)) {
+        if (!(net->out_perm = malloc(sizeof(int64_t) * (size_t)K)))
+            return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
+        if (!rs->spatial)
+            memcpy(net->out_perm, ro->perm, sizeof(int64_t) * (size_t)K);
+        else
+            for (int c = 0; c < rs->c; c++)
+                for (int y = 0; y < rs->h; y++)
+                    for (int x = 0; x < rs->w; x++)
+                        net->out_perm[((int64_t)c * rs->h + y) * rs->w + x] =
+                            ((int64_t)y * rs->w + x) * rs->c + c;
+    }
+    return SNN_OK;
+}
+
+/* Fan-out of each layer: the MACs of the ops its frames reach, an op read
+ * by several layers' paths counted in equal shares. */
+static void layer_fanout(snn_net *net)
+{
+    for (int s = 0; s < net->nstages; s++) {
+        const kstage *st = &net->stages[s];
+        unsigned mask[64] = {0};
+        unsigned *m = st->nops <= 64 ? mask : calloc((size_t)st->nops, sizeof *m);
+        if (!m) continue;
+        for (int i = 0; i < st->nops; i++) {
+            const kop *op = &st->ops[i];
+            for (int k = 0; k < op->nin; k++)
+                m[i] |= op->src[k] >= 0 ? m[op->src[k]] : 1u << (-1 - op->src[k]);
+            int cnt = __builtin_popcount(m[i]);
+            for (int k = 0; k < st->nsrc && cnt; k++)
+                if (m[i] >> k & 1) net->layers[st->src[k]].info.fanout_total += op->macs / cnt;
+        }
+        if (m != mask) free(m);
+    }
 }
 
 snn_net *snn_net_new(const snn_model *m, const snn_convert_params *prm, snn_error *err)
@@ -483,6 +1000,7 @@ snn_net *snn_net_new(const snn_model *m, const snn_convert_params *prm, snn_erro
     const snn_graph *g = m->graph;
     plan p = {0};
     p.err = err;
+    p.g = g;
     snn_net *net = calloc(1, sizeof *net);
     int maxst = g->nnodes + 2;
     if (!net || !(net->stages = calloc((size_t)maxst, sizeof *net->stages)) ||
@@ -499,119 +1017,17 @@ snn_net *snn_net_new(const snn_model *m, const snn_convert_params *prm, snn_erro
         snn_net_free(net);
         return NULL;
     }
-    const snn_tensor *in = &g->tensors[g->input];
-    if (in->ndim == 4) {
-        p.spatial = 1;
-        p.c = m->cfg.in_c;
-        p.h = m->cfg.in_h;
-        p.w = m->cfg.in_w;
-        p.logical_nhwc = m->cfg.layout == SNN_LAYOUT_NHWC;
-        net->input_nchw = !p.logical_nhwc;
-    } else {
-        p.spatial = 0;
-        p.c = (int)snn_tensor_item_elems(in);
-        p.h = p.w = 1;
-    }
-    net->input_shape = cur_shape(&p);
-    klayer *L0 = &net->layers[0];
-    snprintf(L0->info.name, sizeof L0->info.name, "input");
-    L0->info.kind = SNN_LAYER_INPUT;
-
-    int cur = g->input, stage_first = 0;
-    kshape stage_in = cur_shape(&p);
-    snn_err e = SNN_OK;
-    int nclip_pending = 0;
-    float clip_max = 0;
-    for (int i = 0; i < g->nnodes && !e; i++) {
-        const snn_node *n = &g->nodes[i];
-        int ndyn = 0, uses_cur = 0;
-        for (int k = 0; k < n->nin; k++) {
-            int t = n->in[k];
-            if (t < 0 || is_const(g, t)) continue;
-            ndyn++;
-            if (t == cur) uses_cur = 1;
-        }
-        if (!ndyn) continue; /* constant subgraph, folded by the importer */
-        if (!uses_cur || ndyn > 1) {
-            e = unsupported(&p, n, ndyn > 1 ? "it joins two activations (residual/branching networks are not supported)"
-                                             : "the network is not a chain");
-            break;
-        }
-        if (net->softmax) {
-            e = unsupported(&p, n, "ops after the output Softmax");
-            break;
-        }
-        switch (n->op) {
-        case SNN_OP_CONV: e = add_conv(&p, g, n); break;
-        case SNN_OP_GEMM:
-        case SNN_OP_MATMUL: e = add_dense(&p, g, n); break;
-        case SNN_OP_ADD:
-        case SNN_OP_MUL:
-        case SNN_OP_BATCHNORM: e = add_affine(&p, g, n); break;
-        case SNN_OP_AVGPOOL:
-        case SNN_OP_MAXPOOL:
-        case SNN_OP_GLOBALAVGPOOL: e = add_pool(&p, n); break;
-        case SNN_OP_PAD: e = add_pad(&p, g, n); break;
-        case SNN_OP_FLATTEN:
-        case SNN_OP_RESHAPE: e = add_reshape(&p, g, n); break;
-        case SNN_OP_TRANSPOSE: e = add_transpose(&p, n); break;
-        case SNN_OP_SOFTMAX:
-            if (n->a.axis.axis != 1 && n->a.axis.axis != -1) {
-                e = unsupported(&p, n, "softmax not over the class axis");
-                break;
-            }
-            if (p.spatial && (p.h != 1 || p.w != 1)) {
-                e = unsupported(&p, n, "softmax over a 4-D tensor");
-                break;
-            }
-            net->softmax = 1;
-            break;
-        case SNN_OP_CLIP:
-            if (n->a.clip.min != 0.0f) {
-                e = unsupported(&p, n, "Clip with a minimum other than 0 is not a ReLU");
-                break;
-            }
-            nclip_pending = 1;
-            clip_max = n->a.clip.max;
-            /* fall through */
-        case SNN_OP_RELU: {
-            if (!p.nops) {
-                e = unsupported(&p, n, "two activations in a row");
-                break;
-            }
-            e = close_stage(&p, stage_in);
-            if (e) break;
-            klayer *L = &net->layers[net->nstages];
-            L->info.kind = SNN_LAYER_NEURONS;
-            stage_name(g, stage_first, i, L->info.name, sizeof L->info.name);
-            L->clip_max = nclip_pending && isfinite(clip_max) ? clip_max : 0;
-            nclip_pending = 0;
-            stage_first = i + 1;
-            stage_in = cur_shape(&p);
-            break;
-        }
-        default:
-            e = unsupported(&p, n, "op not supported by the spiking converter");
-        }
-        cur = n->out;
-    }
-    if (!e && cur != g->output)
-        e = snn_error_set(err, SNN_EUNSUPPORTED, "graph output '%s' is not at the end of the chain",
-                          g->tensors[g->output].name);
-    if (!e && !p.nops && net->nstages == 0)
-        e = snn_error_set(err, SNN_EUNSUPPORTED, "the graph has no weighted layer");
-    if (!e) e = close_stage(&p, stage_in);
-    free_ops(p.ops, p.nops);
-    free(p.perm);
+    snn_err e = plan_net(&p, m);
+    plan_deinit(&p);
     if (e) {
+        /* stages planned so far own their ops; count them for the free */
+        int ns = 0;
+        while (ns < maxst && net->stages[ns].ops) ns++;
+        net->nstages = ns;
+        if (!net->nlayers) net->nlayers = 1;
         snn_net_free(net);
         return NULL;
     }
-    /* readout layer */
-    klayer *out = &net->layers[net->nstages];
-    out->info.kind = SNN_LAYER_OUTPUT;
-    stage_name(g, stage_first, g->nnodes - 1, out->info.name, sizeof out->info.name);
-    net->nlayers = net->nstages + 1;
     net->nclasses = (int)kshape_size(&net->stages[net->nstages - 1].out);
     if (net->nclasses != m->cfg.nclasses) {
         snn_error_set(err, SNN_ESHAPE, "network outputs %d values but the config names %d classes",
@@ -628,6 +1044,16 @@ snn_net *snn_net_new(const snn_model *m, const snn_convert_params *prm, snn_erro
                 memcpy(net->layers[i].info.name, b, sizeof b);
                 j = 0;
             }
+    for (int i = 1; i < net->nlayers; i++) {
+        const kstage *st = &net->stages[i - 1];
+        char *o = net->layers[i].info.inputs;
+        size_t off = 0, cap = sizeof net->layers[i].info.inputs;
+        for (int k = 0; k < st->nsrc && off < cap; k++) {
+            int nn = snprintf(o + off, cap - off, "%s%s", k ? "," : "", net->layers[st->src[k]].info.name);
+            if (nn > 0) off += (size_t)nn;
+        }
+    }
+    layer_fanout(net);
     /* gains, amplitudes, synapses, infos */
     net->filt_a = prm->synapse > 0 ? exp(-prm->dt / prm->synapse) : 0.0;
     net->filt_b = prm->synapse > 0 ? 1.0 - net->filt_a : 1.0;
@@ -644,9 +1070,8 @@ snn_net *snn_net_new(const snn_model *m, const snn_convert_params *prm, snn_erro
             snprintf(inf->ops, sizeof inf->ops, "%s", st->opnames);
             inf->params = st->params;
             inf->macs = st->macs;
-            inf->synapse_in = L->synapse = i > 1 && prm->synapse > 0;
+            inf->synapse_in = L->synapse = !st->constant && prm->synapse > 0;
         }
-        if (i < net->nstages) inf->fanout_total = net->stages[i].macs;
         if (inf->kind == SNN_LAYER_NEURONS) {
             float s_l = snn_convert_params_layer_scale(prm, inf->name);
             float thr = 1.0f;
@@ -700,3 +1125,8 @@ size_t snn_net_input_size(const snn_net *n) { return (size_t)kshape_size(&n->inp
 const snn_convert_params *snn_net_params(const snn_net *n) { return &n->params; }
 const snn_model *snn_net_model(const snn_net *n) { return n->model; }
 size_t snn_net_memory_bytes(const snn_net *n) { return n->memory_bytes; }
+int snn_net_nnotes(const snn_net *n) { return n->nnotes; }
+const char *snn_net_note(const snn_net *n, int i)
+{
+    return i >= 0 && i < n->nnotes ? n->notes[i] : NULL;
+}

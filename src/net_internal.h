@@ -1,20 +1,56 @@
-/* net_internal.h: PRIVATE to libsnn. The planned spiking network: stages of
- * linear ops between neuron layers, and the kernels that apply them.
+/* net_internal.h: PRIVATE to libsnn. The planned spiking network: a DAG of
+ * neuron layers, each fed by a stage of linear ops, and the kernels.
  *
- * DESIGN: a converted network is a chain
- *     input -> stage 0 -> neurons 1 -> stage 1 -> neurons 2 ... -> stage L -> readout
- * where every stage is a short list of linear ops (Conv, pooling, padding,
- * Dense, per-channel affine) whose biases are folded into one offset vector
- * `bias` = stage(0) computed at plan time. At run time a stage applies only
- * the linear part: U = L(x); the neurons then take J = gain * (U' + bias),
- * where U' is U itself (no synapse) or the lowpass-filtered U of the
- * previous step (synapse, the one-step delay of nengo).
+ * DESIGN: the converted network is planned from the graph IR that the ANN
+ * interpreter runs (graph.h), with its shape rules (graph_infer_all):
+ *  - layers: the graph input (layer 0), one neuron layer per ReLU/Clip node
+ *    (in node order), and the readout (the graph output, or the input of a
+ *    final Softmax);
+ *  - stages: stage i feeds layer i+1. It is the sub-DAG of linear nodes
+ *    between that layer's input tensor and the neuron layers (its sources)
+ *    it reads: Conv (any group), Gemm/MatMul, AveragePool,
+ *    GlobalAveragePool, Pad, per-channel affine (BatchNormalization not
+ *    folded into a Conv/Dense, Add/Mul by constants), joins (Add/Sum of
+ *    activations: an n-ary sum; Concat: each input at its channel offset),
+ *    and the max-pool gate; Flatten/Reshape/Transpose only change the
+ *    layout bookkeeping. A value used by two stages is computed by each.
+ *    All biases of a stage are folded into one offset vector `bias` =
+ *    stage(0), computed at plan time; at run time a stage applies only the
+ *    linear part U = L(sources); the neurons then take J = gain*(U' + bias),
+ *    where U' is U itself (no synapse) or the lowpass-filtered U of the
+ *    previous step. A chain network is the special case of one source per
+ *    stage and a list of ops, and runs exactly as it did before the DAG.
+ *  - nengo mode (nengo_dl.Converter on the same Keras graph): every
+ *    activation is an ensemble (a neuron layer here); Add/Concatenate and
+ *    pooling/flatten layers are pass-through nodes with no synapse of their
+ *    own; every connection whose source is neurons, including each input of
+ *    an Add/Concat pass-through node that comes from neurons, carries the
+ *    lowpass synapse (one-step delay). Since the filter is linear and the
+ *    same on every such connection, filtering the stage output of a layer
+ *    whose sources are all neurons equals nengo's per-connection filters:
+ *    one synapse, one delay, per neuron-to-neuron path. A stage whose only
+ *    source is the input image has no synapse and is computed once per
+ *    image; a stage that joins the image with a neuron path is refused
+ *    (nengo would filter one path and not the other).
+ *  - MaxPool is the one nonlinear op a stage may hold. Spiking (default
+ *    `maxpool=gated`): each window passes the input of its leader, the
+ *    element with the highest input accumulated since the first step
+ *    (Rueckauer et al. 2017: the most active neuron so far), which changes
+ *    only when another one overtakes it, so the output counts exactly the
+ *    spikes of the most active input; rate mode (neuron relu) takes the
+ *    exact max. It commutes with the stage offsets when the offset at its input is
+ *    constant per channel (max(x + o) = max(x) + o); otherwise (a Pad or
+ *    a bordered pool before it) the op keeps the offsets at its input (w)
+ *    and output (b) and passes x + w less b, so the stage stays exact.
+ *    `maxpool=avg`
+ *    plans an AveragePool instead (nengo_dl's max_to_avg_pool) and records
+ *    that substitution in the net's notes (snn_net_note).
  *
  * Tensors are per image and per timestep "frames": spatial frames are
  * height x width x channels (channels innermost, so one input event scatters
  * a contiguous row of weights), flat frames are vectors. Conv weights are
- * stored [kh][kw][cin][cout], Dense weights [in][out]: one layout serves the
- * im2col GEMM and the event-driven scatter.
+ * stored [kh][kw][cin/group][cout], Dense weights [in][out]: one layout
+ * serves the im2col GEMM and the event-driven gather/scatter.
  */
 #ifndef SNN_NET_INTERNAL_H
 #define SNN_NET_INTERNAL_H
@@ -24,13 +60,17 @@
 #include "snn/engine.h"
 
 typedef enum {
-    KOP_CONV,        /* 2-D convolution, group 1 */
-    KOP_AVGPOOL,     /* average pooling (MaxPool converted, GlobalAveragePool) */
-    KOP_MAXPOOL,     /* only in rate mode with exact ANN semantics (never planned now) */
+    KOP_CONV,        /* 2-D convolution, any group (depthwise: cin/group = 1) */
+    KOP_AVGPOOL,     /* average pooling (GlobalAveragePool, MaxPool with maxpool=avg) */
+    KOP_MAXPOOL,     /* max pooling: the spiking gate, or the exact max (rate, constant input) */
     KOP_PAD,         /* zero padding of a spatial frame */
     KOP_DENSE,       /* fully connected; input flat (spatial frames read in HWC order) */
-    KOP_CHAFFINE     /* per-channel (or per-element for flat) scale; bias separate */
+    KOP_CHAFFINE,    /* per-channel (or per-element for flat) scale; bias separate */
+    KOP_ADD,         /* sum of nin operands of one shape */
+    KOP_CONCAT       /* operands placed at channel offsets coff[k] (flat: element offsets) */
 } kop_kind;
+
+#define KOP_MAX_IN 8
 
 typedef struct kshape {
     int c, h, w;     /* flat tensors: c = size, h = w = 1 */
@@ -41,35 +81,56 @@ static inline int64_t kshape_size(const kshape *s) { return (int64_t)s->c * s->h
 
 typedef struct kop {
     kop_kind kind;
-    kshape in, out;
+    kshape in, out;              /* in: shape of operand 0 */
+    int nin;                     /* operands: >= 0 an earlier op's output, */
+    int src[KOP_MAX_IN];         /* -1-k the stage's source k (a layer's frames) */
+    int cin[KOP_MAX_IN];         /* concat: channels of each operand */
+    int coff[KOP_MAX_IN];        /* concat: their offsets in the output */
+    int slot;                    /* engine buffer holding the output frames */
     /* conv / pool geometry */
     int kh, kw, sh, sw, dh, dw;
     int pt, pl, pb, pr;          /* pads top, left, bottom, right */
+    int group;                   /* conv groups (1: dense conv) */
     int count_include_pad;
-    float *w;                    /* conv [kh][kw][cin][cout], dense [in][out], chaffine [c] */
-    float *b;                    /* per-output bias of this op (conv/dense/affine) or NULL */
+    int gated;                   /* maxpool: spiking gate with state `state` */
+    int state;                   /* index of the gate's per-image state, -1 none */
+    int node;                    /* the graph node it comes from */
+    float *w;                    /* conv [kh][kw][cin/g][cout], dense [in][out], chaffine [c];
+                                  * maxpool: the stage offset at its input, or NULL */
+    float *b;                    /* per-output bias of this op (conv/dense/affine) or NULL;
+                                  * maxpool: the stage offset at its output */
     int64_t macs;                /* per frame */
     int64_t nweights;
 } kop;
 
 typedef struct kstage {
     int nops;
-    kop *ops;
-    kshape in, out;
+    kop *ops;                    /* topological order; the last op is the output */
+    int nsrc;
+    int src[KOP_MAX_IN];         /* the layers it reads */
+    int constant;                /* reads only the input image: run once per image */
+    int nslots;                  /* op output buffers it needs at once */
+    kshape out;
     float *bias;                 /* [out size]: the stage applied to a zero input */
     int64_t macs;                /* per frame, sum of ops */
     int64_t params;
     char opnames[128];
 } kstage;
 
-/* One neuron layer (after stage i) or the readout (after the last stage). */
+/* One layer: the input, a neuron layer, or the readout. */
 typedef struct klayer {
     snn_layer_info info;
+    kshape shape;                /* storage shape of its frames */
+    int logical_nhwc;            /* spatial: the ONNX tensor is NHWC */
+    int64_t *perm;               /* flat: storage index of ONNX index i; NULL = identity */
     float gain;                  /* s: J = gain * (x + bias) */
     float amplitude;             /* spike height is amplitude / dt */
-    float clip_max;              /* rate-mode clip (Clip op); 0 = none */
-    int synapse;                 /* input filtered (source is spiking neurons) */
+    float clip_max;              /* Clip's maximum activation; 0 = none */
+    int synapse;                 /* input filtered (sources are spiking neurons) */
+    int node;                    /* neurons: the graph's ReLU/Clip node; else -1 */
 } klayer;
+
+#define NET_MAX_NOTES 16
 
 struct snn_net {
     const snn_model *model;
@@ -78,30 +139,47 @@ struct snn_net {
     kstage *stages;              /* stage i feeds layers[i+1] */
     int nlayers;                 /* input + neuron layers + output */
     klayer *layers;              /* [0] input, [1..nstages-1] neurons, [nstages] output */
+    int nstates;                 /* max-pool gates */
+    int64_t *state_size;         /* [nstates] floats per image */
     int input_nchw;              /* input arrives NCHW and is transposed to HWC */
     kshape input_shape;
     int nclasses;
+    int64_t *out_perm;           /* class i (ONNX order of the output) is readout element
+                                  * out_perm[i]; NULL = the same order */
     int softmax;                 /* the graph ends in Softmax (else logits get one) */
     double filt_a, filt_b;       /* lowpass coefficients */
     size_t memory_bytes;
+    int nnotes;                  /* what changes the network's function */
+    char notes[NET_MAX_NOTES][192];
 };
 
-/* Kernels (kernels.c). All frames are contiguous floats. */
-/* Apply op to one frame with biases (reference, scalar, direct loops). */
-void kop_apply_ref(const kop *op, const float *in, float *out, int with_bias);
+/* Kernels (kernels.c). All frames are contiguous floats; in[k] holds the
+ * frames of operand k (stride: its frame size). */
+/* Apply op to one frame with biases (reference, scalar, direct loops).
+ * A gated max-pool is the exact max here. */
+void kop_apply_ref(const kop *op, const float *const *in, float *out, int with_bias);
 /* Apply the linear part to `nframes` frames (in/out strides = frame sizes).
- * Chooses dense BLAS or event-driven scatter per frame by input density.
- * `scratch` holds kop_scratch_floats(op, nframes) floats. */
-void kop_apply_fast(const kop *op, const float *in, float *out, int nframes, float *scratch);
+ * Chooses dense BLAS or event-driven gather/scatter per frame by input
+ * density. `scratch` holds kop_scratch_floats(op, nframes) floats. */
+void kop_apply_fast(const kop *op, const float *const *in, float *out, int nframes,
+                    float *scratch);
 int64_t kop_scratch_floats(const kop *op, int nframes);
-
-
+/* The spiking max-pool gate over nframes consecutive steps. acc holds the
+ * op's input size (accumulated input) plus its output size (each window's
+ * leader), zero at the first step; each window passes the input of the
+ * element with the largest accumulated value, the leader keeping ties.
+ * `ref` selects the scalar reference twin. */
+void kop_maxpool_gate(const kop *op, const float *in, float *out, int nframes, float *acc,
+                      int ref);
 
 /* Neuron and synapse updates (engine.c), exposed for unit tests.
  * Spiking ReLU, n steps of one neuron vector: v += max(J,0)*dt; k = floor(v);
  * v -= k; out = k * amplitude / dt. Returns the number of spikes. */
 double snn_neuron_spiking_relu(float *v, const float *J, float *out, int64_t n, float dt,
                                float amplitude, uint8_t *fired);
+/* The same with the current clamped to jmax (a Clip layer's maximum rate). */
+double snn_neuron_spiking_relu_max(float *v, const float *J, float *out, int64_t n, float dt,
+                                   float amplitude, float jmax, uint8_t *fired);
 /* Zero-order-hold lowpass: out = y (previous state), y = a*y + b*u. */
 void snn_lowpass_delay(float *y, const float *u, float *out, int64_t n, float a, float b);
 #endif

@@ -41,6 +41,11 @@ typedef enum {
     SNN_READOUT_MEAN           /* non-spiking output accumulating its input: mean so far */
 } snn_readout;
 
+typedef enum {
+    SNN_MAXPOOL_GATED,         /* spiking max-pool: the most active input so far passes */
+    SNN_MAXPOOL_AVG            /* nengo_dl max_to_avg_pool: AveragePool (another function) */
+} snn_maxpool_mode;
+
 typedef struct snn_layer_value {
     char layer[SNN_LAYER_NAME_MAX];   /* layer name, or "" for the default */
     float value;
@@ -62,11 +67,12 @@ typedef struct snn_convert_params {
     int bias_correction;       /* Li et al. 2021 light calibration applied */
     int nbias_corr;            /* per layer offsets live in the model; count only */
     snn_readout readout;
+    snn_maxpool_mode maxpool;
 } snn_convert_params;
 
 /* The nengo_dl.Converter defaults: spiking-relu, dt 0.001, synapse none...
  * exactly: neuron spiking-relu, dt 0.001, synapse 0.005, scale 1, v0 zero,
- * normalize none, readout filtered. */
+ * normalize none, readout filtered; maxpool gated (nengo has none). */
 void snn_convert_params_init(snn_convert_params *p);
 
 /* Set one parameter from its string form. Keys (also accepted with '-'):
@@ -77,7 +83,8 @@ void snn_convert_params_init(snn_convert_params *p);
  *   v0                zero | half | uniform:SEED
  *   normalize         none | max | percentile:P
  *   readout           filtered | mean
- *   max_pool          avg   (the only conversion of MaxPool)
+ *   maxpool           gated | avg   (also max_pool; avg = nengo's
+ *                     max_to_avg_pool, reported by snn_net_note)
  * Returns SNN_EINVALID with a message naming the key on bad input. */
 snn_err snn_convert_params_set(snn_convert_params *p, const char *key,
                                const char *value, snn_error *err);

@@ -12,10 +12,11 @@
  *    spike statistics). Caller's storage, sized by snn_result_init().
  *
  * A run simulates `steps` timesteps of dt seconds for a batch of images
- * (the input is constant over time). The network is a chain of layers:
- * linear stages (Conv, Gemm, pooling, reshapes, all folded to one affine
- * map per stage) between spiking neuron layers; the last stage feeds the
- * softmax readout. Time is processed in chunks: each layer advances all
+ * (the input is constant over time). The network is a DAG planned from
+ * the model's graph: neuron layers (its ReLU/Clip nodes) each fed by a
+ * stage of linear ops (Conv of any group, Gemm, pooling, reshapes, joins by
+ * Add/Sum and Concat, the max-pool gate) reading earlier layers; the last
+ * stage feeds the softmax readout. Time is processed in chunks: each layer advances all
  * steps of a chunk before the next layer starts (one large matrix product
  * per layer instead of one per step), and input spikes that are sparse are
  * propagated event by event (work proportional to spikes, not neurons).
@@ -46,6 +47,7 @@ typedef struct snn_layer_info {
     char name[SNN_LAYER_NAME_MAX];  /* e.g. "conv1", from the producing node */
     snn_layer_kind kind;
     char ops[128];                  /* the stage's ops, e.g. "AveragePool+Conv" */
+    char inputs[128];               /* the layers the stage reads, e.g. "conv1,b1c2" */
     int c, h, w;                    /* output shape (h = w = 1 for dense) */
     int64_t neurons;                /* c*h*w */
     int64_t params;                 /* weights + biases of the stage */
@@ -69,6 +71,12 @@ int snn_net_nclasses(const snn_net *n);
 size_t snn_net_input_size(const snn_net *n);
 const snn_convert_params *snn_net_params(const snn_net *n);
 const snn_model *snn_net_model(const snn_net *n);
+/* What the conversion changed in the network's function (e.g. a MaxPool
+ * planned as AveragePool with maxpool=avg), one sentence each, to be shown
+ * wherever the net is described. Borrowed, valid while n lives; NULL when
+ * i is out of range. */
+int snn_net_nnotes(const snn_net *n);
+const char *snn_net_note(const snn_net *n, int i);
 size_t snn_net_memory_bytes(const snn_net *n);   /* weights and plans */
 
 typedef enum {
@@ -94,9 +102,10 @@ typedef struct snn_layer_stats {
 
 typedef struct snn_raster {
     int layer;                  /* layer index, -1 = none */
-    int nneurons;               /* sampled neurons: spread over positions and channels */
+    int max_neurons;            /* capacity (snn_result_init); a run never changes it */
+    int nneurons;               /* sampled by the last run: spread over positions and channels */
     int64_t *neuron_index;      /* [nneurons] ascending channels-last (HWC) frame indices */
-    uint16_t *counts;           /* [steps x nneurons] spikes of image 0 */
+    uint16_t *counts;           /* [steps x nneurons] spikes of image 0 (capacity max_neurons) */
 } snn_raster;
 
 typedef struct snn_result {

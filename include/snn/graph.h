@@ -5,7 +5,8 @@
  * every attribute parsed and checked. Shape arithmetic of real exports
  * (Constant, Shape, Gather, Unsqueeze, Squeeze, Concat, Cast feeding a
  * Reshape) is evaluated at import time and never appears here; neither do
- * Dropout/Identity (aliased away). BatchNormalization directly after a Conv
+ * Dropout/Identity (aliased away). Concat of activations (branch joins) is
+ * an op; Sum of activations becomes a chain of Adds. BatchNormalization directly after a Conv
  * (its only consumer) is folded into the Conv's weights, MatMul + constant
  * Add becomes Gemm, Sub/Div by a constant become Add/Mul, Squeeze/Unsqueeze
  * of activations become Reshape, and a 1-D Conv or pool runs as the 2-D op
@@ -52,6 +53,7 @@ typedef enum {
     SNN_OP_BATCHNORM,     /* in: X, scale, bias, mean, var; attrs: eps */
     SNN_OP_SOFTMAX,       /* attrs: axis */
     SNN_OP_PAD,           /* attrs: pad (constant mode only) */
+    SNN_OP_CONCAT,        /* in: up to SNN_NODE_MAX_IN activations; attrs: axis (>= 0) */
     SNN_OP_COUNT_
 } snn_op;
 
@@ -96,7 +98,7 @@ typedef struct snn_node {
         snn_pool_attr pool;
         snn_gemm_attr gemm;
         struct { float min, max; } clip;
-        struct { int axis; int coerce2d; } axis; /* Flatten, Softmax; axis >= 0.
+        struct { int axis; int coerce2d; } axis; /* Flatten, Softmax, Concat; axis >= 0.
                                   * Softmax coerce2d = 1 (opset < 13): flatten
                                   * to 2-D at axis, normalise each row; 0:
                                   * normalise along axis only. */

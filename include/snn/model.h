@@ -76,7 +76,8 @@ enum {
     SNN_OVR_NORMALIZE = 1u << 6,
     SNN_OVR_EARLY_EXIT = 1u << 7,
     SNN_OVR_DT = 1u << 8,
-    SNN_OVR_ALL = 0x1ffu
+    SNN_OVR_MAXPOOL = 1u << 9,
+    SNN_OVR_ALL = 0x3ffu
 };
 
 typedef struct snn_model {

@@ -429,6 +429,26 @@ t_err_corrupt_model() {
     refused 1 'model.onnx: ' info "$T/bad" || { why="empty: $why"; return 1; }
 }
 
+# tiny-nhwc has a MaxPool: the spiking gate by default (rate mode = the ANN),
+# AveragePool with --maxpool avg, which info and eval (text and JSON) report.
+t_maxpool_note() {
+    NHWC=$ROOT/tests/data/tiny-nhwc
+    ok info "$NHWC" || return 1
+    has "$T/out" '^2 +conv2d_1 +neurons +MaxPool\+Conv ' || return 1
+    if grep -q '^note' "$T/out"; then why="a note without --maxpool avg"; return 1; fi
+    ok info "$NHWC" --maxpool avg || return 1
+    has "$T/out" "^note +MaxPool '[^']+' converted to AveragePool \\(maxpool=avg" || return 1
+    has "$T/out" '^2 +conv2d_1 +neurons +AveragePool\+Conv ' || return 1
+    ok eval "$NHWC" --dataset "folder:$ROOT/tests/data/images/folder" --steps 4 --maxpool avg || return 1
+    has "$T/out" '^note +MaxPool .* AveragePool' || return 1
+    ok eval "$NHWC" --dataset "folder:$ROOT/tests/data/images/folder" --steps 4 --json --max-pool avg || return 1
+    jqt "$T/out" '(.notes | length) == 1 and (.notes[0] | test("AveragePool")) and (.conversion | test("maxpool=avg"))' || return 1
+    ok eval "$NHWC" --dataset "folder:$ROOT/tests/data/images/folder" --json --neuron relu --synapse none || return 1
+    jqt "$T/out" '.notes == [] and .snn_accuracy == .ann_accuracy' || return 1
+    jqt "$T/out" '[.layers[].reads] == ["input", "conv2d", "conv2d_1"]' || return 1
+    refused 2 "maxpool: 'max' is not gated or avg" info "$NHWC" --maxpool max || return 1
+}
+
 t_err_bad_flag_values() {
     refused 2 "synapse: '-1'" run "$TINY" "$ROOT/tests/data/images/gray8.png" --synapse -1 || return 1
     refused 2 "--steps: '0' is not a whole number" run "$TINY" "$ROOT/tests/data/images/gray8.png" --steps 0 || return 1
@@ -580,6 +600,8 @@ t_conform() {
     has "$T/out" '^PASS test_relu$' || return 1
     has "$T/out" '^PASS test_conv_with_strides_padding$' || return 1
     has "$T/out" '^2 passed, 0 failed, 0 skipped$' || return 1
+    # both also convert: their rate-mode spiking nets give the expected outputs
+    has "$T/out" '^2 of the passed also converted to spiking nets' || return 1
     # a folder without a model fails, and says so
     snn conform "$ONNXDATA/test_relu" "$T" || return 1
     [ "$rc" = 1 ] || { why="conform on a folder without model.onnx exited $rc"; return 1; }
@@ -606,6 +628,7 @@ case_ plot_raster_png t_plot_raster_png
 case_ plot_probs_svg t_plot_probs_svg
 case_ plot_probs_png t_plot_probs_png
 case_ plot_probs_label_not_a_class t_plot_probs_foreign_label
+case_ maxpool_avg_is_reported t_maxpool_note
 case_ error_unknown_command t_err_unknown_command
 case_ help_every_command t_help_every_command
 case_ error_missing_model t_err_missing_model

@@ -10,6 +10,7 @@
 #include "snn/calibrate.h"
 #include "snn/energy.h"
 #include "snn/engine.h"
+#include "net_helpers.h"
 #include "test.h"
 
 TEST(engine_spiking_relu_hand_sequence)
@@ -67,48 +68,19 @@ static float *synthetic_inputs(const snn_model *m, int n, unsigned seed)
     return x;
 }
 
-static snn_net *make_net(const snn_model *m, const char *kv[][2], int n)
-{
-    snn_convert_params p = m->cfg.convert;
-    snn_error err = {0};
-    for (int i = 0; i < n; i++)
-        if (snn_convert_params_set(&p, kv[i][0], kv[i][1], &err)) {
-            test_fail(__FILE__, __LINE__, "%s", err.msg);
-            return NULL;
-        }
-    snn_net *net = snn_net_new(m, &p, &err);
-    if (!net) test_fail(__FILE__, __LINE__, "net: %s", err.msg);
-    return net;
-}
-
-static int run(const snn_net *net, const float *x, int batch, int steps, int chunk,
-               snn_engine_mode mode, snn_result *r)
-{
-    snn_error err = {0};
-    snn_engine *e = snn_engine_new(net, batch, steps, mode, &err);
-    if (!e || snn_result_init(r, net, batch, steps, 16)) return -1;
-    snn_run_opts o;
-    snn_run_opts_init(&o);
-    o.steps = steps;
-    o.chunk = chunk;
-    int rc = snn_engine_run(e, x, batch, &o, r, &err);
-    snn_engine_free(e);
-    return rc;
-}
-
 TEST(engine_rate_network_equals_ann)
 {
     snn_model *m = load_fashion();
     CHECK(m);
     const char *kv[][2] = {{"neuron", "relu"}, {"synapse", "none"}};
-    snn_net *net = make_net(m, kv, 2);
+    snn_net *net = tnet_new(m, kv, 2);
     CHECK(net);
     const int B = 6, T = 3;
     float *x = synthetic_inputs(m, B, 1);
     float ann[6 * 10];
     CHECK_OK(snn_graph_run(m->graph, x, B, ann, NULL, NULL, NULL));
     snn_result r;
-    CHECK_OK(run(net, x, B, T, 0, SNN_ENGINE_FAST, &r));
+    CHECK_OK(tnet_run(net, x, B, T, 0, SNN_ENGINE_FAST, &r));
     double maxd = 0;
     for (int t = 0; t < T; t++)
         for (int b = 0; b < B; b++)
@@ -128,11 +100,11 @@ TEST(engine_first_step_is_bias_only)
     /* three synapses on the way to the readout: p[0] = softmax(b_out) */
     snn_model *m = load_fashion();
     CHECK(m);
-    snn_net *net = make_net(m, NULL, 0);
+    snn_net *net = tnet_new(m, NULL, 0);
     CHECK(net);
     float *x = synthetic_inputs(m, 2, 2);
     snn_result r;
-    CHECK_OK(run(net, x, 2, 2, 0, SNN_ENGINE_FAST, &r));
+    CHECK_OK(tnet_run(net, x, 2, 2, 0, SNN_ENGINE_FAST, &r));
     const kstage *last = &net->stages[net->nstages - 1];
     float want[10], mx = -1e30f;
     double s = 0;
@@ -151,13 +123,13 @@ TEST(engine_fast_matches_reference)
     snn_model *m = load_fashion();
     CHECK(m);
     const char *kv[][2] = {{"scale_firing_rates", "200"}, {"v0", "uniform:3"}};
-    snn_net *net = make_net(m, kv, 2);
+    snn_net *net = tnet_new(m, kv, 2);
     CHECK(net);
     const int B = 3, T = 15;
     float *x = synthetic_inputs(m, B, 3);
     snn_result fast, ref;
-    CHECK_OK(run(net, x, B, T, 0, SNN_ENGINE_FAST, &fast));
-    CHECK_OK(run(net, x, B, T, 0, SNN_ENGINE_REFERENCE, &ref));
+    CHECK_OK(tnet_run(net, x, B, T, 0, SNN_ENGINE_FAST, &fast));
+    CHECK_OK(tnet_run(net, x, B, T, 0, SNN_ENGINE_REFERENCE, &ref));
     double maxd = 0, sf = 0, sr = 0;
     for (int i = 0; i < T * B * 10; i++) maxd = fmax(maxd, fabs(fast.probs[i] - ref.probs[i]));
     for (int l = 0; l < fast.nlayers; l++) {
@@ -179,14 +151,14 @@ TEST(engine_chunking_does_not_change_results)
     snn_model *m = load_fashion();
     CHECK(m);
     const char *kv[][2] = {{"scale_firing_rates", "100"}};
-    snn_net *net = make_net(m, kv, 1);
+    snn_net *net = tnet_new(m, kv, 1);
     CHECK(net);
     const int B = 2, T = 20;
     float *x = synthetic_inputs(m, B, 4);
     snn_result a, b;
-    CHECK_OK(run(net, x, B, T, 0, SNN_ENGINE_FAST, &a));
+    CHECK_OK(tnet_run(net, x, B, T, 0, SNN_ENGINE_FAST, &a));
     for (int chunk = 1; chunk <= 7; chunk += 3) {
-        CHECK_OK(run(net, x, B, T, chunk, SNN_ENGINE_FAST, &b));
+        CHECK_OK(tnet_run(net, x, B, T, chunk, SNN_ENGINE_FAST, &b));
         double maxd = 0;
         for (int i = 0; i < T * B * 10; i++) maxd = fmax(maxd, fabs(a.probs[i] - b.probs[i]));
         CHECK_NEAR(maxd, 0, 1e-4);
@@ -205,21 +177,21 @@ TEST(engine_same_image_same_answer_in_batch)
     snn_model *m = load_fashion();
     CHECK(m);
     const char *kv[][2] = {{"v0", "uniform:11"}, {"scale_firing_rates", "50"}};
-    snn_net *net = make_net(m, kv, 2);
+    snn_net *net = tnet_new(m, kv, 2);
     CHECK(net);
     size_t isz = snn_model_input_size(m);
     float *x = synthetic_inputs(m, 2, 5);
     memcpy(x + isz, x, sizeof(float) * isz);
     snn_result r;
-    CHECK_OK(run(net, x, 2, 12, 0, SNN_ENGINE_FAST, &r));
+    CHECK_OK(tnet_run(net, x, 2, 12, 0, SNN_ENGINE_FAST, &r));
     for (int t = 0; t < 12; t++)
         for (int c = 0; c < 10; c++)
             CHECK(snn_result_probs(&r, t, 0)[c] == snn_result_probs(&r, t, 1)[c]);
     /* a different seed gives a different run */
     snn_result r2;
     const char *kv2[][2] = {{"v0", "uniform:12"}, {"scale_firing_rates", "50"}};
-    snn_net *net2 = make_net(m, kv2, 2);
-    CHECK_OK(run(net2, x, 2, 12, 0, SNN_ENGINE_FAST, &r2));
+    snn_net *net2 = tnet_new(m, kv2, 2);
+    CHECK_OK(tnet_run(net2, x, 2, 12, 0, SNN_ENGINE_FAST, &r2));
     double d = 0;
     for (int i = 0; i < 12 * 2 * 10; i++) d += fabs(r.probs[i] - r2.probs[i]);
     CHECK(d > 1e-4);
@@ -236,7 +208,7 @@ TEST(engine_early_exit_stops_and_holds)
     snn_model *m = load_fashion();
     CHECK(m);
     const char *kv[][2] = {{"scale_firing_rates", "300"}, {"synapse", "none"}};
-    snn_net *net = make_net(m, kv, 2);
+    snn_net *net = tnet_new(m, kv, 2);
     CHECK(net);
     float *x = synthetic_inputs(m, 1, 6);
     snn_error err = {0};
@@ -266,7 +238,7 @@ TEST(engine_raster_and_stats)
     snn_model *m = load_fashion();
     CHECK(m);
     const char *kv[][2] = {{"scale_firing_rates", "100"}};
-    snn_net *net = make_net(m, kv, 1);
+    snn_net *net = tnet_new(m, kv, 1);
     CHECK(net);
     float *x = synthetic_inputs(m, 1, 7);
     snn_error err = {0};
@@ -317,7 +289,7 @@ TEST(engine_energy_arithmetic)
 {
     snn_model *m = load_fashion();
     CHECK(m);
-    snn_net *net = make_net(m, NULL, 0);
+    snn_net *net = tnet_new(m, NULL, 0);
     CHECK(net);
     const snn_device *cpu = snn_energy_device_find("cpu"), *loihi = snn_energy_device_find("loihi");
     CHECK(cpu && loihi && !snn_energy_device_find("abacus"));
@@ -332,7 +304,7 @@ TEST(engine_energy_arithmetic)
     CHECK_NEAR(e.joules, (macs + neurons) * 8.6e-9, 1e-12);
     float *x = synthetic_inputs(m, 1, 8);
     snn_result r;
-    CHECK_OK(run(net, x, 1, 10, 0, SNN_ENGINE_FAST, &r));
+    CHECK_OK(tnet_run(net, x, 1, 10, 0, SNN_ENGINE_FAST, &r));
     double ev = 0;
     for (int l = 1; l < r.nlayers; l++) ev += r.layers[l].syn_events;
     snn_energy_snn(net, &r, 1, loihi, &e);
@@ -379,7 +351,7 @@ TEST(engine_refuses_bad_runs)
 {
     snn_model *m = load_fashion();
     CHECK(m);
-    snn_net *net = make_net(m, NULL, 0);
+    snn_net *net = tnet_new(m, NULL, 0);
     snn_error err = {0};
     snn_engine *e = snn_engine_new(net, 2, 10, SNN_ENGINE_FAST, &err);
     snn_result r;
@@ -406,12 +378,12 @@ TEST(engine_readout_mean_and_v0_modes)
     float *x = synthetic_inputs(m, 2, 12);
     /* the running mean of a constant rate network is the ANN itself */
     const char *kv[][2] = {{"neuron", "relu"}, {"synapse", "none"}, {"readout", "mean"}};
-    snn_net *net = make_net(m, kv, 3);
+    snn_net *net = tnet_new(m, kv, 3);
     CHECK(net);
     float ann[2 * 10];
     CHECK_OK(snn_graph_run(m->graph, x, 2, ann, NULL, NULL, NULL));
     snn_result r;
-    CHECK_OK(run(net, x, 2, 4, 0, SNN_ENGINE_FAST, &r));
+    CHECK_OK(tnet_run(net, x, 2, 4, 0, SNN_ENGINE_FAST, &r));
     for (int b = 0; b < 2; b++)
         for (int c = 0; c < 10; c++) CHECK_NEAR(snn_result_probs(&r, 3, b)[c], ann[b * 10 + c], 1e-5);
     snn_result_deinit(&r);
@@ -421,9 +393,9 @@ TEST(engine_readout_mean_and_v0_modes)
     const char *modes[2] = {"zero", "half"};
     for (int k = 0; k < 2; k++) {
         const char *kv2[][2] = {{"v0", modes[k]}, {"scale_firing_rates", "2000"}};
-        net = make_net(m, kv2, 2);
+        net = tnet_new(m, kv2, 2);
         CHECK(net);
-        CHECK_OK(run(net, x, 2, 3, 0, SNN_ENGINE_FAST, &r));
+        CHECK_OK(tnet_run(net, x, 2, 3, 0, SNN_ENGINE_FAST, &r));
         first[k] = r.layers[1].spikes_per_step[0];
         snn_result_deinit(&r);
         snn_net_free(net);
@@ -431,9 +403,9 @@ TEST(engine_readout_mean_and_v0_modes)
     CHECK_MSG(first[1] > first[0], "half %g zero %g", first[1], first[0]);
     /* the mean readout of a spiking run converges towards the ANN's class */
     const char *kv3[][2] = {{"synapse", "none"}, {"readout", "mean"}, {"scale_firing_rates", "500"}};
-    net = make_net(m, kv3, 3);
+    net = tnet_new(m, kv3, 3);
     CHECK(net);
-    CHECK_OK(run(net, x, 2, 60, 0, SNN_ENGINE_FAST, &r));
+    CHECK_OK(tnet_run(net, x, 2, 60, 0, SNN_ENGINE_FAST, &r));
     for (int b = 0; b < 2; b++) CHECK_EQ_INT(r.pred[b], snn_argmax(ann + b * 10, 10));
     snn_result_deinit(&r);
     snn_net_free(net);
@@ -448,7 +420,7 @@ TEST(engine_early_exit_waits_for_input)
     snn_model *m = load_fashion();
     CHECK(m);
     const char *kv[][2] = {{"scale_firing_rates", "300"}};
-    snn_net *net = make_net(m, kv, 1);
+    snn_net *net = tnet_new(m, kv, 1);
     CHECK(net);
     float *x = synthetic_inputs(m, 1, 13);
     snn_error err = {0};
