@@ -161,6 +161,11 @@ snn_err srv_opts_set(srv_opts *o, const snn_model *m, const char *key,
         if (parse_int(val, 1, 100000000, &n))
             return snn_error_set(err, SNN_EINVALID, "steps: expected a positive integer, got '%s'", val);
         o->steps = (int)n;
+    } else if (!strcmp(k, "timeout_ms")) {
+        if (parse_int(val, 1, SRV_TIMEOUT_MAX_MS, &n))
+            return snn_error_set(err, SNN_EINVALID, "timeout_ms: expected milliseconds 1..%d, got '%s'",
+                                 SRV_TIMEOUT_MAX_MS, val);
+        o->timeout_us = (int64_t)n * 1000;
     } else if (!strcmp(k, "top_k")) {
         if (parse_int(val, 0, 1000000, &n))
             return snn_error_set(err, SNN_EINVALID, "top_k: expected an integer >= 0, got '%s'", val);
@@ -812,7 +817,19 @@ snn_err srv_body_v2(srv_job *j, srv_opts *o, const char *body, size_t len, snn_e
             goto out;
         }
         json_object_foreach(params, k, v) {
-            if (!strncmp(k, "binary_data", 11) || !strcmp(k, "priority") || !strcmp(k, "timeout"))
+            if (!strcmp(k, "timeout")) {
+                /* Triton's schedule-policy parameter: microseconds, 0 = none */
+                json_int_t us = json_is_integer(v) ? json_integer_value(v) : -1;
+                if (us < 0 || us > (json_int_t)SRV_TIMEOUT_MAX_MS * 1000) {
+                    rc = snn_error_set(err, SNN_EINVALID,
+                                       "parameters.timeout: expected microseconds 0..%lld",
+                                       (long long)SRV_TIMEOUT_MAX_MS * 1000);
+                    goto out;
+                }
+                o->timeout_us = us;
+                continue;
+            }
+            if (!strncmp(k, "binary_data", 11) || !strcmp(k, "priority"))
                 continue;   /* Triton client conventions we accept and ignore */
             if ((rc = json_opt(o, j->ver->m, k, v, err)) != SNN_OK) goto out;
         }

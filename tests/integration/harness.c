@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <jpeglib.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -485,4 +486,79 @@ char *it_read_file(const char *path, size_t *len)
         *len = (size_t)n;
     }
     return b;
+}
+
+int it_admin(snnd_proc *d, const char *op)
+{
+    char path[128];
+    http_resp r;
+    snprintf(path, sizeof path, "/v1/admin/%s", op);
+    int rc = it_http(d, "POST", path, NULL, NULL, 0, NULL, &r);
+    long st = rc == 0 ? r.status : 0;
+    it_free(&r);
+    return (int)st;
+}
+
+long it_sched(snnd_proc *d, const char *field)
+{
+    http_resp r;
+    long v = -1;
+    if (it_http(d, "GET", "/v1/admin/scheduler", NULL, NULL, 0, NULL, &r) == 0 && r.status == 200) {
+        json_t *o = it_json(&r), *x = json_object_get(o, field);
+        if (json_is_integer(x)) v = (long)json_integer_value(x);
+        else if (json_is_boolean(x)) v = json_is_true(x);
+        json_decref(o);
+    }
+    it_free(&r);
+    return v;
+}
+
+int it_wait_sched(snnd_proc *d, const char *field, long want, double safety_s)
+{
+    double end = now_s() + safety_s;
+    do {
+        if (it_sched(d, field) == want) return 1;
+        usleep(10000);
+    } while (now_s() < end);
+    return 0;
+}
+
+double it_metric(snnd_proc *d, const char *series)
+{
+    http_resp r;
+    double v = -1;
+    if (it_http(d, "GET", "/metrics", NULL, NULL, 0, NULL, &r) == 0 && r.status == 200) {
+        size_t n = strlen(series);
+        for (const char *p = r.body; (p = strstr(p, series)); p += n)
+            if ((p == r.body || p[-1] == '\n') && p[n] == ' ') {
+                v = strtod(p + n + 1, NULL);
+                break;
+            }
+    }
+    it_free(&r);
+    return v;
+}
+
+static void *bg_main(void *arg)
+{
+    it_bg *b = arg;
+    b->rc = it_http(b->d, b->method, b->path, b->ctype, b->body, b->len, b->headers, &b->resp);
+    return NULL;
+}
+
+int it_bg_start(it_bg *b)
+{
+    pthread_t t;
+    memset(&b->resp, 0, sizeof b->resp);
+    b->rc = -1;
+    if (!b->method) b->method = "POST";
+    if (pthread_create(&t, NULL, bg_main, b) != 0) return -1;
+    b->thread = (unsigned long)t;
+    return 0;
+}
+
+long it_bg_join(it_bg *b)
+{
+    pthread_join((pthread_t)b->thread, NULL);
+    return b->rc == 0 ? b->resp.status : 0;
 }

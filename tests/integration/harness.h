@@ -69,6 +69,37 @@ int it_connect(const snnd_proc *d, int rcv_timeout_s);
 /* A whole file, NUL-terminated, length in *len; NULL on failure. Caller frees. */
 char *it_read_file(const char *path, size_t *len);
 
+/* The scheduler's pause gate (POST /v1/admin/pause, /resume[?chunks=N],
+ * GET /v1/admin/scheduler), for tests that hold work in flight instead of
+ * hoping it is slow. it_admin returns the HTTP status (op "pause",
+ * "resume" or "resume?chunks=N"). */
+int it_admin(snnd_proc *d, const char *op);
+/* An integer field of GET /v1/admin/scheduler (paused, chunks_left,
+ * held_runs, queued, running); -1 when unreadable. */
+long it_sched(snnd_proc *d, const char *field);
+/* Wait until the field equals `want` (observed state; `safety_s` only
+ * bounds a hang). 1 when seen. */
+int it_wait_sched(snnd_proc *d, const char *field, long want, double safety_s);
+/* A metrics sample "name{labels}" (exact series), -1 when absent. */
+double it_metric(snnd_proc *d, const char *series);
+
+/* One request on a thread of its own, so that the test can act while it
+ * is in flight. Strings are borrowed until it_bg_join. */
+typedef struct it_bg {
+    snnd_proc *d;
+    const char *method, *path, *ctype;
+    const void *body;
+    size_t len;
+    const char *const *headers;
+    http_resp resp;          /* filled by it_bg_join */
+    int rc;                  /* it_http's result */
+    unsigned long thread;
+} it_bg;
+int it_bg_start(it_bg *b);
+/* Wait for the answer; returns its status (0 on transport failure). The
+ * caller frees b->resp with it_free. */
+long it_bg_join(it_bg *b);
+
 /* Run `n` requests concurrently (curl multi); statuses[i] and
  * retry_after[i] (1 when the header was present) are filled. */
 int it_concurrent(snnd_proc *d, const char *path, const char *ctype, const void *body,
