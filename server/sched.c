@@ -27,8 +27,9 @@
  * The pause gate (POST /v1/admin/pause, /resume) holds the workers: while
  * paused they take no job from the queues and hold a running job at its
  * next chunk boundary. Work only waits there: deadlines and disconnects
- * still cut held and queued jobs (the paused workers sweep the queues),
- * and a drain (SIGTERM) lifts the gate so in-flight work can finish.
+ * still cut held and queued jobs (the paused workers sweep the queues).
+ * A drain (SIGTERM) waits for held work like for any other, up to
+ * drain-timeout-ms, after which srv_sched_cancel_all() ends it.
  * resume?chunks=N lets N more chunks start (taking a job from the queue
  * starts its first chunk) and then holds again: the way to stop a job
  * exactly after it started, for tests and for looking at one request in
@@ -36,6 +37,7 @@
  */
 #include "server.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,10 +207,10 @@ static int run_alive(run_ctx *c, double now)
     return alive;
 }
 
-/* Should gated work wait? (mu) A drain lifts the gate. */
+/* Should gated work wait? (mu) */
 static int gate_closed(void)
 {
-    return paused && passes == 0 && !stopping && !atomic_load(&srv_draining);
+    return paused && passes == 0 && !stopping;
 }
 
 /* Pass one gate (mu): consumes a pass while paused. */
@@ -217,10 +219,6 @@ static void gate_pass(void)
     if (paused && passes > 0 && --passes == 0)
         srv_log(SRV_LOG_INFO, NULL, "scheduler: resume?chunks used up, paused again");
 }
-
-/* Longest wait of a gated worker before it looks again: SIGTERM sets
- * srv_draining without waking the workers. */
-#define GATE_RECHECK_S 0.2
 
 /* Hold a run at a chunk boundary while the gate is closed, until it opens
  * or no job of the run wants the answer any more (deadline, disconnect,
@@ -232,10 +230,11 @@ static int gate_hold(run_ctx *c)
     if (gate_closed() && alive) {
         nheld++;
         while (gate_closed() && (alive = run_alive(c, srv_now())) > 0) {
-            double now = srv_now(), wake = now + GATE_RECHECK_S;
+            double now = srv_now(), wake = HUGE_VAL;   /* an alive job has a deadline */
             for (int i = 0; i < c->n; i++)
                 if (!atomic_load(&c->jobs[i]->cancelled) && c->jobs[i]->deadline < wake)
                     wake = c->jobs[i]->deadline;
+            if (wake < now) wake = now;
             uv_cond_timedwait(&cv, &mu, (uint64_t)((wake - now) * 1e9) + 1000);
         }
         nheld--;
@@ -409,9 +408,11 @@ static void worker_main(void *arg)
     uv_mutex_lock(&mu);
     while (!stopping) {
         if (gate_closed()) {
-            /* Paused: take nothing, but deadlines still answer queued jobs. */
-            double now = srv_now(), wake = queue_sweep(now, now + GATE_RECHECK_S);
-            uv_cond_timedwait(&cv, &mu, (uint64_t)((wake - now) * 1e9) + 1000);
+            /* Paused: take nothing, but deadlines still answer queued jobs.
+             * Woken by submit, cancel, resume and stop. */
+            double now = srv_now(), wake = queue_sweep(now, HUGE_VAL);
+            if (wake == HUGE_VAL) uv_cond_wait(&cv, &mu);
+            else uv_cond_timedwait(&cv, &mu, (uint64_t)((wake - now) * 1e9) + 1000);
             continue;
         }
         srv_model *m = NULL;
