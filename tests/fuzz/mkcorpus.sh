@@ -133,3 +133,15 @@ idx() { printf "\\000\\000\\010\\$(printf '%03o' "$1")"; shift; for v in "$@"; d
 F=$IMG/folder
 { printf 'folder 0 0\n'; for f in 0_cat/a.png 0_cat/b.png 1_dog/c.png; do printf '=====%s\n' "$f"; cat "$F/$f"; printf '\n'; done; } >"$d/folder-2-classes.bin"
 { printf 'folder 0 0\n=====0_a/x.png\n'; cat "$IMG/gray8.png"; printf '\n=====1_b/y.png\n'; cat "$IMG/graya16_interlaced.png"; printf '\n=====1_b/z.png\nnot a png\n'; } >"$d/folder-bad-image.bin"
+
+# --- fuzz_http: raw requests on a connection (see fuzz_http.c)
+d=$C/fuzz_http; mkdir -p "$d"
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' >"$d/get-healthz.http"
+printf 'GET /v2/models/x/ready HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$d/pipelined.http"
+printf 'POST /classify?steps=3&timeout_ms=100 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"ima\r\n7\r\nge":"x"\r\n1\r\n}\r\n0\r\n\r\n' >"$d/post-chunked.http"
+printf 'POST /v1/models/m/classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\nabc' >"$d/body-too-large.http"
+printf 'POST /v1/admin/resume?chunks=2 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nPOST /v1/admin/pause HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/admin/scheduler HTTP/1.1\r\nHost: x\r\n\r\nPOST /v1/admin/resume HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$d/admin.http"
+printf 'DELETE /v2/models/%%2e%%2e/infer HTTP/1.0\r\n\r\n' >"$d/bad-method.http"
+printf 'POST /v1/jobs?model=nope HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 61\r\n\r\n--XyZ\r\nContent-Disposition: form-data; name="steps"\r\n\r\n3\r\n--XyZ--' >"$d/multipart.http"
+printf 'GARBAGE\r\n\r\n' >"$d/garbage.http"
+printf 'GET /v1/jobs/0123456789abcdef/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 3\r\n\r\n' >"$d/job-events.http"
