@@ -30,11 +30,11 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-const char *it_model_dir(const char **name, int slow)
+const char *it_model_dir(const char **name, int fashion)
 {
     static char path[1200];
     snprintf(path, sizeof path, "%s", test_path("models/fashion-mnist/model.onnx"));
-    if (slow && access(path, R_OK) == 0) {
+    if (fashion && access(path, R_OK) == 0) {
         snprintf(path, sizeof path, "%s", test_path("models/fashion-mnist"));
         if (name) *name = "fashion-mnist";
         return path;
@@ -57,7 +57,7 @@ const char *it_model_dir(const char **name, int slow)
 int it_repo(snnd_proc *d, int flags)
 {
     const char *name;
-    const char *dir = it_model_dir(&name, flags & IT_SLOW);
+    const char *dir = it_model_dir(&name, 0);
     int copy = flags & IT_COPY;
     char cmd[3000];
     if (!dir) return -1;

@@ -29,11 +29,11 @@ typedef struct http_resp {
 } http_resp;
 
 /* Name and directory of the small test model: tests/data/tiny when it is
- * there, else models/fashion-mnist; with `slow`, fashion-mnist first (a
- * batch of 8 at 1000 steps takes long enough to overlap requests). NULL
- * when neither exists. */
-const char *it_model_dir(const char **name, int slow);
-enum { IT_COPY = 1, IT_SLOW = 2 };
+ * there, else models/fashion-mnist; with `fashion`, fashion-mnist first.
+ * NULL when neither exists. (No test relies on a request being slow: work
+ * is held in flight with the scheduler's pause gate, it_admin.) */
+const char *it_model_dir(const char **name, int fashion);
+enum { IT_COPY = 1 };
 /* Make a repository in a temp dir: the model linked (or copied with
  * IT_COPY) under its name. */
 int it_repo(snnd_proc *d, int flags);

@@ -5,6 +5,7 @@
  * (promtool lint and values), the options table (--help, env,
  * --print-config), slow clients cut off and oversized headers refused. */
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -224,9 +225,15 @@ IT_TEST(it_reload_broken_model_keeps_serving, IT_COPY, NULL)
     HTTP(d, "POST", "/classify?steps=2", "image/png", png, len, NULL, &r);
     CHECK_EQ_INT(r.status, 200);
     it_free(&r);
-    /* SIGHUP with the same broken file: still serving. */
+    /* SIGHUP with the same broken file: the reload fails (observed by its
+     * metric), the old version still serves. */
+    char errs[160];
+    snprintf(errs, sizeof errs, "snnd_model_loads_total{model=\"%s\",result=\"error\"}", d->model);
+    double e0 = it_metric(d, errs);
     kill(d->pid, SIGHUP);
-    usleep(300000);
+    for (int i = 0; i < 6000 && it_metric(d, errs) != e0 + 1; i++) usleep(10000);
+    CHECK_MSG(it_metric(d, errs) == e0 + 1, "the SIGHUP reload was not attempted (%g failed loads)",
+              it_metric(d, errs));
     HTTP(d, "POST", "/classify?steps=2", "image/png", png, len, NULL, &r);
     CHECK_EQ_INT(r.status, 200);
     it_free(&r);
@@ -437,15 +444,18 @@ static double mono(void)
 
 IT_TEST(it_slow_clients_cut_off, 0, "--connection-timeout-s", "1", NULL)
 {
-    /* A body trickled one byte every 200 ms is cut off after about 1 s
-     * even though the connection never goes idle. */
+    /* A body trickled one byte every 200 ms is cut off once
+     * connection-timeout-s has passed, even though the connection never
+     * goes idle: observed as the close and the daemon's log line, never
+     * before the timeout (no upper bound in wall-clock time: a loaded
+     * machine may be late, the test waits; 60 s only bounds a hang). */
     int fd = it_connect(d, 0);
     CHECK(fd >= 0);
     const char *head = "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
                        "Content-Length: 1000\r\n\r\n";
     CHECK(send(fd, head, strlen(head), MSG_NOSIGNAL) == (ssize_t)strlen(head));
     double t0 = mono(), closed_at = -1;
-    for (int i = 0; i < 40 && closed_at < 0; i++) {
+    for (int i = 0; i < 300 && closed_at < 0; i++) {
         char c = 'x', buf[256];
         usleep(200000);
         if (send(fd, &c, 1, MSG_NOSIGNAL) != 1) closed_at = mono();
@@ -453,19 +463,24 @@ IT_TEST(it_slow_clients_cut_off, 0, "--connection-timeout-s", "1", NULL)
     }
     close(fd);
     CHECK_MSG(closed_at > 0, "trickling client was never cut off");
-    CHECK_MSG(closed_at - t0 < 4.0, "cut off only after %.1f s", closed_at - t0);
-    /* A client that sends headers and then nothing times out too. */
-    fd = it_connect(d, 0);
+    CHECK_MSG(closed_at - t0 >= 0.9, "cut off after %.2f s, before connection-timeout-s 1", closed_at - t0);
+    size_t loglen;
+    char *log = it_read_file(d->logpath, &loglen);
+    int logged = log && strstr(log, "body not received within 1s");
+    free(log);
+    CHECK_MSG(logged, "no log line about the cut-off body");
+    /* A client that sends headers and then nothing is closed too. */
+    fd = it_connect(d, 60);
     CHECK(fd >= 0);
     CHECK(send(fd, head, strlen(head), MSG_NOSIGNAL) > 0);
-    t0 = mono();
     char buf[256];
     ssize_t n;
     do {
         n = recv(fd, buf, sizeof buf, 0);
-    } while (n > 0 && mono() - t0 < 10);
+    } while (n > 0);
+    int closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
     close(fd);
-    CHECK_MSG(mono() - t0 < 5.0, "idle client kept for %.1f s", mono() - t0);
+    CHECK_MSG(closed, "an idle client was kept for 60 s");
     /* The daemon still answers. */
     http_resp r;
     HTTP(d, "GET", "/healthz", NULL, NULL, 0, NULL, &r);
