@@ -375,6 +375,18 @@ static void run_batch(worker *w, srv_job **jobs, int njobs, int nimg)
     srv_version_net_release(v, net);
 }
 
+/* Take a queued job out and answer it: cancelled (why) or past its
+ * deadline (why 0). mu held. */
+static void queue_drop(srv_model *m, srv_job *j, int why)
+{
+    int status;
+    const char *msg;
+    q_unlink(m, j);
+    cancel_status(why ? why : 2, 0, &status, &msg);
+    srv_job_complete(j, status, NULL, msg);
+    srv_job_unref(j);
+}
+
 /* Answer queued jobs past their deadline or cancelled (mu). Returns the
  * earliest deadline still pending in the queues (or `until`). */
 static double queue_sweep(double now, double until)
@@ -385,14 +397,9 @@ static double queue_sweep(double now, double until)
         while (j) {
             srv_job *next = j->next;
             int why = atomic_load(&j->cancelled);
-            if (why || now > j->deadline) {
-                int status;
-                const char *msg;
-                q_unlink(m, j);
-                cancel_status(why ? why : 2, 0, &status, &msg);
-                srv_job_complete(j, status, NULL, msg);
-                srv_job_unref(j);
-            } else if (j->deadline < until) {
+            if (why || now > j->deadline)
+                queue_drop(m, j, why);
+            else if (j->deadline < until) {
                 until = j->deadline;
             }
             j = next;
@@ -432,12 +439,7 @@ static void worker_main(void *arg)
         double now = srv_now();
         int why = atomic_load(&head->cancelled);
         if (why || now > head->deadline) {
-            int status;
-            const char *msg;
-            q_unlink(m, head);
-            cancel_status(why ? why : 2, 0, &status, &msg);
-            srv_job_complete(head, status, NULL, msg);
-            srv_job_unref(head);
+            queue_drop(m, head, why);
             continue;
         }
         int maxb = head->ver->max_batch, nsel = 0, nimg = 0;

@@ -195,12 +195,9 @@ void it_cleanup(snnd_proc *d)
     }
 }
 
-typedef struct buf {
-    char *p;
-    size_t len;
-} buf;
+typedef it_buf buf;
 
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+size_t it_buf_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     buf *b = ud;
     size_t n = size * nmemb;
@@ -238,10 +235,28 @@ static CURL *make_easy(snnd_proc *d, const char *method, const char *path, const
     }
     for (int i = 0; headers && headers[i]; i++) *hl = curl_slist_append(*hl, headers[i]);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hl);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_buf_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, bb);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_buf_write);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, hb);
+    return c;
+}
+
+CURL *it_easy_post(const snnd_proc *d, const char *path, struct curl_slist *headers,
+                   const void *body, size_t len, curl_write_callback cb, void *ud)
+{
+    char url[1400];
+    CURL *c = curl_easy_init();
+    if (!c) return NULL;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", d->port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, ud);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
     return c;
 }
 
@@ -561,4 +576,11 @@ long it_bg_join(it_bg *b)
 {
     pthread_join((pthread_t)b->thread, NULL);
     return b->rc == 0 ? b->resp.status : 0;
+}
+
+int it_bg_queue(it_bg *b)
+{
+    long before = it_sched(b->d, "queued");
+    if (it_admin(b->d, "pause") != 200 || it_bg_start(b) != 0) return -1;
+    return it_wait_sched(b->d, "queued", before + 1, 60);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 typedef struct snnd_proc {
@@ -43,6 +44,17 @@ int it_start(snnd_proc *d, const char *const *args, double timeout_s);
 /* SIGTERM, wait, return the exit status (-1 on signal/timeout). */
 int it_stop(snnd_proc *d);
 void it_cleanup(snnd_proc *d);
+
+/* A growing response buffer and its curl write callback. */
+typedef struct it_buf {
+    char *p;                 /* NUL-terminated, caller frees */
+    size_t len;
+} it_buf;
+size_t it_buf_write(char *ptr, size_t size, size_t nmemb, void *ud);
+/* A POST of `body` to `path` whose answer goes to `cb`/`ud` (for streams
+ * read as they come); headers borrowed. Caller cleans up the handle. */
+CURL *it_easy_post(const snnd_proc *d, const char *path, struct curl_slist *headers,
+                   const void *body, size_t len, curl_write_callback cb, void *ud);
 
 int it_http(snnd_proc *d, const char *method, const char *path, const char *ctype,
             const void *body, size_t len, const char *const *headers, http_resp *out);
@@ -96,6 +108,10 @@ typedef struct it_bg {
     unsigned long thread;
 } it_bg;
 int it_bg_start(it_bg *b);
+/* Pause the scheduler, start b and wait until it sits in the queue
+ * (observed): 1 when it does, 0 when it never got there (b is started in
+ * both cases unless the return is -1: pause refused or no thread). */
+int it_bg_queue(it_bg *b);
 /* Wait for the answer; returns its status (0 on transport failure). The
  * caller frees b->resp with it_free. */
 long it_bg_join(it_bg *b);

@@ -211,23 +211,13 @@ IT_TEST(hf_stream_disconnect_cancels, 0, "--workers", "1", "--keepalive-s", "1",
     snprintf(series, sizeof series, "snnd_timesteps_total{model=\"%s\"}", d->model);
     for (int round = 0; round < 4; round++) {
         hf_sse s = {0, 0};
-        char url[128];
         double steps0 = hf_metric(d, series);
         CHECK_EQ_INT(it_admin(d, "pause"), 200);
         CHECK_EQ_INT(it_admin(d, "resume?chunks=1"), 200);
         struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
         h = curl_slist_append(h, "Accept: text/event-stream");
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/classify?steps=50", d->port);
-        CURL *c = curl_easy_init();
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hf_sse_write);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-        CURLcode rc = curl_easy_perform(c);
+        CURL *c = it_easy_post(d, "/classify?steps=50", h, body, len, hf_sse_write, &s);
+        CURLcode rc = c ? curl_easy_perform(c) : CURLE_FAILED_INIT;
         curl_easy_cleanup(c);
         curl_slist_free_all(h);
         CHECK_MSG(rc == CURLE_WRITE_ERROR && s.events >= 1, "round %d: stream gave %d events (%s)", round,

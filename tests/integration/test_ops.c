@@ -41,11 +41,10 @@ IT_TEST(it_overload_503, 0, "--workers", "1", "--queue-size", "1", "--max-queue-
     long st[9] = {0};
     int ra[9] = {0}, queued, conc, busy = 0;
     CHECK(body);
-    CHECK_EQ_INT(it_admin(d, "pause"), 200);
     it_bg b = {.d = d, .path = "/classify", .ctype = "application/json", .body = body, .len = len};
-    CHECK_OK(it_bg_start(&b));
+    queued = it_bg_queue(&b);
+    CHECK(queued >= 0);
     /* The queue (queue-size 1) is full: every further request is 503. */
-    queued = it_wait_sched(d, "queued", 1, 60);
     conc = queued ? it_concurrent(d, "/classify", "application/json", body, len, 9, st, ra) : -1;
     it_admin(d, "resume");
     long first = it_bg_join(&b);
@@ -297,10 +296,9 @@ IT_TEST(it_sigterm_drain, 0, "--workers", "1", "--drain-timeout-ms", "300000",
     CHECK(small);
     /* A request held in the queue by the pause gate is in flight at
      * SIGTERM, and keeps the drain open until the test resumes. */
-    CHECK_EQ_INT(it_admin(d, "pause"), 200);
     it_bg b = {.d = d, .path = "/classify", .ctype = "application/json", .body = small, .len = len};
-    CHECK_OK(it_bg_start(&b));
-    int queued = it_wait_sched(d, "queued", 1, 60);
+    int queued = it_bg_queue(&b);
+    CHECK(queued >= 0);
     kill(d->pid, SIGTERM);
     int rs = -1;
     long ready = 0;
@@ -600,10 +598,9 @@ IT_TEST(it_reload_while_running, 0, "--workers", "1", "--request-timeout-ms", "3
     size_t len;
     char *body = it_batch_body(d, 1, 20, &len);
     CHECK(body);
-    CHECK_EQ_INT(it_admin(d, "pause"), 200);
     it_bg b = {.d = d, .path = "/classify", .ctype = "application/json", .body = body, .len = len};
-    CHECK_OK(it_bg_start(&b));
-    int held = it_wait_sched(d, "queued", 1, 60);
+    int held = it_bg_queue(&b);
+    CHECK(held >= 0);
     if (held) {
         it_admin(d, "resume?chunks=1");
         held = it_wait_sched(d, "held_runs", 1, 60);
@@ -681,44 +678,18 @@ TEST(it_sighup_reloads_config)
 /* A stream whose job waits in the queue (held by the pause gate) sends
  * keepalive comments; the test sees the first one, resumes the workers and
  * gets the result on the same stream. */
-typedef struct ka_buf {
-    char *p;
-    size_t len;
-} ka_buf;
-
-static size_t ka_write(char *ptr, size_t size, size_t n, void *ud)
-{
-    ka_buf *b = ud;
-    char *p = realloc(b->p, b->len + size * n + 1);
-    if (!p) return 0;
-    memcpy(p + b->len, ptr, size * n);
-    b->p = p;
-    b->len += size * n;
-    b->p[b->len] = '\0';
-    return size * n;
-}
-
 IT_TEST(it_sse_keepalive_while_queued, 0, "--workers", "1", "--keepalive-s", "1",
         "--request-timeout-ms", "300000", NULL)
 {
     uint8_t *png;
     size_t len;
-    char url[160];
-    ka_buf b = {NULL, 0};
+    it_buf b = {NULL, 0};
     CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &len));
     CHECK_EQ_INT(it_admin(d, "pause"), 200);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/classify?steps=3&stream=1", d->port);
     CURLM *m = curl_multi_init();
-    CURL *c = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: image/png");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, png);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ka_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+    CURL *c = it_easy_post(d, "/classify?steps=3&stream=1", h, png, len, it_buf_write, &b);
+    CHECK(m && c);
     curl_multi_add_handle(m, c);
     int running = 1, keepalive = 0, early_event = 0, resumed = 0;
     while (running) {
