@@ -12,6 +12,7 @@
  * it sends back are HTTP/1.x status lines with a status the API documents
  * (never 500: a handler without an answer). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -77,13 +78,28 @@ static void check_answer(const char *buf, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) abort();
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
     a.sin_port = htons(srv_http_port());
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) abort();
+    /* The client closes first (it half-closes after the input), so its
+     * side would sit in TIME_WAIT: close with a reset instead (linger 0),
+     * or a long run exhausts the ephemeral ports. A connect that still
+     * finds none free is retried; the daemon refusing is a bug. */
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < 1000; attempt++) {
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) abort();
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) break;
+        int e = errno;
+        close(fd);
+        fd = -1;
+        if (e != EADDRNOTAVAIL && e != EAGAIN) abort();
+        usleep(1000);
+    }
+    if (fd < 0) abort();
+    struct linger lg = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     struct timeval tv = {20, 0};   /* bounds a hang; the daemon answers or closes */
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
