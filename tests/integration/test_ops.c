@@ -66,8 +66,8 @@ IT_TEST(it_overload_503, 0, "--workers", "1", "--queue-size", "1", "--max-queue-
     CHECK_NEAR(it_metric(d, series), 1, 0);
 }
 
-/* A client deadline (timeout_ms, X-Request-Timeout-Ms, v2 "timeout" in
- * microseconds) that expires in the queue: the workers are paused, so the
+/* A client deadline (query or JSON field timeout_ms, X-Request-Timeout-Ms,
+ * v2 "timeout" in microseconds) that expires in the queue: the workers are paused, so the
  * request cannot have run, whatever the speed of the machine. */
 IT_TEST(it_deadline_504, 0, "--workers", "1", "--request-timeout-ms", "300000", NULL)
 {
@@ -76,8 +76,8 @@ IT_TEST(it_deadline_504, 0, "--workers", "1", "--request-timeout-ms", "300000", 
     char *body = it_batch_body(d, 1, 2, &len), path[160], v2[400];
     const char *hdr[] = {"X-Request-Timeout-Ms: 150", NULL};
     const char *bad_hdr[] = {"X-Request-Timeout-Ms: soon", NULL};
-    long st[4] = {0};
-    char msg[4][200];
+    long st[5] = {0};
+    char msg[5][200];
     CHECK(body);
     CHECK_EQ_INT(it_admin(d, "pause"), 200);
     CHECK_EQ_INT(it_sched(d, "paused"), 1);
@@ -103,6 +103,15 @@ IT_TEST(it_deadline_504, 0, "--workers", "1", "--request-timeout-ms", "300000", 
     st[2] = r.status;
     snprintf(msg[2], sizeof msg[2], "%.199s", r.body ? r.body : "");
     it_free(&r);
+    /* the JSON body field */
+    char *jbody = malloc(len + 32);
+    CHECK(jbody);
+    size_t jl = (size_t)sprintf(jbody, "{\"timeout_ms\":150,%s", body + 1);
+    it_http(d, "POST", "/classify", "application/json", jbody, jl, NULL, &r);
+    free(jbody);
+    st[4] = r.status;
+    snprintf(msg[4], sizeof msg[4], "%.199s", r.body ? r.body : "");
+    it_free(&r);
     /* refused deadlines: 0, not a number, a negative v2 timeout */
     it_http(d, "POST", "/classify?timeout_ms=0", "application/json", body, len, NULL, &r);
     st[3] = r.status;
@@ -122,7 +131,8 @@ IT_TEST(it_deadline_504, 0, "--workers", "1", "--request-timeout-ms", "300000", 
     free(body);
     CHECK_MSG(r.status == 200, "status %ld: %.200s", r.status, r.body);
     it_free(&r);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 5; i++) {
+        if (i == 3) continue;   /* the refused one */
         CHECK_MSG(st[i] == 504, "form %d: status %ld: %s", i, st[i], msg[i]);
         CHECK_MSG(strstr(msg[i], "deadline exceeded in the queue"), "form %d: %s", i, msg[i]);
     }
@@ -132,7 +142,7 @@ IT_TEST(it_deadline_504, 0, "--workers", "1", "--request-timeout-ms", "300000", 
     CHECK_EQ_INT(queued_after, 0);
     char series[128];
     snprintf(series, sizeof series, "snnd_requests_total{model=\"%s\",code=\"504\"}", d->model);
-    CHECK_NEAR(it_metric(d, series), 3, 0);
+    CHECK_NEAR(it_metric(d, series), 4, 0);
     CHECK_NEAR(it_metric(d, "snnd_batch_size_count"), 1, 0);   /* only the last request ran */
 }
 
