@@ -78,7 +78,7 @@ IT_TEST(hl_body_size_limits, 0, "--max-body-bytes", "4096", NULL)
     CHECK(fd >= 0);
     head = "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n";
     CHECK(send(fd, head, strlen(head), MSG_NOSIGNAL) > 0);
-    st = hl_read_status(fd, 5, buf, sizeof buf);
+    st = hl_read_status(fd, 60, buf, sizeof buf);
     close(fd);
     CHECK_MSG(st == 413 || st == 400, "overflowing Content-Length answered %d", st);
 
@@ -364,7 +364,7 @@ IT_TEST(hl_header_and_url_limits, 0, "--header-bytes", "8192", NULL)
     for (int i = 0; i < 400; i++) k += (size_t)sprintf(req + k, "X-H%d: %040d\r\n", i, i);
     k += (size_t)sprintf(req + k, "\r\n");
     ssize_t sent = send(fd, req, k, MSG_NOSIGNAL);
-    int st = hl_read_status(fd, 5, buf, sizeof buf);
+    int st = hl_read_status(fd, 60, buf, sizeof buf);
     close(fd);
     CHECK_MSG(sent <= 0 || st == 431 || st == 413 || st == 400 || st == 0,
               "400 headers answered %d", st);
@@ -376,7 +376,7 @@ IT_TEST(hl_header_and_url_limits, 0, "--header-bytes", "8192", NULL)
     k += 20000;
     k += (size_t)sprintf(req + k, " HTTP/1.1\r\nHost: x\r\n\r\n");
     sent = send(fd, req, k, MSG_NOSIGNAL);
-    st = hl_read_status(fd, 5, buf, sizeof buf);
+    st = hl_read_status(fd, 60, buf, sizeof buf);
     close(fd);
     CHECK_MSG(sent <= 0 || st == 414 || st == 431 || st == 400 || st == 0, "20 KB URL answered %d", st);
     /* a URL just over the router's 1024 bytes (within header-bytes) */
@@ -400,7 +400,7 @@ static int hl_keepalive_healthz(snnd_proc *d)
     if (fd < 0) return -1;
     const char *get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     if (send(fd, get, strlen(get), MSG_NOSIGNAL) != (ssize_t)strlen(get) ||
-        hl_read_status(fd, 10, buf, sizeof buf) != 200) {
+        hl_read_status(fd, 60, buf, sizeof buf) != 200) {
         close(fd);
         return -1;
     }
