@@ -7,6 +7,7 @@
 #   make bench           benchmarks; results written to docs/benchmarks.md
 #   make results         accuracy/latency/energy tables: docs/results.md
 #   make fuzz            libFuzzer targets (clang), FUZZ_SECONDS each
+#   make replay          the fuzz targets over their corpora, no libFuzzer (part of make test)
 #
 # Sources are picked up by wildcard: one .c per module, no list to edit.
 
@@ -53,10 +54,16 @@ UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o)
 INT_SRC  = $(wildcard tests/integration/*.c) tests/test_main.c
 INT_OBJ  = $(INT_SRC:%.c=$(BUILD)/t-int/%.o)
 
+# The fuzz targets with a plain main (tests/fuzz/replay.c), so that
+# `make test` replays their corpora in every build (tests/fuzz/replay.sh).
+FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
+REPLAY   = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/replay/%)
+SRV_LIB  = $(BUILD)/libsnnd.a
+
 LIB   = $(BUILD)/libsnn.a
 BINS  = $(BUILD)/snnctl $(BUILD)/snnd
 
-.PHONY: all deps run test unit integration conform bench results fuzz soak clean lint web-assets
+.PHONY: all deps run test unit integration conform replay bench results fuzz soak clean lint web-assets
 all: $(BINS)
 
 deps:
@@ -93,6 +100,18 @@ $(BUILD)/test_unit: $(UNIT_OBJ) $(LIB)
 $(BUILD)/test_integration: $(INT_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(INT_OBJ) $(LIB) $(TEST_LIBS) $(SRV_LIBS) $(LIB_LIBS)
 
+# The daemon's objects but main.c, for the fuzz targets that reach its parsers.
+$(SRV_LIB): $(filter-out $(BUILD)/server/main.o,$(SRV_OBJ))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/replay/%.o: tests/fuzz/%.c $(GEN_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iserver -Wno-unused-function -DSNN_ROOT='"$(CURDIR)"' -MMD -MP -c $< -o $@
+
+$(BUILD)/replay/fuzz_%: $(BUILD)/replay/fuzz_%.o $(BUILD)/replay/replay.o $(SRV_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/replay/replay.o $(SRV_LIB) $(LIB) $(SRV_LIBS) $(LIB_LIBS)
+
 # The closed-loop HTTP load generator of tools/bench_daemon.sh, soak.sh, faults.sh.
 $(BUILD)/loadgen: tools/loadgen.c
 	@mkdir -p $(BUILD)
@@ -107,11 +126,14 @@ run:
 # The test command: installs what is missing, builds, runs all suites.
 test:
 	@tools/install-deps.sh
-	@$(MAKE) --no-print-directory all $(BUILD)/test_unit $(BUILD)/test_integration
+	@$(MAKE) --no-print-directory all $(BUILD)/test_unit $(BUILD)/test_integration $(REPLAY)
 	@BUILD=$(BUILD) tests/run.sh
 
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit
+
+replay: $(REPLAY)
+	@BUILD=$(BUILD) tests/fuzz/replay.sh
 
 bench: all
 	@BUILD=$(BUILD) tools/bench.sh

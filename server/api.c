@@ -80,6 +80,11 @@ static void infer_on(srv_req *r, srv_model *e, srv_version *v, srv_api_kind api,
         srv_reply_error(r, 400, "%s", err.msg);
         goto out;
     }
+    const char *tmo = srv_req_header(r, "X-Request-Timeout-Ms");
+    if (tmo && srv_opts_set(&o, v->m, "timeout_ms", tmo, &err) != SNN_OK) {
+        srv_reply_error(r, 400, "X-Request-Timeout-Ms: %s", err.msg);
+        goto out;
+    }
     if (api == SRV_API_V2) {
         /* JSON, or with Inference-Header-Content-Length JSON + binary tensors */
         const char *hl = srv_req_header(r, "Inference-Header-Content-Length");
@@ -115,6 +120,9 @@ static void infer_on(srv_req *r, srv_model *e, srv_version *v, srv_api_kind api,
         srv_reply_error(r, status_of(err.code), "%s", err.msg);
         goto out;
     }
+    /* the client's deadline, within the server's */
+    if (o.timeout_us > 0 && r->t0 + (double)o.timeout_us / 1e6 < j->deadline)
+        j->deadline = r->t0 + (double)o.timeout_us / 1e6;
     char jid[40];
     if (as_job && srv_jobs_add(j, jid, sizeof jid) != 0) {
         srv_reply_error(r, 503, "too many jobs held (max-jobs)");
@@ -342,6 +350,45 @@ static void h_job_events(srv_req *r)
     srv_job_unref(j);
 }
 
+/* ------------------------------------------------------------- admin */
+
+/* The pause gate of the scheduler (sched.c): pause, resume[?chunks=N] and
+ * its state. */
+static void reply_sched_state(srv_req *r)
+{
+    srv_sched_info s;
+    srv_sched_state(&s);
+    json_t *o = json_object();
+    json_object_set_new(o, "paused", json_boolean(s.paused));
+    json_object_set_new(o, "chunks_left", json_integer(s.passes));
+    json_object_set_new(o, "held_runs", json_integer(s.held));
+    json_object_set_new(o, "queued", json_integer(s.queued));
+    json_object_set_new(o, "running", json_integer(s.running));
+    srv_reply_json(r, 200, o);
+}
+
+static void h_admin_pause(srv_req *r)
+{
+    srv_sched_pause();
+    reply_sched_state(r);
+}
+
+static void h_admin_resume(srv_req *r)
+{
+    const char *c = srv_req_query(r, "chunks");
+    long long chunks = 0;
+    if (c) {
+        char *end;
+        chunks = strtoll(c, &end, 10);
+        if (end == c || *end || chunks < 1 || chunks > 1000000000) {
+            srv_reply_error(r, 400, "chunks: expected an integer 1..1000000000, got '%.40s'", c);
+            return;
+        }
+    }
+    srv_sched_resume(chunks);
+    reply_sched_state(r);
+}
+
 /* ---------------------------------------------------------------- v2 */
 
 static void h_v2_server(srv_req *r)
@@ -441,6 +488,9 @@ const srv_route srv_routes[] = {
     {"POST", "/v1/jobs", h_jobs_create, SRV_R_BODY | SRV_R_INFER},
     {"GET", "/v1/jobs/{}", h_job, 0},
     {"GET", "/v1/jobs/{}/events", h_job_events, 0},
+    {"POST", "/v1/admin/pause", h_admin_pause, SRV_R_ADMIN},
+    {"POST", "/v1/admin/resume", h_admin_resume, SRV_R_ADMIN},
+    {"GET", "/v1/admin/scheduler", reply_sched_state, SRV_R_ADMIN},
     {"GET", "/v2", h_v2_server, 0},
     {"GET", "/v2/health/live", h_v2_live, 0},
     {"GET", "/v2/health/ready", h_v2_ready, 0},

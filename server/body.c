@@ -161,6 +161,11 @@ snn_err srv_opts_set(srv_opts *o, const snn_model *m, const char *key,
         if (parse_int(val, 1, 100000000, &n))
             return snn_error_set(err, SNN_EINVALID, "steps: expected a positive integer, got '%s'", val);
         o->steps = (int)n;
+    } else if (!strcmp(k, "timeout_ms")) {
+        if (parse_int(val, 1, SRV_TIMEOUT_MAX_MS, &n))
+            return snn_error_set(err, SNN_EINVALID, "timeout_ms: expected milliseconds 1..%d, got '%s'",
+                                 SRV_TIMEOUT_MAX_MS, val);
+        o->timeout_us = (int64_t)n * 1000;
     } else if (!strcmp(k, "top_k")) {
         if (parse_int(val, 0, 1000000, &n))
             return snn_error_set(err, SNN_EINVALID, "top_k: expected an integer >= 0, got '%s'", val);

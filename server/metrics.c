@@ -110,6 +110,7 @@ typedef struct family {
 } family;
 
 static family families[SRV_M_COUNT_];
+static double start_wall;   /* wall-clock time of srv_metrics_init, at startup */
 static uv_mutex_t metrics_mu;
 
 void srv_metrics_init(void)
@@ -117,6 +118,7 @@ void srv_metrics_init(void)
     uv_mutex_init(&metrics_mu);
     for (int i = 0; i < SRV_M_COUNT_; i++)
         if (srv_metric_defs[i].id != (srv_metric_id)i) abort();   /* table order */
+    start_wall = srv_wall();
     srv_metrics_set(SRV_M_BUILD_INFO, 1, SRV_VERSION, NULL);
     srv_metrics_set(SRV_M_INFLIGHT, 0, NULL, NULL);
 }
@@ -259,15 +261,21 @@ static void sb_labels(strbuf *b, const metric_def *d, const series *s,
 
 static void sb_num(strbuf *b, double v)
 {
-    if (v == floor(v) && fabs(v) < 1e15) sb_printf(b, " %.0f\n", v);
-    else sb_printf(b, " %.9g\n", v);
+    char x[40];
+    if (v == floor(v) && fabs(v) < 1e15) {
+        sb_printf(b, " %.0f\n", v);
+        return;
+    }
+    /* short when that is exact; full precision for timestamps and sums */
+    snprintf(x, sizeof x, "%.9g", v);
+    if (strtod(x, NULL) != v) snprintf(x, sizeof x, "%.17g", v);
+    sb_printf(b, " %s\n", x);
 }
 
 /* Gauges read at scrape time: the process (from /proc, as the Prometheus
  * client libraries do) and the state of every model in the repository. */
 static void refresh_process(void)
 {
-    static double start_wall = -1;
     char buf[1024];
     FILE *f = fopen("/proc/self/stat", "r");
     if (f) {
@@ -275,29 +283,22 @@ static void refresh_process(void)
         fclose(f);
         buf[n] = '\0';
         /* fields after the ")" of comm: state(3) ... utime(14) stime(15)
-         * ... starttime(22) vsize(23) rss(24) */
+         * ... vsize(23) rss(24) */
         char *p = strrchr(buf, ')');
-        unsigned long long ut = 0, stt = 0, start = 0, vsize = 0;
+        unsigned long long ut = 0, stt = 0, vsize = 0;
         long long rss = 0;
         if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
-                               "%*d %*d %llu %llu %lld", &ut, &stt, &start, &vsize, &rss) == 5) {
+                               "%*d %*d %*u %llu %lld", &ut, &stt, &vsize, &rss) == 4) {
             double hz = (double)sysconf(_SC_CLK_TCK), page = (double)sysconf(_SC_PAGESIZE);
             srv_metrics_set(SRV_M_PROC_CPU, (double)(ut + stt) / hz, NULL, NULL);
             srv_metrics_set(SRV_M_PROC_VSIZE, (double)vsize, NULL, NULL);
             srv_metrics_set(SRV_M_PROC_RSS, (double)rss * page, NULL, NULL);
-            if (start_wall < 0) {
-                /* boot time + start ticks */
-                FILE *s = fopen("/proc/stat", "r");
-                char line[256];
-                double btime = 0;
-                while (s && fgets(line, sizeof line, s))
-                    if (!strncmp(line, "btime ", 6)) btime = strtod(line + 6, NULL);
-                if (s) fclose(s);
-                if (btime > 0) start_wall = btime + (double)start / hz;
-            }
-            if (start_wall > 0) srv_metrics_set(SRV_M_PROC_START, start_wall, NULL, NULL);
         }
     }
+    /* The start time is taken from the wall clock at startup, not from
+     * /proc's boot time plus start ticks: those drift apart on machines
+     * whose clock was adjusted or suspended since boot. */
+    srv_metrics_set(SRV_M_PROC_START, start_wall, NULL, NULL);
     DIR *d = opendir("/proc/self/fd");
     if (d) {
         int n = 0;

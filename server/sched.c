@@ -20,10 +20,24 @@
  * is answered 504 without running; during a run the engine's step callback
  * (every chunk-steps steps, every step for streams) checks each job's
  * deadline and cancel flag (set when the client disconnects) and stops the
- * run when no job in it still wants the answer.
+ * run when no job in it still wants the answer. A request's deadline is the
+ * server's request-timeout-ms, or sooner when the client sets one
+ * (timeout_ms, X-Request-Timeout-Ms, the v2 "timeout" parameter).
+ *
+ * The pause gate (POST /v1/admin/pause, /resume) holds the workers: while
+ * paused they take no job from the queues and hold a running job at its
+ * next chunk boundary. Work only waits there: deadlines and disconnects
+ * still cut held and queued jobs (the paused workers sweep the queues).
+ * A drain (SIGTERM) waits for held work like for any other, up to
+ * drain-timeout-ms, after which srv_sched_cancel_all() ends it.
+ * resume?chunks=N lets N more chunks start (taking a job from the queue
+ * starts its first chunk) and then holds again: the way to stop a job
+ * exactly after it started, for tests and for looking at one request in
+ * isolation.
  */
 #include "server.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +49,10 @@ static int nqueued, nrunning;
 static int rr;                    /* round-robin cursor over models */
 static int nworkers;
 static uv_thread_t *threads;
+/* the pause gate (mu) */
+static int paused;                /* admin pause */
+static long long passes;          /* chunks that may still start while paused */
+static int nheld;                 /* runs held at a chunk boundary */
 
 typedef struct worker {
     int id;
@@ -92,10 +110,15 @@ snn_err srv_sched_submit(srv_job *j)
     return SNN_OK;
 }
 
-static void cancel_status(int why, int *status, const char **msg)
+/* running: 0 when the job never left the queue. */
+static void cancel_status(int why, int running, int *status, const char **msg)
 {
     switch (why) {
-    case 2: *status = 504; *msg = "deadline exceeded (request-timeout-ms)"; break;
+    case 2:
+        *status = 504;
+        *msg = running ? "deadline exceeded while running (request timeout)"
+                       : "deadline exceeded in the queue (request timeout)";
+        break;
     case 3: *status = 503; *msg = "server is shutting down"; break;
     default: *status = 499; *msg = "client closed the request"; break;
     }
@@ -107,14 +130,16 @@ void srv_sched_cancel(srv_job *j, int why)
     atomic_compare_exchange_strong(&j->cancelled, &expected, why);
     uv_mutex_lock(&mu);
     if (!j->queued) {
+        uv_cond_broadcast(&cv);   /* a run held at the gate re-checks its jobs */
         uv_mutex_unlock(&mu);
         return;   /* running (the step callback sees the flag) or done */
     }
     q_unlink(j->model, j);
+    uv_cond_broadcast(&cv);
     uv_mutex_unlock(&mu);
     int status;
     const char *msg;
-    cancel_status(atomic_load(&j->cancelled), &status, &msg);
+    cancel_status(atomic_load(&j->cancelled), 0, &status, &msg);
     srv_job_complete(j, status, NULL, msg);
     srv_job_unref(j);
 }
@@ -138,6 +163,7 @@ void srv_sched_cancel_all(void)
             int expected = 0;
             atomic_compare_exchange_strong(&workers[w].cur[k]->cancelled, &expected, 3);
         }
+    uv_cond_broadcast(&cv);
     uv_mutex_unlock(&mu);
 }
 
@@ -160,12 +186,13 @@ typedef struct run_ctx {
     srv_job **jobs;
     int *off;
     int n;
+    int steps;                    /* of the run: no gate after the last chunk */
 } run_ctx;
 
-static int step_cb(void *ud, const snn_result *res, int first, int last)
+/* Jobs of the run that still want the answer; those past their deadline
+ * are flagged (2) on the way. */
+static int run_alive(run_ctx *c, double now)
 {
-    run_ctx *c = ud;
-    double now = srv_now();
     int alive = 0;
     for (int i = 0; i < c->n; i++) {
         srv_job *j = c->jobs[i];
@@ -176,13 +203,61 @@ static int step_cb(void *ud, const snn_result *res, int first, int last)
             continue;
         }
         alive++;
-        if (!j->stream) continue;
+    }
+    return alive;
+}
+
+/* Should gated work wait? (mu) */
+static int gate_closed(void)
+{
+    return paused && passes == 0 && !stopping;
+}
+
+/* Pass one gate (mu): consumes a pass while paused. */
+static void gate_pass(void)
+{
+    if (paused && passes > 0 && --passes == 0)
+        srv_log(SRV_LOG_INFO, NULL, "scheduler: resume?chunks used up, paused again");
+}
+
+/* Hold a run at a chunk boundary while the gate is closed, until it opens
+ * or no job of the run wants the answer any more (deadline, disconnect,
+ * shutdown). Returns the jobs still alive. */
+static int gate_hold(run_ctx *c)
+{
+    int alive = run_alive(c, srv_now());
+    uv_mutex_lock(&mu);
+    if (gate_closed() && alive) {
+        nheld++;
+        while (gate_closed() && (alive = run_alive(c, srv_now())) > 0) {
+            double now = srv_now(), wake = HUGE_VAL;   /* an alive job has a deadline */
+            for (int i = 0; i < c->n; i++)
+                if (!atomic_load(&c->jobs[i]->cancelled) && c->jobs[i]->deadline < wake)
+                    wake = c->jobs[i]->deadline;
+            if (wake < now) wake = now;
+            uv_cond_timedwait(&cv, &mu, (uint64_t)((wake - now) * 1e9) + 1000);
+        }
+        nheld--;
+    }
+    if (alive) gate_pass();
+    uv_mutex_unlock(&mu);
+    return alive;
+}
+
+static int step_cb(void *ud, const snn_result *res, int first, int last)
+{
+    run_ctx *c = ud;
+    int alive = run_alive(c, srv_now());
+    for (int i = 0; i < c->n; i++) {
+        srv_job *j = c->jobs[i];
+        if (!j->stream || atomic_load(&j->cancelled)) continue;
         for (int s = first; s < last; s++) {
             char *data = srv_render_step(j, res, c->off[i], s);
             if (data) srv_job_event(j, "timestep", data);
             free(data);
         }
     }
+    if (alive && last < c->steps) alive = gate_hold(c);
     return alive == 0;
 }
 
@@ -269,7 +344,7 @@ static void run_batch(worker *w, srv_job **jobs, int njobs, int nimg)
     opts.stats = 1;
     opts.raster_layer = run->raster_layer;
     opts.raster_neurons = run->raster_layer >= 0 ? run->raster_neurons : 0;
-    run_ctx ctx = {jobs, off, njobs};
+    run_ctx ctx = {jobs, off, njobs, run->steps};
     opts.cb = step_cb;
     opts.cb_ud = &ctx;
 
@@ -284,7 +359,7 @@ static void run_batch(worker *w, srv_job **jobs, int njobs, int nimg)
         if (why || rc == SNN_ECANCELLED) {
             int status;
             const char *msg;
-            cancel_status(why ? why : 2, &status, &msg);
+            cancel_status(why ? why : 2, 1, &status, &msg);
             srv_job_complete(j, status, NULL, msg);
         } else if (rc != SNN_OK) {
             srv_log(SRV_LOG_ERROR, j->id, "engine run failed: %s", err.msg);
@@ -301,12 +376,53 @@ static void run_batch(worker *w, srv_job **jobs, int njobs, int nimg)
     srv_version_net_release(v, net);
 }
 
+/* Take a queued job out and answer it: cancelled (why) or past its
+ * deadline (why 0). mu held. */
+static void queue_drop(srv_model *m, srv_job *j, int why)
+{
+    int status;
+    const char *msg;
+    q_unlink(m, j);
+    cancel_status(why ? why : 2, 0, &status, &msg);
+    srv_job_complete(j, status, NULL, msg);
+    srv_job_unref(j);
+}
+
+/* Answer queued jobs past their deadline or cancelled (mu). Returns the
+ * earliest deadline still pending in the queues (or `until`). */
+static double queue_sweep(double now, double until)
+{
+    for (int i = 0; i < srv_repo_count(); i++) {
+        srv_model *m = srv_repo_at(i);
+        srv_job *j = m ? m->qhead : NULL;
+        while (j) {
+            srv_job *next = j->next;
+            int why = atomic_load(&j->cancelled);
+            if (why || now > j->deadline)
+                queue_drop(m, j, why);
+            else if (j->deadline < until) {
+                until = j->deadline;
+            }
+            j = next;
+        }
+    }
+    return until;
+}
+
 static void worker_main(void *arg)
 {
     worker *w = arg;
     srv_job *sel[256];
     uv_mutex_lock(&mu);
     while (!stopping) {
+        if (gate_closed()) {
+            /* Paused: take nothing, but deadlines still answer queued jobs.
+             * Woken by submit, cancel, resume and stop. */
+            double now = srv_now(), wake = queue_sweep(now, HUGE_VAL);
+            if (wake == HUGE_VAL) uv_cond_wait(&cv, &mu);
+            else uv_cond_timedwait(&cv, &mu, (uint64_t)((wake - now) * 1e9) + 1000);
+            continue;
+        }
         srv_model *m = NULL;
         int nm = srv_repo_count();
         for (int k = 0; k < nm && !m; k++) {
@@ -324,12 +440,7 @@ static void worker_main(void *arg)
         double now = srv_now();
         int why = atomic_load(&head->cancelled);
         if (why || now > head->deadline) {
-            int status;
-            const char *msg;
-            q_unlink(m, head);
-            cancel_status(why ? why : 2, &status, &msg);
-            srv_job_complete(head, status, NULL, msg);
-            srv_job_unref(head);
+            queue_drop(m, head, why);
             continue;
         }
         int maxb = head->ver->max_batch, nsel = 0, nimg = 0;
@@ -354,6 +465,7 @@ static void worker_main(void *arg)
             continue;
         }
         for (int i = 0; i < nsel; i++) q_unlink(m, sel[i]);
+        gate_pass();   /* the run's first chunk */
         nrunning += nsel;
         w->cur = sel;
         w->ncur = nsel;
@@ -372,11 +484,50 @@ static void worker_main(void *arg)
     uv_mutex_unlock(&mu);
 }
 
+void srv_sched_pause(void)
+{
+    uv_mutex_lock(&mu);
+    if (!paused) srv_log(SRV_LOG_INFO, NULL, "scheduler paused (POST /v1/admin/pause)");
+    paused = 1;
+    passes = 0;
+    uv_cond_broadcast(&cv);
+    uv_mutex_unlock(&mu);
+}
+
+void srv_sched_resume(long long chunks)
+{
+    uv_mutex_lock(&mu);
+    if (chunks > 0 && paused) {
+        passes += chunks;
+        srv_log(SRV_LOG_INFO, NULL, "scheduler: %lld more chunks may start, then paused again", chunks);
+    } else if (chunks <= 0) {
+        if (paused) srv_log(SRV_LOG_INFO, NULL, "scheduler resumed");
+        paused = 0;
+        passes = 0;
+    }
+    uv_cond_broadcast(&cv);
+    uv_mutex_unlock(&mu);
+}
+
+void srv_sched_state(srv_sched_info *out)
+{
+    uv_mutex_lock(&mu);
+    out->paused = paused;
+    out->passes = passes;
+    out->held = nheld;
+    out->queued = nqueued;
+    out->running = nrunning;
+    uv_mutex_unlock(&mu);
+}
+
 int srv_sched_start(void)
 {
     uv_mutex_init(&mu);
     uv_cond_init(&cv);
     nworkers = (int)srv_cfg.workers;
+    paused = 0;
+    passes = 0;
+    nheld = 0;
     threads = calloc((size_t)nworkers, sizeof *threads);
     workers = calloc((size_t)nworkers, sizeof *workers);
     if (!threads || !workers) return -1;

@@ -347,6 +347,19 @@ void srv_sched_cancel(srv_job *j, int why);
 /* Fail every queued job and cancel running ones (end of drain). */
 void srv_sched_cancel_all(void);
 int srv_sched_busy(void);                  /* jobs queued or running */
+/* The pause gate (see sched.c): pause holds the workers (no job taken from
+ * the queues, running ones held at their next chunk boundary); resume with
+ * chunks <= 0 lifts it, with chunks > 0 lets that many more chunks start
+ * while staying paused. */
+void srv_sched_pause(void);
+void srv_sched_resume(long long chunks);
+typedef struct srv_sched_info {
+    int paused;
+    long long passes;                      /* chunks that may still start */
+    int held;                              /* runs held at a chunk boundary */
+    int queued, running;                   /* jobs */
+} srv_sched_info;
+void srv_sched_state(srv_sched_info *out);
 
 /* ---------------------------------------------------------------- body */
 /* Parsed request options, shared by query strings, multipart fields, JSON
@@ -365,12 +378,17 @@ typedef struct srv_opts {
     char conv_val[8][256];
     int has_ee;
     snn_early_exit ee;
+    int64_t timeout_us;             /* the client's deadline, 0 = none */
 } srv_opts;
 
 void srv_opts_init(srv_opts *o);
 /* Set one option from its string form; checks the model allows it. */
 snn_err srv_opts_set(srv_opts *o, const snn_model *m, const char *key,
                      const char *val, snn_error *err);
+/* The longest deadline a client may ask for (timeout_ms, the
+ * X-Request-Timeout-Ms header, v2 "timeout" in microseconds); the server's
+ * request-timeout-ms caps it in any case. */
+#define SRV_TIMEOUT_MAX_MS 3600000
 /* Turn options into the job's run parameters (validation included). */
 snn_err srv_opts_apply(const srv_opts *o, srv_job *j, snn_error *err);
 

@@ -156,11 +156,12 @@ static snn_err parse_params(srv_job *j, srv_opts *o, json_t *params, int *binary
                 return snn_error_set(err, SNN_EINVALID, "parameter binary_data_output must be a boolean");
             *binary_all = json_is_true(v);
         } else if (!strcmp(k, "timeout")) {
-            /* Triton: microseconds; it can only shorten the server's deadline */
-            if (!is_int(v, 0, INT64_MAX / 2))
-                return snn_error_set(err, SNN_EINVALID, "parameter timeout must be microseconds >= 0");
-            double us = (double)json_integer_value(v);
-            if (us > 0 && j->t_start + us / 1e6 < j->deadline) j->deadline = j->t_start + us / 1e6;
+            /* Triton's schedule-policy parameter: microseconds, 0 = none; the
+             * request's deadline like timeout_ms (capped by request-timeout-ms) */
+            if (!is_int(v, 0, (long long)SRV_TIMEOUT_MAX_MS * 1000))
+                return snn_error_set(err, SNN_EINVALID, "parameters.timeout: expected microseconds 0..%lld",
+                                     (long long)SRV_TIMEOUT_MAX_MS * 1000);
+            o->timeout_us = json_integer_value(v);
         } else if (!strcmp(k, "priority")) {
             if (!is_int(v, 0, 0))
                 return snn_error_set(err, SNN_EINVALID,

@@ -5,6 +5,8 @@
 #   unit         build/test_unit          library modules (tests/unit)
 #   cli          tests/cli/run.sh         snnctl end to end
 #   conform      tests/conform.sh         ONNX backend test suite, rate path
+#   replay       tests/fuzz/replay.sh     fuzz targets over their corpora and
+#                                         tests/regress (no libFuzzer needed)
 #   integration  build/test_integration   the real daemon over HTTP (tests/integration)
 #   browser      tests/browser/run.sh     the page at / in headless Chromium
 #   ecosystem    tests/ecosystem/run.sh   Prometheus scrape, OpenAPI lint and live
@@ -35,6 +37,7 @@ suite() {
 suite unit "$BUILD/test_unit"
 suite cli env BUILD="$BUILD" tests/cli/run.sh
 suite conform env BUILD="$BUILD" tests/conform.sh
+suite replay env BUILD="$BUILD" tests/fuzz/replay.sh
 suite integration "$BUILD/test_integration"
 if [ "$BUILD" = build ]; then
     suite browser env SNND="$PWD/$BUILD/snnd" tests/browser/run.sh

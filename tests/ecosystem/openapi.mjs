@@ -284,6 +284,16 @@ if (spec) {
       await call(b, 'GET', '/v1/config', { headers: { Authorization: 'Bearer wrong' }, expect: 403 });
       const cfg = await call(b, 'GET', '/v1/config', { headers: auth, expect: 200 });
       eq(cfg.json && cfg.json.admin_token, '<redacted>', 'admin token redacted in /v1/config');
+      // the scheduler's pause gate: auth, pause, a client deadline that
+      // expires in the queue (504), state, a bad chunk count, resume
+      await call(b, 'POST', '/v1/admin/pause', { expect: 401 });
+      const gate = await call(b, 'POST', '/v1/admin/pause', { headers: auth, expect: 200 });
+      eq(gate.json && gate.json.paused, true, 'paused after POST /v1/admin/pause');
+      await call(b, 'POST', `/v1/models/${name}/classify`, { body: png, headers: { ...img, 'X-Request-Timeout-Ms': '100' }, expect: 504 });
+      await call(b, 'GET', '/v1/admin/scheduler', { headers: auth, expect: 200 });
+      await call(b, 'POST', '/v1/admin/resume', { headers: auth, query: 'chunks=0', expect: 400 });
+      const open = await call(b, 'POST', '/v1/admin/resume', { headers: auth, expect: 200 });
+      eq(open.json && open.json.paused, false, 'running after POST /v1/admin/resume');
       await call(b, 'POST', `/v1/models/${name}/load`, { headers: auth, expect: 200 });
       await call(b, 'POST', '/v1/models/no-such-model/load', { headers: auth, expect: 404 });
       await call(b, 'DELETE', `/v1/models/${name}`, { headers: { Authorization: 'Bearer wrong' }, expect: 403 });

@@ -36,9 +36,9 @@ SRV_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(FB)/%.o) $(FB)/gen/onnx.pb-c.o
 SRV_OBJ  := $(SRV_SRC:%.c=$(FB)/%.o)
 
-LIB_TARGETS := fuzz_onnx fuzz_image fuzz_model_config fuzz_convert_params
+LIB_TARGETS := fuzz_onnx fuzz_image fuzz_model_config fuzz_convert_params fuzz_dataset
 SRV_TARGETS := fuzz_classify_body fuzz_multipart fuzz_classify_json fuzz_v2_infer \
-               fuzz_query fuzz_daemon_config
+               fuzz_query fuzz_daemon_config fuzz_http
 TARGETS     := $(LIB_TARGETS) $(SRV_TARGETS)
 BINS        := $(TARGETS:%=$(FB)/%)
 

@@ -117,3 +117,38 @@ printf '{"max-batch":4,"max_queue_delay_ms":true,"admin-token":"s3cret","host":n
 printf '[1,2,3]' >"$d/array.json"
 printf '{"port":8080,"port":8081}' >"$d/dup.json"
 echo "mkcorpus: $(find "$C" -type f | wc -l) seeds, $(du -sk "$C" | cut -f1) KiB" >&2
+
+# --- fuzz_dataset: "KIND OFFSET LIMIT", then "=====NAME" lines each
+# followed by that file's bytes (see fuzz_dataset.c)
+d=$C/fuzz_dataset; mkdir -p "$d"
+rec() { printf "\\$(printf '%03o' "$1")"; head -c 3072 /dev/zero | tr '\0' "\\$(printf '%03o' "$2")"; }
+meta="airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n"
+{ printf 'cifar10 0 0\n=====test_batch.bin\n'; rec 3 17; rec 9 200; printf "\n=====batches.meta.txt\n$meta"; } >"$d/cifar-2.bin"
+{ printf 'cifar10 1 2\n=====test_batch.bin\n'; rec 0 1; rec 1 2; rec 2 3; } >"$d/cifar-window.bin"
+{ printf 'cifar10 0 0\n=====test_batch.bin\n'; rec 10 0; } >"$d/cifar-bad-label.bin"
+{ printf 'cifar10 0 0\n=====test_batch.bin\n'; rec 1 0 | head -c 3000; } >"$d/cifar-short.bin"
+{ printf 'cifar10 0 0\n=====test_batch.bin\n'; rec 1 0; printf '\n=====batches.meta.txt\na\nb\n'; } >"$d/cifar-bad-meta.bin"
+idx() { printf "\\000\\000\\010\\$(printf '%03o' "$1")"; shift; for v in "$@"; do printf "\\000\\000\\$(printf '%03o' $((v / 256)))\\$(printf '%03o' $((v % 256)))"; done; }
+{ printf 'fashion-mnist 0 0\n=====t10k-images-idx3-ubyte\n'; idx 3 2 4 4; head -c 32 /dev/urandom | tr '\n=' 'ab';
+  printf '\n=====t10k-labels-idx1-ubyte\n'; idx 1 2; printf '\001\007'; } >"$d/idx-2.bin"
+{ printf 'fashion-mnist 0 0\n=====t10k-images-idx3-ubyte\n'; idx 3 2 4 4; head -c 32 /dev/zero;
+  printf '\n=====t10k-labels-idx1-ubyte\n'; idx 1 3; printf '\001\007\002'; } >"$d/idx-count-mismatch.bin"
+{ printf 'fashion-mnist 0 0\n=====t10k-images-idx3-ubyte\n'; idx 3 1 5000 4;
+  printf '\n=====t10k-labels-idx1-ubyte\n'; idx 1 1; printf '\001'; } >"$d/idx-side-too-big.bin"
+{ printf 'fashion-mnist 0 0\n=====t10k-images-idx3-ubyte.gz\n'; { idx 3 1 2 2; printf '\001\002\003\004'; } | gzip -9n;
+  printf '\n=====t10k-labels-idx1-ubyte\n'; idx 1 1; printf '\003'; } >"$d/idx-gz.bin"
+F=$IMG/folder
+{ printf 'folder 0 0\n'; for f in 0_cat/a.png 0_cat/b.png 1_dog/c.png; do printf '=====%s\n' "$f"; cat "$F/$f"; printf '\n'; done; } >"$d/folder-2-classes.bin"
+{ printf 'folder 0 0\n=====0_a/x.png\n'; cat "$IMG/gray8.png"; printf '\n=====1_b/y.png\n'; cat "$IMG/graya16_interlaced.png"; printf '\n=====1_b/z.png\nnot a png\n'; } >"$d/folder-bad-image.bin"
+
+# --- fuzz_http: raw requests on a connection (see fuzz_http.c)
+d=$C/fuzz_http; mkdir -p "$d"
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' >"$d/get-healthz.http"
+printf 'GET /v2/models/x/ready HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$d/pipelined.http"
+printf 'POST /classify?steps=3&timeout_ms=100 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"ima\r\n7\r\nge":"x"\r\n1\r\n}\r\n0\r\n\r\n' >"$d/post-chunked.http"
+printf 'POST /v1/models/m/classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\nabc' >"$d/body-too-large.http"
+printf 'POST /v1/admin/resume?chunks=2 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nPOST /v1/admin/pause HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/admin/scheduler HTTP/1.1\r\nHost: x\r\n\r\nPOST /v1/admin/resume HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$d/admin.http"
+printf 'DELETE /v2/models/%%2e%%2e/infer HTTP/1.0\r\n\r\n' >"$d/bad-method.http"
+printf 'POST /v1/jobs?model=nope HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 61\r\n\r\n--XyZ\r\nContent-Disposition: form-data; name="steps"\r\n\r\n3\r\n--XyZ--' >"$d/multipart.http"
+printf 'GARBAGE\r\n\r\n' >"$d/garbage.http"
+printf 'GET /v1/jobs/0123456789abcdef/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 3\r\n\r\n' >"$d/job-events.http"

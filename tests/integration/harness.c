@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <jpeglib.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +30,11 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-const char *it_model_dir(const char **name, int slow)
+const char *it_model_dir(const char **name, int fashion)
 {
     static char path[1200];
     snprintf(path, sizeof path, "%s", test_path("models/fashion-mnist/model.onnx"));
-    if (slow && access(path, R_OK) == 0) {
+    if (fashion && access(path, R_OK) == 0) {
         snprintf(path, sizeof path, "%s", test_path("models/fashion-mnist"));
         if (name) *name = "fashion-mnist";
         return path;
@@ -56,7 +57,7 @@ const char *it_model_dir(const char **name, int slow)
 int it_repo(snnd_proc *d, int flags)
 {
     const char *name;
-    const char *dir = it_model_dir(&name, flags & IT_SLOW);
+    const char *dir = it_model_dir(&name, 0);
     int copy = flags & IT_COPY;
     char cmd[3000];
     if (!dir) return -1;
@@ -194,12 +195,9 @@ void it_cleanup(snnd_proc *d)
     }
 }
 
-typedef struct buf {
-    char *p;
-    size_t len;
-} buf;
+typedef it_buf buf;
 
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+size_t it_buf_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     buf *b = ud;
     size_t n = size * nmemb;
@@ -237,10 +235,28 @@ static CURL *make_easy(snnd_proc *d, const char *method, const char *path, const
     }
     for (int i = 0; headers && headers[i]; i++) *hl = curl_slist_append(*hl, headers[i]);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hl);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_buf_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, bb);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_buf_write);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, hb);
+    return c;
+}
+
+CURL *it_easy_post(const snnd_proc *d, const char *path, struct curl_slist *headers,
+                   const void *body, size_t len, curl_write_callback cb, void *ud)
+{
+    char url[1400];
+    CURL *c = curl_easy_init();
+    if (!c) return NULL;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", d->port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, ud);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
     return c;
 }
 
@@ -485,4 +501,86 @@ char *it_read_file(const char *path, size_t *len)
         *len = (size_t)n;
     }
     return b;
+}
+
+int it_admin(snnd_proc *d, const char *op)
+{
+    char path[128];
+    http_resp r;
+    snprintf(path, sizeof path, "/v1/admin/%s", op);
+    int rc = it_http(d, "POST", path, NULL, NULL, 0, NULL, &r);
+    long st = rc == 0 ? r.status : 0;
+    it_free(&r);
+    return (int)st;
+}
+
+long it_sched(snnd_proc *d, const char *field)
+{
+    http_resp r;
+    long v = -1;
+    if (it_http(d, "GET", "/v1/admin/scheduler", NULL, NULL, 0, NULL, &r) == 0 && r.status == 200) {
+        json_t *o = it_json(&r), *x = json_object_get(o, field);
+        if (json_is_integer(x)) v = (long)json_integer_value(x);
+        else if (json_is_boolean(x)) v = json_is_true(x);
+        json_decref(o);
+    }
+    it_free(&r);
+    return v;
+}
+
+int it_wait_sched(snnd_proc *d, const char *field, long want, double safety_s)
+{
+    double end = now_s() + safety_s;
+    do {
+        if (it_sched(d, field) == want) return 1;
+        usleep(10000);
+    } while (now_s() < end);
+    return 0;
+}
+
+double it_metric(snnd_proc *d, const char *series)
+{
+    http_resp r;
+    double v = -1;
+    if (it_http(d, "GET", "/metrics", NULL, NULL, 0, NULL, &r) == 0 && r.status == 200) {
+        size_t n = strlen(series);
+        for (const char *p = r.body; (p = strstr(p, series)); p += n)
+            if ((p == r.body || p[-1] == '\n') && p[n] == ' ') {
+                v = strtod(p + n + 1, NULL);
+                break;
+            }
+    }
+    it_free(&r);
+    return v;
+}
+
+static void *bg_main(void *arg)
+{
+    it_bg *b = arg;
+    b->rc = it_http(b->d, b->method, b->path, b->ctype, b->body, b->len, b->headers, &b->resp);
+    return NULL;
+}
+
+int it_bg_start(it_bg *b)
+{
+    pthread_t t;
+    memset(&b->resp, 0, sizeof b->resp);
+    b->rc = -1;
+    if (!b->method) b->method = "POST";
+    if (pthread_create(&t, NULL, bg_main, b) != 0) return -1;
+    b->thread = (unsigned long)t;
+    return 0;
+}
+
+long it_bg_join(it_bg *b)
+{
+    pthread_join((pthread_t)b->thread, NULL);
+    return b->rc == 0 ? b->resp.status : 0;
+}
+
+int it_bg_queue(it_bg *b)
+{
+    long before = it_sched(b->d, "queued");
+    if (it_admin(b->d, "pause") != 200 || it_bg_start(b) != 0) return -1;
+    return it_wait_sched(b->d, "queued", before + 1, 60);
 }

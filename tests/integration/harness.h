@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 typedef struct snnd_proc {
@@ -29,11 +30,11 @@ typedef struct http_resp {
 } http_resp;
 
 /* Name and directory of the small test model: tests/data/tiny when it is
- * there, else models/fashion-mnist; with `slow`, fashion-mnist first (a
- * batch of 8 at 1000 steps takes long enough to overlap requests). NULL
- * when neither exists. */
-const char *it_model_dir(const char **name, int slow);
-enum { IT_COPY = 1, IT_SLOW = 2 };
+ * there, else models/fashion-mnist; with `fashion`, fashion-mnist first.
+ * NULL when neither exists. (No test relies on a request being slow: work
+ * is held in flight with the scheduler's pause gate, it_admin.) */
+const char *it_model_dir(const char **name, int fashion);
+enum { IT_COPY = 1 };
 /* Make a repository in a temp dir: the model linked (or copied with
  * IT_COPY) under its name. */
 int it_repo(snnd_proc *d, int flags);
@@ -43,6 +44,17 @@ int it_start(snnd_proc *d, const char *const *args, double timeout_s);
 /* SIGTERM, wait, return the exit status (-1 on signal/timeout). */
 int it_stop(snnd_proc *d);
 void it_cleanup(snnd_proc *d);
+
+/* A growing response buffer and its curl write callback. */
+typedef struct it_buf {
+    char *p;                 /* NUL-terminated, caller frees */
+    size_t len;
+} it_buf;
+size_t it_buf_write(char *ptr, size_t size, size_t nmemb, void *ud);
+/* A POST of `body` to `path` whose answer goes to `cb`/`ud` (for streams
+ * read as they come); headers borrowed. Caller cleans up the handle. */
+CURL *it_easy_post(const snnd_proc *d, const char *path, struct curl_slist *headers,
+                   const void *body, size_t len, curl_write_callback cb, void *ud);
 
 int it_http(snnd_proc *d, const char *method, const char *path, const char *ctype,
             const void *body, size_t len, const char *const *headers, http_resp *out);
@@ -68,6 +80,41 @@ long it_hwm_kb(const snnd_proc *d);
 int it_connect(const snnd_proc *d, int rcv_timeout_s);
 /* A whole file, NUL-terminated, length in *len; NULL on failure. Caller frees. */
 char *it_read_file(const char *path, size_t *len);
+
+/* The scheduler's pause gate (POST /v1/admin/pause, /resume[?chunks=N],
+ * GET /v1/admin/scheduler), for tests that hold work in flight instead of
+ * hoping it is slow. it_admin returns the HTTP status (op "pause",
+ * "resume" or "resume?chunks=N"). */
+int it_admin(snnd_proc *d, const char *op);
+/* An integer field of GET /v1/admin/scheduler (paused, chunks_left,
+ * held_runs, queued, running); -1 when unreadable. */
+long it_sched(snnd_proc *d, const char *field);
+/* Wait until the field equals `want` (observed state; `safety_s` only
+ * bounds a hang). 1 when seen. */
+int it_wait_sched(snnd_proc *d, const char *field, long want, double safety_s);
+/* A metrics sample "name{labels}" (exact series), -1 when absent. */
+double it_metric(snnd_proc *d, const char *series);
+
+/* One request on a thread of its own, so that the test can act while it
+ * is in flight. Strings are borrowed until it_bg_join. */
+typedef struct it_bg {
+    snnd_proc *d;
+    const char *method, *path, *ctype;
+    const void *body;
+    size_t len;
+    const char *const *headers;
+    http_resp resp;          /* filled by it_bg_join */
+    int rc;                  /* it_http's result */
+    unsigned long thread;
+} it_bg;
+int it_bg_start(it_bg *b);
+/* Pause the scheduler, start b and wait until it sits in the queue
+ * (observed): 1 when it does, 0 when it never got there (b is started in
+ * both cases unless the return is -1: pause refused or no thread). */
+int it_bg_queue(it_bg *b);
+/* Wait for the answer; returns its status (0 on transport failure). The
+ * caller frees b->resp with it_free. */
+long it_bg_join(it_bg *b);
 
 /* Run `n` requests concurrently (curl multi); statuses[i] and
  * retry_after[i] (1 when the header was present) are filled. */

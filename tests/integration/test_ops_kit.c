@@ -9,23 +9,6 @@
 
 #include "it.h"
 
-/* Value of the sample "series value" in the daemon's /metrics, -1 if absent. */
-static double scrape(snnd_proc *d, const char *series)
-{
-    http_resp r;
-    double v = -1;
-    if (it_http(d, "GET", "/metrics", NULL, NULL, 0, NULL, &r) == 0 && r.body) {
-        size_t n = strlen(series);
-        for (const char *p = r.body; (p = strstr(p, series)); p += n)
-            if ((p == r.body || p[-1] == '\n') && p[n] == ' ') {
-                v = strtod(p + n + 1, NULL);
-                break;
-            }
-    }
-    it_free(&r);
-    return v;
-}
-
 /* The JSON log record whose request_id is `id` and msg "request", waiting
  * until the daemon has written it (the access record follows the answer);
  * gives up after 20 s of polling. Every line read must be one JSON object. */
@@ -116,25 +99,25 @@ IT_TEST(it_log_format_refused, 0, NULL)
 IT_TEST(it_process_and_model_state_metrics, 0, NULL)
 {
     double now = (double)time(NULL);
-    CHECK(scrape(d, "process_resident_memory_bytes") > 1e6);
-    CHECK(scrape(d, "process_virtual_memory_bytes") > 1e6);
-    CHECK(scrape(d, "process_open_fds") >= 3);
-    CHECK(scrape(d, "process_max_fds") >= scrape(d, "process_open_fds"));
-    CHECK(scrape(d, "process_cpu_seconds_total") >= 0);
-    double start = scrape(d, "process_start_time_seconds");
+    CHECK(it_metric(d, "process_resident_memory_bytes") > 1e6);
+    CHECK(it_metric(d, "process_virtual_memory_bytes") > 1e6);
+    CHECK(it_metric(d, "process_open_fds") >= 3);
+    CHECK(it_metric(d, "process_max_fds") >= it_metric(d, "process_open_fds"));
+    CHECK(it_metric(d, "process_cpu_seconds_total") >= 0);
+    double start = it_metric(d, "process_start_time_seconds");
     CHECK_MSG(start > now - 600 && start <= now + 1, "start time %.0f, now %.0f", start, now);
     char ready[160], unavail[160], path[160];
     snprintf(ready, sizeof ready, "snnd_model_state{model=\"%s\",state=\"ready\"}", d->model);
     snprintf(unavail, sizeof unavail, "snnd_model_state{model=\"%s\",state=\"unavailable\"}", d->model);
-    CHECK_NEAR(scrape(d, ready), 1, 0);
-    CHECK_NEAR(scrape(d, unavail), 0, 0);
+    CHECK_NEAR(it_metric(d, ready), 1, 0);
+    CHECK_NEAR(it_metric(d, unavail), 0, 0);
     http_resp r;
     snprintf(path, sizeof path, "/v1/models/%s", d->model);
     HTTP(d, "DELETE", path, NULL, NULL, 0, NULL, &r);
     CHECK_EQ_INT(r.status, 200);
     it_free(&r);
-    CHECK_NEAR(scrape(d, ready), 0, 0);
-    CHECK_NEAR(scrape(d, unavail), 1, 0);
+    CHECK_NEAR(it_metric(d, ready), 0, 0);
+    CHECK_NEAR(it_metric(d, unavail), 1, 0);
 }
 
 IT_TEST(it_jobs_counted_by_final_status, 0, NULL)
@@ -145,7 +128,7 @@ IT_TEST(it_jobs_counted_by_final_status, 0, NULL)
     char ok[160], bad[160];
     snprintf(ok, sizeof ok, "snnd_jobs_total{model=\"%s\",status=\"200\"}", d->model);
     snprintf(bad, sizeof bad, "snnd_jobs_total{model=\"%s\",status=\"400\"}", d->model);
-    CHECK(scrape(d, ok) < 0);
+    CHECK(it_metric(d, ok) < 0);
     CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &len));
     for (int i = 0; i < 2; i++) {
         HTTP(d, "POST", "/v1/jobs?steps=3", "image/png", png, len, NULL, &r);
@@ -160,8 +143,8 @@ IT_TEST(it_jobs_counted_by_final_status, 0, NULL)
         it_free(&r);
     }
     free(png);
-    CHECK_NEAR(scrape(d, ok), 2, 0);
-    CHECK(scrape(d, bad) < 0);
+    CHECK_NEAR(it_metric(d, ok), 2, 0);
+    CHECK(it_metric(d, bad) < 0);
 }
 
 IT_TEST(it_cors_preflight_and_origins, 0, "--cors-origins", "http://a.example,https://b.example:8443", NULL)

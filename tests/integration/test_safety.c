@@ -419,10 +419,10 @@ IT_TEST(it_safety_half_closed_client_answered, 0, "--max-queue-delay-ms", "5000"
 /* -------------------------------- 5. abandoned streams count as 499 */
 
 /* A direct stream closed by the client after its first timestep event.
- * The client's receive buffer is small, so the daemon cannot have sent the
- * whole stream (1000 timestep events) before the close, whatever the
- * speed of the machine. */
-IT_TEST(it_safety_abandoned_stream_counted_499, IT_SLOW, "--workers", "1", "--chunk-steps", "5", NULL)
+ * The pause gate lets one chunk (5 of 1000 steps) run and holds the rest,
+ * so the stream cannot have ended before the close, whatever the speed of
+ * the machine. */
+IT_TEST(it_safety_abandoned_stream_counted_499, 0, "--workers", "1", "--chunk-steps", "5", NULL)
 {
     size_t len;
     char series[160];
@@ -431,14 +431,15 @@ IT_TEST(it_safety_abandoned_stream_counted_499, IT_SLOW, "--workers", "1", "--ch
     if (!body) return;
     static const char head[] = "POST %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
                                "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n";
+    CHECK_EQ_INT(it_admin(d, "pause"), 200);
     int fd = sf_raw_request(d, head, "/classify", body, len, len);
     CHECK(fd >= 0);
     if (fd < 0) {
         free(body);
         return;
     }
-    int small = 4096;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    CHECK(it_wait_sched(d, "queued", 1, 60));
+    CHECK_EQ_INT(it_admin(d, "resume?chunks=1"), 200);
     char buf[2048];
     size_t n = 0;
     while (n + 1 < sizeof buf) {
@@ -451,6 +452,7 @@ IT_TEST(it_safety_abandoned_stream_counted_499, IT_SLOW, "--workers", "1", "--ch
     buf[n] = '\0';
     CHECK_MSG(strstr(buf, " 200 ") && strstr(buf, "event: timestep"), "stream began: %.300s", buf);
     close(fd);
+    CHECK_EQ_INT(it_admin(d, "resume"), 200);
     CHECK_MSG(sf_wait_metric(d, "snnd_inflight_requests", 0), "the stream never ended");
     snprintf(series, sizeof series, "snnd_requests_total{model=\"%s\",code=\"499\"}", d->model);
     CHECK_MSG(sf_metric(d, series) == 1, "abandoned stream counted as 499: %g", sf_metric(d, series));

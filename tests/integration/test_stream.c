@@ -163,3 +163,37 @@ IT_TEST(it_jobs_eventsource_flow, 0, NULL)
     CHECK_EQ_INT(r.status, 404);
     it_free(&r);
 }
+
+/* A run that fails after its stream started ends with a `failure` event
+ * carrying the status (not `error`, EventSource's own connection event):
+ * the workers are paused, so the job's deadline passes in the queue. */
+IT_TEST(it_jobs_failure_event, 0, NULL)
+{
+    uint8_t *png;
+    size_t len;
+    http_resp r;
+    CHECK_EQ_INT(it_admin(d, "pause"), 200);
+    CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &len));
+    HTTP(d, "POST", "/v1/jobs?steps=5&timeout_ms=100", "image/png", png, len, NULL, &r);
+    free(png);
+    CHECK_MSG(r.status == 202, "status %ld: %s", r.status, r.body);
+    json_t *o = it_json(&r);
+    it_free(&r);
+    char path[256];
+    snprintf(path, sizeof path, "%s", json_string_value(json_object_get(o, "events")));
+    json_decref(o);
+    /* the stream ends with the failure, while the workers stay paused */
+    HTTP(d, "GET", path, NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    sse_event ev[8];
+    int n = parse_sse(r.body, ev, 8);
+    CHECK_MSG(n == 1 && !strcmp(ev[0].name, "failure"), "events: %.400s", r.body);
+    if (n == 1) {
+        CHECK_EQ_INT(json_integer_value(json_object_get(ev[0].data, "status")), 504);
+        CHECK(json_is_string(json_object_get(ev[0].data, "error")));
+    }
+    CHECK(!strstr(r.body, "event: error"));
+    free_events(ev, n > 0 ? n : 0);
+    it_free(&r);
+    CHECK_EQ_INT(it_admin(d, "resume"), 200);
+}
