@@ -344,6 +344,13 @@ static void jpeg_decode_run(jpeg_rctx *c, const uint8_t *buf, size_t len)
         ci->out_color_space = JCS_CMYK;
         cmyk = 1;
         break;
+    case JCS_UNKNOWN:
+        /* 2 or 5+ components, no known color space: the client's data is
+         * not an image we can read (400), not a missing feature (501). */
+        c->code = snn_error_set(c->err, SNN_EFORMAT,
+                                "JPEG: unsupported color layout (%d components)",
+                                ci->num_components);
+        return;
     default:
         ci->out_color_space = JCS_RGB;
         break;
@@ -352,7 +359,7 @@ static void jpeg_decode_run(jpeg_rctx *c, const uint8_t *buf, size_t len)
     int w = (int)ci->output_width, h = (int)ci->output_height;
     int outc = ci->output_components;
     if ((cmyk && outc != 4) || (!cmyk && outc != 1 && outc != 3)) {
-        c->code = snn_error_set(c->err, SNN_EUNSUPPORTED,
+        c->code = snn_error_set(c->err, SNN_EFORMAT,
                                 "JPEG: unsupported color layout (%d components)", outc);
         return;
     }

@@ -439,11 +439,31 @@ TEST(image_jpeg_hostile)
         }
         rc = snn_image_decode(&im, big, len, 0, NULL, &e);
         if (rc == SNN_OK) snn_image_deinit(&im);
-        else CHECK_MSG(rc == SNN_EFORMAT || rc == SNN_ETOOLARGE || rc == SNN_EUNSUPPORTED,
-                       "rc %d: %s", rc, e.msg);
+        else CHECK_MSG(rc == SNN_EFORMAT || rc == SNN_ETOOLARGE, "rc %d: %s", rc, e.msg);
     }
     free(big);
     free(j);
+}
+
+/* A JPEG of 2 components (no color space libjpeg knows) is bad client
+ * data: SNN_EFORMAT (HTTP 400), never SNN_EUNSUPPORTED (501). */
+TEST(image_jpeg_unknown_layout_is_format_error)
+{
+    int w = 16, h = 8;
+    uint8_t px[16 * 8 * 2];
+    for (int i = 0; i < w * h * 2; i++) px[i] = (uint8_t)(i * 3);
+    unsigned long len = 0;
+    uint8_t *j = jpeg_encode(px, w, h, 2, JCS_UNKNOWN, 0, &len);
+    CHECK(j != NULL && len > 0);
+    snn_image im;
+    snn_error e;
+    snn_error_clear(&e);
+    snn_err rc = snn_image_decode(&im, j, len, 0, NULL, &e);
+    free(j);
+    CHECK_EQ_INT(rc, SNN_EFORMAT);
+    CHECK_EQ_INT(snn_err_http_status(rc), 400);
+    CHECK_MSG(strstr(e.msg, "unsupported color layout (2 components)") != NULL, "message: %s", e.msg);
+    CHECK(im.pixels == NULL);
 }
 
 /* ----------------------------------------------------------- resize */
