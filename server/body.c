@@ -437,8 +437,8 @@ static snn_err read_array(json_t *data, json_t *shape, int64_t cap, float **vals
         return snn_error_set(err, SNN_EINVALID, "data: empty or too deeply nested array");
     int64_t total = 1;
     for (int i = 0; i < nnd; i++) {
-        if (ndims[i] > cap) return snn_error_set(err, SNN_ELIMIT, "data: too many elements");
-        total *= ndims[i];
+        if (ndims[i] > cap || __builtin_mul_overflow(total, ndims[i], &total))
+            return snn_error_set(err, SNN_ELIMIT, "data: too many elements");
         if (total > cap) return snn_error_set(err, SNN_ELIMIT, "data: %lld+ elements exceed the limit %lld",
                                               (long long)total, (long long)cap);
     }
@@ -453,8 +453,7 @@ static snn_err read_array(json_t *data, json_t *shape, int64_t cap, float **vals
             if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > cap)
                 return snn_error_set(err, SNN_EINVALID, "shape[%d] must be a positive integer", i);
             dims[i] = json_integer_value(v);
-            st *= dims[i];
-            if (st > cap) return snn_error_set(err, SNN_ELIMIT, "shape: too many elements");
+            if (__builtin_mul_overflow(st, dims[i], &st) || st > cap) return snn_error_set(err, SNN_ELIMIT, "shape: too many elements");
         }
         if (st != total)
             return snn_error_set(err, SNN_ESHAPE, "shape has %lld elements but data has %lld",
