@@ -597,6 +597,61 @@ void srv_http_watchdog(void)
     uv_mutex_unlock(&conns_mu);
 }
 
+/* libmicrohttpd 0.9.75 writes the status line and headers of its own
+ * early error answers (a Content-Length of -1, of letters or over 2^64,
+ * headers over header-bytes) twice, then the body once: a client reads a
+ * garbled answer. Those answers are the ones it announces with the log
+ * line "Error processing request (HTTP response code is N ...)" before it
+ * queues them, on the connection's own thread (thread per connection), and
+ * the request line has been parsed by then (on_uri keeps the connection in
+ * a thread-local). So the log hook answers first, once, with the same
+ * status and a JSON error, and shuts the socket down: libmicrohttpd's own
+ * copy then fails to send (EPIPE, SIGPIPE is ignored) and it closes the
+ * connection as it meant to. */
+static __thread struct MHD_Connection *tl_conn;
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)uri;
+    tl_conn = conn;
+    return NULL;               /* *con_cls stays NULL until on_request */
+}
+
+static void answer_mhd_error(const char *line)
+{
+    static const char pre[] = "Error processing request (HTTP response code is ";
+    char text[256], msg[320], head[512];
+    if (!tl_conn || strncmp(line, pre, sizeof pre - 1)) return;
+    int status = atoi(line + sizeof pre - 1);
+    if (status < 400 || status > 599) return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(tl_conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return;
+    /* The sentence of libmicrohttpd's HTML page, without the tags. */
+    const char *b = strstr(line, "<body>");
+    size_t k = 0;
+    for (b = b ? b + 6 : ""; *b && strncmp(b, "</body>", 7) && k + 1 < sizeof text; b++) {
+        if (*b == '<') {
+            while (*b && *b != '>') b++;
+            if (!*b) break;
+            continue;
+        }
+        text[k++] = *b == '"' || *b == '\\' ? '\'' : *b;
+    }
+    text[k] = '\0';
+    int mn = snprintf(msg, sizeof msg, "{\"error\":\"%s\"}", k ? text : "malformed request");
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                      "Content-Length: %d\r\n\r\n",
+                      status, MHD_get_reason_phrase_for((unsigned)status), mn);
+    ssize_t w = send(ci->connect_fd, head, (size_t)hn, MSG_NOSIGNAL);
+    if (w == hn) w = send(ci->connect_fd, msg, (size_t)mn, MSG_NOSIGNAL);
+    (void)w;
+    shutdown(ci->connect_fd, SHUT_WR);
+    tl_conn = NULL;
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char buf[512];
@@ -605,6 +660,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(buf);
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
     srv_log(SRV_LOG_DEBUG, NULL, "libmicrohttpd: %s", buf);
+    answer_mhd_error(buf);
 }
 
 int srv_http_start(void)
@@ -643,6 +699,7 @@ int srv_http_start(void)
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)srv_cfg.header_bytes,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
         MHD_OPTION_END);
     freeaddrinfo(ai);
