@@ -71,3 +71,21 @@ IT_TEST(hld_bad_content_length_answered_once, 0, "--header-bytes", "4096", NULL)
     CHECK_EQ_INT(r.status, 200);
     it_free(&r);
 }
+/* shape [2^41, 2^41] under a cap of 2^41 elements (max-batch 256 x
+ * max-image-pixels 2^31 x 4): the product overflows int64 and wrapped to
+ * 0 before the check was made with checked arithmetic. */
+IT_TEST(hld_shape_product_overflow_refused, 0, "--max-batch", "256", "--max-image-pixels",
+        "2147483648", NULL)
+{
+    static const char *bodies[] = {
+        "{\"pixels\":[1,2,3,4],\"shape\":[2199023255552,2199023255552]}",
+        "{\"pixels\":[1,2,3,4],\"shape\":[2,2199023255552,2199023255552,1]}",
+    };
+    for (int i = 0; i < 2; i++) {
+        http_resp r;
+        HTTP(d, "POST", "/classify", "application/json", bodies[i], strlen(bodies[i]), NULL, &r);
+        CHECK_MSG(r.status == 400 && r.body && strstr(r.body, "too many elements"),
+                  "body %d answered %ld: %s", i, r.status, r.body ? r.body : "");
+        it_free(&r);
+    }
+}
