@@ -75,6 +75,7 @@ static void infer(srv_req *r, const char *name, srv_api_kind api, int as_job)
     }
     j->api = api;
     j->deadline = r->t0 + (double)srv_cfg.request_timeout_ms / 1e3;
+    j->client_fd = srv_req_fd(r);      /* body.c's decode watches it */
     srv_opts_init(&o);
     const char *ct = srv_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (srv_req_query_opts(r, &o, v->m, &err) != 0) {

@@ -353,20 +353,133 @@ static snn_err add_pixels(srv_job *j, int idx, const uint8_t *px, int w, int h, 
     return rc;
 }
 
+/* ------------------------------------------------------------ decoding
+ *
+ * Image decoding is admitted, budgeted work. At most decode-concurrency
+ * images are decoded at once, whichever connection threads they arrive
+ * on; the others wait for a slot, and while they wait, and while they
+ * decode (libjpeg's progress monitor, libpng's row callback), the job's
+ * deadline and its client's socket are checked: a passed deadline stops
+ * the decode with 504, a client that closed its end with 499 (the decode
+ * stops costing CPU within one row). Each decode is bounded by the limits
+ * (max-image-side, max-image-pixels, max-image-scans, and libjpeg's
+ * coefficient memory, 6 bytes per pixel), so decoding holds at most
+ *   decode-concurrency x snn_image_decode_peak_bytes(limits)
+ *   = decode-concurrency x (10 x max-image-pixels + 9 MiB)
+ * (338 MiB with the defaults 2 and 16 Mi), whatever the number of
+ * connections. */
+static uv_mutex_t dec_mu;
+static uv_cond_t dec_cv;
+static uv_once_t dec_once = UV_ONCE_INIT;
+static int dec_active, dec_waiting;
+static __thread int dec_held;    /* slots this thread holds: nested enters are free */
+
+static void dec_init(void)
+{
+    uv_mutex_init(&dec_mu);
+    uv_cond_init(&dec_cv);
+}
+
+typedef struct decode_watch {
+    srv_job *j;
+    double next_peek;            /* the socket is peeked every 20 ms at most */
+} decode_watch;
+
+static snn_err decode_check(void *ud)
+{
+    decode_watch *w = ud;
+    double now = srv_now();
+    if (now > w->j->deadline) return SNN_ETIMEOUT;
+    if (atomic_load(&w->j->cancelled)) return SNN_ECANCELLED;
+    if (now >= w->next_peek) {
+        w->next_peek = now + 0.02;
+        if (srv_fd_peer_gone(w->j->client_fd)) return SNN_ECANCELLED;
+    }
+    return SNN_OK;
+}
+
+static void decode_count(const char *result)
+{
+    srv_metrics_add(SRV_M_DECODES, 1, result, NULL);
+}
+
+static const char *decode_result(snn_err rc)
+{
+    return rc == SNN_OK ? "ok" : rc == SNN_ETIMEOUT ? "timeout" : rc == SNN_ECANCELLED ? "cancelled"
+                                                                                      : "refused";
+}
+
+/* Wait for a decode slot; SNN_OK holds one (release with decode_leave). */
+static snn_err decode_enter(decode_watch *w, snn_error *err)
+{
+    if (dec_held) {
+        dec_held++;
+        return SNN_OK;
+    }
+    uv_once(&dec_once, dec_init);
+    uv_mutex_lock(&dec_mu);
+    dec_waiting++;
+    srv_metrics_set(SRV_M_DECODES_WAITING, dec_waiting, NULL, NULL);
+    snn_err rc = SNN_OK;
+    while (dec_active >= (int)srv_cfg.decode_concurrency) {
+        uv_mutex_unlock(&dec_mu);
+        rc = decode_check(w);
+        uv_mutex_lock(&dec_mu);
+        if (rc != SNN_OK) break;
+        if (dec_active >= (int)srv_cfg.decode_concurrency)
+            uv_cond_timedwait(&dec_cv, &dec_mu, 20 * 1000 * 1000);
+    }
+    dec_waiting--;
+    srv_metrics_set(SRV_M_DECODES_WAITING, dec_waiting, NULL, NULL);
+    if (rc == SNN_OK) {
+        dec_active++;
+        dec_held = 1;
+        srv_metrics_set(SRV_M_DECODES_ACTIVE, dec_active, NULL, NULL);
+    }
+    uv_mutex_unlock(&dec_mu);
+    if (rc != SNN_OK) {
+        return snn_error_set(err, rc, rc == SNN_ETIMEOUT
+                                          ? "deadline exceeded waiting to decode (request-timeout-ms)"
+                                          : "client closed the request");
+    }
+    return SNN_OK;
+}
+
+static void decode_leave(void)
+{
+    if (--dec_held > 0) return;
+    uv_mutex_lock(&dec_mu);
+    dec_active--;
+    srv_metrics_set(SRV_M_DECODES_ACTIVE, dec_active, NULL, NULL);
+    uv_cond_signal(&dec_cv);
+    uv_mutex_unlock(&dec_mu);
+}
+
 static snn_err add_image(srv_job *j, int idx, const void *buf, size_t len, snn_error *err)
 {
     snn_image img;
     snn_image_limits lim;
     int want = j->ver->m->cfg.in_c;
+    decode_watch w = {j, 0};
+    memset(&lim, 0, sizeof lim);
     lim.max_width = lim.max_height = (int)srv_cfg.max_image_side;
     lim.max_pixels = srv_cfg.max_image_pixels;
+    lim.max_scans = (int)srv_cfg.max_image_scans;
+    lim.check = decode_check;
+    lim.check_ud = &w;
     memset(&img, 0, sizeof img);
     if (snn_image_sniff(buf, len) == SNN_IMAGE_UNKNOWN)
         return snn_error_set(err, SNN_EFORMAT, "image %d is neither PNG nor JPEG", idx);
-    snn_err rc = snn_image_decode(&img, buf, len, want == 1 || want == 3 ? want : 0, &lim, err);
-    if (rc != SNN_OK) return rc;
-    rc = add_pixels(j, idx, img.pixels, img.width, img.height, img.channels, err);
+    snn_err rc = decode_enter(&w, err);
+    if (rc != SNN_OK) {
+        decode_count(decode_result(rc));
+        return rc;
+    }
+    rc = snn_image_decode(&img, buf, len, want == 1 || want == 3 ? want : 0, &lim, err);
+    decode_count(decode_result(rc));
+    if (rc == SNN_OK) rc = add_pixels(j, idx, img.pixels, img.width, img.height, img.channels, err);
     snn_image_deinit(&img);
+    decode_leave();
     return rc;
 }
 

@@ -66,6 +66,11 @@ static const srv_option srv_options[] = {
      1LL << 31, 1, 0, "N", "largest decoded image, width x height"},
     {"max-image-side", OPT_INT, F(max_image_side), "4096", 1, 65535, 1, 0, "N",
      "largest image width or height"},
+    {"max-image-scans", OPT_INT, F(max_image_scans), "64", 1, 10000, 1, 0, "N",
+     "most scans of a (progressive) JPEG; each costs a pass over the image (400 beyond)"},
+    {"decode-concurrency", OPT_INT, F(decode_concurrency), "2", 1, 256, 1, 0, "N",
+     "images decoded at once; others wait (deadline and disconnect checked). Decode "
+     "memory <= N x (10 x max-image-pixels + 9 MiB)"},
     {"max-connections", OPT_INT, F(max_connections), "256", 1, 65536, 0, 0,
      "N", "concurrent HTTP connections"},
     {"connection-timeout-s", OPT_INT, F(connection_timeout_s), "30", 1, 3600,

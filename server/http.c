@@ -202,17 +202,24 @@ void srv_reply_error(srv_req *r, int status, const char *fmt, ...)
 
 void srv_reply_empty(srv_req *r, int status) { srv_reply(r, status, NULL, "", 0); }
 
-/* 1 when the peer closed its end (nothing left to answer to). */
-static int peer_gone(srv_req *r)
+int srv_req_fd(srv_req *r)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
+int srv_fd_peer_gone(int fd)
+{
     char c;
-    if (!ci) return 0;
-    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (fd < 0) return 0;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0) return 1;
     return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
+
+/* 1 when the peer closed its end (nothing left to answer to). */
+static int peer_gone(srv_req *r) { return srv_fd_peer_gone(srv_req_fd(r)); }
 
 void srv_reply_job(srv_req *r, srv_job *j)
 {

@@ -30,6 +30,7 @@ srv_job *srv_job_new(const char *reqid, srv_model *m, srv_version *v)
     j->run.raster_layer = -1;
     j->top_k = 5;
     j->next_event_id = 1;
+    j->client_fd = -1;
     j->t_start = srv_now();
     uv_mutex_init(&j->mu);
     uv_cond_init(&j->cv);

@@ -72,6 +72,13 @@ static const metric_def srv_metric_defs[SRV_M_COUNT_] = {
      NULL, 0},
     {SRV_M_BUILD_INFO, "snnd_build_info", MT_GAUGE,
      "Build information; the value is always 1.", 1, {"version"}, NULL, 0},
+    {SRV_M_DECODES, "snnd_image_decodes_total", MT_COUNTER,
+     "Image decodes by result (ok, refused, timeout, cancelled).", 1, {"result"},
+     NULL, 0},
+    {SRV_M_DECODES_ACTIVE, "snnd_image_decodes_active", MT_GAUGE,
+     "Images being decoded (at most decode-concurrency).", 0, {NULL, NULL}, NULL, 0},
+    {SRV_M_DECODES_WAITING, "snnd_image_decodes_waiting", MT_GAUGE,
+     "Requests waiting for a decode slot.", 0, {NULL, NULL}, NULL, 0},
 };
 
 typedef struct series {

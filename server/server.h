@@ -88,6 +88,8 @@ typedef struct srv_config {
     _Atomic int64_t keepalive_s;
     _Atomic int64_t retry_after_s;
     _Atomic int64_t header_bytes;
+    _Atomic int64_t decode_concurrency;
+    _Atomic int64_t max_image_scans;
     char *admin_token;
     char *log_level;
     char *energy_device;
@@ -128,6 +130,9 @@ typedef enum {
     SRV_M_MODEL_MEMORY,      /* gauge {model} */
     SRV_M_MODEL_LOADS,       /* counter {model,result} */
     SRV_M_BUILD_INFO,        /* gauge {version} */
+    SRV_M_DECODES,           /* counter {result} */
+    SRV_M_DECODES_ACTIVE,    /* gauge {} */
+    SRV_M_DECODES_WAITING,   /* gauge {} */
     SRV_M_COUNT_
 } srv_metric_id;
 
@@ -242,6 +247,8 @@ typedef struct srv_job {
     /* input */
     int n;                              /* images */
     int batch_form;                     /* answer with a per-image array */
+    int client_fd;                      /* the request's socket while its body is
+                                           decoded (peeked for a closed peer), -1 */
     float *input;                       /* n x snn_model_input_size */
     /* run */
     srv_run run;
@@ -396,6 +403,8 @@ void srv_http_stop(void);
 void srv_http_quiesce(void);
 uint16_t srv_http_port(void);
 int srv_http_active(void);       /* HTTP requests not yet completed */
+/* 1 when the peer of socket fd closed its end (recv MSG_PEEK says 0). */
+int srv_fd_peer_gone(int fd);
 /* Inference requests from their first header to their answer: more of
  * them than jobs queued or running means requests are still arriving. */
 extern atomic_int srv_infer_open;
@@ -404,6 +413,7 @@ extern atomic_int srv_infer_open;
 void srv_http_watchdog(void);
 
 const char *srv_req_header(srv_req *r, const char *name);
+int srv_req_fd(srv_req *r);      /* the connection's socket, -1 if unknown */
 /* Query arguments into options; 0, or -1 with err set. On POST /v1/jobs
  * the "model" argument selects the model and is skipped here. */
 int srv_req_query_opts(srv_req *r, srv_opts *o, const snn_model *m, snn_error *err);

@@ -2,16 +2,92 @@
  * issue 13 against the real daemon, each asserted on what it exists for
  * (status codes, bytes on the wire, metrics, peak memory against a bound
  * computed from the configuration), never on how fast the machine is:
- * libmicrohttpd's own early errors answered exactly once, shape products
- * that would overflow int64 refused as too many elements, an unsupported
- * JPEG layout answered 400. */
+ * libmicrohttpd's own early errors answered exactly once; shape products
+ * that would overflow int64 refused as too many elements; image decoding
+ * bounded by decode-concurrency and max-image-scans, stopped by the
+ * deadline and by the client leaving; JSON bodies counted before jansson
+ * expands them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <jpeglib.h>
+
 #include "it.h"
+#include "snn/image.h"
+
+/* The value of one exact series line of /metrics ("name{labels}" or
+ * "name"), -1 if absent. */
+static double hld_metric(snnd_proc *d, const char *series)
+{
+    http_resp r;
+    double v = -1;
+    size_t n = strlen(series);
+    if (it_http(d, "GET", "/metrics", NULL, NULL, 0, NULL, &r) == 0 && r.status == 200)
+        for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+            if (!strncmp(p, series, n) && p[n] == ' ') {
+                v = strtod(p + n + 1, NULL);
+                break;
+            }
+    it_free(&r);
+    return v;
+}
+
+/* Poll a series until it equals want (the daemon's observed state), at
+ * most `secs` seconds; returns the last value. */
+static double hld_wait_metric(snnd_proc *d, const char *series, double want, double secs)
+{
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    double v = -1;
+    for (int i = 0; i < (int)(secs * 50); i++) {
+        if ((v = hld_metric(d, series)) == want) break;
+        nanosleep(&ts, NULL);
+    }
+    return v;
+}
+
+/* A progressive gray JPEG of exactly nscans (64..694) scans: one DC scan,
+ * one band per AC coefficient, successive-approximation refinements. */
+static uint8_t *hld_jpeg_scans(int w, int h, int nscans, size_t *outlen)
+{
+    jpeg_scan_info scans[1 + 63 * 11];
+    int n = 0, extra = nscans - 64;
+    if (nscans < 64 || nscans > 1 + 63 * 11) return NULL;
+    scans[n++] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
+    for (int k = 1; k <= 63; k++) {
+        int al = extra > 10 ? 10 : extra;
+        extra -= al;
+        scans[n++] = (jpeg_scan_info){1, {0}, k, k, 0, al};
+        for (int a = al; a > 0; a--) scans[n++] = (jpeg_scan_info){1, {0}, k, k, a, a - 1};
+    }
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr jerr;
+    unsigned char *out = NULL;
+    unsigned long len = 0;
+    uint8_t *row = malloc((size_t)w);
+    for (int x = 0; x < w; x++) row[x] = (uint8_t)(x * 7);
+    ci.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&ci);
+    jpeg_mem_dest(&ci, &out, &len);
+    ci.image_width = (JDIMENSION)w;
+    ci.image_height = (JDIMENSION)h;
+    ci.input_components = 1;
+    ci.in_color_space = JCS_GRAYSCALE;
+    jpeg_set_defaults(&ci);
+    ci.scan_info = scans;
+    ci.num_scans = n;
+    ci.optimize_coding = TRUE;
+    jpeg_start_compress(&ci, TRUE);
+    while (ci.next_scanline < ci.image_height) jpeg_write_scanlines(&ci, &row, 1);
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    free(row);
+    *outlen = len;
+    return out;
+}
 
 /* Everything the server sends on a fresh connection for one raw request,
  * until it closes (receive timeout 10 s). Returns the byte count. */
@@ -88,4 +164,108 @@ IT_TEST(hld_shape_product_overflow_refused, 0, "--max-batch", "256", "--max-imag
                   "body %d answered %ld: %s", i, r.status, r.body ? r.body : "");
         it_free(&r);
     }
+}
+
+/* Scans: max-image-scans passes, one more is 400 (the decode counters say
+ * which); concurrency: 12 flat 1024x1024 RGBA PNGs at once with
+ * decode-concurrency 1 all answer 200 and the daemon's peak memory grows
+ * by less than one PNG decode's bound (4 bytes per pixel of RGBA output
+ * plus 1 MiB; the coefficient term of snn_image_decode_peak_bytes is
+ * JPEG's) plus 4 MiB; twelve decodes at once would hold up to 48 MiB
+ * (measured without the gate: 26 MiB more, with it: 2.4 MiB). */
+IT_TEST(hld_decode_scans_and_concurrency, 0, "--decode-concurrency", "1", "--max-image-scans", "70",
+        "--max-image-pixels", "1048576", "--max-image-side", "1024", NULL)
+{
+    size_t len;
+    uint8_t *j = hld_jpeg_scans(64, 48, 70, &len);
+    http_resp r;
+    HTTP(d, "POST", "/classify", "image/jpeg", j, len, NULL, &r);
+    CHECK_MSG(r.status == 200, "70 scans under 70: %ld %s", r.status, r.body ? r.body : "");
+    it_free(&r);
+    free(j);
+    j = hld_jpeg_scans(64, 48, 71, &len);
+    HTTP(d, "POST", "/classify", "image/jpeg", j, len, NULL, &r);
+    CHECK_MSG(r.status == 400 && r.body && strstr(r.body, "more than 70 scans"), "71 scans: %ld %s",
+              r.status, r.body ? r.body : "");
+    it_free(&r);
+    free(j);
+    CHECK_EQ_INT((long)hld_metric(d, "snnd_image_decodes_total{result=\"refused\"}"), 1);
+    CHECK_EQ_INT((long)hld_metric(d, "snnd_image_decodes_total{result=\"ok\"}"), 1);
+
+    size_t npx = 1024 * 1024;
+    uint8_t *px = malloc(npx * 4), *png;
+    for (size_t i = 0; i < npx * 4; i++) px[i] = (uint8_t)(i % 4 == 3 ? 255 : 90 + i % 4);
+    CHECK_OK(snn_image_encode_png(px, 1024, 1024, 4, &png, &len, NULL) == SNN_OK ? 0 : -1);
+    free(px);
+    long hwm0 = it_hwm_kb(d);
+    long st[12];
+    int ra[12];
+    CHECK_OK(it_concurrent(d, "/classify", "image/png", png, len, 12, st, ra));
+    free(png);
+    for (int i = 0; i < 12; i++) CHECK_MSG(st[i] == 200, "request %d answered %ld", i, st[i]);
+    long grew = it_hwm_kb(d) - hwm0;
+    long bound = (long)(4 * npx + (1 << 20)) / 1024 + 4 * 1024;   /* PNG: no coefficient term */
+    CHECK_MSG(grew < bound, "peak RSS grew by %ld KiB, bound %ld KiB", grew, bound);
+    CHECK_EQ_INT((long)hld_metric(d, "snnd_image_decodes_total{result=\"ok\"}"), 13);
+    CHECK_EQ_INT((long)hld_metric(d, "snnd_image_decodes_active"), 0);
+}
+
+/* A client that sends a slow-to-decode progressive JPEG and closes its
+ * socket: the decode stops (counted "cancelled"), the slot is free again
+ * (the next image is decoded at once with decode-concurrency 1). */
+IT_TEST(hld_decode_stops_when_client_leaves, 0, "--decode-concurrency", "1", "--max-image-scans",
+        "500", NULL)
+{
+    size_t len;
+    uint8_t *j = hld_jpeg_scans(2048, 2048, 300, &len);
+    CHECK(j != NULL);
+    char head[256];
+    int hn = snprintf(head, sizeof head,
+                      "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                      "Content-Length: %zu\r\n\r\n", len);
+    int fd = it_connect(d, 10);
+    CHECK(fd >= 0);
+    CHECK(send(fd, head, (size_t)hn, MSG_NOSIGNAL) == hn);
+    CHECK(send(fd, j, len, MSG_NOSIGNAL) == (ssize_t)len);
+    free(j);
+    CHECK_EQ_INT((long)hld_wait_metric(d, "snnd_image_decodes_active", 1, 30), 1);
+    close(fd);
+    double v = hld_wait_metric(d, "snnd_image_decodes_total{result=\"cancelled\"}", 1, 30);
+    CHECK_MSG(v == 1, "cancelled decodes: %g", v);
+    CHECK_EQ_INT((long)hld_metric(d, "snnd_image_decodes_total{result=\"ok\"}"), -1);
+    CHECK_EQ_INT((long)hld_wait_metric(d, "snnd_image_decodes_active", 0, 5), 0);
+    uint8_t *png;
+    CHECK_OK(it_png(d, 16, 16, 3, &png, &len));
+    http_resp r;
+    HTTP(d, "POST", "/classify?steps=2", "image/png", png, len, NULL, &r);
+    free(png);
+    CHECK_EQ_INT(r.status, 200);
+    it_free(&r);
+}
+
+/* The deadline is checked inside decoding: a body that arrives after the
+ * request's deadline (the headers were sent 400 ms before, the timeout is
+ * 200 ms: the deadline has passed whatever the machine's speed) is
+ * answered 504 from the decoder, counted "timeout". */
+IT_TEST(hld_decode_deadline, 0, "--request-timeout-ms", "200", NULL)
+{
+    uint8_t *png;
+    size_t len;
+    CHECK_OK(it_png(d, 64, 64, 3, &png, &len));
+    char head[256], buf[4096];
+    int hn = snprintf(head, sizeof head,
+                      "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                      "Content-Length: %zu\r\n\r\n", len);
+    int fd = it_connect(d, 10);
+    CHECK(fd >= 0);
+    CHECK(send(fd, head, (size_t)hn, MSG_NOSIGNAL) == hn);
+    struct timespec ts = {0, 400 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    CHECK(send(fd, png, len, MSG_NOSIGNAL) == (ssize_t)len);
+    free(png);
+    ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    CHECK_MSG(n > 12 && atoi(buf + 9) == 504, "answered: %.300s", buf);
+    CHECK_EQ_INT((long)hld_metric(d, "snnd_image_decodes_total{result=\"timeout\"}"), 1);
 }
