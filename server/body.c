@@ -27,22 +27,41 @@
 
 /* ---------------------------------------------------------------- json */
 
-json_t *srv_json_parse(const char *body, size_t len, snn_error *err)
+/* Limits before expansion: jansson spends about 45 bytes per value (a
+ * json_t and its array slot), 22 times the text of an array of small
+ * numbers, so the body is scanned first, without allocating: nesting
+ * depth against max-json-depth, and an upper bound of its values (commas
+ * and opening brackets outside strings) against max-json-values. *values
+ * gets the bound. */
+static snn_err json_prescan(const char *body, size_t len, int64_t *values, snn_error *err)
 {
     int depth = 0, maxd = (int)srv_cfg.max_json_depth, instr = 0;
+    int64_t n = 0, maxv = srv_cfg.max_json_values;
     for (size_t i = 0; i < len; i++) {
         char c = body[i];
         if (instr) {
             if (c == '\\') i++;
             else if (c == '"') instr = 0;
         } else if (c == '"') instr = 1;
+        else if (c == ',') n++;
         else if (c == '[' || c == '{') {
-            if (++depth > maxd) {
-                snn_error_set(err, SNN_ELIMIT, "JSON nested deeper than %d levels", maxd);
-                return NULL;
-            }
+            n++;
+            if (++depth > maxd)
+                return snn_error_set(err, SNN_ELIMIT, "JSON nested deeper than %d levels", maxd);
         } else if (c == ']' || c == '}') depth--;
     }
+    if (n > maxv)
+        return snn_error_set(err, SNN_ELIMIT,
+                             "JSON body of about %lld values exceeds max-json-values %lld "
+                             "(send large images as PNG/JPEG)",
+                             (long long)n, (long long)maxv);
+    *values = n;
+    return SNN_OK;
+}
+
+/* jansson, after the pre-scan: the body must be an object. */
+static json_t *json_load_object(const char *body, size_t len, snn_error *err)
+{
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
@@ -56,6 +75,13 @@ json_t *srv_json_parse(const char *body, size_t len, snn_error *err)
         return NULL;
     }
     return root;
+}
+
+json_t *srv_json_parse(const char *body, size_t len, snn_error *err)
+{
+    int64_t values;
+    if (json_prescan(body, len, &values, err) != SNN_OK) return NULL;
+    return json_load_object(body, len, err);
 }
 
 /* -------------------------------------------------------------- base64 */
@@ -496,6 +522,30 @@ static snn_err add_b64(srv_job *j, int idx, json_t *s, snn_error *err)
     return rc;
 }
 
+/* A JSON body of a job: pre-scanned, and when it holds more than
+ * JSON_FREE_VALUES values its tree is built and used inside a decode slot
+ * (*slot = 1: release with decode_leave after json_decref), so large
+ * expansions count against decode-concurrency like images do. */
+#define JSON_FREE_VALUES 4096
+static json_t *json_parse_admitted(srv_job *j, const char *body, size_t len, int *slot,
+                                   snn_error *err)
+{
+    int64_t values;
+    *slot = 0;
+    if (json_prescan(body, len, &values, err) != SNN_OK) return NULL;
+    if (values > JSON_FREE_VALUES) {
+        decode_watch w = {j, 0};
+        if (decode_enter(&w, err) != SNN_OK) return NULL;
+        *slot = 1;
+    }
+    json_t *root = json_load_object(body, len, err);
+    if (!root && *slot) {
+        decode_leave();
+        *slot = 0;
+    }
+    return root;
+}
+
 /* Shape of a nested JSON array (first element of each level). */
 static int nested_shape(json_t *a, int64_t *dims, int *nd)
 {
@@ -730,7 +780,8 @@ static snn_err json_opt(srv_opts *o, const snn_model *m, const char *key, json_t
 
 static snn_err body_json(srv_job *j, srv_opts *o, const char *body, size_t len, snn_error *err)
 {
-    json_t *root = srv_json_parse(body, len, err);
+    int slot;
+    json_t *root = json_parse_admitted(j, body, len, &slot, err);
     if (!root) return err->code;
     snn_err rc = SNN_OK;
     json_t *image = json_object_get(root, "image"), *images = json_object_get(root, "images");
@@ -768,6 +819,7 @@ static snn_err body_json(srv_job *j, srv_opts *o, const char *body, size_t len, 
     }
 out:
     json_decref(root);
+    if (slot) decode_leave();
     return rc;
 }
 
@@ -904,7 +956,8 @@ snn_err srv_body_classify(srv_job *j, srv_opts *o, const char *ctype, const char
 
 snn_err srv_body_v2(srv_job *j, srv_opts *o, const char *body, size_t len, snn_error *err)
 {
-    json_t *root = srv_json_parse(body, len, err);
+    int slot;
+    json_t *root = json_parse_admitted(j, body, len, &slot, err);
     if (!root) return err->code;
     snn_err rc = SNN_OK;
     json_t *inputs = json_object_get(root, "inputs"), *outputs = json_object_get(root, "outputs");
@@ -982,5 +1035,6 @@ snn_err srv_body_v2(srv_job *j, srv_opts *o, const char *body, size_t len, snn_e
     }
 out:
     json_decref(root);
+    if (slot) decode_leave();
     return rc;
 }

@@ -79,6 +79,9 @@ static const srv_option srv_options[] = {
      "N", "per-connection memory for request headers (431 beyond)"},
     {"max-json-depth", OPT_INT, F(max_json_depth), "32", 2, 1024, 1, 0, "N",
      "deepest nesting accepted in JSON bodies"},
+    {"max-json-values", OPT_INT, F(max_json_values), "1048576", 1024, 1LL << 30, 1,
+     0, "N", "most values in a JSON body, counted before parsing (400 beyond); a parse "
+     "holds about 48 bytes per value"},
     {"max-raster-neurons", OPT_INT, F(max_raster_neurons), "256", 1, 65536, 0,
      0, "N", "most neurons a raster request may sample"},
     {"chunk-steps", OPT_INT, F(chunk_steps), "10", 0, 100000, 1, 0, "N",

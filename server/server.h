@@ -90,6 +90,7 @@ typedef struct srv_config {
     _Atomic int64_t header_bytes;
     _Atomic int64_t decode_concurrency;
     _Atomic int64_t max_image_scans;
+    _Atomic int64_t max_json_values;
     char *admin_token;
     char *log_level;
     char *energy_device;

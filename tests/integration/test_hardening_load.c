@@ -269,3 +269,32 @@ IT_TEST(hld_decode_deadline, 0, "--request-timeout-ms", "200", NULL)
     CHECK_MSG(n > 12 && atoi(buf + 9) == 504, "answered: %.300s", buf);
     CHECK_EQ_INT((long)hld_metric(d, "snnd_image_decodes_total{result=\"timeout\"}"), 1);
 }
+
+/* JSON values are counted before jansson builds its tree: over
+ * max-json-values is 400 without the tree (peak memory moves by less than
+ * the body's own buffers), at most passes. */
+IT_TEST(hld_json_values_counted_before_parse, 0, "--max-json-values", "4096", "--max-body-bytes",
+        "4194304", NULL)
+{
+    size_t cap = 4000000;
+    char *b = malloc(cap);
+    size_t k = (size_t)snprintf(b, cap, "{\"steps\":2,\"pixels\":[0");
+    while (k + 8 < cap) k += (size_t)snprintf(b + k, cap - k, ",0");
+    k += (size_t)snprintf(b + k, cap - k, "]}");
+    long hwm0 = it_hwm_kb(d);
+    http_resp r;
+    HTTP(d, "POST", "/classify", "application/json", b, k, NULL, &r);
+    CHECK_MSG(r.status == 400 && r.body && strstr(r.body, "max-json-values 4096"), "%ld %.200s",
+              r.status, r.body ? r.body : "");
+    it_free(&r);
+    long grew = it_hwm_kb(d) - hwm0;
+    CHECK_MSG(grew < 3 * 4096 + 8192, "peak RSS grew by %ld KiB for a refused 4 MB body", grew);
+    /* 16 x 16 x 3 = 768 values + brackets: under the limit */
+    k = (size_t)snprintf(b, cap, "{\"steps\":2,\"shape\":[16,16,3],\"pixels\":[7");
+    for (int i = 1; i < 768; i++) k += (size_t)snprintf(b + k, cap - k, ",7");
+    k += (size_t)snprintf(b + k, cap - k, "]}");
+    HTTP(d, "POST", "/classify", "application/json", b, k, NULL, &r);
+    CHECK_MSG(r.status == 200, "%ld %.200s", r.status, r.body ? r.body : "");
+    it_free(&r);
+    free(b);
+}
