@@ -73,6 +73,12 @@ static const srv_option srv_options[] = {
      "memory <= N x (10 x max-image-pixels + 9 MiB)"},
     {"max-connections", OPT_INT, F(max_connections), "256", 1, 65536, 0, 0,
      "N", "concurrent HTTP connections"},
+    {"max-connections-per-ip", OPT_INT, F(max_connections_per_ip), "64", 0, 65536, 0,
+     0, "N", "concurrent connections from one client address, beyond them closed at "
+     "accept (0 = no limit)"},
+    {"header-timeout-ms", OPT_INT, F(header_timeout_ms), "10000", 100, 3600000, 1, 0,
+     "MS", "a connection must complete its request headers within this of connecting "
+     "or of its previous answer (idle keep-alive too), else it is closed"},
     {"connection-timeout-s", OPT_INT, F(connection_timeout_s), "30", 1, 3600,
      0, 0, "S", "idle connections and slow request bodies are closed after this"},
     {"header-bytes", OPT_INT, F(header_bytes), "32768", 4096, 1048576, 0, 0,

@@ -47,8 +47,11 @@ atomic_int srv_infer_open;       /* inference requests not answered yet */
  * connection timeout is an idle timeout, so a client that trickles its
  * headers one byte at a time would hold a connection (and its thread)
  * forever; srv_http_watchdog() cuts connections that spent longer than
- * connection-timeout-s outside a request (headers not complete yet, or
- * idle keep-alive). It shuts down a dup() of the socket, so it can never
+ * header-timeout-ms (or connection-timeout-s, if shorter) outside a
+ * request (headers not complete yet, or idle keep-alive). Together with
+ * max-connections-per-ip (libmicrohttpd refuses a client's connection
+ * over it at accept) one address holds at most that many threads, each
+ * for at most header-timeout-ms without sending a whole request. It shuts down a dup() of the socket, so it can never
  * hit a descriptor number the kernel already gave to someone else. */
 typedef struct conn_rec {
     struct conn_rec *prev, *next;
@@ -594,7 +597,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 void srv_http_watchdog(void)
 {
-    double now = srv_now(), limit = (double)srv_cfg.connection_timeout_s;
+    double now = srv_now(), limit = (double)srv_cfg.header_timeout_ms / 1e3;
+    if (limit > (double)srv_cfg.connection_timeout_s) limit = (double)srv_cfg.connection_timeout_s;
     uv_mutex_lock(&conns_mu);
     for (conn_rec *c = conns; c; c = c->next)
         if (!c->in_request && !c->cut && c->fd >= 0 && now - c->since > limit) {
@@ -702,6 +706,7 @@ int srv_http_start(void)
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)srv_cfg.max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)srv_cfg.max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv_cfg.connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)srv_cfg.header_bytes,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,

@@ -91,6 +91,8 @@ typedef struct srv_config {
     _Atomic int64_t decode_concurrency;
     _Atomic int64_t max_image_scans;
     _Atomic int64_t max_json_values;
+    _Atomic int64_t max_connections_per_ip;
+    _Atomic int64_t header_timeout_ms;
     char *admin_token;
     char *log_level;
     char *energy_device;

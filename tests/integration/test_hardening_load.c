@@ -7,10 +7,14 @@
  * bounded by decode-concurrency and max-image-scans, stopped by the
  * deadline and by the client leaving; JSON bodies counted before jansson
  * expands them. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -297,4 +301,74 @@ IT_TEST(hld_json_values_counted_before_parse, 0, "--max-json-values", "4096", "-
     CHECK_MSG(r.status == 200, "%ld %.200s", r.status, r.body ? r.body : "");
     it_free(&r);
     free(b);
+}
+
+/* A connection from source address `from` (127.0.0.2: another client
+ * than the test's own 127.0.0.1), receive timeout 10 s; -1 on failure. */
+static int hld_connect_from(snnd_proc *d, const char *from)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in me = {0}, to = {0};
+    struct timeval tv = {10, 0};
+    me.sin_family = to.sin_family = AF_INET;
+    inet_pton(AF_INET, from, &me.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    to.sin_port = htons((uint16_t)d->port);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&me, sizeof me) ||
+        connect(fd, (struct sockaddr *)&to, sizeof to)) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* max-connections-per-ip 3: a fourth connection from 127.0.0.2 is closed
+ * at once while 127.0.0.1 is served; header-timeout-ms 500: sockets that
+ * trickle their headers are cut (well before connection-timeout-s 30). */
+IT_TEST(hld_per_ip_limit_and_header_cut, 0, "--max-connections-per-ip", "3", "--header-timeout-ms",
+        "500", "--connection-timeout-s", "30", NULL)
+{
+    int fds[3];
+    char c;
+    for (int i = 0; i < 3; i++) {
+        fds[i] = hld_connect_from(d, "127.0.0.2");
+        CHECK(fds[i] >= 0);
+        CHECK(send(fds[i], "GET /healthz HTTP/1.1\r\nX-Slow: a", 32, MSG_NOSIGNAL) == 32);
+    }
+    int fourth = hld_connect_from(d, "127.0.0.2");
+    CHECK(fourth >= 0);
+    send(fourth, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 35, MSG_NOSIGNAL);
+    ssize_t n = recv(fourth, &c, 1, 0);
+    CHECK_MSG(n == 0 || (n < 0 && errno == ECONNRESET), "a 4th connection from one address: recv %zd", n);
+    close(fourth);
+    http_resp r;
+    HTTP(d, "GET", "/healthz", NULL, NULL, 0, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    it_free(&r);
+    /* the three trickling sockets are cut: recv sees the close within its
+     * 10 s timeout (the watchdog runs every 250 ms) */
+    for (int i = 0; i < 3; i++) {
+        n = recv(fds[i], &c, 1, 0);
+        CHECK_MSG(n == 0 || (n < 0 && errno == ECONNRESET), "slow socket %d: recv %zd errno %d", i, n,
+                  errno);
+        close(fds[i]);
+    }
+    /* and the address is served again once the daemon has closed them
+     * (the watchdog shuts the sockets down; their threads then end) */
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    char buf[1024];
+    int served = 0;
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    for (int attempt = 0; attempt < 200 && !served; attempt++) {
+        int again = hld_connect_from(d, "127.0.0.2");
+        CHECK(again >= 0);
+        if (send(again, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req)) {
+            n = recv(again, buf, sizeof buf - 1, 0);
+            served = n > 12 && !strncmp(buf, "HTTP/1.1 200", 12);
+        }
+        close(again);
+        if (!served) nanosleep(&ts, NULL);
+    }
+    CHECK_MSG(served, "127.0.0.2 never served again after its slow sockets were cut");
 }
