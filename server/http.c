@@ -478,6 +478,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             srv_reply_error(r, 503, "server is shutting down");
             return MHD_YES;
         }
+        if (r->route->flags & SRV_R_INFER) {
+            /* Overload is refused here, at the headers: the body is read
+             * and dropped as it arrives, then 503 (keep-alive kept). */
+            const char *qm = !strcmp(r->route->pattern, "/v1/jobs") ? srv_req_query(r, "model") : NULL;
+            const char *name = r->arg[0][0] ? r->arg[0] : qm && *qm ? qm : srv_cfg.default_model;
+            srv_model *m = srv_repo_name_valid(name) ? srv_repo_find(name) : NULL;
+            if (m && srv_sched_full(m)) {
+                r->busy = 1;
+                return MHD_YES;
+            }
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
@@ -506,6 +517,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                     r->method, r->path, (long long)srv_cfg.connection_timeout_s);
             return MHD_NO;
         }
+        if (r->busy) {   /* refused at the headers: dropped as it arrives */
+            r->discarded += n;
+            return r->discarded > (size_t)srv_cfg.max_body_bytes ? MHD_NO : MHD_YES;
+        }
         if (r->too_large || r->len + n > (size_t)srv_cfg.max_body_bytes ||
             !(r->route->flags & SRV_R_BODY)) {
             r->too_large = 1;
@@ -528,6 +543,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->status > 0) return MHD_YES;
     if (r->status < 0) return MHD_NO;
+    if (r->busy) {
+        srv_reply_error(r, 503, "queue of model '%s' is full (queue-size %lld)", r->model_label,
+                        (long long)srv_cfg.queue_size);
+        return MHD_YES;
+    }
     if (r->too_large) {
         if (!(r->route->flags & SRV_R_BODY)) srv_reply_error(r, 400, "this endpoint takes no body");
         else srv_reply_error(r, 413, "request body exceeds max-body-bytes %lld",

@@ -309,6 +309,9 @@ void srv_sched_stop(void);
 /* Queue a job: SNN_OK, or SNN_EBUSY when the model's queue is full (or
  * the workers are stopping). Takes a reference of its own. */
 snn_err srv_sched_submit(srv_job *j);
+/* 1 when the model's queue holds queue-size jobs: http.c refuses new
+ * requests for it at their headers, before reading or decoding a body. */
+int srv_sched_full(srv_model *m);
 /* Withdraw a job (client gone or deadline): out of the queue if waiting,
  * flagged for the step callback if running. */
 void srv_sched_cancel(srv_job *j, int why);
@@ -379,6 +382,7 @@ typedef struct srv_req {
     char *body;
     size_t len, cap;
     int too_large;
+    int busy;                           /* refused at its headers: queue full */
     size_t discarded;
     int status;                         /* answered status (0 = none yet) */
     int infer;                          /* counted as an inference request */

@@ -303,6 +303,82 @@ IT_TEST(hld_json_values_counted_before_parse, 0, "--max-json-values", "4096", "-
     free(b);
 }
 
+/* Send a whole raw POST on a new connection (the answer is not read). */
+static int hld_post_raw(snnd_proc *d, const char *path, const char *ctype, const char *body,
+                        size_t len)
+{
+    char head[512];
+    int fd = it_connect(d, 30);
+    if (fd < 0) return -1;
+    int hn = snprintf(head, sizeof head,
+                      "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                      path, ctype, len);
+    if (send(fd, head, (size_t)hn, MSG_NOSIGNAL) != hn ||
+        send(fd, body, len, MSG_NOSIGNAL) != (ssize_t)len) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Overload is refused at the headers. The queue is held full without
+ * depending on compute speed: one request stays "arriving" (headers sent,
+ * body not), so the worker waits max-queue-delay-ms (3 s) for a fuller
+ * batch while three one-image jobs fill queue-size 3 (observed on
+ * /metrics). Then a request whose body is not even an image is answered
+ * 503 with Retry-After (the old path read and decoded the body first and
+ * answered 400), and the connection stays open for the next request (no
+ * new connection, no new thread per 503). */
+IT_TEST(hld_overload_refused_at_headers, 0, "--workers", "1", "--queue-size", "3",
+        "--max-queue-delay-ms", "3000", "--request-timeout-ms", "300000", NULL)
+{
+    size_t len;
+    char *small = it_batch_body(d, 1, 2, &len);
+    CHECK(small);
+    char head[256];
+    int hold = it_connect(d, 30);
+    CHECK(hold >= 0);
+    int hn = snprintf(head, sizeof head, "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                      "application/json\r\nContent-Length: %zu\r\n\r\n", len);
+    CHECK(send(hold, head, (size_t)hn, MSG_NOSIGNAL) == hn);
+    CHECK_EQ_INT((long)hld_wait_metric(d, "snnd_inflight_requests", 1, 30), 1);
+    int fds[3], n = 0;
+    for (int i = 0; i < 3; i++)
+        if ((fds[n] = hld_post_raw(d, "/classify", "application/json", small, len)) >= 0) n++;
+    CHECK_EQ_INT(n, 3);
+    char series[128];
+    snprintf(series, sizeof series, "snnd_queue_depth{model=\"%s\"}", d->model);
+    double q = hld_wait_metric(d, series, 3, 30);
+    CHECK_MSG(q == 3, "queue depth %g, want 3", q);
+    char buf[4096];
+    int fd = it_connect(d, 10);
+    CHECK(fd >= 0);
+    const char *req = "POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                      "Content-Length: 10\r\n\r\nnot a png!";
+    CHECK(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+    ssize_t k = recv(fd, buf, sizeof buf - 1, 0);
+    buf[k > 0 ? k : 0] = '\0';
+    CHECK_MSG(k > 12 && atoi(buf + 9) == 503, "answered: %.300s", buf);
+    CHECK_MSG(strstr(buf, "Retry-After:") != NULL, "503 without Retry-After: %.300s", buf);
+    CHECK_MSG(strstr(buf, "is full") != NULL, "not the queue-full answer: %.300s", buf);
+    req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+    k = recv(fd, buf, sizeof buf - 1, 0);
+    buf[k > 0 ? k : 0] = '\0';
+    CHECK_MSG(k > 12 && atoi(buf + 9) == 200, "the same connection then answered: %.300s", buf);
+    close(fd);
+    /* the held request goes away: the three queued run (once the batch
+     * wait ends) and are answered */
+    close(hold);
+    free(small);
+    for (int i = 0; i < n; i++) {
+        k = recv(fds[i], buf, sizeof buf - 1, 0);
+        buf[k > 0 ? k : 0] = '\0';
+        CHECK_MSG(k > 12 && atoi(buf + 9) == 200, "queued request %d: %.200s", i, buf);
+        close(fds[i]);
+    }
+}
+
 /* A connection from source address `from` (127.0.0.2: another client
  * than the test's own 127.0.0.1), receive timeout 10 s; -1 on failure. */
 static int hld_connect_from(snnd_proc *d, const char *from)
