@@ -115,7 +115,7 @@ static void infer(srv_req *r, const char *name, srv_api_kind api, int as_job)
     }
     char jid[40];
     if (as_job && srv_jobs_add(j, jid, sizeof jid) != 0) {
-        srv_reply_error(r, 503, "too many jobs held (max-jobs)");
+        srv_reply_error(r, 503, "too many jobs held (max-jobs, jobs-memory-bytes)");
         goto out;
     }
     if (srv_sched_submit(j) != SNN_OK) {

@@ -98,6 +98,9 @@ static const srv_option srv_options[] = {
      "lifetime of a /v1/jobs entry"},
     {"max-jobs", OPT_INT, F(max_jobs), "1024", 1, 1000000, 1, 0, "N",
      "/v1/jobs entries held at once"},
+    {"jobs-memory-bytes", OPT_INT, F(jobs_memory_bytes), "67108864", 65536, 1LL << 40, 1,
+     0, "N", "event-log bytes all /v1/jobs entries may hold; past it a job's timestep "
+     "events are dropped (a 'truncated' event says so) and new jobs are 503"},
     {"keepalive-s", OPT_INT, F(keepalive_s), "15", 1, 3600, 1, 0, "S",
      "SSE keepalive comment interval"},
     {"retry-after-s", OPT_INT, F(retry_after_s), "1", 1, 3600, 1, 0, "S",

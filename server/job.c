@@ -9,14 +9,34 @@
  * Readers of the event log keep their own offset, which is how one stream
  * (direct SSE) or several (EventSource reconnects with Last-Event-ID on a
  * /v1/jobs entry) read the same job.
+ *
+ * Retained memory: a job held by the registry keeps its event log for
+ * job-ttl-s, and a 1000-step job logs about 400 KB of timestep events.
+ * The logs of registered jobs are counted (jobs_bytes, in allocated
+ * capacity) against jobs-memory-bytes: a timestep event that would pass
+ * it is dropped, the first drop replaced by one small `truncated` event,
+ * while the final `result`/`error` event is always kept; a new job is
+ * refused (503) while the budget is spent. The input is freed when a job
+ * completes (a job never runs twice). So the registry holds at most
+ *   jobs-memory-bytes + max-jobs x (struct, result body, last events)
+ * i.e. 64 MiB + 1024 x ~8 KiB with the defaults, whatever the steps.
  */
 #include "server.h"
 
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static _Atomic int64_t jobs_bytes;    /* log capacity of registered jobs */
+
+static void jobs_bytes_add(int64_t n)
+{
+    int64_t now = atomic_fetch_add(&jobs_bytes, n) + n;
+    srv_metrics_set(SRV_M_JOBS_BYTES, (double)now, NULL, NULL);
+}
 
 srv_job *srv_job_new(const char *reqid, srv_model *m, srv_version *v)
 {
@@ -42,6 +62,7 @@ void srv_job_ref(srv_job *j) { atomic_fetch_add(&j->refs, 1); }
 void srv_job_unref(srv_job *j)
 {
     if (!j || atomic_fetch_sub(&j->refs, 1) != 1) return;
+    if (j->registered) jobs_bytes_add(-(int64_t)j->log_cap);
     srv_version_release(j->ver);
     free(j->input);
     free(j->body);
@@ -55,14 +76,28 @@ void srv_job_unref(srv_job *j)
 static void log_append(srv_job *j, const char *event, const char *data)
 {
     char head[96];
+    size_t dn = strlen(data), need = j->log_len + sizeof head + dn + 3;
+    size_t cap = j->log_cap;
+    if (need > cap) {
+        cap = cap ? cap : 4096;
+        while (cap < need) cap *= 2;
+    }
+    if (j->registered && cap > j->log_cap && !strcmp(event, "timestep") &&
+        atomic_load(&jobs_bytes) + (int64_t)(cap - j->log_cap) > srv_cfg.jobs_memory_bytes) {
+        if (j->log_truncated) return;
+        j->log_truncated = 1;
+        event = "truncated";
+        data = "{\"reason\":\"jobs-memory-bytes: further timestep events of this job are not kept\"}";
+        dn = strlen(data);
+        need = j->log_len + sizeof head + dn + 3;
+        if (need <= j->log_cap) cap = j->log_cap;
+    }
     int hn = snprintf(head, sizeof head, "event: %s\nid: %lld\ndata: ", event,
                       (long long)j->next_event_id++);
-    size_t dn = strlen(data), need = j->log_len + (size_t)hn + dn + 3;
-    if (need > j->log_cap) {
-        size_t cap = j->log_cap ? j->log_cap : 4096;
-        while (cap < need) cap *= 2;
+    if (cap > j->log_cap) {
         char *p = realloc(j->log, cap);
         if (!p) return;   /* the event is lost; the final one still wakes readers */
+        if (j->registered) jobs_bytes_add((int64_t)(cap - j->log_cap));
         j->log = p;
         j->log_cap = cap;
     }
@@ -94,6 +129,8 @@ void srv_job_complete(srv_job *j, int status, char *body, const char *errmsg)
     j->state = SRV_JOB_DONE;
     j->status = status;
     j->t_done = srv_now();
+    free(j->input);               /* never run again: the registry keeps only the answer */
+    j->input = NULL;
     if (!body) {
         size_t len;
         body = srv_render_error(errmsg ? errmsg : "internal error", &len);
@@ -177,7 +214,8 @@ int srv_jobs_add(srv_job *j, char *id, size_t idlen)
 {
     uv_once(&reg_once, reg_init);
     uv_mutex_lock(&reg_mu);
-    if (nentries >= (int)srv_cfg.max_jobs) {
+    if (nentries >= (int)srv_cfg.max_jobs ||
+        atomic_load(&jobs_bytes) >= srv_cfg.jobs_memory_bytes) {
         uv_mutex_unlock(&reg_mu);
         return -1;
     }
@@ -196,6 +234,10 @@ int srv_jobs_add(srv_job *j, char *id, size_t idlen)
     srv_job_ref(j);
     e->job = j;
     e->expires = srv_now() + (double)srv_cfg.job_ttl_s;
+    uv_mutex_lock(&j->mu);
+    j->registered = 1;
+    jobs_bytes_add((int64_t)j->log_cap);
+    uv_mutex_unlock(&j->mu);
     snprintf(id, idlen, "%s", e->id);
     uv_mutex_unlock(&reg_mu);
     return 0;

@@ -79,6 +79,9 @@ static const metric_def srv_metric_defs[SRV_M_COUNT_] = {
      "Images being decoded (at most decode-concurrency).", 0, {NULL, NULL}, NULL, 0},
     {SRV_M_DECODES_WAITING, "snnd_image_decodes_waiting", MT_GAUGE,
      "Requests waiting for a decode slot.", 0, {NULL, NULL}, NULL, 0},
+    {SRV_M_JOBS_BYTES, "snnd_jobs_memory_bytes", MT_GAUGE,
+     "Event-log bytes held by /v1/jobs entries (bounded by jobs-memory-bytes).", 0,
+     {NULL, NULL}, NULL, 0},
 };
 
 typedef struct series {

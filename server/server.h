@@ -93,6 +93,7 @@ typedef struct srv_config {
     _Atomic int64_t max_json_values;
     _Atomic int64_t max_connections_per_ip;
     _Atomic int64_t header_timeout_ms;
+    _Atomic int64_t jobs_memory_bytes;
     char *admin_token;
     char *log_level;
     char *energy_device;
@@ -136,6 +137,7 @@ typedef enum {
     SRV_M_DECODES,           /* counter {result} */
     SRV_M_DECODES_ACTIVE,    /* gauge {} */
     SRV_M_DECODES_WAITING,   /* gauge {} */
+    SRV_M_JOBS_BYTES,        /* gauge {} */
     SRV_M_COUNT_
 } srv_metric_id;
 
@@ -280,6 +282,9 @@ typedef struct srv_job {
     char *log;
     size_t log_len, log_cap;
     int64_t next_event_id;
+    int registered;                     /* held by /v1/jobs: its log counts
+                                           against jobs-memory-bytes (mu) */
+    int log_truncated;                  /* timesteps dropped past the budget */
     /* queue links (scheduler mutex) */
     struct srv_job *prev, *next;
     int queued;

@@ -448,3 +448,39 @@ IT_TEST(hld_per_ip_limit_and_header_cut, 0, "--max-connections-per-ip", "3", "--
     }
     CHECK_MSG(served, "127.0.0.2 never served again after its slow sockets were cut");
 }
+
+/* jobs-memory-bytes 65536: a /v1/jobs entry of 1000 steps keeps its first
+ * timestep events, one `truncated` event and its result; the registry's
+ * log bytes (a gauge) stay within the budget plus the results; a second
+ * job is truncated at once or refused 503 while the budget is spent. */
+IT_TEST(hld_jobs_memory_budget, 0, "--jobs-memory-bytes", "65536", NULL)
+{
+    uint8_t *png;
+    size_t len;
+    CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &len));
+    for (int k = 0; k < 2; k++) {
+        http_resp r;
+        HTTP(d, "POST", "/v1/jobs?steps=1000", "image/png", png, len, NULL, &r);
+        if (k == 1 && r.status == 503) {
+            CHECK_MSG(strstr(r.body, "jobs-memory-bytes") != NULL, "%s", r.body);
+            it_free(&r);
+            break;
+        }
+        CHECK_MSG(r.status == 202, "job %d: %ld %s", k, r.status, r.body ? r.body : "");
+        json_t *o = it_json(&r);
+        it_free(&r);
+        char path[256];
+        snprintf(path, sizeof path, "%s", json_string_value(json_object_get(o, "events")));
+        json_decref(o);
+        HTTP(d, "GET", path, NULL, NULL, 0, NULL, &r);   /* streams until the job is done */
+        CHECK_EQ_INT(r.status, 200);
+        int steps = hld_count(r.body, "event: timestep");
+        CHECK_MSG(steps < 1000, "job %d kept all %d timestep events", k, steps);
+        CHECK_EQ_INT(hld_count(r.body, "event: truncated"), 1);
+        CHECK_EQ_INT(hld_count(r.body, "event: result"), 1);
+        it_free(&r);
+        double held = hld_metric(d, "snnd_jobs_memory_bytes");
+        CHECK_MSG(held > 0 && held <= 65536 + 2 * 65536, "job %d: registry holds %g bytes", k, held);
+    }
+    free(png);
+}
