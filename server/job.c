@@ -10,16 +10,22 @@
  * (direct SSE) or several (EventSource reconnects with Last-Event-ID on a
  * /v1/jobs entry) read the same job.
  *
- * Retained memory: a job held by the registry keeps its event log for
- * job-ttl-s, and a 1000-step job logs about 400 KB of timestep events.
- * The logs of registered jobs are counted (jobs_bytes, in allocated
- * capacity) against jobs-memory-bytes: a timestep event that would pass
- * it is dropped, the first drop replaced by one small `truncated` event,
- * while the final `result`/`error` event is always kept; a new job is
- * refused (503) while the budget is spent. The input is freed when a job
- * completes (a job never runs twice). So the registry holds at most
- *   jobs-memory-bytes + max-jobs x (struct, result body, last events)
- * i.e. 64 MiB + 1024 x ~8 KiB with the defaults, whatever the steps.
+ * Retained memory: a job held by the registry keeps its answer and its
+ * event log for job-ttl-s; a 1000-step job of 10 classes logs about 230 KB
+ * of timestep events and answers with 123 KB of per-step probabilities,
+ * kept twice (the body and the `result` event): 450 KB. Registered jobs
+ * are counted (jobs_bytes) against jobs-memory-bytes:
+ *   - admission reserves the answer's worst size, twice (2 x (images x
+ *     steps x classes x RESULT_BYTES_PER_VALUE + 8 KiB)), and refuses the
+ *     job (503) when the reservation does not fit;
+ *   - the log is counted in allocated capacity; a timestep event that
+ *     would pass the budget is dropped, the first drop replaced by one
+ *     small `truncated` event, the final event is always kept, grown
+ *     exactly (no doubling);
+ *   - at completion the reservation is replaced by the answer's real size.
+ * The input is freed when a job completes (a job never runs twice). So the
+ * registry's logs and answers stay within jobs-memory-bytes (64 MiB by
+ * default) plus the job structs (max-jobs x ~2 KiB), whatever the steps.
  */
 #include "server.h"
 
@@ -30,7 +36,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static _Atomic int64_t jobs_bytes;    /* log capacity of registered jobs */
+static _Atomic int64_t jobs_bytes;    /* logs, answers and reservations of registered jobs */
+#define RESULT_BYTES_PER_VALUE 16     /* a probability as JSON text (observed 12.3) */
 
 static void jobs_bytes_add(int64_t n)
 {
@@ -62,7 +69,8 @@ void srv_job_ref(srv_job *j) { atomic_fetch_add(&j->refs, 1); }
 void srv_job_unref(srv_job *j)
 {
     if (!j || atomic_fetch_sub(&j->refs, 1) != 1) return;
-    if (j->registered) jobs_bytes_add(-(int64_t)j->log_cap);
+    if (j->registered)
+        jobs_bytes_add(-(int64_t)j->log_cap - (int64_t)j->body_len - j->reserved);
     srv_version_release(j->ver);
     free(j->input);
     free(j->body);
@@ -76,22 +84,26 @@ void srv_job_unref(srv_job *j)
 static void log_append(srv_job *j, const char *event, const char *data)
 {
     char head[96];
+    int timestep = !strcmp(event, "timestep");
+    if (timestep && j->log_truncated) return;
     size_t dn = strlen(data), need = j->log_len + sizeof head + dn + 3;
     size_t cap = j->log_cap;
     if (need > cap) {
         cap = cap ? cap : 4096;
         while (cap < need) cap *= 2;
     }
-    if (j->registered && cap > j->log_cap && !strcmp(event, "timestep") &&
+    if (j->registered && timestep && cap > j->log_cap &&
         atomic_load(&jobs_bytes) + (int64_t)(cap - j->log_cap) > srv_cfg.jobs_memory_bytes) {
-        if (j->log_truncated) return;
         j->log_truncated = 1;
         event = "truncated";
         data = "{\"reason\":\"jobs-memory-bytes: further timestep events of this job are not kept\"}";
         dn = strlen(data);
         need = j->log_len + sizeof head + dn + 3;
-        if (need <= j->log_cap) cap = j->log_cap;
+        timestep = 0;
     }
+    /* Registered jobs grow their log exactly for their last events (the
+     * truncation note, the result): no doubling past the budget. */
+    if (j->registered && !timestep) cap = need > j->log_cap ? need : j->log_cap;
     int hn = snprintf(head, sizeof head, "event: %s\nid: %lld\ndata: ", event,
                       (long long)j->next_event_id++);
     if (cap > j->log_cap) {
@@ -137,6 +149,10 @@ void srv_job_complete(srv_job *j, int status, char *body, const char *errmsg)
     }
     j->body = body;
     j->body_len = body ? strlen(body) : 0;
+    if (j->registered) {          /* the real answer replaces its reservation */
+        jobs_bytes_add((int64_t)j->body_len - j->reserved);
+        j->reserved = 0;
+    }
     if (body) {
         if (status == 200) {
             log_append(j, "result", body);
@@ -214,8 +230,11 @@ int srv_jobs_add(srv_job *j, char *id, size_t idlen)
 {
     uv_once(&reg_once, reg_init);
     uv_mutex_lock(&reg_mu);
+    const snn_model *m = j->ver->m;
+    int64_t nc = m->cfg.nclasses > 0 ? m->cfg.nclasses : snn_net_nclasses(j->ver->def->net);
+    int64_t reserve = 2 * ((int64_t)j->n * j->run.steps * nc * RESULT_BYTES_PER_VALUE + 8192);
     if (nentries >= (int)srv_cfg.max_jobs ||
-        atomic_load(&jobs_bytes) >= srv_cfg.jobs_memory_bytes) {
+        atomic_load(&jobs_bytes) + reserve > srv_cfg.jobs_memory_bytes) {
         uv_mutex_unlock(&reg_mu);
         return -1;
     }
@@ -236,7 +255,8 @@ int srv_jobs_add(srv_job *j, char *id, size_t idlen)
     e->expires = srv_now() + (double)srv_cfg.job_ttl_s;
     uv_mutex_lock(&j->mu);
     j->registered = 1;
-    jobs_bytes_add((int64_t)j->log_cap);
+    j->reserved = reserve;
+    jobs_bytes_add((int64_t)j->log_cap + reserve);
     uv_mutex_unlock(&j->mu);
     snprintf(id, idlen, "%s", e->id);
     uv_mutex_unlock(&reg_mu);

@@ -285,6 +285,7 @@ typedef struct srv_job {
     int registered;                     /* held by /v1/jobs: its log counts
                                            against jobs-memory-bytes (mu) */
     int log_truncated;                  /* timesteps dropped past the budget */
+    int64_t reserved;                   /* budget held for the answer until done */
     /* queue links (scheduler mutex) */
     struct srv_job *prev, *next;
     int queued;
