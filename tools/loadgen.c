@@ -277,6 +277,13 @@ static int slow_headers(const char *url, int n, const char *bind_addr, double du
     return 0;
 }
 
+/* A JSON number, or null for NaN (no samples): the output stays JSON. */
+static void json_num_out(char *buf, size_t len, double v, int prec)
+{
+    if (isfinite(v)) snprintf(buf, len, "%.*f", prec, v);
+    else snprintf(buf, len, "null");
+}
+
 static int cmp_dbl(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -541,12 +548,16 @@ int main(int argc, char **argv)
         }
     printf("},\n");
     printf(" \"throughput_rps\": %.2f, \"ok_rps\": %.2f,\n", done / elapsed, ok / elapsed);
-    printf(" \"latency_ms\": {\"p50\": %.2f, \"p90\": %.2f, \"p99\": %.2f, \"max\": %.2f},\n",
-           pct(st.lat, st.nlat, 0.50) * 1e3, pct(st.lat, st.nlat, 0.90) * 1e3,
-           pct(st.lat, st.nlat, 0.99) * 1e3, st.nlat ? st.lat[st.nlat - 1] * 1e3 : NAN);
-    printf(" \"compute_ms_mean\": %.3f, \"queue_ms_mean\": %.3f,\n",
-           st.compute_n ? st.compute_ms_sum / st.compute_n : NAN,
-           st.compute_n ? st.queue_ms_sum / st.compute_n : NAN);
+    char p50[32], p90[32], p99[32], pmax[32], cm[32], qm[32];
+    json_num_out(p50, sizeof p50, pct(st.lat, st.nlat, 0.50) * 1e3, 2);
+    json_num_out(p90, sizeof p90, pct(st.lat, st.nlat, 0.90) * 1e3, 2);
+    json_num_out(p99, sizeof p99, pct(st.lat, st.nlat, 0.99) * 1e3, 2);
+    json_num_out(pmax, sizeof pmax, st.nlat ? st.lat[st.nlat - 1] * 1e3 : NAN, 2);
+    json_num_out(cm, sizeof cm, st.compute_n ? st.compute_ms_sum / st.compute_n : NAN, 3);
+    json_num_out(qm, sizeof qm, st.compute_n ? st.queue_ms_sum / st.compute_n : NAN, 3);
+    printf(" \"latency_ms\": {\"p50\": %s, \"p90\": %s, \"p99\": %s, \"max\": %s},\n", p50, p90,
+           p99, pmax);
+    printf(" \"compute_ms_mean\": %s, \"queue_ms_mean\": %s,\n", cm, qm);
     printf(" \"metrics_scrapes\": %ld, \"max_queue_depth\": %.0f, \"max_inflight\": %.0f}\n",
            st.scrapes, st.max_queue_depth, st.max_inflight);
 

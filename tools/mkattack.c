@@ -1,7 +1,10 @@
 /* mkattack.c: the hostile-but-valid request bodies of tools/attack.sh
  * (issue 13), written to a directory:
  *   bomb.jpg     progressive JPEG, W x H RGB 4:4:4, exactly N scans, flat
- *                content (a few tens of KB for 4096 x 4096)
+ *                content (about 130 KB for 4096 x 4096 and 500 scans)
+ *   worst.jpg    the worst valid JPEG under the default limits: W x H RGB
+ *                4:4:4 progressive (libjpeg's 10-scan script), so the
+ *                decoder holds the whole coefficient buffer and the output
  *   big.png      W x H RGBA PNG, flat content (the widest decoded form)
  *   pixels.json  {"pixels":[0,0,...]} of about B bytes (JSON expansion)
  *
@@ -62,6 +65,32 @@ static int write_bomb(const char *path, int w, int h, int nscans)
     return fclose(f);
 }
 
+static int write_worst(const char *path, int w, int h)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr jerr;
+    ci.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&ci);
+    jpeg_stdio_dest(&ci, f);
+    ci.image_width = (JDIMENSION)w;
+    ci.image_height = (JDIMENSION)h;
+    ci.input_components = 3;
+    ci.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&ci);
+    for (int c = 0; c < 3; c++) ci.comp_info[c].h_samp_factor = ci.comp_info[c].v_samp_factor = 1;
+    jpeg_simple_progression(&ci);
+    jpeg_start_compress(&ci, TRUE);
+    JSAMPLE *row = malloc((size_t)w * 3);
+    for (int x = 0; x < w * 3; x++) row[x] = (JSAMPLE)(x * 5);
+    while (ci.next_scanline < ci.image_height) jpeg_write_scanlines(&ci, &row, 1);
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    free(row);
+    return fclose(f);
+}
+
 static int write_png(const char *path, int w, int h)
 {
     FILE *f = fopen(path, "wb");
@@ -105,6 +134,8 @@ int main(int argc, char **argv)
     long jb = argc > 5 ? atol(argv[5]) : 8000000;
     snprintf(path, sizeof path, "%s/bomb.jpg", argv[1]);
     if (write_bomb(path, w, h, scans)) return 1;
+    snprintf(path, sizeof path, "%s/worst.jpg", argv[1]);
+    if (write_worst(path, w, h)) return 1;
     snprintf(path, sizeof path, "%s/big.png", argv[1]);
     if (write_png(path, w, h)) return 1;
     snprintf(path, sizeof path, "%s/pixels.json", argv[1]);
