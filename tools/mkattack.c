@@ -18,6 +18,36 @@
 #include <jpeglib.h>
 #include <png.h>
 
+/* Compress W x H RGB 4:4:4 rows `row` (the same every line) to f, with
+ * `script` (n scans) or libjpeg's progressive script when NULL. */
+static int write_jpeg(FILE *f, int w, int h, const JSAMPLE *row, const jpeg_scan_info *script, int n)
+{
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr jerr;
+    ci.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&ci);
+    jpeg_stdio_dest(&ci, f);
+    ci.image_width = (JDIMENSION)w;
+    ci.image_height = (JDIMENSION)h;
+    ci.input_components = 3;
+    ci.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&ci);
+    for (int c = 0; c < 3; c++) ci.comp_info[c].h_samp_factor = ci.comp_info[c].v_samp_factor = 1;
+    if (script) {
+        ci.scan_info = script;
+        ci.num_scans = n;
+        ci.optimize_coding = TRUE;
+    } else {
+        jpeg_simple_progression(&ci);
+    }
+    jpeg_start_compress(&ci, TRUE);
+    JSAMPROW r = (JSAMPROW)row;
+    while (ci.next_scanline < ci.image_height) jpeg_write_scanlines(&ci, &r, 1);
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    return fclose(f);
+}
+
 static int write_bomb(const char *path, int w, int h, int nscans)
 {
     /* DC of the three components interleaved, then one band per component
@@ -39,56 +69,24 @@ static int write_bomb(const char *path, int w, int h, int nscans)
             for (int a = al; a > 0; a--) s[n++] = (jpeg_scan_info){1, {c}, k, k, a, a - 1};
         }
     FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    struct jpeg_compress_struct ci;
-    struct jpeg_error_mgr jerr;
-    ci.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&ci);
-    jpeg_stdio_dest(&ci, f);
-    ci.image_width = (JDIMENSION)w;
-    ci.image_height = (JDIMENSION)h;
-    ci.input_components = 3;
-    ci.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&ci);
-    for (int c = 0; c < 3; c++) ci.comp_info[c].h_samp_factor = ci.comp_info[c].v_samp_factor = 1;
-    ci.scan_info = s;
-    ci.num_scans = n;
-    ci.optimize_coding = TRUE;
-    jpeg_start_compress(&ci, TRUE);
     JSAMPLE *row = malloc((size_t)w * 3);
+    if (!f || !row) return -1;
     memset(row, 128, (size_t)w * 3);
-    while (ci.next_scanline < ci.image_height) jpeg_write_scanlines(&ci, &row, 1);
-    jpeg_finish_compress(&ci);
-    jpeg_destroy_compress(&ci);
+    int rc = write_jpeg(f, w, h, row, s, n);
     free(row);
     free(s);
-    return fclose(f);
+    return rc;
 }
 
 static int write_worst(const char *path, int w, int h)
 {
     FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    struct jpeg_compress_struct ci;
-    struct jpeg_error_mgr jerr;
-    ci.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&ci);
-    jpeg_stdio_dest(&ci, f);
-    ci.image_width = (JDIMENSION)w;
-    ci.image_height = (JDIMENSION)h;
-    ci.input_components = 3;
-    ci.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&ci);
-    for (int c = 0; c < 3; c++) ci.comp_info[c].h_samp_factor = ci.comp_info[c].v_samp_factor = 1;
-    jpeg_simple_progression(&ci);
-    jpeg_start_compress(&ci, TRUE);
     JSAMPLE *row = malloc((size_t)w * 3);
+    if (!f || !row) return -1;
     for (int x = 0; x < w * 3; x++) row[x] = (JSAMPLE)(x * 5);
-    while (ci.next_scanline < ci.image_height) jpeg_write_scanlines(&ci, &row, 1);
-    jpeg_finish_compress(&ci);
-    jpeg_destroy_compress(&ci);
+    int rc = write_jpeg(f, w, h, row, NULL, 0);
     free(row);
-    return fclose(f);
+    return rc;
 }
 
 static int write_png(const char *path, int w, int h)

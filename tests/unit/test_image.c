@@ -292,9 +292,11 @@ TEST(image_png_encode_roundtrip)
 
 /* ------------------------------------------------------------- JPEG */
 
-/* Encode a w x h image with libjpeg (quality 100, optional progressive). */
-static uint8_t *jpeg_encode(const uint8_t *px, int w, int h, int nc, J_COLOR_SPACE cs,
-                            int progressive, unsigned long *len)
+/* Encode a w x h image with libjpeg (quality 100): progressive with
+ * libjpeg's script, or with `script` (nscript scans) when given. */
+static uint8_t *jpeg_encode_script(const uint8_t *px, int w, int h, int nc, J_COLOR_SPACE cs,
+                                   int progressive, const jpeg_scan_info *script, int nscript,
+                                   unsigned long *len)
 {
     struct jpeg_compress_struct ci;
     struct jpeg_error_mgr jerr;
@@ -309,6 +311,11 @@ static uint8_t *jpeg_encode(const uint8_t *px, int w, int h, int nc, J_COLOR_SPA
     jpeg_set_defaults(&ci);
     jpeg_set_quality(&ci, 100, TRUE);
     if (progressive) jpeg_simple_progression(&ci);
+    if (script) {
+        ci.scan_info = script;
+        ci.num_scans = nscript;
+        ci.optimize_coding = TRUE;
+    }
     jpeg_start_compress(&ci, TRUE);
     while (ci.next_scanline < ci.image_height) {
         JSAMPROW row = (JSAMPROW)(px + (size_t)ci.next_scanline * w * nc);
@@ -317,6 +324,12 @@ static uint8_t *jpeg_encode(const uint8_t *px, int w, int h, int nc, J_COLOR_SPA
     jpeg_finish_compress(&ci);
     jpeg_destroy_compress(&ci);
     return out;
+}
+
+static uint8_t *jpeg_encode(const uint8_t *px, int w, int h, int nc, J_COLOR_SPACE cs,
+                            int progressive, unsigned long *len)
+{
+    return jpeg_encode_script(px, w, h, nc, cs, progressive, NULL, 0, len);
 }
 
 /* A smooth image JPEG keeps within a few levels at quality 100. */
@@ -483,27 +496,7 @@ static uint8_t *jpeg_encode_scans(int w, int h, int nscans, unsigned long *len)
     }
     uint8_t *px = malloc((size_t)w * h);
     for (int i = 0; i < w * h; i++) px[i] = (uint8_t)(i * 13 + i / w * 7);
-    struct jpeg_compress_struct ci;
-    struct jpeg_error_mgr jerr;
-    unsigned char *out = NULL;
-    ci.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&ci);
-    jpeg_mem_dest(&ci, &out, len);
-    ci.image_width = (JDIMENSION)w;
-    ci.image_height = (JDIMENSION)h;
-    ci.input_components = 1;
-    ci.in_color_space = JCS_GRAYSCALE;
-    jpeg_set_defaults(&ci);
-    ci.scan_info = scans;
-    ci.num_scans = n;
-    ci.optimize_coding = TRUE;
-    jpeg_start_compress(&ci, TRUE);
-    while (ci.next_scanline < ci.image_height) {
-        JSAMPROW row = px + (size_t)ci.next_scanline * w;
-        jpeg_write_scanlines(&ci, &row, 1);
-    }
-    jpeg_finish_compress(&ci);
-    jpeg_destroy_compress(&ci);
+    uint8_t *out = jpeg_encode_script(px, w, h, 1, JCS_GRAYSCALE, 0, scans, n, len);
     free(px);
     return out;
 }
