@@ -14,6 +14,10 @@
  * model's config (snn_model_preprocess). Options arrive as strings from
  * query strings, multipart fields, JSON fields or v2 "parameters" and all
  * go through srv_opts_set, so one key means one thing everywhere.
+ * Expansion is admitted work: image decodes, and JSON trees of more than
+ * 4096 values, run inside one of decode-concurrency slots with the
+ * request's deadline and socket watched (see "decoding" below), and JSON
+ * values are counted against max-json-values before jansson runs.
  */
 #include "server.h"
 

@@ -13,7 +13,12 @@
  * allows: a Content-Length over max-body-bytes is answered 413 before the
  * body is read; a chunked body is counted while it arrives; a body trickled
  * slower than connection-timeout-s in total is cut off; headers beyond
- * header-bytes are refused by libmicrohttpd itself (431).
+ * header-bytes are refused by libmicrohttpd itself (431); a connection
+ * without a complete request within header-timeout-ms is cut by the
+ * watchdog, and one client address holds at most max-connections-per-ip
+ * connections. An inference request whose model queue is full is refused
+ * at its headers (503 + Retry-After, body dropped, connection kept), so
+ * overload costs neither a job nor a decode.
  *
  * Routing is table driven (api.c's srv_routes): a path that matches a
  * pattern with another method is 405 with an Allow header, no match is 404.
