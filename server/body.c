@@ -419,7 +419,7 @@ static snn_err decode_check(void *ud)
 {
     decode_watch *w = ud;
     double now = srv_now();
-    if (now > w->j->deadline) return SNN_ETIMEOUT;
+    if (w->j->deadline > 0 && now > w->j->deadline) return SNN_ETIMEOUT;   /* 0: none set */
     if (atomic_load(&w->j->cancelled)) return SNN_ECANCELLED;
     if (now >= w->next_peek) {
         w->next_peek = now + 0.02;
