@@ -74,6 +74,8 @@ static void infer_on(srv_req *r, srv_model *e, srv_version *v, srv_api_kind api,
     }
     j->api = api;
     j->deadline = r->t0 + (double)srv_cfg.request_timeout_ms / 1e3;
+    j->client_fd = srv_req_fd(r);      /* body.c's decode watches it */
+    j->client_may_half_close = r->may_half_close;
     srv_opts_init(&o);
     const char *ct = srv_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (srv_req_query_opts(r, &o, v->m, &err) != 0) {
@@ -125,7 +127,7 @@ static void infer_on(srv_req *r, srv_model *e, srv_version *v, srv_api_kind api,
         j->deadline = r->t0 + (double)o.timeout_us / 1e6;
     char jid[40];
     if (as_job && srv_jobs_add(j, jid, sizeof jid) != 0) {
-        srv_reply_error(r, 503, "too many jobs held (max-jobs)");
+        srv_reply_error(r, 503, "too many jobs held (max-jobs, jobs-memory-bytes)");
         goto out;
     }
     if (srv_sched_submit(j) != SNN_OK) {

@@ -14,6 +14,10 @@
  * model's config (snn_model_preprocess). Options arrive as strings from
  * query strings, multipart fields, JSON fields or v2 "parameters" and all
  * go through srv_opts_set, so one key means one thing everywhere.
+ * Expansion is admitted work: image decodes, and JSON trees of more than
+ * 4096 values, run inside one of decode-concurrency slots with the
+ * request's deadline and socket watched (see "decoding" below), and JSON
+ * values are counted against max-json-values before jansson runs.
  */
 #include "server.h"
 
@@ -27,22 +31,41 @@
 
 /* ---------------------------------------------------------------- json */
 
-json_t *srv_json_parse(const char *body, size_t len, snn_error *err)
+/* Limits before expansion: jansson spends about 45 bytes per value (a
+ * json_t and its array slot), 22 times the text of an array of small
+ * numbers, so the body is scanned first, without allocating: nesting
+ * depth against max-json-depth, and an upper bound of its values (commas
+ * and opening brackets outside strings) against max-json-values. *values
+ * gets the bound. */
+static snn_err json_prescan(const char *body, size_t len, int64_t *values, snn_error *err)
 {
     int depth = 0, maxd = (int)srv_cfg.max_json_depth, instr = 0;
+    int64_t n = 0, maxv = srv_cfg.max_json_values;
     for (size_t i = 0; i < len; i++) {
         char c = body[i];
         if (instr) {
             if (c == '\\') i++;
             else if (c == '"') instr = 0;
         } else if (c == '"') instr = 1;
+        else if (c == ',') n++;
         else if (c == '[' || c == '{') {
-            if (++depth > maxd) {
-                snn_error_set(err, SNN_ELIMIT, "JSON nested deeper than %d levels", maxd);
-                return NULL;
-            }
+            n++;
+            if (++depth > maxd)
+                return snn_error_set(err, SNN_ELIMIT, "JSON nested deeper than %d levels", maxd);
         } else if (c == ']' || c == '}') depth--;
     }
+    if (n > maxv)
+        return snn_error_set(err, SNN_ELIMIT,
+                             "JSON body of about %lld values exceeds max-json-values %lld "
+                             "(send large images as PNG/JPEG)",
+                             (long long)n, (long long)maxv);
+    *values = n;
+    return SNN_OK;
+}
+
+/* jansson, after the pre-scan: the body must be an object. */
+static json_t *json_load_object(const char *body, size_t len, snn_error *err)
+{
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
@@ -56,6 +79,13 @@ json_t *srv_json_parse(const char *body, size_t len, snn_error *err)
         return NULL;
     }
     return root;
+}
+
+json_t *srv_json_parse(const char *body, size_t len, snn_error *err)
+{
+    int64_t values;
+    if (json_prescan(body, len, &values, err) != SNN_OK) return NULL;
+    return json_load_object(body, len, err);
 }
 
 /* -------------------------------------------------------------- base64 */
@@ -359,20 +389,133 @@ static snn_err add_pixels(srv_job *j, int idx, const uint8_t *px, int w, int h, 
     return rc;
 }
 
+/* ------------------------------------------------------------ decoding
+ *
+ * Image decoding is admitted, budgeted work. At most decode-concurrency
+ * images are decoded at once, whichever connection threads they arrive
+ * on; the others wait for a slot, and while they wait, and while they
+ * decode (libjpeg's progress monitor, libpng's row callback), the job's
+ * deadline and its client's socket are checked: a passed deadline stops
+ * the decode with 504, a client that closed its end with 499 (the decode
+ * stops costing CPU within one row). Each decode is bounded by the limits
+ * (max-image-side, max-image-pixels, max-image-scans, and libjpeg's
+ * coefficient memory, 6 bytes per pixel), so decoding holds at most
+ *   decode-concurrency x snn_image_decode_peak_bytes(limits)
+ *   = decode-concurrency x (10 x max-image-pixels + 9 MiB)
+ * (338 MiB with the defaults 2 and 16 Mi), whatever the number of
+ * connections. */
+static uv_mutex_t dec_mu;
+static uv_cond_t dec_cv;
+static uv_once_t dec_once = UV_ONCE_INIT;
+static int dec_active, dec_waiting;
+static __thread int dec_held;    /* slots this thread holds: nested enters are free */
+
+static void dec_init(void)
+{
+    uv_mutex_init(&dec_mu);
+    uv_cond_init(&dec_cv);
+}
+
+typedef struct decode_watch {
+    srv_job *j;
+    double next_peek;            /* the socket is peeked every 20 ms at most */
+} decode_watch;
+
+static snn_err decode_check(void *ud)
+{
+    decode_watch *w = ud;
+    double now = srv_now();
+    if (w->j->deadline > 0 && now > w->j->deadline) return SNN_ETIMEOUT;   /* 0: none set */
+    if (atomic_load(&w->j->cancelled)) return SNN_ECANCELLED;
+    if (now >= w->next_peek) {
+        w->next_peek = now + 0.02;
+        if (srv_fd_peer_gone(w->j->client_fd, w->j->client_may_half_close)) return SNN_ECANCELLED;
+    }
+    return SNN_OK;
+}
+
+static void decode_count(const char *result)
+{
+    srv_metrics_add(SRV_M_DECODES, 1, result, NULL);
+}
+
+static const char *decode_result(snn_err rc)
+{
+    return rc == SNN_OK ? "ok" : rc == SNN_ETIMEOUT ? "timeout" : rc == SNN_ECANCELLED ? "cancelled"
+                                                                                      : "refused";
+}
+
+/* Wait for a decode slot; SNN_OK holds one (release with decode_leave). */
+static snn_err decode_enter(decode_watch *w, snn_error *err)
+{
+    if (dec_held) {
+        dec_held++;
+        return SNN_OK;
+    }
+    uv_once(&dec_once, dec_init);
+    uv_mutex_lock(&dec_mu);
+    dec_waiting++;
+    srv_metrics_set(SRV_M_DECODES_WAITING, dec_waiting, NULL, NULL);
+    snn_err rc = SNN_OK;
+    while (dec_active >= (int)srv_cfg.decode_concurrency) {
+        uv_mutex_unlock(&dec_mu);
+        rc = decode_check(w);
+        uv_mutex_lock(&dec_mu);
+        if (rc != SNN_OK) break;
+        if (dec_active >= (int)srv_cfg.decode_concurrency)
+            uv_cond_timedwait(&dec_cv, &dec_mu, 20 * 1000 * 1000);
+    }
+    dec_waiting--;
+    srv_metrics_set(SRV_M_DECODES_WAITING, dec_waiting, NULL, NULL);
+    if (rc == SNN_OK) {
+        dec_active++;
+        dec_held = 1;
+        srv_metrics_set(SRV_M_DECODES_ACTIVE, dec_active, NULL, NULL);
+    }
+    uv_mutex_unlock(&dec_mu);
+    if (rc != SNN_OK) {
+        return snn_error_set(err, rc, rc == SNN_ETIMEOUT
+                                          ? "deadline exceeded waiting to decode (request-timeout-ms)"
+                                          : "client closed the request");
+    }
+    return SNN_OK;
+}
+
+static void decode_leave(void)
+{
+    if (--dec_held > 0) return;
+    uv_mutex_lock(&dec_mu);
+    dec_active--;
+    srv_metrics_set(SRV_M_DECODES_ACTIVE, dec_active, NULL, NULL);
+    uv_cond_signal(&dec_cv);
+    uv_mutex_unlock(&dec_mu);
+}
+
 static snn_err add_image(srv_job *j, int idx, const void *buf, size_t len, snn_error *err)
 {
     snn_image img;
     snn_image_limits lim;
     int want = j->ver->m->cfg.in_c;
+    decode_watch w = {j, 0};
+    memset(&lim, 0, sizeof lim);
     lim.max_width = lim.max_height = (int)srv_cfg.max_image_side;
     lim.max_pixels = srv_cfg.max_image_pixels;
+    lim.max_scans = (int)srv_cfg.max_image_scans;
+    lim.check = decode_check;
+    lim.check_ud = &w;
     memset(&img, 0, sizeof img);
     if (snn_image_sniff(buf, len) == SNN_IMAGE_UNKNOWN)
         return snn_error_set(err, SNN_EFORMAT, "image %d is neither PNG nor JPEG", idx);
-    snn_err rc = snn_image_decode(&img, buf, len, want == 1 || want == 3 ? want : 0, &lim, err);
-    if (rc != SNN_OK) return rc;
-    rc = add_pixels(j, idx, img.pixels, img.width, img.height, img.channels, err);
+    snn_err rc = decode_enter(&w, err);
+    if (rc != SNN_OK) {
+        decode_count(decode_result(rc));
+        return rc;
+    }
+    rc = snn_image_decode(&img, buf, len, want == 1 || want == 3 ? want : 0, &lim, err);
+    decode_count(decode_result(rc));
+    if (rc == SNN_OK) rc = add_pixels(j, idx, img.pixels, img.width, img.height, img.channels, err);
     snn_image_deinit(&img);
+    decode_leave();
     return rc;
 }
 
@@ -387,6 +530,30 @@ static snn_err add_b64(srv_job *j, int idx, json_t *s, snn_error *err)
     snn_err rc = add_image(j, idx, bytes, n, err);
     free(bytes);
     return rc;
+}
+
+/* A JSON body of a job: pre-scanned, and when it holds more than
+ * JSON_FREE_VALUES values its tree is built and used inside a decode slot
+ * (*slot = 1: release with decode_leave after json_decref), so large
+ * expansions count against decode-concurrency like images do. */
+#define JSON_FREE_VALUES 4096
+static json_t *json_parse_admitted(srv_job *j, const char *body, size_t len, int *slot,
+                                   snn_error *err)
+{
+    int64_t values;
+    *slot = 0;
+    if (json_prescan(body, len, &values, err) != SNN_OK) return NULL;
+    if (values > JSON_FREE_VALUES) {
+        decode_watch w = {j, 0};
+        if (decode_enter(&w, err) != SNN_OK) return NULL;
+        *slot = 1;
+    }
+    json_t *root = json_load_object(body, len, err);
+    if (!root && *slot) {
+        decode_leave();
+        *slot = 0;
+    }
+    return root;
 }
 
 /* Shape of a nested JSON array (first element of each level). */
@@ -443,8 +610,8 @@ static snn_err read_array(json_t *data, json_t *shape, int64_t cap, float **vals
         return snn_error_set(err, SNN_EINVALID, "data: empty or too deeply nested array");
     int64_t total = 1;
     for (int i = 0; i < nnd; i++) {
-        if (ndims[i] > cap) return snn_error_set(err, SNN_ELIMIT, "data: too many elements");
-        total *= ndims[i];
+        if (ndims[i] > cap || __builtin_mul_overflow(total, ndims[i], &total))
+            return snn_error_set(err, SNN_ELIMIT, "data: too many elements");
         if (total > cap) return snn_error_set(err, SNN_ELIMIT, "data: %lld+ elements exceed the limit %lld",
                                               (long long)total, (long long)cap);
     }
@@ -459,8 +626,7 @@ static snn_err read_array(json_t *data, json_t *shape, int64_t cap, float **vals
             if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > cap)
                 return snn_error_set(err, SNN_EINVALID, "shape[%d] must be a positive integer", i);
             dims[i] = json_integer_value(v);
-            st *= dims[i];
-            if (st > cap) return snn_error_set(err, SNN_ELIMIT, "shape: too many elements");
+            if (__builtin_mul_overflow(st, dims[i], &st) || st > cap) return snn_error_set(err, SNN_ELIMIT, "shape: too many elements");
         }
         if (st != total)
             return snn_error_set(err, SNN_ESHAPE, "shape has %lld elements but data has %lld",
@@ -624,7 +790,8 @@ static snn_err json_opt(srv_opts *o, const snn_model *m, const char *key, json_t
 
 static snn_err body_json(srv_job *j, srv_opts *o, const char *body, size_t len, snn_error *err)
 {
-    json_t *root = srv_json_parse(body, len, err);
+    int slot;
+    json_t *root = json_parse_admitted(j, body, len, &slot, err);
     if (!root) return err->code;
     snn_err rc = SNN_OK;
     json_t *image = json_object_get(root, "image"), *images = json_object_get(root, "images");
@@ -662,6 +829,7 @@ static snn_err body_json(srv_job *j, srv_opts *o, const char *body, size_t len, 
     }
 out:
     json_decref(root);
+    if (slot) decode_leave();
     return rc;
 }
 
@@ -815,4 +983,14 @@ snn_err srv_body_json_array(json_t *data, int64_t cap, float **vals, int64_t *di
 snn_err srv_opts_json(srv_opts *o, const snn_model *m, const char *key, json_t *v, snn_error *err)
 {
     return json_opt(o, m, key, v, err);
+}
+
+json_t *srv_json_parse_admitted(srv_job *j, const char *body, size_t len, int *slot, snn_error *err)
+{
+    return json_parse_admitted(j, body, len, slot, err);
+}
+
+void srv_decode_leave(void)
+{
+    decode_leave();
 }

@@ -66,14 +66,28 @@ static const srv_option srv_options[] = {
      1LL << 31, 1, 0, "N", "largest decoded image, width x height"},
     {"max-image-side", OPT_INT, F(max_image_side), "4096", 1, 65535, 1, 0, "N",
      "largest image width or height"},
+    {"max-image-scans", OPT_INT, F(max_image_scans), "64", 1, 10000, 1, 0, "N",
+     "most scans of a (progressive) JPEG; each costs a pass over the image (400 beyond)"},
+    {"decode-concurrency", OPT_INT, F(decode_concurrency), "2", 1, 256, 1, 0, "N",
+     "images decoded at once; others wait (deadline and disconnect checked). Decode "
+     "memory <= N x (10 x max-image-pixels + 9 MiB)"},
     {"max-connections", OPT_INT, F(max_connections), "256", 1, 65536, 0, 0,
      "N", "concurrent HTTP connections"},
+    {"max-connections-per-ip", OPT_INT, F(max_connections_per_ip), "64", 0, 65536, 0,
+     0, "N", "concurrent connections from one client address, beyond them closed at "
+     "accept (0 = no limit)"},
+    {"header-timeout-ms", OPT_INT, F(header_timeout_ms), "10000", 100, 3600000, 1, 0,
+     "MS", "a connection must complete its request headers within this of connecting "
+     "or of its previous answer (idle keep-alive too), else it is closed"},
     {"connection-timeout-s", OPT_INT, F(connection_timeout_s), "30", 1, 3600,
      0, 0, "S", "idle connections and slow request bodies are closed after this"},
     {"header-bytes", OPT_INT, F(header_bytes), "32768", 4096, 1048576, 0, 0,
      "N", "per-connection memory for request headers (431 beyond)"},
     {"max-json-depth", OPT_INT, F(max_json_depth), "32", 2, 1024, 1, 0, "N",
      "deepest nesting accepted in JSON bodies"},
+    {"max-json-values", OPT_INT, F(max_json_values), "1048576", 1024, 1LL << 30, 1,
+     0, "N", "most values in a JSON body, counted before parsing (400 beyond); a parse "
+     "holds about 48 bytes per value"},
     {"max-raster-neurons", OPT_INT, F(max_raster_neurons), "256", 1, 65536, 0,
      0, "N", "most neurons a raster request may sample"},
     {"chunk-steps", OPT_INT, F(chunk_steps), "10", 0, 100000, 1, 0, "N",
@@ -84,6 +98,9 @@ static const srv_option srv_options[] = {
      "lifetime of a /v1/jobs entry"},
     {"max-jobs", OPT_INT, F(max_jobs), "1024", 1, 1000000, 1, 0, "N",
      "/v1/jobs entries held at once"},
+    {"jobs-memory-bytes", OPT_INT, F(jobs_memory_bytes), "67108864", 65536, 1LL << 40, 1,
+     0, "N", "event-log bytes all /v1/jobs entries may hold; past it a job's timestep "
+     "events are dropped (a 'truncated' event says so) and new jobs are 503"},
     {"keepalive-s", OPT_INT, F(keepalive_s), "15", 1, 3600, 1, 0, "S",
      "SSE keepalive comment interval"},
     {"retry-after-s", OPT_INT, F(retry_after_s), "1", 1, 3600, 1, 0, "S",

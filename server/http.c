@@ -15,7 +15,12 @@
  * allows: a Content-Length over max-body-bytes is answered 413 before the
  * body is read; a chunked body is counted while it arrives; a body trickled
  * slower than connection-timeout-s in total is cut off; headers beyond
- * header-bytes are refused by libmicrohttpd itself (431).
+ * header-bytes are refused by libmicrohttpd itself (431); a connection
+ * without a complete request within header-timeout-ms is cut by the
+ * watchdog, and one client address holds at most max-connections-per-ip
+ * connections. An inference request whose model queue is full is refused
+ * at its headers (503 + Retry-After, body dropped, connection kept), so
+ * overload costs neither a job nor a decode.
  *
  * Routing is table driven (api.c's srv_routes): a path that matches a
  * pattern with another method is 405 with an Allow header, no match is 404.
@@ -51,8 +56,11 @@ atomic_int srv_infer_open;       /* inference requests not answered yet */
  * connection timeout is an idle timeout, so a client that trickles its
  * headers one byte at a time would hold a connection (and its thread)
  * forever; srv_http_watchdog() cuts connections that spent longer than
- * connection-timeout-s outside a request (headers not complete yet, or
- * idle keep-alive). It shuts down a dup() of the socket, so it can never
+ * header-timeout-ms (or connection-timeout-s, if shorter) outside a
+ * request (headers not complete yet, or idle keep-alive). Together with
+ * max-connections-per-ip (libmicrohttpd refuses a client's connection
+ * over it at accept) one address holds at most that many threads, each
+ * for at most header-timeout-ms without sending a whole request. It shuts down a dup() of the socket, so it can never
  * hit a descriptor number the kernel already gave to someone else. */
 typedef struct conn_rec {
     struct conn_rec *prev, *next;
@@ -271,26 +279,33 @@ void srv_reply_error(srv_req *r, int status, const char *fmt, ...)
 
 void srv_reply_empty(srv_req *r, int status) { srv_reply(r, status, NULL, "", 0); }
 
+int srv_req_fd(srv_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
 /* 1 when the client is gone (nothing left to answer to). A reset or an
  * error on the socket (POLLHUP, POLLERR) is always gone. End of input
  * (recv 0) is gone only on a connection the client means to keep: a client
  * that may half-close (HTTP/1.0, or "Connection: close") sends
  * shutdown(SHUT_WR) after its request and still reads the answer. A client
  * of that kind that closed both ways is found when the answer is written. */
-static int peer_gone(srv_req *r)
+int srv_fd_peer_gone(int fd, int may_half_close)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     char c;
-    if (!ci) return 0;
-    struct pollfd p = {ci->connect_fd, POLLIN, 0};
+    if (fd < 0) return 0;
+    struct pollfd p = {fd, POLLIN, 0};
     if (poll(&p, 1, 0) < 0) return 0;
     if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) return 1;
     if (!(p.revents & POLLIN)) return 0;
-    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0) return !r->may_half_close;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return !may_half_close;
     return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
+
+static int peer_gone(srv_req *r) { return srv_fd_peer_gone(srv_req_fd(r), r->may_half_close); }
 
 void srv_reply_job(srv_req *r, srv_job *j)
 {
@@ -621,6 +636,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             srv_reply_error(r, 503, "server is shutting down");
             return MHD_YES;
         }
+        if (r->route->flags & SRV_R_INFER) {
+            /* Overload is refused here, at the headers: the body is read
+             * and dropped as it arrives, then 503 (keep-alive kept). */
+            const char *qm = !strcmp(r->route->pattern, "/v1/jobs") ? srv_req_query(r, "model") : NULL;
+            const char *name = r->arg[0][0] ? r->arg[0] : qm && *qm ? qm : srv_cfg.default_model;
+            srv_model *m = srv_repo_name_valid(name) ? srv_repo_find(name) : NULL;
+            if (m && srv_sched_full(m)) {
+                r->busy = 1;
+                return MHD_YES;
+            }
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
@@ -649,6 +675,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                     r->method, r->path, (long long)srv_cfg.connection_timeout_s);
             return MHD_NO;
         }
+        if (r->busy) {   /* refused at the headers: dropped as it arrives */
+            r->discarded += n;
+            return r->discarded > (size_t)srv_cfg.max_body_bytes ? MHD_NO : MHD_YES;
+        }
         if (r->too_large || r->len + n > (size_t)srv_cfg.max_body_bytes ||
             !(r->route->flags & SRV_R_BODY)) {
             r->too_large = 1;
@@ -671,6 +701,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->status > 0) return MHD_YES;
     if (r->status < 0) return MHD_NO;
+    if (r->busy) {
+        srv_reply_error(r, 503, "queue of model '%s' is full (queue-size %lld)", r->model_label,
+                        (long long)srv_cfg.queue_size);
+        return MHD_YES;
+    }
     if (r->too_large) {
         if (!(r->route->flags & SRV_R_BODY)) srv_reply_error(r, 400, "this endpoint takes no body");
         else srv_reply_error(r, 413, "request body exceeds max-body-bytes %lld",
@@ -746,7 +781,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 void srv_http_watchdog(void)
 {
-    double now = srv_now(), limit = (double)srv_cfg.connection_timeout_s;
+    double now = srv_now(), limit = (double)srv_cfg.header_timeout_ms / 1e3;
+    if (limit > (double)srv_cfg.connection_timeout_s) limit = (double)srv_cfg.connection_timeout_s;
     uv_mutex_lock(&conns_mu);
     for (conn_rec *c = conns; c; c = c->next)
         if (!c->in_request && !c->cut && c->fd >= 0 && now - c->since > limit) {
@@ -785,6 +821,61 @@ static size_t unescape_uri(void *cls, struct MHD_Connection *c, char *s)
     return (size_t)(w - s);
 }
 
+/* libmicrohttpd 0.9.75 writes the status line and headers of its own
+ * early error answers (a Content-Length of -1, of letters or over 2^64,
+ * headers over header-bytes) twice, then the body once: a client reads a
+ * garbled answer. Those answers are the ones it announces with the log
+ * line "Error processing request (HTTP response code is N ...)" before it
+ * queues them, on the connection's own thread (thread per connection), and
+ * the request line has been parsed by then (on_uri keeps the connection in
+ * a thread-local). So the log hook answers first, once, with the same
+ * status and a JSON error, and shuts the socket down: libmicrohttpd's own
+ * copy then fails to send (EPIPE, SIGPIPE is ignored) and it closes the
+ * connection as it meant to. */
+static __thread struct MHD_Connection *tl_conn;
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)uri;
+    tl_conn = conn;
+    return NULL;               /* *con_cls stays NULL until on_request */
+}
+
+static void answer_mhd_error(const char *line)
+{
+    static const char pre[] = "Error processing request (HTTP response code is ";
+    char text[256], msg[320], head[512];
+    if (!tl_conn || strncmp(line, pre, sizeof pre - 1)) return;
+    int status = atoi(line + sizeof pre - 1);
+    if (status < 400 || status > 599) return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(tl_conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return;
+    /* The sentence of libmicrohttpd's HTML page, without the tags. */
+    const char *b = strstr(line, "<body>");
+    size_t k = 0;
+    for (b = b ? b + 6 : ""; *b && strncmp(b, "</body>", 7) && k + 1 < sizeof text; b++) {
+        if (*b == '<') {
+            while (*b && *b != '>') b++;
+            if (!*b) break;
+            continue;
+        }
+        text[k++] = *b == '"' || *b == '\\' ? '\'' : *b;
+    }
+    text[k] = '\0';
+    int mn = snprintf(msg, sizeof msg, "{\"error\":\"%s\"}", k ? text : "malformed request");
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                      "Content-Length: %d\r\n\r\n",
+                      status, MHD_get_reason_phrase_for((unsigned)status), mn);
+    ssize_t w = send(ci->connect_fd, head, (size_t)hn, MSG_NOSIGNAL);
+    if (w == hn) w = send(ci->connect_fd, msg, (size_t)mn, MSG_NOSIGNAL);
+    (void)w;
+    shutdown(ci->connect_fd, SHUT_WR);
+    tl_conn = NULL;
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char buf[512];
@@ -793,6 +884,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(buf);
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
     srv_log(SRV_LOG_DEBUG, NULL, "libmicrohttpd: %s", buf);
+    answer_mhd_error(buf);
 }
 
 int srv_http_start(void)
@@ -829,10 +921,12 @@ int srv_http_start(void)
         MHD_OPTION_UNESCAPE_CALLBACK, unescape_uri, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)srv_cfg.max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)srv_cfg.max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv_cfg.connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)srv_cfg.header_bytes,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
         MHD_OPTION_END);
     freeaddrinfo(ai);

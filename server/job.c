@@ -9,14 +9,41 @@
  * Readers of the event log keep their own offset, which is how one stream
  * (direct SSE) or several (EventSource reconnects with Last-Event-ID on a
  * /v1/jobs entry) read the same job.
+ *
+ * Retained memory: a job held by the registry keeps its answer and its
+ * event log for job-ttl-s; a 1000-step job of 10 classes logs about 230 KB
+ * of timestep events and answers with 123 KB of per-step probabilities,
+ * kept twice (the body and the `result` event): 450 KB. Registered jobs
+ * are counted (jobs_bytes) against jobs-memory-bytes:
+ *   - admission reserves the answer's worst size, twice (2 x (images x
+ *     steps x classes x RESULT_BYTES_PER_VALUE + 8 KiB)), and refuses the
+ *     job (503) when the reservation does not fit;
+ *   - the log is counted in allocated capacity; a timestep event that
+ *     would pass the budget is dropped, the first drop replaced by one
+ *     small `truncated` event, the final event is always kept, grown
+ *     exactly (no doubling);
+ *   - at completion the reservation is replaced by the answer's real size.
+ * The input is freed when a job completes (a job never runs twice). So the
+ * registry's logs and answers stay within jobs-memory-bytes (64 MiB by
+ * default) plus the job structs (max-jobs x ~2 KiB), whatever the steps.
  */
 #include "server.h"
 
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static _Atomic int64_t jobs_bytes;    /* logs, answers and reservations of registered jobs */
+#define RESULT_BYTES_PER_VALUE 16     /* a probability as JSON text (observed 12.3) */
+
+static void jobs_bytes_add(int64_t n)
+{
+    int64_t now = atomic_fetch_add(&jobs_bytes, n) + n;
+    srv_metrics_set(SRV_M_JOBS_BYTES, (double)now, NULL, NULL);
+}
 
 srv_job *srv_job_new(const char *reqid, srv_model *m, srv_version *v)
 {
@@ -30,6 +57,7 @@ srv_job *srv_job_new(const char *reqid, srv_model *m, srv_version *v)
     j->run.raster_layer = -1;
     j->top_k = 5;
     j->next_event_id = 1;
+    j->client_fd = -1;
     j->t_start = srv_now();
     uv_mutex_init(&j->mu);
     uv_cond_init(&j->cv);
@@ -41,6 +69,8 @@ void srv_job_ref(srv_job *j) { atomic_fetch_add(&j->refs, 1); }
 void srv_job_unref(srv_job *j)
 {
     if (!j || atomic_fetch_sub(&j->refs, 1) != 1) return;
+    if (j->registered)
+        jobs_bytes_add(-(int64_t)j->log_cap - (int64_t)j->body_len - j->reserved);
     srv_version_release(j->ver);
     free(j->input);
     free(j->body);
@@ -54,14 +84,32 @@ void srv_job_unref(srv_job *j)
 static void log_append(srv_job *j, const char *event, const char *data)
 {
     char head[96];
+    int timestep = !strcmp(event, "timestep");
+    if (timestep && j->log_truncated) return;
+    size_t dn = strlen(data), need = j->log_len + sizeof head + dn + 3;
+    size_t cap = j->log_cap;
+    if (need > cap) {
+        cap = cap ? cap : 4096;
+        while (cap < need) cap *= 2;
+    }
+    if (j->registered && timestep && cap > j->log_cap &&
+        atomic_load(&jobs_bytes) + (int64_t)(cap - j->log_cap) > srv_cfg.jobs_memory_bytes) {
+        j->log_truncated = 1;
+        event = "truncated";
+        data = "{\"reason\":\"jobs-memory-bytes: further timestep events of this job are not kept\"}";
+        dn = strlen(data);
+        need = j->log_len + sizeof head + dn + 3;
+        timestep = 0;
+    }
+    /* Registered jobs grow their log exactly for their last events (the
+     * truncation note, the result): no doubling past the budget. */
+    if (j->registered && !timestep) cap = need > j->log_cap ? need : j->log_cap;
     int hn = snprintf(head, sizeof head, "event: %s\nid: %lld\ndata: ", event,
                       (long long)j->next_event_id++);
-    size_t dn = strlen(data), need = j->log_len + (size_t)hn + dn + 3;
-    if (need > j->log_cap) {
-        size_t cap = j->log_cap ? j->log_cap : 4096;
-        while (cap < need) cap *= 2;
+    if (cap > j->log_cap) {
         char *p = realloc(j->log, cap);
         if (!p) return;   /* the event is lost; the final one still wakes readers */
+        if (j->registered) jobs_bytes_add((int64_t)(cap - j->log_cap));
         j->log = p;
         j->log_cap = cap;
     }
@@ -106,9 +154,15 @@ void srv_job_complete_n(srv_job *j, int status, char *body, size_t len, size_t j
     j->state = SRV_JOB_DONE;
     j->status = status;
     j->t_done = srv_now();
+    free(j->input);               /* never run again: the registry keeps only the answer */
+    j->input = NULL;
     j->body = body;
     j->body_len = body ? len : 0;
     j->json_len = json_len;
+    if (j->registered) {          /* the real answer replaces its reservation */
+        jobs_bytes_add((int64_t)j->body_len - j->reserved);
+        j->reserved = 0;
+    }
     if (body && !json_len) {   /* binary answers (v2) are never streamed */
         if (status == 200) {
             log_append(j, "result", body);
@@ -188,7 +242,11 @@ int srv_jobs_add(srv_job *j, char *id, size_t idlen)
 {
     uv_once(&reg_once, reg_init);
     uv_mutex_lock(&reg_mu);
-    if (nentries >= (int)srv_cfg.max_jobs) {
+    const snn_model *m = j->ver->m;
+    int64_t nc = m->cfg.nclasses > 0 ? m->cfg.nclasses : snn_net_nclasses(j->ver->def->net);
+    int64_t reserve = 2 * ((int64_t)j->n * j->run.steps * nc * RESULT_BYTES_PER_VALUE + 8192);
+    if (nentries >= (int)srv_cfg.max_jobs ||
+        atomic_load(&jobs_bytes) + reserve > srv_cfg.jobs_memory_bytes) {
         uv_mutex_unlock(&reg_mu);
         return -1;
     }
@@ -208,6 +266,11 @@ int srv_jobs_add(srv_job *j, char *id, size_t idlen)
     srv_job_ref(j);
     e->job = j;
     e->expires = srv_now() + (double)srv_cfg.job_ttl_s;
+    uv_mutex_lock(&j->mu);
+    j->registered = 1;
+    j->reserved = reserve;
+    jobs_bytes_add((int64_t)j->log_cap + reserve);
+    uv_mutex_unlock(&j->mu);
     snprintf(id, idlen, "%s", e->id);
     uv_mutex_unlock(&reg_mu);
     return 0;

@@ -17,6 +17,7 @@
  */
 #include "server.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,12 @@ static void reap_tick(uv_timer_t *t)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* Buffers of 1 MiB and more (decoded images, bodies, big JSON arrays)
+     * are mmapped and go back to the system when freed. Without a fixed
+     * threshold glibc raises it after each such free (up to 32 MiB), and
+     * every connection thread's arena then keeps its last image: peak
+     * memory would grow with connections, not with decode-concurrency. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     int rc = srv_config_init(argc, argv);
     if (rc != 0) return rc > 0 ? 0 : 2;
     if (srv_cfg.workers == 0) {

@@ -94,6 +94,16 @@ static const metric_def srv_metric_defs[SRV_M_COUNT_] = {
      "Limit on open file descriptors of the process.", 0, {NULL, NULL}, NULL, 0},
     {SRV_M_PROC_START, "process_start_time_seconds", MT_GAUGE,
      "Start time of the process since the Unix epoch, in seconds.", 0, {NULL, NULL}, NULL, 0},
+    {SRV_M_DECODES, "snnd_image_decodes_total", MT_COUNTER,
+     "Image decodes by result (ok, refused, timeout, cancelled).", 1, {"result"},
+     NULL, 0},
+    {SRV_M_DECODES_ACTIVE, "snnd_image_decodes_active", MT_GAUGE,
+     "Images being decoded (at most decode-concurrency).", 0, {NULL, NULL}, NULL, 0},
+    {SRV_M_DECODES_WAITING, "snnd_image_decodes_waiting", MT_GAUGE,
+     "Requests waiting for a decode slot.", 0, {NULL, NULL}, NULL, 0},
+    {SRV_M_JOBS_BYTES, "snnd_jobs_memory_bytes", MT_GAUGE,
+     "Event-log bytes held by /v1/jobs entries (bounded by jobs-memory-bytes).", 0,
+     {NULL, NULL}, NULL, 0},
 };
 
 typedef struct series {

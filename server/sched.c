@@ -3,6 +3,11 @@
  * DESIGN: admission is the only place a request can be refused for load:
  * srv_sched_submit() appends to the model's queue or fails at once with
  * SNN_EBUSY (503 + Retry-After) when the queue holds queue-size jobs.
+ * srv_sched_full() answers the same question earlier: http.c asks it when
+ * an inference request's headers arrive and, when the queue is full,
+ * discards the body and answers 503 without a job, a body buffer or a
+ * decode (the connection stays open), so a flood of refused requests
+ * costs little CPU and the workers keep theirs.
  * (Requests that start while the server drains are refused by http.c at
  * their first header; those that started before still run.)
  *
@@ -108,6 +113,14 @@ snn_err srv_sched_submit(srv_job *j)
     uv_cond_broadcast(&cv);
     uv_mutex_unlock(&mu);
     return SNN_OK;
+}
+
+int srv_sched_full(srv_model *m)
+{
+    uv_mutex_lock(&mu);
+    int full = m->qlen >= (int)srv_cfg.queue_size;
+    uv_mutex_unlock(&mu);
+    return full;
 }
 
 /* running: 0 when the job never left the queue. */

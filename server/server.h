@@ -88,6 +88,12 @@ typedef struct srv_config {
     _Atomic int64_t keepalive_s;
     _Atomic int64_t retry_after_s;
     _Atomic int64_t header_bytes;
+    _Atomic int64_t decode_concurrency;
+    _Atomic int64_t max_image_scans;
+    _Atomic int64_t max_json_values;
+    _Atomic int64_t max_connections_per_ip;
+    _Atomic int64_t header_timeout_ms;
+    _Atomic int64_t jobs_memory_bytes;
     char *admin_token;
     char *log_level;
     char *log_format;
@@ -147,6 +153,10 @@ typedef enum {
     SRV_M_PROC_FDS,          /* gauge {} */
     SRV_M_PROC_MAX_FDS,      /* gauge {} */
     SRV_M_PROC_START,        /* gauge {} */
+    SRV_M_DECODES,           /* counter {result} */
+    SRV_M_DECODES_ACTIVE,    /* gauge {} */
+    SRV_M_DECODES_WAITING,   /* gauge {} */
+    SRV_M_JOBS_BYTES,        /* gauge {} */
     SRV_M_COUNT_
 } srv_metric_id;
 
@@ -280,6 +290,9 @@ typedef struct srv_job {
     /* input */
     int n;                              /* images */
     int batch_form;                     /* answer with a per-image array */
+    int client_fd;                      /* the request's socket while its body is
+                                           decoded (peeked for a closed peer), -1 */
+    int client_may_half_close;          /* its srv_req's may_half_close */
     float *input;                       /* n x snn_model_input_size */
     /* run */
     srv_run run;
@@ -307,6 +320,10 @@ typedef struct srv_job {
     char *log;
     size_t log_len, log_cap;
     int64_t next_event_id;
+    int registered;                     /* held by /v1/jobs: its log counts
+                                           against jobs-memory-bytes (mu) */
+    int log_truncated;                  /* timesteps dropped past the budget */
+    int64_t reserved;                   /* budget held for the answer until done */
     /* queue links (scheduler mutex) */
     struct srv_job *prev, *next;
     int queued;
@@ -341,6 +358,9 @@ void srv_sched_stop(void);
 /* Queue a job: SNN_OK, or SNN_EBUSY when the model's queue is full (or
  * the workers are stopping). Takes a reference of its own. */
 snn_err srv_sched_submit(srv_job *j);
+/* 1 when the model's queue holds queue-size jobs: http.c refuses new
+ * requests for it at their headers, before reading or decoding a body. */
+int srv_sched_full(srv_model *m);
 /* Withdraw a job (client gone or deadline): out of the queue if waiting,
  * flagged for the step callback if running. */
 void srv_sched_cancel(srv_job *j, int why);
@@ -407,6 +427,11 @@ snn_err srv_body_add_pixels(srv_job *j, int idx, const uint8_t *px, int w, int h
 snn_err srv_body_json_array(json_t *data, int64_t cap, float **vals, int64_t *dims, int *nd,
                             snn_error *err);
 snn_err srv_opts_json(srv_opts *o, const snn_model *m, const char *key, json_t *v, snn_error *err);
+/* A JSON body of a job, pre-scanned against max-json-values; a large one is
+ * parsed inside a decode slot (*slot = 1: srv_decode_leave() after the tree
+ * is freed), so its expansion counts against decode-concurrency. */
+json_t *srv_json_parse_admitted(srv_job *j, const char *body, size_t len, int *slot, snn_error *err);
+void srv_decode_leave(void);
 /* JSON parse with the depth limit applied before jansson sees it. */
 json_t *srv_json_parse(const char *body, size_t len, snn_error *err);
 int srv_base64_decode(const char *in, size_t len, uint8_t **out, size_t *outlen);
@@ -450,6 +475,7 @@ typedef struct srv_req {
     char *body;
     size_t len, cap;
     int too_large;
+    int busy;                           /* refused at its headers: queue full */
     size_t discarded;
     int status;                         /* answered status (0 = none yet) */
     int infer;                          /* counted as an inference request */
@@ -490,6 +516,8 @@ uint16_t srv_http_port(void);
 int srv_http_admin_open(void);
 int srv_http_admin_off(void);
 int srv_http_active(void);       /* HTTP requests not yet completed */
+/* 1 when the peer of socket fd closed its end (recv MSG_PEEK says 0). */
+int srv_fd_peer_gone(int fd, int may_half_close);
 /* Inference requests from their first header to their answer: more of
  * them than jobs queued or running means requests are still arriving. */
 extern atomic_int srv_infer_open;
@@ -498,6 +526,7 @@ extern atomic_int srv_infer_open;
 void srv_http_watchdog(void);
 
 const char *srv_req_header(srv_req *r, const char *name);
+int srv_req_fd(srv_req *r);      /* the connection's socket, -1 if unknown */
 /* Query arguments into options; 0, or -1 with err set. On POST /v1/jobs
  * the "model" argument selects the model and is skipped here. */
 int srv_req_query_opts(srv_req *r, srv_opts *o, const snn_model *m, snn_error *err);

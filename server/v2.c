@@ -397,7 +397,8 @@ snn_err srv_v2_parse(srv_job *j, srv_opts *o, const char *body, size_t len, cons
         bin.p = (const uint8_t *)body + jlen;
         bin.left = len - jlen;
     }
-    json_t *root = srv_json_parse(body, jlen, err);
+    int slot;
+    json_t *root = srv_json_parse_admitted(j, body, jlen, &slot, err);
     if (!root) return err->code;
     snn_err rc = SNN_OK;
     json_t *inputs = NULL, *outputs = NULL, *params = NULL, *id = NULL, *v;
@@ -437,6 +438,7 @@ snn_err srv_v2_parse(srv_job *j, srv_opts *o, const char *body, size_t len, cons
     j->batch_form = 1;
 out:
     json_decref(root);
+    if (slot) srv_decode_leave();
     return rc;
 }
 

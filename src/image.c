@@ -40,8 +40,9 @@
 #define IMG_MAX_FILE_BYTES (64u << 20)     /* snn_image_load refuses bigger files */
 #define PNG_MAX_CHUNK_BYTES (8u << 20)      /* ancillary chunk (decompressed) cap */
 #define PNG_MAX_CACHED_CHUNKS 1000
-#define JPEG_MAX_SCANS 500                  /* progressive scan count cap */
-#define JPEG_MAX_MEMORY (512L << 20)
+#define IMG_DEFAULT_MAX_SCANS 64            /* JPEG scans per file */
+#define IMG_DECODER_SLACK (8LL << 20)       /* libjpeg's own tables and buffers */
+#define JPEG_COEF_BLOCK_BYTES 128           /* 64 JCOEF of 2 bytes */
 
 /* ---------------------------------------------------------------- limits */
 
@@ -50,6 +51,26 @@ static void limits_resolve(const snn_image_limits *in, snn_image_limits *out)
     out->max_width = in && in->max_width > 0 ? in->max_width : IMG_DEFAULT_MAX_SIDE;
     out->max_height = in && in->max_height > 0 ? in->max_height : IMG_DEFAULT_MAX_SIDE;
     out->max_pixels = in && in->max_pixels > 0 ? in->max_pixels : IMG_DEFAULT_MAX_PIXELS;
+    out->max_scans = in && in->max_scans > 0 ? in->max_scans : IMG_DEFAULT_MAX_SCANS;
+    out->max_memory = in && in->max_memory > 0 ? in->max_memory
+                                               : 6 * out->max_pixels + IMG_DECODER_SLACK;
+    out->check = in ? in->check : NULL;
+    out->check_ud = in ? in->check_ud : NULL;
+}
+
+size_t snn_image_decode_peak_bytes(const snn_image_limits *lim)
+{
+    snn_image_limits l;
+    limits_resolve(lim, &l);
+    return (size_t)(4 * l.max_pixels + l.max_memory) + (1u << 20);
+}
+
+/* The stop message of a check callback's code. */
+static const char *check_msg(snn_err rc)
+{
+    return rc == SNN_ETIMEOUT     ? "decoding stopped: deadline exceeded"
+           : rc == SNN_ECANCELLED ? "decoding stopped: cancelled"
+                                  : "decoding stopped";
 }
 
 static snn_err check_dims(const char *what, uint64_t w, uint64_t h,
@@ -167,6 +188,19 @@ static void png_warning_fn(png_structp png, png_const_charp msg)
     (void)msg;              /* ancillary-chunk and benign trouble: never printed */
 }
 
+/* After every row (every pass of interlaced files): the caller's check. */
+static void png_row_fn(png_structp png, png_uint_32 row, int pass)
+{
+    png_rctx *c = png_get_io_ptr(png);
+    (void)row;
+    (void)pass;
+    snn_err rc = c->lim->check ? c->lim->check(c->lim->check_ud) : SNN_OK;
+    if (rc != SNN_OK) {
+        c->code = snn_error_set(c->err, rc, "PNG: %s", check_msg(rc));
+        png_longjmp(png, 1);
+    }
+}
+
 static void png_read_fn(png_structp png, png_bytep out, size_t n)
 {
     png_rctx *c = png_get_io_ptr(png);
@@ -185,6 +219,7 @@ static void png_decode_run(png_rctx *c)
         return;
     }
     png_set_read_fn(c->png, c, png_read_fn);
+    png_set_read_status_fn(c->png, png_row_fn);
     png_set_user_limits(c->png, (png_uint_32)c->lim->max_width,
                         (png_uint_32)c->lim->max_height);
     png_set_chunk_malloc_max(c->png, PNG_MAX_CHUNK_BYTES);
@@ -295,14 +330,42 @@ static void jpeg_output_message_fn(j_common_ptr cinfo)
     (void)cinfo;                /* never print */
 }
 
+/* Called by libjpeg for every iMCU row it reads and every output row:
+ * the scan count cap (each progressive scan costs a pass over the whole
+ * coefficient buffer) and the caller's check (deadline, cancel). */
 static void jpeg_progress_fn(j_common_ptr cinfo)
 {
     jpeg_rctx *c = cinfo->client_data;
     if (cinfo->is_decompressor &&
-        ((j_decompress_ptr)cinfo)->input_scan_number > JPEG_MAX_SCANS) {
-        snprintf(c->msg, sizeof c->msg, "more than %d progressive scans", JPEG_MAX_SCANS);
+        ((j_decompress_ptr)cinfo)->input_scan_number > c->lim->max_scans) {
+        c->code = SNN_ELIMIT;
+        snprintf(c->msg, sizeof c->msg, "more than %d scans (the limit)", c->lim->max_scans);
         longjmp(c->jb, 1);
     }
+    snn_err rc = c->lim->check ? c->lim->check(c->lim->check_ud) : SNN_OK;
+    if (rc != SNN_OK) {
+        c->code = rc;
+        snprintf(c->msg, sizeof c->msg, "%s", check_msg(rc));
+        longjmp(c->jb, 1);
+    }
+}
+
+/* Bytes of the whole-image coefficient buffers libjpeg allocates for a
+ * progressive or multi-scan file (none for a single-scan one). Valid
+ * after jpeg_read_header. */
+static int64_t jpeg_coef_bytes(struct jpeg_decompress_struct *ci)
+{
+    if (!jpeg_has_multiple_scans(ci)) return 0;
+    int64_t n = 0;
+    for (int i = 0; i < ci->num_components; i++) {
+        const jpeg_component_info *cp = &ci->comp_info[i];
+        int64_t hb = ((int64_t)cp->height_in_blocks + cp->v_samp_factor - 1) /
+                     cp->v_samp_factor * cp->v_samp_factor;
+        int64_t wb = ((int64_t)cp->width_in_blocks + cp->h_samp_factor - 1) /
+                     cp->h_samp_factor * cp->h_samp_factor;
+        n += wb * hb * JPEG_COEF_BLOCK_BYTES;
+    }
+    return n;
 }
 
 /* CMYK row (Adobe files store it inverted) to RGB. */
@@ -334,6 +397,15 @@ static void jpeg_decode_run(jpeg_rctx *c, const uint8_t *buf, size_t len)
     if ((c->code = check_dims("JPEG", ci->image_width, ci->image_height, c->lim,
                               c->err)) != SNN_OK)
         return;
+    int64_t coef = jpeg_coef_bytes(ci);
+    if (coef > c->lim->max_memory - IMG_DECODER_SLACK) {
+        c->code = snn_error_set(c->err, SNN_ETOOLARGE,
+                                "JPEG: a progressive/multi-scan %ux%u image needs %lld bytes of "
+                                "coefficient buffers, over the decoder memory limit %lld",
+                                ci->image_width, ci->image_height, (long long)coef,
+                                (long long)c->lim->max_memory);
+        return;
+    }
     int cmyk = 0;
     switch (ci->jpeg_color_space) {
     case JCS_GRAYSCALE:
@@ -344,6 +416,13 @@ static void jpeg_decode_run(jpeg_rctx *c, const uint8_t *buf, size_t len)
         ci->out_color_space = JCS_CMYK;
         cmyk = 1;
         break;
+    case JCS_UNKNOWN:
+        /* 2 or 5+ components, no known color space: the client's data is
+         * not an image we can read (400), not a missing feature (501). */
+        c->code = snn_error_set(c->err, SNN_EFORMAT,
+                                "JPEG: unsupported color layout (%d components)",
+                                ci->num_components);
+        return;
     default:
         ci->out_color_space = JCS_RGB;
         break;
@@ -352,7 +431,7 @@ static void jpeg_decode_run(jpeg_rctx *c, const uint8_t *buf, size_t len)
     int w = (int)ci->output_width, h = (int)ci->output_height;
     int outc = ci->output_components;
     if ((cmyk && outc != 4) || (!cmyk && outc != 1 && outc != 3)) {
-        c->code = snn_error_set(c->err, SNN_EUNSUPPORTED,
+        c->code = snn_error_set(c->err, SNN_EFORMAT,
                                 "JPEG: unsupported color layout (%d components)", outc);
         return;
     }
@@ -398,7 +477,7 @@ static snn_err jpeg_decode(snn_image *img, const uint8_t *buf, size_t len,
         return rc;
     }
     jpeg_create_decompress(&c->cinfo);
-    c->cinfo.mem->max_memory_to_use = JPEG_MAX_MEMORY;
+    c->cinfo.mem->max_memory_to_use = (long)lim->max_memory;   /* fence for libjpeg's allocations */
     c->progress.progress_monitor = jpeg_progress_fn;
     c->cinfo.progress = &c->progress;
 

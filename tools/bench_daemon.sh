@@ -19,7 +19,8 @@
 # With --load-test it runs the load test of issue 7 instead (recorded in
 # docs/load.md): concurrency LOAD_LEVELS ("1 8 32 64 256") for
 # LOAD_SECONDS (60) each against one daemon (default queue-size 64,
-# max-connections 512 so that the load generator, not the connection cap,
+# max-connections 512 and no per-address limit (every client is 127.0.0.1)
+# so that the load generator, not a connection cap,
 # is what pushes the queue), scraping /metrics every second; per level:
 # statuses, 503s with Retry-After, transport errors, p50/p90/p99 latency,
 # throughput, the largest queue depth and in-flight count seen, and whether
@@ -85,7 +86,7 @@ echo "bench_daemon: starting snnd ($NAME)" >&2
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 QUEUE=${LOAD_QUEUE_SIZE:-64}
 if [ "$MODE" = load ]; then
-    set -- --queue-size "$QUEUE" --max-connections 512
+    set -- --queue-size "$QUEUE" --max-connections 512 --max-connections-per-ip 0
 else
     set -- --queue-size 256
 fi

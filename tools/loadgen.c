@@ -23,11 +23,29 @@
  * snnd_queue_depth (summed over models) and snnd_inflight_requests seen are
  * reported. Output: one JSON object on stdout; progress on stderr.
  *
+ * --no-reuse opens a new connection per request (probes that measure
+ * whether the server still accepts); --interval S paces each connection
+ * (a probe every S seconds instead of closed loop).
+ *
+ * --slow-headers N [--bind ADDR]: the slow-header attack of issue 13
+ * instead of requests: N raw sockets (from source address ADDR, e.g.
+ * 127.0.0.2, so that probes from 127.0.0.1 are another client) each send
+ * a request line and then one header byte per second, reconnecting when
+ * the server closes them, for -d seconds. Reports the most sockets held
+ * open at once, the cuts by the server and the refused connects.
+ *
  * The URL must be loopback (127.0.0.1, ::1 or localhost) unless
  * --allow-remote is given: this is a test tool, not a stress weapon.
  */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +151,139 @@ static double prom_sum(const char *text, const char *name)
     return sum;
 }
 
+/* --slow-headers: host and port of an http://IPV4:PORT/ URL. */
+static int url_addr(const char *url, struct sockaddr_in *sa)
+{
+    char host[64];
+    int port = 80;
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    size_t k = 0;
+    while (h[k] && h[k] != ':' && h[k] != '/' && k + 1 < sizeof host) {
+        host[k] = h[k];
+        k++;
+    }
+    host[k] = '\0';
+    if (h[k] == ':') port = atoi(h + k + 1);
+    if (!strcmp(host, "localhost")) snprintf(host, sizeof host, "127.0.0.1");
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)port);
+    return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
+}
+
+static int slow_connect(const struct sockaddr_in *to, const char *bind_addr)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (bind_addr) {
+        struct sockaddr_in me = {0};
+        me.sin_family = AF_INET;
+        if (inet_pton(AF_INET, bind_addr, &me.sin_addr) != 1 ||
+            bind(fd, (struct sockaddr *)&me, sizeof me) != 0) {
+            close(fd);
+            return -1;
+        }
+    }
+    if (connect(fd, (const struct sockaddr *)to, sizeof *to) != 0) {
+        close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+/* N sockets trickling one header byte per second each, reconnected when
+ * the server closes them. */
+static int slow_headers(const char *url, int n, const char *bind_addr, double dur)
+{
+    struct sockaddr_in to;
+    if (url_addr(url, &to)) {
+        fprintf(stderr, "loadgen: --slow-headers needs an http://IPV4:PORT URL\n");
+        return 2;
+    }
+    int *fd = malloc((size_t)n * sizeof *fd);
+    double *retry = calloc((size_t)n, sizeof *retry);   /* a cut socket reconnects after 1 s */
+    struct pollfd *pf = malloc((size_t)n * sizeof *pf);
+    if (!fd || !pf || !retry) return 2;
+    long cuts = 0, refused = 0, bytes = 0;
+    int held_max = 0;
+    static const char line[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    double t_end = now_s() + dur, next_tick = now_s();
+    for (int i = 0; i < n; i++) fd[i] = -1;
+    while (now_s() < t_end && !stop_flag) {
+        int held = 0;
+        for (int i = 0; i < n; i++) {
+            if (fd[i] < 0) {
+                if (now_s() < retry[i]) continue;
+                retry[i] = now_s() + 1.0;
+                fd[i] = slow_connect(&to, bind_addr);
+                if (fd[i] < 0) {
+                    refused++;
+                    continue;
+                }
+                if (send(fd[i], line, sizeof line - 1, MSG_NOSIGNAL) < 0) {
+                    close(fd[i]);
+                    fd[i] = -1;
+                    refused++;
+                    continue;
+                }
+            }
+            held++;
+        }
+        if (held > held_max) held_max = held;
+        if (now_s() >= next_tick) {           /* one byte per socket per second */
+            for (int i = 0; i < n; i++)
+                if (fd[i] >= 0) {
+                    if (send(fd[i], "a", 1, MSG_NOSIGNAL) == 1) bytes++;
+                    else {
+                        close(fd[i]);
+                        fd[i] = -1;
+                        cuts++;
+                    }
+                }
+            next_tick += 1.0;
+        }
+        /* a server close shows as readable with 0 bytes (or an error) */
+        int np = 0;
+        for (int i = 0; i < n; i++)
+            if (fd[i] >= 0) pf[np++] = (struct pollfd){fd[i], POLLIN, 0};
+        poll(pf, (nfds_t)np, 100);
+        for (int k = 0; k < np; k++) {
+            if (!pf[k].revents) continue;
+            char buf[512];
+            ssize_t r = recv(pf[k].fd, buf, sizeof buf, 0);
+            if (r > 0 || (r < 0 && errno == EAGAIN)) continue;
+            for (int i = 0; i < n; i++)
+                if (fd[i] == pf[k].fd) {
+                    close(fd[i]);
+                    fd[i] = -1;
+                    cuts++;
+                }
+        }
+        if (refused > 0 && held == 0) {
+            struct timespec ts = {0, 50000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        if (fd[i] >= 0) close(fd[i]);
+    printf("{\"slow_sockets\": %d, \"bind\": \"%s\", \"duration_s\": %.1f, \"held_max\": %d, "
+           "\"cut_by_server\": %ld, \"refused_connects\": %ld, \"header_bytes_sent\": %ld}\n",
+           n, bind_addr ? bind_addr : "", dur, held_max, cuts, refused, bytes);
+    free(fd);
+    free(retry);
+    free(pf);
+    return 0;
+}
+
+/* A JSON number, or null for NaN (no samples): the output stays JSON. */
+static void json_num_out(char *buf, size_t len, double v, int prec)
+{
+    if (isfinite(v)) snprintf(buf, len, "%.*f", prec, v);
+    else snprintf(buf, len, "null");
+}
+
 static int cmp_dbl(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -153,21 +304,24 @@ static void usage(void)
             "usage: loadgen --url URL [-c CONNS] [-d SECONDS] [--body FILE] [--ctype TYPE]\n"
             "               [-H 'Header: v']... [--method M] [--max-requests N]\n"
             "               [--timeout S] [--metrics URL] [--honor-retry-after]\n"
-            "               [--quiet] [--allow-remote]\n");
+            "               [--quiet] [--allow-remote] [--no-reuse] [--interval S]\n"
+            "       loadgen --url URL --slow-headers N [--bind ADDR] [-d SECONDS]\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *url = NULL, *body_path = NULL, *ctype = NULL, *method = NULL, *murl = NULL;
     const char *hdrs[16];
-    int nh = 0, conc = 8, quiet = 0, remote = 0, honor = 0;
-    double dur = 10, timeout = 60;
+    const char *bind_addr = NULL;
+    int nh = 0, conc = 8, quiet = 0, remote = 0, honor = 0, no_reuse = 0, slow = 0;
+    double dur = 10, timeout = 60, interval = 0;
     long max_req = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
         if (!strcmp(a, "--allow-remote")) { remote = 1; continue; }
         if (!strcmp(a, "--honor-retry-after")) { honor = 1; continue; }
+        if (!strcmp(a, "--no-reuse")) { no_reuse = 1; continue; }
         if (!v) { usage(); return 2; }
         if (!strcmp(a, "--url")) url = v;
         else if (!strcmp(a, "-c")) conc = atoi(v);
@@ -179,6 +333,9 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--timeout")) timeout = atof(v);
         else if (!strcmp(a, "--metrics")) murl = v;
         else if (!strcmp(a, "-H") && nh < 16) hdrs[nh++] = v;
+        else if (!strcmp(a, "--interval")) interval = atof(v);
+        else if (!strcmp(a, "--slow-headers")) slow = atoi(v);
+        else if (!strcmp(a, "--bind")) bind_addr = v;
         else { usage(); return 2; }
         i++;
     }
@@ -186,6 +343,12 @@ int main(int argc, char **argv)
     if (!remote && (!loopback(url) || (murl && !loopback(murl)))) {
         fprintf(stderr, "loadgen: %s is not loopback (--allow-remote)\n", url);
         return 2;
+    }
+    if (slow) {
+        if (slow < 1 || slow > 4096) { usage(); return 2; }
+        signal(SIGINT, on_sigint);
+        signal(SIGPIPE, SIG_IGN);
+        return slow_headers(url, slow, bind_addr, dur);
     }
 
     char *body = NULL;
@@ -226,6 +389,10 @@ int main(int argc, char **argv)
         curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
         curl_easy_setopt(c->h, CURLOPT_PRIVATE, c);
+        if (no_reuse) {
+            curl_easy_setopt(c->h, CURLOPT_FORBID_REUSE, 1L);
+            curl_easy_setopt(c->h, CURLOPT_FRESH_CONNECT, 1L);
+        }
         c->hdrs = curl_slist_append(NULL, "Expect:");
         if (ctype) {
             char h[256];
@@ -334,8 +501,8 @@ int main(int argc, char **argv)
             }
             if (st.nlat < st.caplat) st.lat[st.nlat++] = lat;
             done++;
-            int back_off = honor && code == 503 && c->retry_after;
-            double wait = c->retry_secs > 0 ? c->retry_secs : 1;
+            int back_off = (honor && code == 503 && c->retry_after) || interval > 0;
+            double wait = interval > 0 ? interval : c->retry_secs > 0 ? c->retry_secs : 1;
             c->retry_after = 0;
             c->retry_secs = 0;
             c->blen = 0;
@@ -381,12 +548,16 @@ int main(int argc, char **argv)
         }
     printf("},\n");
     printf(" \"throughput_rps\": %.2f, \"ok_rps\": %.2f,\n", done / elapsed, ok / elapsed);
-    printf(" \"latency_ms\": {\"p50\": %.2f, \"p90\": %.2f, \"p99\": %.2f, \"max\": %.2f},\n",
-           pct(st.lat, st.nlat, 0.50) * 1e3, pct(st.lat, st.nlat, 0.90) * 1e3,
-           pct(st.lat, st.nlat, 0.99) * 1e3, st.nlat ? st.lat[st.nlat - 1] * 1e3 : NAN);
-    printf(" \"compute_ms_mean\": %.3f, \"queue_ms_mean\": %.3f,\n",
-           st.compute_n ? st.compute_ms_sum / st.compute_n : NAN,
-           st.compute_n ? st.queue_ms_sum / st.compute_n : NAN);
+    char p50[32], p90[32], p99[32], pmax[32], cm[32], qm[32];
+    json_num_out(p50, sizeof p50, pct(st.lat, st.nlat, 0.50) * 1e3, 2);
+    json_num_out(p90, sizeof p90, pct(st.lat, st.nlat, 0.90) * 1e3, 2);
+    json_num_out(p99, sizeof p99, pct(st.lat, st.nlat, 0.99) * 1e3, 2);
+    json_num_out(pmax, sizeof pmax, st.nlat ? st.lat[st.nlat - 1] * 1e3 : NAN, 2);
+    json_num_out(cm, sizeof cm, st.compute_n ? st.compute_ms_sum / st.compute_n : NAN, 3);
+    json_num_out(qm, sizeof qm, st.compute_n ? st.queue_ms_sum / st.compute_n : NAN, 3);
+    printf(" \"latency_ms\": {\"p50\": %s, \"p90\": %s, \"p99\": %s, \"max\": %s},\n", p50, p90,
+           p99, pmax);
+    printf(" \"compute_ms_mean\": %s, \"queue_ms_mean\": %s,\n", cm, qm);
     printf(" \"metrics_scrapes\": %ld, \"max_queue_depth\": %.0f, \"max_inflight\": %.0f}\n",
            st.scrapes, st.max_queue_depth, st.max_inflight);
 

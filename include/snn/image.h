@@ -25,13 +25,38 @@ typedef struct snn_image {
     uint8_t *pixels;             /* height x width x channels */
 } snn_image;
 
-/* A NULL limits pointer, or a field <= 0, means the default. Exceeding a
- * limit is SNN_ETOOLARGE. */
+/* Polled while an image decodes (every JPEG iMCU row and output row,
+ * every PNG row): SNN_OK goes on, any other code stops the decode, which
+ * then fails with that code (e.g. SNN_ETIMEOUT for a passed deadline,
+ * SNN_ECANCELLED when the requester went away). Called on the decoding
+ * thread; must be cheap (rate-limit anything costly inside). */
+typedef snn_err (*snn_image_check_fn)(void *ud);
+
+/* A NULL limits pointer, or a field <= 0 (NULL for check), means the
+ * default. Exceeding a size limit is SNN_ETOOLARGE, the scan limit
+ * SNN_ELIMIT. */
 typedef struct snn_image_limits {
     int max_width;               /* default 4096 */
     int max_height;              /* default 4096 */
     int64_t max_pixels;          /* default 16 Mi */
+    int max_scans;               /* JPEG scans (progressive files), default 64 */
+    /* Working memory of the decoder besides the output pixels: libjpeg's
+     * whole-image coefficient buffers of progressive and multi-scan JPEGs
+     * (128 bytes per 8x8 block and component, refused from the header when
+     * they would not fit, and libjpeg's own allocations fenced by it).
+     * Default 6 x max_pixels + 8 MiB (a 4:4:4 three-component image of
+     * max_pixels fits). */
+    int64_t max_memory;
+    snn_image_check_fn check;    /* NULL: never stopped */
+    void *check_ud;
 } snn_image_limits;
+
+/* The most memory snn_image_decode holds at once for one image within
+ * `lim` (NULL = defaults): 4 bytes per pixel of max_pixels (the widest
+ * decoded form, RGBA or gray plus its RGB copy) plus max_memory, plus
+ * PNG_ROW/zlib state under 1 MiB. The bound a caller multiplies by its
+ * number of concurrent decodes. */
+size_t snn_image_decode_peak_bytes(const snn_image_limits *lim);
 
 typedef enum { SNN_IMAGE_UNKNOWN, SNN_IMAGE_PNG, SNN_IMAGE_JPEG } snn_image_format;
 

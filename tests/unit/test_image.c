@@ -292,9 +292,11 @@ TEST(image_png_encode_roundtrip)
 
 /* ------------------------------------------------------------- JPEG */
 
-/* Encode a w x h image with libjpeg (quality 100, optional progressive). */
-static uint8_t *jpeg_encode(const uint8_t *px, int w, int h, int nc, J_COLOR_SPACE cs,
-                            int progressive, unsigned long *len)
+/* Encode a w x h image with libjpeg (quality 100): progressive with
+ * libjpeg's script, or with `script` (nscript scans) when given. */
+static uint8_t *jpeg_encode_script(const uint8_t *px, int w, int h, int nc, J_COLOR_SPACE cs,
+                                   int progressive, const jpeg_scan_info *script, int nscript,
+                                   unsigned long *len)
 {
     struct jpeg_compress_struct ci;
     struct jpeg_error_mgr jerr;
@@ -309,6 +311,11 @@ static uint8_t *jpeg_encode(const uint8_t *px, int w, int h, int nc, J_COLOR_SPA
     jpeg_set_defaults(&ci);
     jpeg_set_quality(&ci, 100, TRUE);
     if (progressive) jpeg_simple_progression(&ci);
+    if (script) {
+        ci.scan_info = script;
+        ci.num_scans = nscript;
+        ci.optimize_coding = TRUE;
+    }
     jpeg_start_compress(&ci, TRUE);
     while (ci.next_scanline < ci.image_height) {
         JSAMPROW row = (JSAMPROW)(px + (size_t)ci.next_scanline * w * nc);
@@ -317,6 +324,12 @@ static uint8_t *jpeg_encode(const uint8_t *px, int w, int h, int nc, J_COLOR_SPA
     jpeg_finish_compress(&ci);
     jpeg_destroy_compress(&ci);
     return out;
+}
+
+static uint8_t *jpeg_encode(const uint8_t *px, int w, int h, int nc, J_COLOR_SPACE cs,
+                            int progressive, unsigned long *len)
+{
+    return jpeg_encode_script(px, w, h, nc, cs, progressive, NULL, 0, len);
 }
 
 /* A smooth image JPEG keeps within a few levels at quality 100. */
@@ -439,11 +452,162 @@ TEST(image_jpeg_hostile)
         }
         rc = snn_image_decode(&im, big, len, 0, NULL, &e);
         if (rc == SNN_OK) snn_image_deinit(&im);
-        else CHECK_MSG(rc == SNN_EFORMAT || rc == SNN_ETOOLARGE || rc == SNN_EUNSUPPORTED,
-                       "rc %d: %s", rc, e.msg);
+        else CHECK_MSG(rc == SNN_EFORMAT || rc == SNN_ETOOLARGE, "rc %d: %s", rc, e.msg);
     }
     free(big);
     free(j);
+}
+
+/* A JPEG of 2 components (no color space libjpeg knows) is bad client
+ * data: SNN_EFORMAT (HTTP 400), never SNN_EUNSUPPORTED (501). */
+TEST(image_jpeg_unknown_layout_is_format_error)
+{
+    int w = 16, h = 8;
+    uint8_t px[16 * 8 * 2];
+    for (int i = 0; i < w * h * 2; i++) px[i] = (uint8_t)(i * 3);
+    unsigned long len = 0;
+    uint8_t *j = jpeg_encode(px, w, h, 2, JCS_UNKNOWN, 0, &len);
+    CHECK(j != NULL && len > 0);
+    snn_image im;
+    snn_error e;
+    snn_error_clear(&e);
+    snn_err rc = snn_image_decode(&im, j, len, 0, NULL, &e);
+    free(j);
+    CHECK_EQ_INT(rc, SNN_EFORMAT);
+    CHECK_EQ_INT(snn_err_http_status(rc), 400);
+    CHECK_MSG(strstr(e.msg, "unsupported color layout (2 components)") != NULL, "message: %s", e.msg);
+    CHECK(im.pixels == NULL);
+}
+
+/* A progressive gray JPEG of exactly `nscans` scans (1 DC scan, then one
+ * band per AC coefficient with successive-approximation refinements), so
+ * the scan count is what the test says, not what the encoder picked. */
+static uint8_t *jpeg_encode_scans(int w, int h, int nscans, unsigned long *len)
+{
+    jpeg_scan_info scans[1 + 63 * 11];
+    int n = 0, extra = nscans - 64;
+    if (nscans < 64 || nscans > 1 + 63 * 11) return NULL;
+    scans[n++] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
+    for (int k = 1; k <= 63; k++) {
+        int al = extra > 10 ? 10 : extra;   /* libjpeg allows Al <= 10 */
+        extra -= al;
+        scans[n++] = (jpeg_scan_info){1, {0}, k, k, 0, al};
+        for (int a = al; a > 0; a--) scans[n++] = (jpeg_scan_info){1, {0}, k, k, a, a - 1};
+    }
+    uint8_t *px = malloc((size_t)w * h);
+    for (int i = 0; i < w * h; i++) px[i] = (uint8_t)(i * 13 + i / w * 7);
+    uint8_t *out = jpeg_encode_script(px, w, h, 1, JCS_GRAYSCALE, 0, scans, n, len);
+    free(px);
+    return out;
+}
+
+/* The scan cap: max_scans scans decode, one more is SNN_ELIMIT. */
+TEST(image_jpeg_scan_limit)
+{
+    unsigned long len = 0;
+    uint8_t *j = jpeg_encode_scans(64, 32, 80, &len);
+    CHECK(j != NULL);
+    snn_image im;
+    snn_error e;
+    snn_image_limits lim = {0};
+    lim.max_scans = 80;
+    snn_err rc = snn_image_decode(&im, j, len, 0, &lim, &e);
+    CHECK_MSG(rc == SNN_OK, "80 scans under a limit of 80: %s", e.msg);
+    if (rc == SNN_OK) {
+        CHECK_EQ_INT(im.width, 64);
+        snn_image_deinit(&im);
+    }
+    lim.max_scans = 79;
+    rc = snn_image_decode(&im, j, len, 0, &lim, &e);
+    CHECK_EQ_INT(rc, SNN_ELIMIT);
+    CHECK_MSG(strstr(e.msg, "more than 79 scans") != NULL, "message: %s", e.msg);
+    rc = snn_image_decode(&im, j, len, 0, NULL, &e);      /* default 64 */
+    CHECK_EQ_INT(rc, SNN_ELIMIT);
+    free(j);
+}
+
+/* Coefficient buffers of a progressive file count against max_memory
+ * from the header; a single-scan file of the same size needs none. */
+TEST(image_jpeg_coefficient_memory_budget)
+{
+    unsigned long len = 0;
+    uint8_t *j = jpeg_encode_scans(256, 256, 64, &len);   /* 1024 blocks x 128 B */
+    CHECK(j != NULL);
+    snn_image im;
+    snn_error e;
+    snn_image_limits lim = {0};
+    lim.max_memory = (8LL << 20) + 1024 * 128;
+    snn_err rc = snn_image_decode(&im, j, len, 0, &lim, &e);
+    CHECK_MSG(rc == SNN_OK, "exact budget: %s", e.msg);
+    snn_image_deinit(&im);
+    lim.max_memory = (8LL << 20) + 1024 * 128 - 1;
+    rc = snn_image_decode(&im, j, len, 0, &lim, &e);
+    CHECK_EQ_INT(rc, SNN_ETOOLARGE);
+    CHECK_MSG(strstr(e.msg, "131072 bytes of coefficient") != NULL, "message: %s", e.msg);
+    free(j);
+    uint8_t gray[256 * 256];
+    memset(gray, 90, sizeof gray);
+    j = jpeg_encode(gray, 256, 256, 1, JCS_GRAYSCALE, 0, &len);
+    rc = snn_image_decode(&im, j, len, 0, &lim, &e);
+    CHECK_MSG(rc == SNN_OK, "baseline under the same budget: %s", e.msg);
+    snn_image_deinit(&im);
+    free(j);
+    /* the documented bound */
+    snn_image_limits l2 = {0};
+    l2.max_pixels = 1000;
+    l2.max_memory = 5000;
+    CHECK_EQ_INT((long long)snn_image_decode_peak_bytes(&l2), 4000 + 5000 + (1 << 20));
+    CHECK_EQ_INT((long long)snn_image_decode_peak_bytes(NULL),
+                 4 * (16LL << 20) + 6 * (16LL << 20) + (8LL << 20) + (1 << 20));
+}
+
+typedef struct stop_after {
+    int calls, stop_at;
+    snn_err code;
+} stop_after;
+
+static snn_err stop_cb(void *ud)
+{
+    stop_after *s = ud;
+    return ++s->calls >= s->stop_at ? s->code : SNN_OK;
+}
+
+/* The check callback is polled while decoding and its code stops it:
+ * PNG rows and JPEG rows both, nothing leaks (ASan builds). */
+TEST(image_decode_check_stops)
+{
+    int w = 64, h = 64;
+    uint8_t *px = malloc((size_t)w * h * 3);
+    for (int i = 0; i < w * h * 3; i++) px[i] = (uint8_t)(i * 5);
+    uint8_t *png;
+    size_t plen;
+    snn_error e;
+    CHECK_EQ_INT(snn_image_encode_png(px, w, h, 3, &png, &plen, &e), SNN_OK);
+    unsigned long jlen = 0;
+    uint8_t *jpg = jpeg_encode(px, w, h, 3, JCS_RGB, 1, &jlen);
+    const uint8_t *bufs[2] = {png, jpg};
+    size_t lens[2] = {plen, jlen};
+    for (int f = 0; f < 2; f++) {
+        snn_image im;
+        stop_after never = {0, 1 << 30, SNN_ETIMEOUT};
+        snn_image_limits lim = {0};
+        lim.check = stop_cb;
+        lim.check_ud = &never;
+        CHECK_EQ_INT(snn_image_decode(&im, bufs[f], lens[f], 0, &lim, &e), SNN_OK);
+        snn_image_deinit(&im);
+        CHECK_MSG(never.calls >= h, "format %d: %d checks for %d rows", f, never.calls, h);
+        stop_after s = {0, 10, SNN_ETIMEOUT};
+        lim.check_ud = &s;
+        CHECK_EQ_INT(snn_image_decode(&im, bufs[f], lens[f], 0, &lim, &e), SNN_ETIMEOUT);
+        CHECK_MSG(strstr(e.msg, "deadline") != NULL, "message: %s", e.msg);
+        CHECK_EQ_INT(s.calls, 10);
+        CHECK(im.pixels == NULL);
+        s = (stop_after){0, 3, SNN_ECANCELLED};
+        CHECK_EQ_INT(snn_image_decode(&im, bufs[f], lens[f], 0, &lim, &e), SNN_ECANCELLED);
+    }
+    free(png);
+    free(jpg);
+    free(px);
 }
 
 /* ----------------------------------------------------------- resize */
