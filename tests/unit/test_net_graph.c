@@ -1173,3 +1173,27 @@ TEST(net_graph_clip_neurons_cap_their_rate)
     snn_net_free(net);
     snn_model_free(m);
 }
+
+/* maxpool is a config key (conversion.maxpool), a per-request override key
+ * (its own overridable bit) and survives a config dump. */
+TEST(net_graph_maxpool_config_key)
+{
+    snn_error err = {0};
+    const char *js = "{\"name\":\"m\",\"classes\":[\"a\",\"b\"],"
+                     "\"input\":{\"channels\":1,\"height\":4,\"width\":4},"
+                     "\"conversion\":{\"maxpool\":\"avg\"},\"overridable\":[\"maxpool\",\"steps\"]}";
+    snn_model_config cfg;
+    CHECK_OK(snn_model_config_parse(&cfg, js, strlen(js), NULL, &err));
+    CHECK(cfg.convert.maxpool == SNN_MAXPOOL_AVG);
+    CHECK(snn_override_bit("maxpool") == SNN_OVR_MAXPOOL && SNN_OVR_MAXPOOL != 0);
+    CHECK(cfg.overridable == (SNN_OVR_MAXPOOL | SNN_OVR_STEPS));
+    char *dump = snn_model_config_dump(&cfg);
+    CHECK(dump && strstr(dump, "\"maxpool\": \"avg\"") && strstr(dump, "\"overridable\""));
+    free(dump);
+    snn_model_config_deinit(&cfg);
+    const char *bad = "{\"name\":\"m\",\"classes\":[\"a\",\"b\"],"
+                      "\"input\":{\"channels\":1,\"height\":4,\"width\":4},"
+                      "\"conversion\":{\"maxpool\":\"max\"}}";
+    CHECK(snn_model_config_parse(&cfg, bad, strlen(bad), NULL, &err) == SNN_EINVALID);
+    CHECK_MSG(strstr(err.msg, "maxpool: 'max' is not gated or avg"), "%s", err.msg);
+}
