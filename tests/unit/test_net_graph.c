@@ -1197,3 +1197,50 @@ TEST(net_graph_maxpool_config_key)
     CHECK(snn_model_config_parse(&cfg, bad, strlen(bad), NULL, &err) == SNN_EINVALID);
     CHECK_MSG(strstr(err.msg, "maxpool: 'max' is not gated or avg"), "%s", err.msg);
 }
+
+/* An activation on an activation that has other readers is a neuron layer
+ * fed through an identity stage (one with a single reader merges into it:
+ * see the zoo's ReLU6). x -> Gemm -> Relu A -> Relu B; out = Wa.A + Wb.B. */
+TEST(net_graph_activation_on_a_shared_activation)
+{
+    ob_model *om = ob_new(13, "test");
+    ob_input(om, "x", OB_FLOAT, 2, (int64_t[]){-1, 4});
+    float w1[4 * 3], wa[3 * 2], wb[3 * 2];
+    rng_state = 77;
+    for (int i = 0; i < 12; i++) w1[i] = urand() - 0.3f;
+    for (int i = 0; i < 6; i++) {
+        wa[i] = urand() - 0.5f;
+        wb[i] = urand() - 0.5f;
+    }
+    ob_init_f(om, "W1", 2, (int64_t[]){4, 3}, w1);
+    ob_init_f(om, "Wa", 2, (int64_t[]){3, 2}, wa);
+    ob_init_f(om, "Wb", 2, (int64_t[]){3, 2}, wb);
+    ob_node(om, "MatMul", "/l1/MatMul", "x,W1", "h");
+    ob_node(om, "Relu", "/a/Relu", "h", "A");
+    ob_node(om, "Relu", "/b/Relu", "A", "B");
+    ob_node(om, "MatMul", "/ra/MatMul", "A,Wa", "ya");
+    ob_node(om, "MatMul", "/rb/MatMul", "B,Wb", "yb");
+    ob_node(om, "Add", "/out/Add", "ya,yb", "out");
+    ob_output(om, "out", 2, (int64_t[]){-1, 2});
+    snn_graph *g = graph_of(om, "relu-relu");
+    CHECK(g);
+    snn_model *m = model_from(g, "{\"name\":\"rr\",\"classes\":[\"a\",\"b\"],"
+                                 "\"input\":{\"channels\":1,\"height\":1,\"width\":4}}");
+    CHECK(m);
+    const char *kv[][2] = {{"neuron", "relu"}, {"synapse", "none"}};
+    snn_net *net = tnet_new(m, kv, 2);
+    CHECK(net);
+    CHECK_EQ_INT(snn_net_nlayers(net), 4);
+    CHECK_MSG(!strcmp(net->layers[2].info.ops, "Identity") && !strcmp(net->layers[2].info.inputs, "l1"),
+              "%s reads %s", net->layers[2].info.ops, net->layers[2].info.inputs);
+    float *x = inputs_for(m, 3, 5);
+    float ann[6];
+    ann_probs(m, net, x, 3, ann);
+    snn_result r;
+    CHECK_OK(tnet_run(net, x, 3, 1, 0, SNN_ENGINE_FAST, &r));
+    for (int i = 0; i < 6; i++) CHECK_NEAR(r.probs[i], ann[i], 1e-6);
+    snn_result_deinit(&r);
+    snn_net_free(net);
+    free(x);
+    snn_model_free(m);
+}
