@@ -675,10 +675,11 @@ static snn_err close_stage(plan *p, kstage *st)
     st->out = st->ops[nops - 1].out;
     st->constant = st->nsrc > 0;
     for (int k = 0; k < st->nsrc; k++) st->constant &= st->src[k] == 0;
-    for (int k = 0; k < st->nsrc && !st->constant; k++)
-        if (st->src[k] == 0)
-            return unsupported(p, &p->g->nodes[st->ops[nops - 1].node],
-                               "it joins the input image with a neuron path (not supported)");
+    for (int k = 0; k < st->nsrc && !st->constant; k++) st->mixed |= st->src[k] == 0;
+    for (int i = 0; i < nops && st->mixed; i++)
+        if (st->ops[i].kind == KOP_MAXPOOL)
+            return unsupported(p, &p->g->nodes[st->ops[i].node],
+                               "a MaxPool where the input image joins a neuron path (not supported)");
     size_t off = 0;
     int *last = malloc(sizeof(int) * (size_t)nops), *busy = calloc((size_t)nops + 1, sizeof(int));
     float **val = calloc((size_t)nops, sizeof *val);

@@ -21,7 +21,11 @@
  *    stage(0), computed at plan time; at run time a stage applies only the
  *    linear part U = L(sources); the neurons then take J = gain*(U' + bias),
  *    where U' is U itself (no synapse) or the lowpass-filtered U of the
- *    previous step. A chain network is the special case of one source per
+ *    previous step. A stage that joins the image with neuron paths is run
+ *    as two: the image's part once per image, added unfiltered (nengo
+ *    filters only connections from neurons), and the neurons' part per
+ *    step, filtered; the stage's ops are then all linear (no MaxPool).
+ *    A chain network is the special case of one source per
  *    stage and a list of ops, and runs exactly as it did before the DAG. A
  *    layer read as is (neurons on another layer's spikes) has an Identity
  *    stage.
@@ -35,8 +39,8 @@
  *    whose sources are all neurons equals nengo's per-connection filters:
  *    one synapse, one delay, per neuron-to-neuron path. A stage whose only
  *    source is the input image has no synapse and is computed once per
- *    image; a stage that joins the image with a neuron path is refused
- *    (nengo would filter one path and not the other).
+ *    image; in a stage that joins the image with neuron paths only the
+ *    neurons' part is filtered.
  *  - MaxPool is the one nonlinear op a stage may hold. Spiking (default
  *    `maxpool=gated`): each window passes the input of its leader, the
  *    element with the highest input accumulated since the first step
@@ -116,6 +120,9 @@ typedef struct kstage {
     int nsrc;
     int src[KOP_MAX_IN];         /* the layers it reads */
     int constant;                /* reads only the input image: run once per image */
+    int mixed;                   /* reads the image and neuron layers: the image's part
+                                  * (stage with the neurons at zero) is run once per
+                                  * image and joins the current unfiltered */
     int nslots;                  /* op output buffers it needs at once */
     kshape out;
     float *bias;                 /* [out size]: the stage applied to a zero input */
