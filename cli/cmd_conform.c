@@ -4,7 +4,8 @@
  *
  * The spiking path too: every data set whose graph the converter accepts
  * (snn_net_new) is run for one step in rate mode (neuron relu, no synapse)
- * through the converted network, whose readout is a softmax over each
+ * through the converted network, with the fast and with the reference
+ * engine, whose readout is a softmax over each
  * item's outputs; the probabilities must equal the expected output's
  * softmax (the expected output itself when the graph ends in Softmax).
  * Such tests are counted on a line of their own before the summary.
@@ -113,32 +114,39 @@ static result run_spiking(const snn_graph *g, const snn_onnx_tensor *in,
     *converted = 1;
     result r = R_PASS;
     snn_result res = {0};
-    snn_engine *e = snn_engine_new(net, (int)batch, 1, SNN_ENGINE_FAST, &err);
-    snn_run_opts o;
-    snn_run_opts_init(&o);
-    o.steps = 1;
-    if (!e || snn_result_init(&res, net, (int)batch, 1, 0) ||
-        snn_engine_run(e, in->data, (int)batch, &o, &res, &err)) {
-        snprintf(why, wl, "rate-mode net: %s", e ? err.msg : "engine");
-        r = R_FAIL;
-        goto out;
-    }
+    snn_engine *e = NULL;
     int is_softmax = 0;
     for (int i = 0; i < g->nnodes; i++)
         is_softmax |= g->nodes[i].out == g->output && g->nodes[i].op == SNN_OP_SOFTMAX;
-    for (int64_t b = 0; b < batch && r == R_PASS; b++) {
-        const float *y = want->data + b * C;
-        const float *p = snn_result_probs(&res, 0, (int)b);
-        double mx = y[0], sum = 0;
-        for (int64_t c = 1; c < C; c++) mx = y[c] > mx ? y[c] : mx;
-        for (int64_t c = 0; c < C; c++) sum += exp((double)y[c] - mx);
-        for (int64_t c = 0; c < C; c++) {
-            double w = is_softmax ? y[c] : exp((double)y[c] - mx) / sum;
-            if (!near(p[c], w)) {
-                snprintf(why, wl, "rate-mode net: item %lld class %lld is %.9g, expected %.9g",
-                         (long long)b, (long long)c, p[c], w);
-                r = R_FAIL;
-                break;
+    /* the fast engine, then the scalar reference one */
+    for (int mode = 0; mode < 2 && r == R_PASS; mode++) {
+        snn_run_opts o;
+        snn_run_opts_init(&o);
+        o.steps = 1;
+        snn_result_deinit(&res);
+        snn_engine_free(e);
+        e = snn_engine_new(net, (int)batch, 1, mode ? SNN_ENGINE_REFERENCE : SNN_ENGINE_FAST, &err);
+        if (!e || snn_result_init(&res, net, (int)batch, 1, 0) ||
+            snn_engine_run(e, in->data, (int)batch, &o, &res, &err)) {
+            snprintf(why, wl, "rate-mode net: %s", e ? err.msg : "engine");
+            r = R_FAIL;
+            goto out;
+        }
+        for (int64_t b = 0; b < batch && r == R_PASS; b++) {
+            const float *y = want->data + b * C;
+            const float *p = snn_result_probs(&res, 0, (int)b);
+            double mx = y[0], sum = 0;
+            for (int64_t c = 1; c < C; c++) mx = y[c] > mx ? y[c] : mx;
+            for (int64_t c = 0; c < C; c++) sum += exp((double)y[c] - mx);
+            for (int64_t c = 0; c < C; c++) {
+                double w = is_softmax ? y[c] : exp((double)y[c] - mx) / sum;
+                if (!near(p[c], w)) {
+                    snprintf(why, wl, "rate-mode net (%s engine): item %lld class %lld is %.9g, "
+                             "expected %.9g", mode ? "reference" : "fast", (long long)b,
+                             (long long)c, p[c], w);
+                    r = R_FAIL;
+                    break;
+                }
             }
         }
     }

@@ -37,7 +37,9 @@ struct snn_engine {
     int max_batch, max_steps, max_chunk;
     int64_t max_frame;          /* largest frame of any op input/output */
     float *x;                   /* one input image in HWC */
-    float **u0;                 /* [layer] -> [max_batch x neurons] constant stage output, or NULL */
+    float **u0;                 /* [layer] -> [max_batch x neurons] constant stage output, or
+                                 * a mixed stage's image part plus its bias; else NULL */
+    float *zero;                /* [max_chunk x max_frame] zero frames (mixed stages) */
     float **v;                  /* [layer] -> [max_batch x neurons] voltages */
     float **y;                  /* [layer] -> [max_batch x size] synapse states (or NULL) */
     float **v0;                 /* [layer] initial voltages (shared by all images) */
@@ -214,6 +216,7 @@ void snn_engine_free(snn_engine *e)
     free(e->gate);
     free(e->slot);
     free(e->x);
+    free(e->zero);
     free(e->acc);
     free(e->J);
     free(e->col);
@@ -281,8 +284,9 @@ snn_engine *snn_engine_new(const snn_net *net, int max_batch, int max_steps, snn
     for (int l = 1; ok && l < L; l++) {
         const klayer *ly = &net->layers[l];
         int64_t n = ly->info.neurons;
-        if (net->stages[l - 1].constant)
+        if (net->stages[l - 1].constant || net->stages[l - 1].mixed)
             ok = (e->u0[l] = ealloc(e, sizeof(float) * (size_t)(B * n))) != NULL;
+        if (ok && net->stages[l - 1].mixed && !e->zero) ok = (e->zero = ealloc(e, fch)) != NULL;
         if (ok && ly->info.kind == SNN_LAYER_NEURONS) {
             ok = (e->v[l] = ealloc(e, sizeof(float) * (size_t)(B * n))) &&
                  (e->v0[l] = ealloc(e, sizeof(float) * (size_t)n)) &&
@@ -527,10 +531,17 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
         }
         for (int l = 1; l < net->nlayers; l++) {
             int64_t n = net->layers[l].info.neurons;
-            if (e->u0[l]) {
+            const kstage *st = &net->stages[l - 1];
+            if (st->constant) {
                 const float *srcs[KOP_MAX_IN] = {e->x};
-                const float *u = run_stage(e, &net->stages[l - 1], srcs, 1, b);
+                const float *u = run_stage(e, st, srcs, 1, b);
                 memcpy(e->u0[l] + (size_t)b * n, u, sizeof(float) * (size_t)n);
+            } else if (st->mixed) { /* the image's part, neurons at zero, plus the bias */
+                const float *srcs[KOP_MAX_IN];
+                for (int k = 0; k < st->nsrc; k++) srcs[k] = st->src[k] ? e->zero : e->x;
+                const float *u = run_stage(e, st, srcs, 1, b);
+                float *d = e->u0[l] + (size_t)b * n;
+                for (int64_t i = 0; i < n; i++) d[i] = u[i] + st->bias[i];
             }
             if (e->v[l]) {
                 memcpy(e->v[l] + (size_t)b * n, e->v0[l], sizeof(float) * (size_t)n);
@@ -560,14 +571,16 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                 const kstage *st = &net->stages[l - 1];
                 const int64_t n = ly->info.neurons;
                 const float *U;          /* stage output frames (stride n), or the constant u0 */
+                const float *bias = st->bias; /* mixed: the image's part too */
                 int64_t ustride = n;
-                if (e->u0[l]) {
+                if (st->constant) {
                     U = e->u0[l] + (size_t)b * n;
                     ustride = 0;
                 } else {
                     const float *srcs[KOP_MAX_IN];
-                    for (int k = 0; k < st->nsrc; k++) srcs[k] = e->spk[st->src[k]];
+                    for (int k = 0; k < st->nsrc; k++) srcs[k] = st->src[k] ? e->spk[st->src[k]] : e->zero;
                     U = run_stage(e, st, srcs, tc, b);
+                    if (st->mixed) bias = e->u0[l] + (size_t)b * n;
                 }
                 float *ystate = e->y[l] ? e->y[l] + (size_t)b * n : NULL;
                 if (ly->info.kind == SNN_LAYER_OUTPUT) {
@@ -584,15 +597,15 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                         if (net->params.readout == SNN_READOUT_MEAN) {
                             for (int c = 0; c < C; c++) {
                                 acc[c] += u[c];
-                                e->z[c] = acc[c] / (float)(step + 1) + st->bias[c];
+                                e->z[c] = acc[c] / (float)(step + 1) + bias[c];
                             }
                         } else if (ystate) {
                             for (int c = 0; c < C; c++) {
-                                e->z[c] = ystate[c] + st->bias[c];
+                                e->z[c] = ystate[c] + bias[c];
                                 ystate[c] = fa * ystate[c] + fb * u[c];
                             }
                         } else {
-                            for (int c = 0; c < C; c++) e->z[c] = u[c] + st->bias[c];
+                            for (int c = 0; c < C; c++) e->z[c] = u[c] + bias[c];
                         }
                         float *p = res->probs + ((size_t)step * batch + b) * C;
                         if (net->out_perm) { /* classes in the output's ONNX order */
@@ -619,7 +632,7 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                     const float *u = U + t * ustride;
                     float *J = e->J;
                     /* a constant input (stage 0: the image) needs J once */
-                    if (t == 0 || ustride || ystate) input_current(J, ystate, u, st->bias, n, ly->gain, fa, fb);
+                    if (t == 0 || ustride || ystate) input_current(J, ystate, u, bias, n, ly->gain, fa, fb);
                     float *s = out + t * n;
                     if (net->params.neuron == SNN_NEURON_SPIKING_RELU) {
                         double k = neuron_update(v, J, s, n, dt, ly->amplitude, jmax, fired);

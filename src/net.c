@@ -675,10 +675,11 @@ static snn_err close_stage(plan *p, kstage *st)
     st->out = st->ops[nops - 1].out;
     st->constant = st->nsrc > 0;
     for (int k = 0; k < st->nsrc; k++) st->constant &= st->src[k] == 0;
-    for (int k = 0; k < st->nsrc && !st->constant; k++)
-        if (st->src[k] == 0)
-            return unsupported(p, &p->g->nodes[st->ops[nops - 1].node],
-                               "it joins the input image with a neuron path (not supported)");
+    for (int k = 0; k < st->nsrc && !st->constant; k++) st->mixed |= st->src[k] == 0;
+    for (int i = 0; i < nops && st->mixed; i++)
+        if (st->ops[i].kind == KOP_MAXPOOL)
+            return unsupported(p, &p->g->nodes[st->ops[i].node],
+                               "a MaxPool where the input image joins a neuron path (not supported)");
     size_t off = 0;
     int *last = malloc(sizeof(int) * (size_t)nops), *busy = calloc((size_t)nops + 1, sizeof(int));
     float **val = calloc((size_t)nops, sizeof *val);
@@ -798,14 +799,13 @@ static snn_err plan_stage(plan *p, int L, int t, int own)
     if (e) return e;
     klayer *ly = &net->layers[L];
     if (p->ti[t].ref < 0) {
-        /* neurons on the image, or a readout of neurons: an identity stage */
+        /* a layer read as is (neurons on the image or on another layer that
+         * has other readers, a readout of neurons): an identity stage */
         if (st->src[0] == 0 && ly->info.kind != SNN_LAYER_NEURONS)
             return snn_error_set(p->err, SNN_EUNSUPPORTED, "the graph has no weighted layer");
-        if (st->src[0] != 0 && ly->info.kind == SNN_LAYER_NEURONS)
-            return unsupported(p, &p->g->nodes[own], "two activations in a row");
         load_state(p, &p->ti[t]);
         if (p->ti[t].perm && !p->perm) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
-        kop *op = push_op(p, KOP_ADD); /* the readout reads a layer as is */
+        kop *op = push_op(p, KOP_ADD);
         if (!op) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
         op->src[0] = p->ti[t].ref;
         op->out = op->in;
@@ -937,8 +937,9 @@ static snn_err plan_net(plan *p, const snn_model *m)
         /* the layer's input: before the activations merged into it */
         int t = n->in[0];
         float mx = n->op == SNN_OP_CLIP ? n->a.clip.max : INFINITY;
-        while (p->producer[t] >= 0 && (g->nodes[p->producer[t]].op == SNN_OP_RELU ||
-                                       g->nodes[p->producer[t]].op == SNN_OP_CLIP)) {
+        while (p->producer[t] >= 0 && p->layer_of[t] < 0 && /* merged, not a layer */
+               (g->nodes[p->producer[t]].op == SNN_OP_RELU ||
+                g->nodes[p->producer[t]].op == SNN_OP_CLIP)) {
             const snn_node *a = &g->nodes[p->producer[t]];
             if (a->op == SNN_OP_CLIP && a->a.clip.max < mx) mx = a->a.clip.max;
             t = a->in[0];

@@ -4,8 +4,11 @@
  * DESIGN: the converted network is planned from the graph IR that the ANN
  * interpreter runs (graph.h), with its shape rules (graph_infer_all):
  *  - layers: the graph input (layer 0), one neuron layer per ReLU/Clip node
- *    (in node order), and the readout (the graph output, or the input of a
- *    final Softmax);
+ *    (in node order; an activation whose only reader is another one, as in
+ *    torch's ReLU6 export Relu -> Clip(0, 6), is part of that layer), and
+ *    the readout (the graph output, or the input of a final Softmax), whose
+ *    classes are presented in the output tensor's ONNX order (out_perm);
+ *    the layers a stage reads are named in snn_layer_info.inputs;
  *  - stages: stage i feeds layer i+1. It is the sub-DAG of linear nodes
  *    between that layer's input tensor and the neuron layers (its sources)
  *    it reads: Conv (any group), Gemm/MatMul, AveragePool,
@@ -18,8 +21,14 @@
  *    stage(0), computed at plan time; at run time a stage applies only the
  *    linear part U = L(sources); the neurons then take J = gain*(U' + bias),
  *    where U' is U itself (no synapse) or the lowpass-filtered U of the
- *    previous step. A chain network is the special case of one source per
- *    stage and a list of ops, and runs exactly as it did before the DAG.
+ *    previous step. A stage that joins the image with neuron paths is run
+ *    as two: the image's part once per image, added unfiltered (nengo
+ *    filters only connections from neurons), and the neurons' part per
+ *    step, filtered; the stage's ops are then all linear (no MaxPool).
+ *    A chain network is the special case of one source per
+ *    stage and a list of ops, and runs exactly as it did before the DAG. A
+ *    layer read as is (neurons on another layer's spikes) has an Identity
+ *    stage.
  *  - nengo mode (nengo_dl.Converter on the same Keras graph): every
  *    activation is an ensemble (a neuron layer here); Add/Concatenate and
  *    pooling/flatten layers are pass-through nodes with no synapse of their
@@ -30,21 +39,23 @@
  *    whose sources are all neurons equals nengo's per-connection filters:
  *    one synapse, one delay, per neuron-to-neuron path. A stage whose only
  *    source is the input image has no synapse and is computed once per
- *    image; a stage that joins the image with a neuron path is refused
- *    (nengo would filter one path and not the other).
+ *    image; in a stage that joins the image with neuron paths only the
+ *    neurons' part is filtered.
  *  - MaxPool is the one nonlinear op a stage may hold. Spiking (default
  *    `maxpool=gated`): each window passes the input of its leader, the
  *    element with the highest input accumulated since the first step
  *    (Rueckauer et al. 2017: the most active neuron so far), which changes
  *    only when another one overtakes it, so the output counts exactly the
  *    spikes of the most active input; rate mode (neuron relu) takes the
- *    exact max. It commutes with the stage offsets when the offset at its input is
- *    constant per channel (max(x + o) = max(x) + o); otherwise (a Pad or
- *    a bordered pool before it) the op keeps the offsets at its input (w)
- *    and output (b) and passes x + w less b, so the stage stays exact.
- *    `maxpool=avg`
- *    plans an AveragePool instead (nengo_dl's max_to_avg_pool) and records
- *    that substitution in the net's notes (snn_net_note).
+ *    exact max. It commutes with the stage offsets when the offset at its
+ *    input is constant per channel (max(x + o) = max(x) + o); otherwise (a
+ *    Pad or a bordered pool before it) the op keeps the offsets at its
+ *    input (w) and output (b) and passes x + w less b, so the stage stays
+ *    exact. `maxpool=avg` plans an AveragePool instead (nengo_dl's
+ *    max_to_avg_pool) and records that substitution in the net's notes
+ *    (snn_net_note).
+ *  - Clip(0, m) neurons clamp their input current to m / amplitude: their
+ *    rate never exceeds the clipped activation.
  *
  * Tensors are per image and per timestep "frames": spatial frames are
  * height x width x channels (channels innermost, so one input event scatters
@@ -109,6 +120,9 @@ typedef struct kstage {
     int nsrc;
     int src[KOP_MAX_IN];         /* the layers it reads */
     int constant;                /* reads only the input image: run once per image */
+    int mixed;                   /* reads the image and neuron layers: the image's part
+                                  * (stage with the neurons at zero) is run once per
+                                  * image and joins the current unfiltered */
     int nslots;                  /* op output buffers it needs at once */
     kshape out;
     float *bias;                 /* [out size]: the stage applied to a zero input */

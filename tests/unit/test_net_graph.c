@@ -729,8 +729,9 @@ static snn_model *one_join(const char *what)
         Onnx__NodeProto *c = ob_node(om, "Concat", "/cat/Concat", "r1,r1", "j");
         ob_attr_i(c, "axis", 2);
     }
-    float w[5 * 512] = {0};
+    float w[5 * 512];
     int feat = !strcmp(what, "concat") ? 512 : 256;
+    for (int i = 0; i < 5 * feat; i++) w[i] = urand() - 0.5f;
     ob_init_f(om, "fc.w", 2, (int64_t[]){5, feat}, w);
     ob_node(om, "Flatten", "/Flatten", "j", "flat");
     Onnx__NodeProto *g = ob_node(om, "Gemm", "/fc/Gemm", "flat,fc.w", "out");
@@ -744,11 +745,10 @@ static snn_model *one_join(const char *what)
 
 TEST(net_graph_refuses_nonlinear_joins_by_name)
 {
-    const char *what[] = {"mul", "input", "concat"};
+    const char *what[] = {"mul", "concat"};
     const char *want[] = {"Mul node '/sq/Mul': multiplies two activations",
-                          "joins the input image with a neuron path",
                           "Concat node '/cat/Concat': concatenates along an axis other than the channels"};
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 2; i++) {
         snn_model *m = one_join(what[i]);
         CHECK(m);
         snn_convert_params p = m->cfg.convert;
@@ -756,14 +756,102 @@ TEST(net_graph_refuses_nonlinear_joins_by_name)
         CHECK(snn_net_new(m, &p, &err) == NULL);
         CHECK_EQ_INT(err.code, SNN_EUNSUPPORTED);
         CHECK_MSG(strstr(err.msg, want[i]), "%s: %s", what[i], err.msg);
-        /* without a synapse the image path may join (nothing to filter) */
-        if (i == 1) {
-            snn_convert_params_set(&p, "synapse", "none", &err);
-            snn_net *net = snn_net_new(m, &p, &err);
-            CHECK(net == NULL); /* still refused: the planner keeps one rule */
-        }
         snn_model_free(m);
     }
+    /* the image joining a neuron path is planned (see the next test); its
+     * spiking run does not depend on the chunk size either */
+    snn_model *m = one_join("input");
+    CHECK(m);
+    const char *kv[][2] = {{"scale_firing_rates", "300"}};
+    snn_net *net = tnet_new(m, kv, 1);
+    CHECK(net && net->stages[1].mixed && net->layers[2].synapse);
+    float *x = inputs_for(m, 2, 9);
+    snn_result a, b;
+    CHECK_OK(tnet_run(net, x, 2, 12, 0, SNN_ENGINE_FAST, &a));
+    CHECK_MSG(a.layers[1].spikes > 20, "%g", a.layers[1].spikes);
+    CHECK(fabs(a.probs[0] - a.probs[1]) > 1e-4); /* the readout sees something */
+    for (int chunk = 1; chunk <= 5; chunk += 4) {
+        CHECK_OK(tnet_run(net, x, 2, 12, chunk, SNN_ENGINE_FAST, &b));
+        for (int j = 0; j < 12 * 2 * 5; j++) CHECK_NEAR(a.probs[j], b.probs[j], 1e-6);
+        snn_result_deinit(&b);
+    }
+    snn_result_deinit(&a);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
+
+/* The image joins a neuron path: x -> W1 -> Relu A; out = Wa.A + Wx.x.
+ * nengo filters the connection from A and not the one from the input
+ * node: z[k] = filt(Wa.A)[k-1] + Wx.x + ba + bx. */
+TEST(net_graph_image_joins_a_neuron_path)
+{
+    const float W1[2 * 3] = {0.8f, -0.3f, 0.5f, 0.2f, 0.9f, -0.4f};
+    const float b1[3] = {0.1f, 0.2f, 0.3f};
+    const float Wa[3 * 2] = {0.7f, -0.5f, 0.2f, 0.3f, -0.4f, 0.6f};
+    const float Wx[2 * 2] = {0.4f, -0.9f, 0.3f, 0.6f};
+    const float ba[2] = {0.2f, -0.1f}, bx[2] = {-0.05f, 0.25f};
+    ob_model *om = ob_new(13, "test");
+    ob_input(om, "x", OB_FLOAT, 2, (int64_t[]){-1, 2});
+    ob_init_f(om, "W1", 2, (int64_t[]){2, 3}, W1);
+    ob_init_f(om, "b1", 1, (int64_t[]){3}, b1);
+    ob_init_f(om, "Wa", 2, (int64_t[]){3, 2}, Wa);
+    ob_init_f(om, "ba", 1, (int64_t[]){2}, ba);
+    ob_init_f(om, "Wx", 2, (int64_t[]){2, 2}, Wx);
+    ob_init_f(om, "bx", 1, (int64_t[]){2}, bx);
+    ob_node(om, "Gemm", "/l1/Gemm", "x,W1,b1", "h1");
+    ob_node(om, "Relu", "/l1/Relu", "h1", "A");
+    ob_node(om, "Gemm", "/ra/Gemm", "A,Wa,ba", "ya");
+    ob_node(om, "Gemm", "/skip/Gemm", "x,Wx,bx", "yx");
+    ob_node(om, "Add", "/join/Add", "ya,yx", "out");
+    ob_output(om, "out", 2, (int64_t[]){-1, 2});
+    snn_graph *g = graph_of(om, "skip");
+    CHECK(g);
+    snn_model *m = model_from(g, "{\"name\":\"skip\",\"classes\":[\"a\",\"b\"],"
+                                 "\"input\":{\"channels\":1,\"height\":1,\"width\":2}}");
+    CHECK(m);
+    const float x[2] = {0.7f, 0.4f};
+    /* rate mode without a synapse is the ANN */
+    const char *kv0[][2] = {{"neuron", "relu"}, {"synapse", "none"}};
+    snn_net *net = tnet_new(m, kv0, 2);
+    CHECK(net && net->stages[1].mixed && !strcmp(net->layers[2].info.inputs, "l1,input"));
+    float ann[2];
+    ann_probs(m, net, x, 1, ann);
+    snn_result r;
+    for (int mode = 0; mode < 2; mode++) {
+        CHECK_OK(tnet_run(net, x, 1, 3, 0, mode ? SNN_ENGINE_REFERENCE : SNN_ENGINE_FAST, &r));
+        for (int t = 0; t < 3; t++)
+            for (int c = 0; c < 2; c++) CHECK_NEAR(snn_result_probs(&r, t, 0)[c], ann[c], 1e-6);
+        snn_result_deinit(&r);
+    }
+    snn_net_free(net);
+    /* with the synapse, by hand */
+    const char *kv[][2] = {{"neuron", "relu"}, {"synapse", "0.005"}};
+    net = tnet_new(m, kv, 2);
+    CHECK(net);
+    const int T = 5;
+    CHECK_OK(tnet_run(net, x, 1, T, 0, SNN_ENGINE_FAST, &r));
+    const double a = exp(-0.001 / 0.005), bf = 1 - a;
+    double A[3], ya[2] = {0}, zx[2];
+    for (int j = 0; j < 3; j++) A[j] = fmax(0.0, b1[j] + x[0] * W1[j] + x[1] * W1[3 + j]);
+    for (int c = 0; c < 2; c++) zx[c] = bx[c] + x[0] * Wx[c] + x[1] * Wx[2 + c];
+    for (int t = 0; t < T; t++) {
+        double z[2];
+        for (int c = 0; c < 2; c++) z[c] = ya[c] + zx[c] + ba[c];
+        double mx = fmax(z[0], z[1]), s = exp(z[0] - mx) + exp(z[1] - mx);
+        for (int c = 0; c < 2; c++)
+            CHECK_MSG(fabs(snn_result_probs(&r, t, 0)[c] - exp(z[c] - mx) / s) < 1e-5,
+                      "step %d class %d: %g vs %g", t, c, snn_result_probs(&r, t, 0)[c],
+                      exp(z[c] - mx) / s);
+        for (int c = 0; c < 2; c++) {
+            double u = 0;
+            for (int i = 0; i < 3; i++) u += A[i] * Wa[i * 2 + c];
+            ya[c] = a * ya[c] + bf * u;
+        }
+    }
+    snn_result_deinit(&r);
+    snn_net_free(net);
+    snn_model_free(m);
 }
 
 static void max_act(void *ud, const snn_graph *g, int node, const float *d, int64_t n)
@@ -1171,5 +1259,76 @@ TEST(net_graph_clip_neurons_cap_their_rate)
     snn_result_deinit(&r);
     free(x);
     snn_net_free(net);
+    snn_model_free(m);
+}
+
+/* maxpool is a config key (conversion.maxpool), a per-request override key
+ * (its own overridable bit) and survives a config dump. */
+TEST(net_graph_maxpool_config_key)
+{
+    snn_error err = {0};
+    const char *js = "{\"name\":\"m\",\"classes\":[\"a\",\"b\"],"
+                     "\"input\":{\"channels\":1,\"height\":4,\"width\":4},"
+                     "\"conversion\":{\"maxpool\":\"avg\"},\"overridable\":[\"maxpool\",\"steps\"]}";
+    snn_model_config cfg;
+    CHECK_OK(snn_model_config_parse(&cfg, js, strlen(js), NULL, &err));
+    CHECK(cfg.convert.maxpool == SNN_MAXPOOL_AVG);
+    CHECK(snn_override_bit("maxpool") == SNN_OVR_MAXPOOL && SNN_OVR_MAXPOOL != 0);
+    CHECK(cfg.overridable == (SNN_OVR_MAXPOOL | SNN_OVR_STEPS));
+    char *dump = snn_model_config_dump(&cfg);
+    CHECK(dump && strstr(dump, "\"maxpool\": \"avg\"") && strstr(dump, "\"overridable\""));
+    free(dump);
+    snn_model_config_deinit(&cfg);
+    const char *bad = "{\"name\":\"m\",\"classes\":[\"a\",\"b\"],"
+                      "\"input\":{\"channels\":1,\"height\":4,\"width\":4},"
+                      "\"conversion\":{\"maxpool\":\"max\"}}";
+    CHECK(snn_model_config_parse(&cfg, bad, strlen(bad), NULL, &err) == SNN_EINVALID);
+    CHECK_MSG(strstr(err.msg, "maxpool: 'max' is not gated or avg"), "%s", err.msg);
+}
+
+/* An activation on an activation that has other readers is a neuron layer
+ * fed through an identity stage (one with a single reader merges into it:
+ * see the zoo's ReLU6). x -> Gemm -> Relu A -> Relu B; out = Wa.A + Wb.B. */
+TEST(net_graph_activation_on_a_shared_activation)
+{
+    ob_model *om = ob_new(13, "test");
+    ob_input(om, "x", OB_FLOAT, 2, (int64_t[]){-1, 4});
+    float w1[4 * 3], wa[3 * 2], wb[3 * 2];
+    rng_state = 77;
+    for (int i = 0; i < 12; i++) w1[i] = urand() - 0.3f;
+    for (int i = 0; i < 6; i++) {
+        wa[i] = urand() - 0.5f;
+        wb[i] = urand() - 0.5f;
+    }
+    ob_init_f(om, "W1", 2, (int64_t[]){4, 3}, w1);
+    ob_init_f(om, "Wa", 2, (int64_t[]){3, 2}, wa);
+    ob_init_f(om, "Wb", 2, (int64_t[]){3, 2}, wb);
+    ob_node(om, "MatMul", "/l1/MatMul", "x,W1", "h");
+    ob_node(om, "Relu", "/a/Relu", "h", "A");
+    ob_node(om, "Relu", "/b/Relu", "A", "B");
+    ob_node(om, "MatMul", "/ra/MatMul", "A,Wa", "ya");
+    ob_node(om, "MatMul", "/rb/MatMul", "B,Wb", "yb");
+    ob_node(om, "Add", "/out/Add", "ya,yb", "out");
+    ob_output(om, "out", 2, (int64_t[]){-1, 2});
+    snn_graph *g = graph_of(om, "relu-relu");
+    CHECK(g);
+    snn_model *m = model_from(g, "{\"name\":\"rr\",\"classes\":[\"a\",\"b\"],"
+                                 "\"input\":{\"channels\":1,\"height\":1,\"width\":4}}");
+    CHECK(m);
+    const char *kv[][2] = {{"neuron", "relu"}, {"synapse", "none"}};
+    snn_net *net = tnet_new(m, kv, 2);
+    CHECK(net);
+    CHECK_EQ_INT(snn_net_nlayers(net), 4);
+    CHECK_MSG(!strcmp(net->layers[2].info.ops, "Identity") && !strcmp(net->layers[2].info.inputs, "l1"),
+              "%s reads %s", net->layers[2].info.ops, net->layers[2].info.inputs);
+    float *x = inputs_for(m, 3, 5);
+    float ann[6];
+    ann_probs(m, net, x, 3, ann);
+    snn_result r;
+    CHECK_OK(tnet_run(net, x, 3, 1, 0, SNN_ENGINE_FAST, &r));
+    for (int i = 0; i < 6; i++) CHECK_NEAR(r.probs[i], ann[i], 1e-6);
+    snn_result_deinit(&r);
+    snn_net_free(net);
+    free(x);
     snn_model_free(m);
 }
