@@ -829,9 +829,12 @@ static size_t unescape_uri(void *cls, struct MHD_Connection *c, char *s)
  * queues them, on the connection's own thread (thread per connection), and
  * the request line has been parsed by then (on_uri keeps the connection in
  * a thread-local). So the log hook answers first, once, with the same
- * status and a JSON error, and shuts the socket down: libmicrohttpd's own
- * copy then fails to send (EPIPE, SIGPIPE is ignored) and it closes the
- * connection as it meant to. */
+ * status, a JSON error and "Connection: close": a client reads that answer
+ * (its Content-Length ends it) and nothing after it. The socket is left to
+ * libmicrohttpd, whose garbled copy follows and is never read as an answer:
+ * making that copy fail instead (shutting the socket's write side) sent
+ * libmicrohttpd 0.9.75 down an error path that crashed it now and then when
+ * the daemon stopped (a NULL response in its header builder). */
 static __thread struct MHD_Connection *tl_conn;
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -872,7 +875,6 @@ static void answer_mhd_error(const char *line)
     ssize_t w = send(ci->connect_fd, head, (size_t)hn, MSG_NOSIGNAL);
     if (w == hn) w = send(ci->connect_fd, msg, (size_t)mn, MSG_NOSIGNAL);
     (void)w;
-    shutdown(ci->connect_fd, SHUT_WR);
     tl_conn = NULL;
 }
 
