@@ -5,11 +5,13 @@
 #define SNNCTL_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "snn/convert.h"
 #include "snn/engine.h"
 #include "snn/image.h"
 #include "snn/model.h"
+#include "snn/params.h"
 
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
@@ -58,8 +60,9 @@ snn_model *cli_model_load(const char *path, const cli_opts *o, snn_convert_param
 /* IMAGE is a PNG/JPEG path or DATASET_SPEC#INDEX (test split). label is
  * set from the dataset, else -1. Returns 0 on success. */
 int cli_image_load(const char *spec, snn_image *img, int *label);
-/* Early exit from "K[:P[:M]]". */
-int cli_parse_early_exit(const char *s, snn_early_exit *ee);
+/* The run options of the library's table as flags, with syntax and help
+ * (every command's usage ends with them). */
+void cli_print_run_options(FILE *f);
 /* Write a float32 .npy array of shape dims[0..nd-1]. */
 int cli_write_npy(const char *path, const float *data, int nd, const int64_t *dims);
 double cli_now(void);

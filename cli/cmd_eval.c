@@ -51,12 +51,8 @@ static void free_data(data *d)
 
 static const char *EVAL_USAGE =
     "usage: snnctl eval MODEL --dataset cifar10:DIR|fashion-mnist:DIR|folder:DIR\n"
-    "         [--split test|train] [--offset N] [--limit N] [--steps N] [--mean-last K]\n"
-    "         [--dt S] [--neuron spiking-relu|relu] [--synapse S|none]\n"
-    "         [--scale-firing-rates X[,layer=X]] [--v0 zero|half|uniform:SEED]\n"
-    "         [--normalize none|max|percentile:P] [--calibrate DATASET[:N]]\n"
-    "         [--readout filtered|mean] [--maxpool gated|avg] [--early-exit K[:P[:M]]]\n"
-    "         [--input-scale X] [--threads N] [--no-ann] [--dump FILE.npy] [--json]\n"
+    "         [--split test|train] [--offset N] [--limit N] [--mean-last K]\n"
+    "         [RUN OPTIONS] [--threads N] [--no-ann] [--dump FILE.npy] [--json]\n"
     "         [--kernels adaptive|dense|scatter]   (benchmarking)\n";
 
 static json_t *layers_json(const snn_net *net, const eval_acc *a, int steps)
@@ -116,6 +112,7 @@ int cmd_eval(int argc, char **argv)
         else if (!strcmp(a, "--no-ann")) no_ann = 1;
         else if (cli_is_help(a)) {
             fputs(EVAL_USAGE, stdout);
+            cli_print_run_options(stdout);
             return 0;
         } else if (i + 1 < argc && !strcmp(a, "--dataset")) spec = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "--split")) split = argv[++i];
@@ -365,11 +362,14 @@ int cmd_sweep(int argc, char **argv)
         if (stepn[i] > maxsteps) maxsteps = stepn[i];
     }
     snn_early_exit ees[32];
-    for (int i = 0; i < nee; i++)
-        if (cli_parse_early_exit(eev[i], &ees[i]) || ees[i].patience < 1) {
-            cli_errorf("sweep: bad early-exit rule '%s'", eev[i]);
+    for (int i = 0; i < nee; i++) {
+        snn_error err;
+        if (snn_early_exit_parse(eev[i], &ees[i], &err) || ees[i].patience < 1) {
+            cli_errorf("sweep: bad early-exit rule '%s': %s", eev[i],
+                       ees[i].patience < 1 ? "off is not a rule" : err.msg);
             return 2;
         }
+    }
     snn_convert_params base;
     snn_model *m = cli_model_load(model, &o, &base, NULL);
     if (!m) return 1;

@@ -6,7 +6,7 @@
 #include "cli.h"
 #include "snn/engine.h"
 
-static const char *INFO_USAGE = "usage: snnctl info MODEL [conversion flags]\n";
+static const char *INFO_USAGE = "usage: snnctl info MODEL [RUN OPTIONS]\n";
 
 int cmd_info(int argc, char **argv)
 {
@@ -19,6 +19,7 @@ int cmd_info(int argc, char **argv)
         if (r) continue;
         if (cli_is_help(argv[i])) {
             fputs(INFO_USAGE, stdout);
+            cli_print_run_options(stdout);
             return 0;
         }
         if (argv[i][0] != '-' && !model) model = argv[i];

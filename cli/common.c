@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "snn/calibrate.h"
 #include "snn/dataset.h"
+#include "snn/params.h"
 
 void cli_errorf(const char *fmt, ...)
 {
@@ -50,51 +51,68 @@ static int parse_int(const char *s, int lo, int hi, int *out)
     return 0;
 }
 
-int cli_parse_early_exit(const char *s, snn_early_exit *ee)
+void cli_print_run_options(FILE *f)
 {
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s", s);
-    memset(ee, 0, sizeof *ee);
-    char *p1 = strchr(buf, ':');
-    if (p1) *p1++ = '\0';
-    char *p2 = p1 ? strchr(p1, ':') : NULL;
-    if (p2) *p2++ = '\0';
-    if (parse_int(buf, 0, 100000, &ee->patience)) return -1;
-    if (p1) {
-        char *end;
-        ee->min_prob = strtof(p1, &end);
-        if (*end || ee->min_prob < 0 || ee->min_prob > 1) return -1;
+    fprintf(f, "Run options (the same names in config.json and the daemon's requests):\n");
+    for (int i = 0; i < snn_params_count(); i++) {
+        const snn_param *r = snn_param_at(i);
+        char flag[64];
+        if (r->flags & SNN_PARAM_FIELD) continue;
+        snprintf(flag, sizeof flag, "--%s", r->name);
+        for (char *c = flag + 2; *c; c++)
+            if (*c == '_') *c = '-';
+        fprintf(f, "  %-22s %-24s %s\n", flag, r->syntax, r->help);
     }
-    if (p2) {
-        char *end;
-        ee->min_margin = strtof(p2, &end);
-        if (*end || ee->min_margin < 0 || ee->min_margin > 1) return -1;
-    }
-    return 0;
+    fprintf(f, "  %-22s %-24s %s\n", "--calibrate", "DATASET[:N]", "calibrate thresholds for --normalize");
+    fprintf(f, "  %-22s %-24s %s\n", "--input-scale", "X", "multiply raw 0..255 pixels by X");
+}
+
+/* "--scale-firing-rates" -> its row of the option table, or NULL. */
+static const snn_param *flag_param(const char *a)
+{
+    return !strncmp(a, "--", 2) ? snn_param_find(a + 2) : NULL;
 }
 
 int cli_opts_flag(cli_opts *o, int argc, char **argv, int *i)
 {
-    static const char *conv[] = {"--dt", "--neuron", "--synapse", "--scale-firing-rates", "--v0",
-                                 "--normalize", "--readout", "--maxpool", "--max-pool",
-                                 "--thresholds"};
     const char *a = argv[*i];
     if (strncmp(a, "--", 2)) return 0;
-    int known = 0;
-    for (size_t k = 0; k < sizeof conv / sizeof conv[0]; k++) known |= !strcmp(a, conv[k]);
-    known |= !strcmp(a, "--steps") || !strcmp(a, "--input-scale") || !strcmp(a, "--calibrate") ||
-             !strcmp(a, "--early-exit") || !strcmp(a, "--threads");
+    const snn_param *row = flag_param(a);
+    int known = row || !strcmp(a, "--input-scale") || !strcmp(a, "--calibrate") || !strcmp(a, "--threads");
     if (!known) return 0;
     if (*i + 1 >= argc) {
         cli_errorf("%s needs a value", a);
         return -1;
     }
     const char *v = argv[++*i];
-    if (!strcmp(a, "--steps")) {
-        if (parse_int(v, 1, 100000, &o->steps)) {
-            cli_errorf("--steps: '%s' is not a whole number in [1, 100000]", v);
+    if (row) {
+        /* a run option: parsed by the library's table now, so the error
+         * comes before any work; conversion options are applied to the
+         * model's parameters once it is loaded (cli_model_load) */
+        snn_run_params rp;
+        snn_error err;
+        snn_run_params_init(&rp);
+        rp.early_exit = o->ee;
+        if (snn_params_set(&rp, a + 2, v, &err)) {
+            cli_errorf("%s: %s", a, err.msg);   /* the flag, then the table's message */
             return -1;
         }
+        if (!(row->flags & SNN_PARAM_CONVERSION)) {
+            if (!strcmp(row->name, "steps")) {
+                o->steps = rp.steps;
+            } else {
+                o->ee = rp.early_exit;
+                o->have_ee = 1;
+            }
+            return 1;
+        }
+        if (o->nset >= CLI_MAX_SET) {
+            cli_errorf("too many conversion flags");
+            return -1;
+        }
+        snprintf(o->set[o->nset].key, sizeof o->set[0].key, "%s", a + 2);
+        snprintf(o->set[o->nset].val, sizeof o->set[0].val, "%s", v);
+        o->nset++;
     } else if (!strcmp(a, "--threads")) {
         if (parse_int(v, 1, 256, &o->threads)) {
             cli_errorf("--threads: '%s' is not a whole number in [1, 256]", v);
@@ -107,30 +125,8 @@ int cli_opts_flag(cli_opts *o, int argc, char **argv, int *i)
             cli_errorf("--input-scale: '%s' is not a positive number", v);
             return -1;
         }
-    } else if (!strcmp(a, "--calibrate")) {
-        snprintf(o->calibrate, sizeof o->calibrate, "%s", v);
-    } else if (!strcmp(a, "--early-exit")) {
-        if (cli_parse_early_exit(v, &o->ee)) {
-            cli_errorf("--early-exit: '%s' is not PATIENCE[:MIN_PROB[:MIN_MARGIN]]", v);
-            return -1;
-        }
-        o->have_ee = 1;
     } else {
-        /* validate now so the error comes before any work */
-        snn_convert_params tmp;
-        snn_error err;
-        snn_convert_params_init(&tmp);
-        if (snn_convert_params_set(&tmp, a + 2, v, &err)) {
-            cli_errorf("%s", err.msg);
-            return -1;
-        }
-        if (o->nset >= CLI_MAX_SET) {
-            cli_errorf("too many conversion flags");
-            return -1;
-        }
-        snprintf(o->set[o->nset].key, sizeof o->set[0].key, "%s", a + 2);
-        snprintf(o->set[o->nset].val, sizeof o->set[0].val, "%s", v);
-        o->nset++;
+        snprintf(o->calibrate, sizeof o->calibrate, "%s", v);
     }
     return 1;
 }

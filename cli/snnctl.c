@@ -24,12 +24,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: snnctl COMMAND [ARGS]   (snnctl COMMAND --help for details)\n\n");
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
-    fprintf(f, "\nMODEL is a model directory (model.onnx + config.json) or a bare .onnx file.\n"
-               "Conversion flags everywhere: --steps N --dt S --neuron spiking-relu|relu\n"
-               "  --synapse SECONDS|none --scale-firing-rates X[,layer=X...]\n"
-               "  --v0 zero|half|uniform:SEED --input-scale X --normalize none|max|percentile:P\n"
-               "  --calibrate DATASET[:N] --readout filtered|mean --early-exit K[:P[:M]]\n"
-               "  --maxpool gated|avg (avg: nengo's max_to_avg_pool, reported as a note)\n");
+    fprintf(f, "\nMODEL is a model directory (model.onnx + config.json) or a bare .onnx file.\n\n");
+    cli_print_run_options(f);
 }
 
 int main(int argc, char **argv)

@@ -161,36 +161,28 @@ static int parse_int(const char *v, long lo, long hi, long *out)
     return 0;
 }
 
-static int parse_float(const char *v, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || end == v || *end || !isfinite(x) || x < lo || x > hi) return -1;
-    *out = x;
-    return 0;
-}
-
 snn_err srv_opts_set(srv_opts *o, const snn_model *m, const char *key,
                      const char *val, snn_error *err)
 {
     char k[40];
     size_t i;
     long n;
-    double d;
     for (i = 0; key[i] && i < sizeof k - 1; i++) k[i] = key[i] == '-' ? '_' : key[i];
     k[i] = '\0';
     if (key[i]) return snn_error_set(err, SNN_EINVALID, "unknown option '%.40s'", key);
     if (strlen(val) > 255) return snn_error_set(err, SNN_EINVALID, "option '%s': value too long", k);
-    uint32_t allowed = m->cfg.overridable;
 
-    if (!strcmp(k, "steps")) {
-        if (!(allowed & SNN_OVR_STEPS))
-            return snn_error_set(err, SNN_EINVALID, "model '%s' does not allow overriding steps",
-                                 m->cfg.name);
-        if (parse_int(val, 1, 100000000, &n))
-            return snn_error_set(err, SNN_EINVALID, "steps: expected a positive integer, got '%s'", val);
-        o->steps = (int)n;
+    if (snn_param_find(k)) {
+        /* a run option: the library's table parses it, checks the model
+         * allows it and that it can apply, on a copy of the model's run */
+        if (!o->has_run) {
+            snn_run_params_from_model(&o->run, &m->cfg);
+            o->has_run = 1;
+        }
+        snn_error e2;
+        if (snn_params_override(&o->run, m->cfg.overridable, k, val, &e2) != SNN_OK)
+            return snn_error_set(err, SNN_EINVALID, "%s%s", e2.msg,
+                                 strstr(e2.msg, "does not allow") ? " (its config's \"overridable\")" : "");
     } else if (!strcmp(k, "timeout_ms")) {
         if (parse_int(val, 1, SRV_TIMEOUT_MAX_MS, &n))
             return snn_error_set(err, SNN_EINVALID, "timeout_ms: expected milliseconds 1..%d, got '%s'",
@@ -241,43 +233,8 @@ snn_err srv_opts_set(srv_opts *o, const snn_model *m, const char *key,
                 return snn_error_set(err, SNN_ELIMIT, "energy: at most %d devices", SRV_MAX_DEVICES);
             o->devices[o->ndevices++] = dev;
         }
-    } else if (!strcmp(k, "patience") || !strcmp(k, "min_prob") ||
-               !strcmp(k, "min_margin") || !strcmp(k, "min_steps")) {
-        if (!(allowed & SNN_OVR_EARLY_EXIT))
-            return snn_error_set(err, SNN_EINVALID,
-                                 "model '%s' does not allow overriding early exit (%s)",
-                                 m->cfg.name, k);
-        if (!o->has_ee) {
-            o->ee = m->cfg.early_exit;
-            o->has_ee = 1;
-        }
-        if (k[0] == 'p' || !strcmp(k, "min_steps")) {
-            if (parse_int(val, 0, 1000000, &n))
-                return snn_error_set(err, SNN_EINVALID, "%s: expected an integer >= 0", k);
-            if (k[0] == 'p') o->ee.patience = (int)n;
-            else o->ee.min_steps = (int)n;
-        } else {
-            if (parse_float(val, 0, 1, &d))
-                return snn_error_set(err, SNN_EINVALID, "%s: expected a number in 0..1", k);
-            if (!strcmp(k, "min_prob")) o->ee.min_prob = (float)d;
-            else o->ee.min_margin = (float)d;
-        }
     } else {
-        uint32_t bit = snn_override_bit(k);
-        if (!bit || bit == SNN_OVR_STEPS || bit == SNN_OVR_EARLY_EXIT)
-            return snn_error_set(err, SNN_EINVALID, "unknown option '%s'", k);
-        if (!(allowed & bit))
-            return snn_error_set(err, SNN_EINVALID, "model '%s' does not allow overriding %s",
-                                 m->cfg.name, k);
-        int slot;
-        for (slot = 0; slot < o->nconv; slot++)
-            if (!strcmp(o->conv_key[slot], k)) break;
-        if (slot == o->nconv) {
-            if (o->nconv == 8) return snn_error_set(err, SNN_ELIMIT, "too many conversion overrides");
-            o->nconv++;
-        }
-        snprintf(o->conv_key[slot], sizeof o->conv_key[slot], "%s", k);
-        snprintf(o->conv_val[slot], sizeof o->conv_val[slot], "%s", val);
+        return snn_error_set(err, SNN_EINVALID, "unknown option '%s'", k);
     }
     return SNN_OK;
 }
@@ -286,25 +243,17 @@ snn_err srv_opts_apply(const srv_opts *o, srv_job *j, snn_error *err)
 {
     const snn_model *m = j->ver->m;
     const snn_net *def = j->ver->def->net;
-    int steps = o->steps ? o->steps : (m->cfg.steps > 0 ? m->cfg.steps : 30);
-    if (steps > j->ver->max_steps)
+    snn_run_params run;
+    if (o->has_run) run = o->run;
+    else snn_run_params_from_model(&run, &m->cfg);
+    if (run.steps > j->ver->max_steps)
         return snn_error_set(err, SNN_ELIMIT,
                              "steps %d exceeds the limit %d (max-steps and the model's max_steps)",
-                             steps, j->ver->max_steps);
-    j->run.steps = steps;
-    j->run.net_key[0] = '\0';
-    if (o->nconv) {
-        char defkey[SRV_NET_KEY_MAX];
-        j->run.params = m->cfg.convert;
-        for (int i = 0; i < o->nconv; i++)
-            if (snn_convert_params_override(&j->run.params, o->conv_key[i], o->conv_val[i],
-                                            err) != SNN_OK)
-                return SNN_EINVALID;
-        snn_convert_params_format(&j->run.params, j->run.net_key, sizeof j->run.net_key);
-        snn_convert_params_format(&m->cfg.convert, defkey, sizeof defkey);
-        if (!strcmp(defkey, j->run.net_key)) j->run.net_key[0] = '\0';
-    }
-    j->run.early_exit = o->has_ee ? o->ee : m->cfg.early_exit;
+                             run.steps, j->ver->max_steps);
+    j->run.steps = run.steps;
+    j->run.params = run.convert;
+    j->run.custom = !snn_convert_params_equal(&run.convert, &m->cfg.convert);
+    j->run.early_exit = run.early_exit;
     j->run.raster_layer = -1;
     j->run.raster_neurons = 0;
     if (o->raster[0]) {

@@ -165,6 +165,27 @@ static json_t *energy(const srv_job *j, const snn_net *net, const snn_result *r)
     return a;
 }
 
+/* The conversion as an object: the conversion rows of the option table,
+ * each value as its option text reads it (numbers as numbers); rows at a
+ * default that formats omit (thresholds none, maxpool gated) are absent. */
+static json_t *conversion_json(const snn_convert_params *p)
+{
+    json_t *o = json_object();
+    snn_run_params rp;
+    snn_run_params_init(&rp);
+    rp.convert = *p;
+    for (int i = 0; i < snn_params_count(); i++) {
+        const snn_param *row = snn_param_at(i);
+        char v[1024], *end;
+        if (!(row->flags & SNN_PARAM_CONVERSION)) continue;
+        row->format(&rp, v, sizeof v);
+        if (!v[0]) continue;
+        double d = strtod(v, &end);
+        json_object_set_new(o, row->name, *end || end == v ? json_string(v) : json_real(d));
+    }
+    return o;
+}
+
 char *srv_render_result(const srv_job *j, const snn_net *net, const snn_result *r, int off,
                         size_t *len, size_t *json_len)
 {
@@ -172,15 +193,13 @@ char *srv_render_result(const srv_job *j, const snn_net *net, const snn_result *
     if (j->api == SRV_API_V2) return srv_v2_render(j, r, off, len, json_len);
     const snn_model *m = j->ver->m;
     double now = srv_now();
-    char key[SRV_NET_KEY_MAX];
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(j->id));
     json_object_set_new(o, "model", json_string(j->model->name));
     json_object_set_new(o, "version", json_string(j->ver->version_str));
     json_object_set_new(o, "steps", json_integer(r->steps));
     json_object_set_new(o, "dt", json_real(snn_net_params(net)->dt));
-    snn_convert_params_format(snn_net_params(net), key, sizeof key);
-    json_object_set_new(o, "conversion", json_string(key));
+    json_object_set_new(o, "conversion", conversion_json(snn_net_params(net)));
     json_object_set_new(o, "classes", classes_json(m, r->nclasses));
     if (j->batch_form) {
         json_t *a = json_array();
@@ -225,10 +244,6 @@ char *srv_render_step(const srv_job *j, const snn_result *r, int off, int s)
     return str;
 }
 
-static const char *const override_keys[] = {"steps", "synapse", "scale_firing_rates", "v0",
-                                            "neuron", "readout", "normalize", "early_exit",
-                                            "dt"};
-
 json_t *srv_render_model(srv_model *e, srv_version *v, int detail)
 {
     json_t *o = json_object();
@@ -240,7 +255,6 @@ json_t *srv_render_model(srv_model *e, srv_version *v, int detail)
     if (!v) return o;
     const snn_model *m = v->m;
     const snn_net *net = v->def->net;
-    char key[SRV_NET_KEY_MAX];
     json_object_set_new(o, "version", json_string(v->version_str));
     if (m->cfg.description) json_object_set_new(o, "description", json_string(m->cfg.description));
     json_object_set_new(o, "classes", classes_json(m, snn_net_nclasses(net)));
@@ -254,14 +268,14 @@ json_t *srv_render_model(srv_model *e, srv_version *v, int detail)
     json_object_set_new(o, "steps", json_integer(m->cfg.steps));
     json_object_set_new(o, "max_steps", json_integer(v->max_steps));
     json_object_set_new(o, "max_batch", json_integer(v->max_batch));
-    snn_convert_params_format(&m->cfg.convert, key, sizeof key);
-    json_object_set_new(o, "conversion", json_string(key));
+    json_object_set_new(o, "conversion", conversion_json(&m->cfg.convert));
     json_object_set_new(o, "dt", json_real(m->cfg.convert.dt));
     json_object_set_new(o, "neuron", json_string(snn_neuron_type_name(m->cfg.convert.neuron)));
     json_t *ov = json_array();
-    for (size_t i = 0; i < sizeof override_keys / sizeof override_keys[0]; i++) {
-        uint32_t bit = snn_override_bit(override_keys[i]);
-        if (bit && (m->cfg.overridable & bit)) json_array_append_new(ov, json_string(override_keys[i]));
+    for (int i = 0; i < snn_params_count(); i++) {   /* the option table's names */
+        const snn_param *row = snn_param_at(i);
+        if (row->override_bit && !(row->flags & SNN_PARAM_FIELD) && (m->cfg.overridable & row->override_bit))
+            json_array_append_new(ov, json_string(row->name));
     }
     json_object_set_new(o, "overridable", ov);
     json_t *ee = json_object();

@@ -18,7 +18,8 @@
  * reference.
  *
  * Requests with conversion overrides need a different snn_net. Each version
- * keeps a small LRU of them keyed by snn_convert_params_format() text;
+ * keeps a small LRU of them keyed by their conversion parameters (compared
+ * with snn_convert_params_equal);
  * workers build a missing one on first use (outside the lock), an entry in
  * use is never evicted, and when every slot is busy the extra net is
  * transient and freed after its run.
@@ -203,8 +204,7 @@ static void net_free(srv_net *n)
     free(n);
 }
 
-static srv_net *net_new(srv_version *v, const char *key,
-                        const snn_convert_params *p, snn_error *err)
+static srv_net *net_new(srv_version *v, const snn_convert_params *p, snn_error *err)
 {
     int nw = (int)srv_cfg.workers;
     srv_net *n = calloc(1, sizeof *n);
@@ -214,7 +214,7 @@ static srv_net *net_new(srv_version *v, const char *key,
     n->results = calloc((size_t)nw, sizeof *n->results);
     n->result_ready = calloc((size_t)nw, sizeof *n->result_ready);
     if (!n->engines || !n->results || !n->result_ready) goto oom;
-    snprintf(n->key, sizeof n->key, "%s", key);
+    n->params = *p;
     n->net = snn_net_new(v->m, p, err);
     if (!n->net) {
         net_free(n);
@@ -275,14 +275,13 @@ srv_version *srv_model_acquire(srv_model *m)
     return v;
 }
 
-srv_net *srv_version_net_acquire(srv_version *v, const char *key,
-                                 const snn_convert_params *p, snn_error *err)
+srv_net *srv_version_net_acquire(srv_version *v, const snn_convert_params *p, snn_error *err)
 {
     srv_net *n = NULL;
     uv_mutex_lock(&v->mu);
-    if (!key[0] || !strcmp(key, v->def->key)) n = v->def;
+    if (!p || snn_convert_params_equal(p, &v->def->params)) n = v->def;
     for (int i = 0; !n && i < v->ncache; i++)
-        if (!strcmp(v->cache[i]->key, key)) n = v->cache[i];
+        if (snn_convert_params_equal(&v->cache[i]->params, p)) n = v->cache[i];
     if (n) {
         n->inuse++;
         n->last_used = srv_now();
@@ -291,12 +290,12 @@ srv_net *srv_version_net_acquire(srv_version *v, const char *key,
     }
     uv_mutex_unlock(&v->mu);
 
-    srv_net *fresh = net_new(v, key, p, err);   /* slow: conversion and planning */
+    srv_net *fresh = net_new(v, p, err);   /* slow: conversion and planning */
     if (!fresh) return NULL;
     srv_net *evict = NULL;
     uv_mutex_lock(&v->mu);
     for (int i = 0; i < v->ncache; i++)
-        if (!strcmp(v->cache[i]->key, key)) n = v->cache[i];   /* lost a race */
+        if (snn_convert_params_equal(&v->cache[i]->params, p)) n = v->cache[i];   /* lost a race */
     if (n) {
         n->inuse++;
         uv_mutex_unlock(&v->mu);
@@ -363,9 +362,7 @@ static srv_version *version_load(srv_model *e, const char *dir, int64_t version,
     v->max_steps = (int)srv_cfg.max_steps;
     if (v->m->cfg.max_steps > 0 && v->m->cfg.max_steps < v->max_steps)
         v->max_steps = v->m->cfg.max_steps;
-    char key[SRV_NET_KEY_MAX];
-    snn_convert_params_format(&v->m->cfg.convert, key, sizeof key);
-    v->def = net_new(v, key, &v->m->cfg.convert, err);
+    v->def = net_new(v, &v->m->cfg.convert, err);
     if (!v->def) goto fail;
 
     /* One engine per worker, each warmed by one run on a zero image. */

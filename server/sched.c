@@ -191,7 +191,8 @@ int srv_sched_busy(void)
 static int compatible(const srv_job *a, const srv_job *b)
 {
     return a->ver == b->ver && !a->run.solo && !b->run.solo &&
-           a->run.steps == b->run.steps && !strcmp(a->run.net_key, b->run.net_key) &&
+           a->run.steps == b->run.steps && a->run.custom == b->run.custom &&
+           (!a->run.custom || snn_convert_params_equal(&a->run.params, &b->run.params)) &&
            !memcmp(&a->run.early_exit, &b->run.early_exit, sizeof a->run.early_exit);
 }
 
@@ -311,7 +312,7 @@ static void run_batch(worker *w, srv_job **jobs, int njobs, int nimg)
         jobs[i]->t_run = now;
         srv_metrics_observe(SRV_M_QUEUE_SECONDS, now - jobs[i]->t_enqueue, v->model->name);
     }
-    srv_net *net = srv_version_net_acquire(v, run->net_key, &run->params, &err);
+    srv_net *net = srv_version_net_acquire(v, run->custom ? &run->params : NULL, &err);
     if (!net) {
         for (int i = 0; i < njobs; i++)
             srv_job_complete(jobs[i], snn_err_http_status(err.code), NULL, err.msg);

@@ -47,12 +47,12 @@
 #include "snn/error.h"
 #include "snn/image.h"
 #include "snn/model.h"
+#include "snn/params.h"
 
 #define SRV_VERSION "0.1.0"
 #define SRV_ID_MAX 65          /* request ids: up to 64 printable chars */
 #define SRV_MAX_MODELS 64
 #define SRV_MAX_DEVICES 16
-#define SRV_NET_KEY_MAX 1024
 
 /* ---------------------------------------------------------------- time */
 double srv_now(void);          /* monotonic seconds */
@@ -173,7 +173,7 @@ char *srv_metrics_render(size_t *len);
 /* ---------------------------------------------------------------- repo */
 /* One converted network plus one engine and result per worker (lazily). */
 typedef struct srv_net {
-    char key[SRV_NET_KEY_MAX];     /* snn_convert_params_format() text */
+    snn_convert_params params;     /* what it was converted with (the cache key) */
     snn_net *net;
     int nworkers;
     snn_engine **engines;          /* [nworkers], created by each worker */
@@ -244,10 +244,9 @@ int srv_repo_servable(const char *name);
 /* "ready", "loading", "unavailable" (never loaded or unloaded) or "failed"
  * (the last load failed and no version serves). Static string. */
 const char *srv_model_state(srv_model *m);
-/* The net for a key ("" = default): cached or built now. Pair with
- * srv_version_net_release. Called by workers only. */
-srv_net *srv_version_net_acquire(srv_version *v, const char *key,
-                                 const snn_convert_params *p, snn_error *err);
+/* The net converted with p (NULL = the version's default): cached or
+ * built now. Pair with srv_version_net_release. Called by workers only. */
+srv_net *srv_version_net_acquire(srv_version *v, const snn_convert_params *p, snn_error *err);
 void srv_version_net_release(srv_version *v, srv_net *n);
 /* The engine and result of worker w for this net, created on first use. */
 snn_err srv_net_worker(srv_version *v, srv_net *n, int w, snn_engine **e,
@@ -274,8 +273,8 @@ typedef struct srv_v2_req {
 /* The parameters that must be equal for jobs to share one engine run. */
 typedef struct srv_run {
     int steps;
-    char net_key[SRV_NET_KEY_MAX];     /* "" = the version's default net */
-    snn_convert_params params;          /* valid when net_key[0] */
+    int custom;                         /* 0 = the version's default net */
+    snn_convert_params params;          /* the conversion, when custom */
     snn_early_exit early_exit;
     int raster_layer, raster_neurons;   /* -1 / 0 = none */
     int solo;                           /* never batched with others */
@@ -385,7 +384,8 @@ void srv_sched_state(srv_sched_info *out);
 /* Parsed request options, shared by query strings, multipart fields, JSON
  * fields and v2 parameters. */
 typedef struct srv_opts {
-    int steps;                      /* 0 = model default */
+    int has_run;                    /* run was copied from the model and overridden */
+    snn_run_params run;             /* the model's run with the request's overrides */
     int top_k;
     int spike_stats;
     int stream;
@@ -393,16 +393,14 @@ typedef struct srv_opts {
     int raster_neurons;
     int ndevices;
     const snn_device *devices[SRV_MAX_DEVICES];
-    int nconv;
-    char conv_key[8][32];
-    char conv_val[8][256];
-    int has_ee;
-    snn_early_exit ee;
     int64_t timeout_us;             /* the client's deadline, 0 = none */
 } srv_opts;
 
 void srv_opts_init(srv_opts *o);
-/* Set one option from its string form; checks the model allows it. */
+/* Set one option from its string form: a run option of the library's table
+ * (params.h; the model must list it as overridable, and it must be able to
+ * apply), or one of the API's own (top_k, spike_stats, stream, raster,
+ * raster_neurons, energy, timeout_ms). */
 snn_err srv_opts_set(srv_opts *o, const snn_model *m, const char *key,
                      const char *val, snn_error *err);
 /* The longest deadline a client may ask for (timeout_ms, the

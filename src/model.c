@@ -13,26 +13,10 @@
 #include <unistd.h>
 
 #include "snn/image.h"
+#include "snn/params.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
 
-static const struct {
-    const char *key;
-    uint32_t bit;
-} override_keys[] = {
-    {"steps", SNN_OVR_STEPS},         {"synapse", SNN_OVR_SYNAPSE},
-    {"scale_firing_rates", SNN_OVR_SCALE}, {"v0", SNN_OVR_V0},
-    {"neuron", SNN_OVR_NEURON},       {"readout", SNN_OVR_READOUT},
-    {"normalize", SNN_OVR_NORMALIZE}, {"early_exit", SNN_OVR_EARLY_EXIT},
-    {"dt", SNN_OVR_DT},               {"maxpool", SNN_OVR_MAXPOOL},
-};
-
-uint32_t snn_override_bit(const char *key)
-{
-    for (size_t i = 0; i < sizeof override_keys / sizeof override_keys[0]; i++)
-        if (!strcmp(key, override_keys[i].key)) return override_keys[i].bit;
-    return 0;
-}
 
 static char *xstrdup(const char *s)
 {
@@ -160,8 +144,6 @@ static snn_err parse_conversion(snn_convert_params *p, json_t *conv, snn_error *
                 off += (size_t)n;
             }
             if (!off) continue;
-        } else if (!strcmp(key, "bias_correction")) {
-            continue; /* reserved for per-channel corrections */
         } else if (json_param_string(v, buf, sizeof buf)) {
             return snn_error_set(err, SNN_EINVALID, "config: conversion.%s has the wrong type", key);
         }
@@ -333,11 +315,20 @@ static snn_err parse_config_json(snn_model_config *cfg, json_t *root, const snn_
     if (v) {
         if (!json_is_object(v)) return snn_error_set(err, SNN_EINVALID, "config: 'early_exit' must be an object");
         if (check_keys(v, "early_exit", early_keys, err)) return SNN_EINVALID;
-        if (get_int(v, "patience", 0, 100000, &cfg->early_exit.patience, err) ||
-            get_int(v, "min_steps", 0, 100000, &cfg->early_exit.min_steps, err) ||
-            get_float(v, "min_prob", 0, 1, &cfg->early_exit.min_prob, err) ||
-            get_float(v, "min_margin", 0, 1, &cfg->early_exit.min_margin, err))
-            return err ? err->code : SNN_EINVALID;
+        /* its fields are rows of the option table: the same parsers as
+         * --early-exit and a request's early_exit */
+        snn_run_params rp;
+        snn_run_params_init(&rp);
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) {
+            char buf[64];
+            snn_error e2;
+            if (json_param_string(x, buf, sizeof buf) || json_is_null(x) || snn_params_set(&rp, k, buf, &e2))
+                return snn_error_set(err, SNN_EINVALID, "config: early_exit.%s: %s", k,
+                                     json_is_number(x) ? e2.msg : "must be a number");
+        }
+        cfg->early_exit = rp.early_exit;
     }
     v = json_object_get(root, "overridable");
     if (v) {
@@ -595,9 +586,11 @@ char *snn_model_config_dump(const snn_model_config *cfg)
         json_object_set_new(root, "early_exit", ee);
     }
     json_t *ov = json_array();
-    for (size_t i = 0; i < sizeof override_keys / sizeof override_keys[0]; i++)
-        if (cfg->overridable & override_keys[i].bit)
-            json_array_append_new(ov, json_string(override_keys[i].key));
+    for (int i = 0; i < snn_params_count(); i++) {
+        const snn_param *r = snn_param_at(i);
+        if (r->override_bit && !(r->flags & SNN_PARAM_FIELD) && (cfg->overridable & r->override_bit))
+            json_array_append_new(ov, json_string(r->name));
+    }
     json_object_set_new(root, "overridable", ov);
     char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(root);

@@ -55,15 +55,6 @@ async function getJSON(url, opts) {
 }
 
 /* "neuron=spiking-relu dt=0.001 synapse=0.005 ..." -> {neuron:..., ...} */
-function parseConversion(s) {
-  const out = {};
-  for (const kv of (s || '').split(/\s+/)) {
-    const i = kv.indexOf('=');
-    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  return out;
-}
-
 function fmtJoules(j) {
   if (!(j > 0)) return '0 J';
   const units = [['J', 1], ['mJ', 1e-3], ['µJ', 1e-6], ['nJ', 1e-9], ['pJ', 1e-12]];
@@ -130,7 +121,7 @@ async function selectModel(name) {
   $('model-info').textContent =
     `${m.description || ''} Input ${inp.width}×${inp.height}×${inp.channels}, ` +
     `${(m.classes || []).length} classes, version ${m.version}.`;
-  const conv = parseConversion(m.conversion);
+  const conv = m.conversion || {};   // {"neuron": "spiking-relu", "synapse": 0.005, ...}
   const ov = new Set(m.overridable || []);
   $('steps').value = m.steps || 30;
   $('steps').max = m.max_steps || 1000;
@@ -139,7 +130,7 @@ async function selectModel(name) {
   $('synapse').disabled = !ov.has('synapse');
   $('scale').value = conv.scale_firing_rates !== undefined ? Number(conv.scale_firing_rates) : '';
   $('scale').disabled = !ov.has('scale_firing_rates');
-  state.defaults = { steps: String(m.steps), synapse: conv.synapse, scale: conv.scale_firing_rates };
+  state.defaults = { steps: String(m.steps), synapse: String(conv.synapse), scale: String(conv.scale_firing_rates) };
 
   const rl = $('raster-layer');
   rl.textContent = '';

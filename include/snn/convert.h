@@ -2,11 +2,12 @@
  * equivalent), and their one parser shared by snnctl flags, model config
  * files and per-request overrides in the daemon.
  *
- * DESIGN: a conversion is fully described by snn_convert_params. Keys and
- * values are strings everywhere they come from outside ("synapse" "0.005",
+ * DESIGN: a conversion is fully described by snn_convert_params. Its
+ * fields are read from text by the conversion rows of the one option table
+ * (params.h), wherever they come from ("synapse" "0.005",
  * "scale_firing_rates" "20,conv1=10", "v0" "uniform:7"), so the same
  * validation and the same error text apply to a flag, a config key and a
- * JSON override.
+ * request's override.
  */
 #ifndef SNN_CONVERT_H
 #define SNN_CONVERT_H
@@ -64,8 +65,6 @@ typedef struct snn_convert_params {
     float percentile;          /* for SNN_NORM_PERCENTILE, e.g. 99.9 */
     int nthresholds;           /* calibrated per-layer activation scales */
     snn_layer_value thresholds[SNN_MAX_LAYER_PARAMS];
-    int bias_correction;       /* Li et al. 2021 light calibration applied */
-    int nbias_corr;            /* per layer offsets live in the model; count only */
     snn_readout readout;
     snn_maxpool_mode maxpool;
 } snn_convert_params;
@@ -75,28 +74,16 @@ typedef struct snn_convert_params {
  * normalize none, readout filtered; maxpool gated (nengo has none). */
 void snn_convert_params_init(snn_convert_params *p);
 
-/* Set one parameter from its string form. Keys (also accepted with '-'):
- *   neuron            spiking-relu | relu
- *   dt                seconds (0 < dt <= 1)
- *   synapse           seconds | none
- *   scale_firing_rates  X | X,layer=X,... | layer=X,...
- *   v0                zero | half | uniform:SEED
- *   normalize         none | max | percentile:P
- *   readout           filtered | mean
- *   maxpool           gated | avg   (also max_pool; avg = nengo's
- *                     max_to_avg_pool, reported by snn_net_note)
- * Returns SNN_EINVALID with a message naming the key on bad input. */
+/* Set one conversion parameter from its text: the conversion rows of the
+ * option table (params.h: neuron, dt, synapse, scale_firing_rates, v0,
+ * normalize, thresholds, readout, maxpool; '-' accepted for '_'). Returns
+ * SNN_EINVALID with a message naming the key on bad input; other option
+ * names (steps, early_exit) are refused here: they are not conversion. */
 snn_err snn_convert_params_set(snn_convert_params *p, const char *key,
                                const char *value, snn_error *err);
 
-/* Set one parameter as an override of a calibrated conversion (a request
- * on a model's params): snn_convert_params_set plus the rule of calibrated
- * thresholds, which hold for the normalize mode they were calibrated with
- * only. normalize=max or percentile:P other than that mode is SNN_EINVALID
- * (it could not apply); normalize=none drops the thresholds (unused). p is
- * unchanged on error. */
-snn_err snn_convert_params_override(snn_convert_params *p, const char *key,
-                                    const char *value, snn_error *err);
+/* 1 when the two describe the same conversion (the identity of a net). */
+int snn_convert_params_equal(const snn_convert_params *a, const snn_convert_params *b);
 
 /* Scale for a layer name (the per-layer value, else the default). */
 float snn_convert_params_layer_scale(const snn_convert_params *p,
@@ -105,7 +92,8 @@ float snn_convert_params_layer_scale(const snn_convert_params *p,
 float snn_convert_params_layer_threshold(const snn_convert_params *p,
                                          const char *layer);
 
-/* Print the parameters as "key=value key=value" (for logs and --json). */
+/* The parameters as "key=value key=value" in the option table's order, each
+ * value as snn_convert_params_set reads it back (logs, answers, --json). */
 int snn_convert_params_format(const snn_convert_params *p, char *buf,
                               size_t len);
 

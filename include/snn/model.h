@@ -118,7 +118,4 @@ snn_err snn_model_preprocess(const snn_model *m, const uint8_t *pixels,
                              float scale_override, float *out,
                              snn_error *err);
 
-/* Name of the override key bit, e.g. "synapse"; NULL for unknown bits. */
-uint32_t snn_override_bit(const char *key);
-
 #endif

@@ -202,8 +202,9 @@ try {
     eq(r.status, 200, 'classify status');
     const api = await r.json();
     eq(api.steps, steps, 'API steps');
-    if (params.synapse) assert(api.conversion.includes('synapse=0.01'), `API conversion ${api.conversion}`);
-    if (params.scale_firing_rates) assert(api.conversion.includes('scale_firing_rates=30'), `API conversion ${api.conversion}`);
+    const conv = JSON.stringify(api.conversion);
+    if (params.synapse) assert(api.conversion.synapse === 0.01, `API conversion ${conv}`);
+    if (params.scale_firing_rates) assert(api.conversion.scale_firing_rates === 30, `API conversion ${conv}`);
     eq(pageResult.index, String(api.prediction.index), 'prediction index');
     eq(pageResult.label, api.prediction.label, 'prediction label');
     eq(pageResult.text, api.prediction.label, 'prediction shown');

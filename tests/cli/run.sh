@@ -451,11 +451,11 @@ t_maxpool_note() {
 
 t_err_bad_flag_values() {
     refused 2 "synapse: '-1'" run "$TINY" "$ROOT/tests/data/images/gray8.png" --synapse -1 || return 1
-    refused 2 "--steps: '0' is not a whole number" run "$TINY" "$ROOT/tests/data/images/gray8.png" --steps 0 || return 1
+    refused 2 "--steps: steps: '0' is not a whole number" run "$TINY" "$ROOT/tests/data/images/gray8.png" --steps 0 || return 1
     refused 2 "v0: 'uniform:x'" run "$TINY" "$ROOT/tests/data/images/gray8.png" --v0 uniform:x || return 1
-    refused 2 "--steps: 'x'" eval "$TINY" --dataset "folder:$ROOT/tests/data/images/folder" --steps x || return 1
+    refused 2 "--steps: steps: 'x'" eval "$TINY" --dataset "folder:$ROOT/tests/data/images/folder" --steps x || return 1
     refused 2 "scale_firing_rates: '-3'" info "$TINY" --scale-firing-rates -3 || return 1
-    refused 2 'early-exit' eval "$TINY" --dataset "folder:$ROOT/tests/data/images/folder" --early-exit 2:7 || return 1
+    refused 2 '--early-exit: early_exit: min_prob' eval "$TINY" --dataset "folder:$ROOT/tests/data/images/folder" --early-exit 2:7 || return 1
     refused 2 "plot: '$T/x.gif' does not end in .svg or .png" plot probs "$TINY" "$ROOT/tests/data/images/gray8.png" -o "$T/x.gif" || return 1
 }
 

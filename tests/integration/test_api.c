@@ -78,7 +78,9 @@ IT_TEST(it_models_endpoints, 0, NULL)
             neurons += json_integer_value(json_object_get(l, "neurons")) > 0;
     }
     CHECK(neurons >= 1);
-    CHECK(json_is_string(json_object_get(o, "conversion")));
+    json_t *conv = json_object_get(o, "conversion");   /* an object: option -> value */
+    CHECK(json_is_object(conv) && json_is_string(json_object_get(conv, "neuron")) &&
+          json_is_number(json_object_get(conv, "dt")));
     CHECK_EQ_INT(json_array_size(json_object_get(o, "classes")), d->nclasses);
     json_decref(o);
 
@@ -297,7 +299,9 @@ IT_TEST(it_classify_options, 0, NULL)
     /* A conversion override builds (and caches) another network. */
     HTTP(d, "POST", "/classify?steps=3&synapse=0.01", "image/png", png, len, NULL, &r);
     CHECK_MSG(r.status == 200, "status %ld: %s", r.status, r.body);
-    CHECK(strstr(r.body, "synapse=0.01"));
+    o = it_json(&r);
+    CHECK_NEAR(json_number_value(json_object_get(json_object_get(o, "conversion"), "synapse")), 0.01, 0);
+    json_decref(o);
     it_free(&r);
     HTTP(d, "POST", "/classify?steps=3&no_such_option=1", "image/png", png, len, NULL, &r);
     CHECK_EQ_INT(r.status, 400);
@@ -484,4 +488,78 @@ IT_TEST(it_v2_protocol, 0, NULL)
     CHECK_EQ_INT(r.status, 404);
     it_free(&r);
     free(body);
+}
+
+/* One vocabulary: a run option of the library's table means the same in
+ * the query, a JSON body field and v2 parameters, and what cannot apply is
+ * a 400 in each (early_exit as one value was refused before the table).
+ * Rate neurons without a synapse give the same output at every step, so
+ * early exit stops at the same step for any input. */
+IT_TEST(it_run_options_one_vocabulary, 0, NULL)
+{
+    uint8_t *png;
+    size_t len, item = (size_t)d->in_h * d->in_w * d->in_c;
+    http_resp r;
+    CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &len));
+    char *b64 = it_b64(png, len);
+    char *json = malloc(strlen(b64) + 256), *v2 = malloc(item * 4 + 512), path[160];
+    long stops[3];
+    const char *ee[] = {"2:0", "2:7"};
+    for (int bad = 0; bad < 2; bad++) {
+        char q[160];
+        snprintf(q, sizeof q, "/classify?steps=30&neuron=relu&synapse=none&early_exit=%s", ee[bad]);
+        HTTP(d, "POST", q, "image/png", png, len, NULL, &r);
+        long st0 = r.status;
+        json_t *o = it_json(&r);
+        stops[0] = json_integer_value(json_object_get(o, "stop_step"));
+        json_decref(o);
+        it_free(&r);
+        sprintf(json, "{\"image\":\"%s\",\"steps\":30,\"neuron\":\"relu\",\"synapse\":\"none\","
+                      "\"early_exit\":\"%s\"}", b64, ee[bad]);
+        HTTP(d, "POST", "/classify", "application/json", json, strlen(json), NULL, &r);
+        long st1 = r.status;
+        o = it_json(&r);
+        stops[1] = json_integer_value(json_object_get(o, "stop_step"));
+        json_decref(o);
+        it_free(&r);
+        size_t k = (size_t)sprintf(v2, "{\"parameters\":{\"steps\":30,\"neuron\":\"relu\",\"synapse\":\"none\","
+                                       "\"early_exit\":\"%s\"},\"inputs\":[{\"name\":"
+                                       "\"image\",\"datatype\":\"UINT8\",\"shape\":[1,%d,%d,%d],\"data\":[",
+                                   ee[bad], d->in_h, d->in_w, d->in_c);
+        for (size_t i = 0; i < item; i++) k += (size_t)sprintf(v2 + k, "%s0", i ? "," : "");
+        sprintf(v2 + k, "]}],\"outputs\":[{\"name\":\"steps\"}]}");
+        snprintf(path, sizeof path, "/v2/models/%s/infer", d->model);
+        HTTP(d, "POST", path, "application/json", v2, strlen(v2), NULL, &r);
+        long st2 = r.status;
+        o = it_json(&r);
+        stops[2] = json_integer_value(json_array_get(json_object_get(json_array_get(json_object_get(o, "outputs"), 0), "data"), 0));
+        json_decref(o);
+        it_free(&r);
+        if (bad) {
+            CHECK_MSG(st0 == 400 && st1 == 400 && st2 == 400, "early_exit=2:7: %ld %ld %ld", st0, st1, st2);
+        } else {
+            CHECK_MSG(st0 == 200 && st1 == 200 && st2 == 200, "early_exit=2:0: %ld %ld %ld", st0, st1, st2);
+            /* it stopped early, at the same step whatever the door */
+            CHECK_MSG(stops[0] >= 2 && stops[0] < 30, "stop step %ld", stops[0]);
+            CHECK_EQ_INT((int)stops[1], (int)stops[0]);
+            CHECK_EQ_INT((int)stops[2], (int)stops[0]);
+        }
+    }
+    /* calibration output is never a request's option */
+    HTTP(d, "POST", "/classify?thresholds=conv1%3D2", "image/png", png, len, NULL, &r);
+    CHECK_MSG(r.status == 400 && strstr(r.body, "not a per-request option"), "%ld %s", r.status, r.body);
+    it_free(&r);
+    /* the answer's conversion says what ran */
+    HTTP(d, "POST", "/classify?steps=2&maxpool=avg&synapse=none", "image/png", png, len, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    json_t *o = it_json(&r);
+    json_t *conv = json_object_get(o, "conversion");
+    CHECK(!strcmp(json_string_value(json_object_get(conv, "maxpool")), "avg"));
+    CHECK(!strcmp(json_string_value(json_object_get(conv, "synapse")), "none"));
+    json_decref(o);
+    it_free(&r);
+    free(png);
+    free(b64);
+    free(json);
+    free(v2);
 }

@@ -246,8 +246,9 @@ IT_TEST(it_safety_normalize_override_applies_or_400, 0, NULL)
     CHECK_EQ_INT(sf_status(d, "POST", "/v1/models/nocal/load", NULL), 200);
     json_t *def = sf_classify_json(d, "/v1/models/cal/classify", &st);
     CHECK_EQ_INT(st, 200);
-    const char *defconv = json_string_value(json_object_get(def, "conversion"));
-    CHECK(defconv && strstr(defconv, "normalize=percentile:99.9") && strstr(defconv, "thresholds="));
+    json_t *defconv = json_object_get(def, "conversion");
+    const char *norm = json_string_value(json_object_get(defconv, "normalize"));
+    CHECK(norm && !strcmp(norm, "percentile:99.9") && json_is_string(json_object_get(defconv, "thresholds")));
     /* modes the thresholds were not calibrated for cannot apply: 400 */
     const char *bad[] = {"max", "percentile:99", "percentile:50"};
     for (int i = 0; i < 3; i++) {
@@ -267,9 +268,10 @@ IT_TEST(it_safety_normalize_override_applies_or_400, 0, NULL)
     /* none applies (thresholds 1): the answer says so and differs */
     json_t *none = sf_classify_json(d, "/v1/models/cal/classify?normalize=none", &st);
     CHECK_EQ_INT(st, 200);
-    const char *conv = json_string_value(json_object_get(none, "conversion"));
-    CHECK_MSG(conv && strstr(conv, "normalize=none") && !strstr(conv, "thresholds"),
-              "conversion of normalize=none: %s", conv ? conv : "(none)");
+    json_t *conv = json_object_get(none, "conversion");
+    const char *nn = json_string_value(json_object_get(conv, "normalize"));
+    CHECK_MSG(nn && !strcmp(nn, "none") && !json_object_get(conv, "thresholds"), "conversion of normalize=none: %s",
+              nn ? nn : "(none)");
     CHECK_MSG(!json_equal(json_object_get(none, "probabilities"), json_object_get(def, "probabilities")),
               "normalize=none gave the default probabilities");
     /* a model without thresholds: max cannot apply either */

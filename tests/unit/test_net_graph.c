@@ -22,6 +22,7 @@
 #include "snn/calibrate.h"
 #include "snn/engine.h"
 #include "snn/model.h"
+#include "snn/params.h"
 #include "test.h"
 
 extern int snn_simd_fast;
