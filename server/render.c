@@ -165,6 +165,15 @@ static json_t *energy(const srv_job *j, const snn_net *net, const snn_result *r)
     return a;
 }
 
+/* What the conversion changed in the network's function (snn_net_note):
+ * an array, empty when nothing. */
+static json_t *notes_json(const snn_net *net)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < snn_net_nnotes(net); i++) json_array_append_new(a, json_string(snn_net_note(net, i)));
+    return a;
+}
+
 /* The conversion as an object: the conversion rows of the option table,
  * each value as its option text reads it (numbers as numbers); rows at a
  * default that formats omit (thresholds none, maxpool gated) are absent. */
@@ -200,6 +209,7 @@ char *srv_render_result(const srv_job *j, const snn_net *net, const snn_result *
     json_object_set_new(o, "steps", json_integer(r->steps));
     json_object_set_new(o, "dt", json_real(snn_net_params(net)->dt));
     json_object_set_new(o, "conversion", conversion_json(snn_net_params(net)));
+    json_object_set_new(o, "notes", notes_json(net));
     json_object_set_new(o, "classes", classes_json(m, r->nclasses));
     if (j->batch_form) {
         json_t *a = json_array();
@@ -278,6 +288,7 @@ json_t *srv_render_model(srv_model *e, srv_version *v, int detail)
             json_array_append_new(ov, json_string(row->name));
     }
     json_object_set_new(o, "overridable", ov);
+    json_object_set_new(o, "notes", notes_json(net));
     json_t *ee = json_object();
     json_object_set_new(ee, "patience", json_integer(m->cfg.early_exit.patience));
     json_object_set_new(ee, "min_prob", json_real(m->cfg.early_exit.min_prob));

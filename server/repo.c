@@ -458,6 +458,8 @@ static snn_err load_locked(srv_model *e, int force, snn_error *err)
             e->name, v->version_str, dir, (srv_now() - t0) * 1e3,
             snn_net_nlayers(v->def->net), v->memory_bytes,
             old ? ", replaces the previous version" : "");
+    for (int i = 0; i < snn_net_nnotes(v->def->net); i++)   /* never a silent change of function */
+        srv_log(SRV_LOG_WARN, NULL, "model %s: %s", e->name, snn_net_note(v->def->net, i));
     srv_version_release(old);
     return SNN_OK;
 }

@@ -199,3 +199,60 @@ IT_TEST(it_cors_off_by_default, 0, NULL)
     CHECK(!it_header(&r, "Access-Control-Allow-Origin"));
     it_free(&r);
 }
+
+/* No silent change of function: a model whose config plans its MaxPool as
+ * AveragePool (maxpool avg) says so in its metadata, its answers and the
+ * log; the default (gated) has no note, and a request's maxpool=avg gets
+ * the note in its answer. tests/data/tiny-nhwc has a MaxPool. */
+IT_TEST(it_conversion_notes_everywhere, 0, NULL)
+{
+    char cmd[1600], path[160];
+    const char *root = getenv("SNN_ROOT");
+    snprintf(cmd, sizeof cmd,
+             "set -e; r='%s'; s=\"$(cd '%s' && pwd)/tests/data/tiny-nhwc\"; mkdir -p \"$r/nhwc\" \"$r/nhwcavg\";"
+             "ln -s \"$s/model.onnx\" \"$r/nhwc/model.onnx\"; cp \"$s/config.json\" \"$r/nhwc/config.json\";"
+             "ln -s \"$s/model.onnx\" \"$r/nhwcavg/model.onnx\";"
+             "sed 's/\"dt\":0.001}/\"dt\":0.001,\"maxpool\":\"avg\"}/' \"$s/config.json\" > \"$r/nhwcavg/config.json\"",
+             d->repo, root ? root : ".");
+    CHECK_OK(system(cmd));
+    http_resp r;
+    HTTP(d, "POST", "/v1/models/nhwc/load", NULL, NULL, 0, NULL, &r);
+    CHECK_MSG(r.status == 200, "%ld %s", r.status, r.body);
+    it_free(&r);
+    HTTP(d, "POST", "/v1/models/nhwcavg/load", NULL, NULL, 0, NULL, &r);
+    CHECK_MSG(r.status == 200, "%ld %s", r.status, r.body);
+    it_free(&r);
+    const char *names[] = {"nhwc", "nhwcavg"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "/v1/models/%s", names[i]);
+        HTTP(d, "GET", path, NULL, NULL, 0, NULL, &r);
+        json_t *o = it_json(&r);
+        it_free(&r);
+        json_t *notes = json_object_get(o, "notes");
+        CHECK(json_is_array(notes));
+        CHECK_EQ_INT((int)json_array_size(notes), i);
+        if (i) CHECK(strstr(json_string_value(json_array_get(notes, 0)), "AveragePool"));
+        json_decref(o);
+    }
+    /* a request's override: the answer carries the note */
+    uint8_t *png;
+    size_t len;
+    CHECK_OK(it_png(d, 8, 8, 1, &png, &len));
+    HTTP(d, "POST", "/v1/models/nhwc/classify?steps=2&maxpool=avg", "image/png", png, len, NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    json_t *o = it_json(&r);
+    it_free(&r);
+    CHECK_EQ_INT((int)json_array_size(json_object_get(o, "notes")), 1);
+    json_decref(o);
+    HTTP(d, "POST", "/v1/models/nhwc/classify?steps=2", "image/png", png, len, NULL, &r);
+    o = it_json(&r);
+    it_free(&r);
+    CHECK_EQ_INT((int)json_array_size(json_object_get(o, "notes")), 0);
+    json_decref(o);
+    free(png);
+    /* and the log said it when the model was loaded */
+    size_t ll;
+    char *log = it_read_file(d->logpath, &ll);
+    CHECK_MSG(log && strstr(log, "WARN  req=- model nhwcavg: ") && strstr(log, "AveragePool"), "no note logged");
+    free(log);
+}
