@@ -12,6 +12,7 @@
 #include "snn/image.h"
 #include "snn/model.h"
 #include "snn/params.h"
+#include "snn/version.h"
 
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
@@ -88,6 +89,8 @@ typedef struct cli_sim {
     int label;                  /* true class, -1 = unknown or not a class of the model */
     int raster_layer;           /* layer index in net, -1 = none */
     snn_result res;             /* one image; res.steps ran (early exit may stop sooner) */
+    int ann_pred;               /* the ANN's class for the same input (snn_graph_run) */
+    float ann_prob;             /* its probability (softmax of the output unless it is one) */
 } cli_sim;
 
 /* Load the model with the flags of o (cli_model_load), the image, preprocess,

@@ -28,6 +28,26 @@ static int load_data(const snn_model *m, const char *spec, const char *split, in
         cli_errorf("%s", err.msg);
         return -1;
     }
+    /* A dataset of another task would score as if the network were wrong:
+     * labels beyond the model's classes, or (for datasets whose classes have
+     * names, not folders, which are labelled by order) no class name in
+     * common with a model whose classes are named. */
+    int named_model = 0, common = 0;
+    for (int c = 0; c < m->cfg.nclasses; c++) {
+        char idx[16];
+        snprintf(idx, sizeof idx, "%d", c);
+        named_model |= strcmp(m->cfg.classes[c], idx) != 0;
+        for (int k = 0; d->ds->class_names && k < d->ds->nclasses; k++)
+            common |= d->ds->class_names[k] && !strcmp(d->ds->class_names[k], m->cfg.classes[c]);
+    }
+    int by_name = strncmp(spec, "folder:", 7) && d->ds->class_names && named_model;
+    if (d->ds->nclasses > m->cfg.nclasses || (by_name && !common)) {
+        cli_errorf("%s does not fit %s: %d classes of %dx%dx%d images (%s, ...), the model takes %d classes "
+                   "(%s, ...) of %dx%dx%d", spec, m->cfg.name, d->ds->nclasses, d->ds->width, d->ds->height,
+                   d->ds->channels, d->ds->class_names && d->ds->class_names[0] ? d->ds->class_names[0] : "?",
+                   m->cfg.nclasses, m->cfg.classes[0], m->cfg.in_w, m->cfg.in_h, m->cfg.in_c);
+        return -1;
+    }
     size_t isz = snn_model_input_size(m);
     d->inputs = malloc(sizeof(float) * isz * (size_t)(d->ds->n ? d->ds->n : 1));
     if (!d->inputs) {

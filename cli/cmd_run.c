@@ -40,7 +40,7 @@ static void print_run(const cli_sim *sim, int topk)
     printf("prediction: %s (p=%.3f) after %d steps", m->cfg.classes[res->pred[0]],
            res->pred_prob[0], res->stop_step[0]);
     if (sim->label >= 0) printf("; true class: %s", m->cfg.classes[sim->label]);
-    printf("\n");
+    printf("\nANN prediction: %s (p=%.3f)\n", m->cfg.classes[sim->ann_pred], sim->ann_prob);
     double spikes = 0;
     for (int l = 0; l < res->nlayers; l++) spikes += res->layers[l].spikes;
     const snn_device *loihi = snn_energy_device_find("loihi");

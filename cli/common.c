@@ -2,6 +2,7 @@
  * with overrides and calibration, image arguments, one image through the
  * converted network (run, plot), .npy. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,6 +366,29 @@ int cli_simulate_one(const cli_sim_req *rq, const cli_opts *o, cli_sim *out)
         cli_errorf("%s", err.msg);
         goto out;
     }
+    /* the ANN on the same input, for comparison */
+    int nc = out->res.nclasses;
+    float *ann = malloc(sizeof(float) * (size_t)nc);
+    if (!ann || snn_graph_run(m->graph, in, 1, ann, NULL, NULL, &err)) {
+        cli_errorf("%s", ann ? err.msg : "out of memory");
+        free(ann);
+        goto out;
+    }
+    double sum = 0, mx = ann[0];
+    int is_prob = 1;
+    for (int c = 0; c < nc; c++) {
+        sum += ann[c];
+        is_prob &= ann[c] >= 0 && ann[c] <= 1;
+        if (ann[c] > mx) mx = ann[c];
+    }
+    if (!is_prob || fabs(sum - 1) > 1e-3) {   /* logits: the softmax the readout applies too */
+        sum = 0;
+        for (int c = 0; c < nc; c++) sum += (ann[c] = (float)exp(ann[c] - mx));
+        for (int c = 0; c < nc; c++) ann[c] = (float)(ann[c] / sum);
+    }
+    out->ann_pred = snn_argmax(ann, nc);
+    out->ann_prob = ann[out->ann_pred];
+    free(ann);
     rc = 0;
 out:
     snn_engine_free(e);

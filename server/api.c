@@ -109,6 +109,13 @@ static void infer_on(srv_req *r, srv_model *e, srv_version *v, srv_api_kind api,
                             "multipart/form-data, application/json)", ct);
             goto out;
         }
+        if (ctype_is(ct, "application/octet-stream") && r->len &&
+            snn_image_sniff(r->body, r->len) == SNN_IMAGE_UNKNOWN) {
+            /* raw bytes must say what they are: an image's signature */
+            srv_reply_error(r, 415, "the application/octet-stream body is not an image: its first bytes "
+                                    "are neither a PNG nor a JPEG signature");
+            goto out;
+        }
         if (srv_body_classify(j, &o, ct, r->body ? r->body : "", r->len, &err) != SNN_OK) {
             srv_reply_error(r, status_of(err.code), "%s", err.msg);
             goto out;
@@ -144,7 +151,7 @@ static void infer_on(srv_req *r, srv_model *e, srv_version *v, srv_api_kind api,
         snprintf(url, sizeof url, "/v1/jobs/%s/events", jid);
         json_object_set_new(a, "events", json_string(url));
         snprintf(url, sizeof url, "/v1/jobs/%s", jid);
-        json_object_set_new(a, "status", json_string(url));
+        json_object_set_new(a, "url", json_string(url));   /* "status" is an HTTP code everywhere */
         json_object_set_new(a, "model", json_string(e->name));
         json_object_set_new(a, "expires_in_s", json_integer(srv_cfg.job_ttl_s));
         srv_reply_json(r, 202, a);
@@ -183,7 +190,7 @@ static void h_web(srv_req *r)
 static void h_healthz(srv_req *r)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "status", json_string("ok"));
+    json_object_set_new(o, "live", json_true());
     srv_reply_json(r, 200, o);
 }
 
@@ -191,7 +198,7 @@ static void h_readyz(srv_req *r)
 {
     json_t *o = json_object();
     int ready = srv_is_ready();
-    json_object_set_new(o, "status", json_string(ready ? "ready" : "not ready"));
+    json_object_set_new(o, "ready", json_boolean(ready));
     json_object_set_new(o, "models_ready", json_integer(srv_repo_ready_count()));
     if (!ready) {
         char why[SNN_MODEL_NAME_MAX + 64];

@@ -897,9 +897,10 @@ snn_err srv_body_classify(srv_job *j, srv_opts *o, const char *ctype, const char
                           size_t len, snn_error *err)
 {
     if (len == 0) return snn_error_set(err, SNN_EINVALID, "empty request body");
-    if (!ctype || !*ctype || ctype_is(ctype, "application/octet-stream")) {
-        if (snn_image_sniff(body, len) != SNN_IMAGE_UNKNOWN) ctype = "image/png";
-        else ctype = "application/json";
+    if (ctype_is(ctype, "application/octet-stream")) {
+        ctype = "image/png";   /* an image: the HTTP side refused other bytes (415) */
+    } else if (!ctype || !*ctype) {
+        ctype = snn_image_sniff(body, len) != SNN_IMAGE_UNKNOWN ? "image/png" : "application/json";
     }
     if (ctype_is(ctype, "image/png") || ctype_is(ctype, "image/jpeg") ||
         ctype_is(ctype, "image/jpg")) {

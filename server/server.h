@@ -48,8 +48,9 @@
 #include "snn/image.h"
 #include "snn/model.h"
 #include "snn/params.h"
+#include "snn/version.h"
 
-#define SRV_VERSION "0.1.0"
+#define SRV_VERSION SNN_VERSION
 #define SRV_ID_MAX 65          /* request ids: up to 64 printable chars */
 #define SRV_MAX_MODELS 64
 #define SRV_MAX_DEVICES 16

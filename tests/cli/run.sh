@@ -414,6 +414,27 @@ t_help_every_command() {
     done
 }
 
+t_run_ann_beside_snn() {
+    ok run "$TINY" "$ROOT/tests/data/images/gray8.png" --steps 3 || return 1
+    grep -Eq '^ANN prediction: [^ ]+ \(p=[01]\.[0-9]+\)$' "$T/out" ||
+        { why="no ANN prediction line in: $(cat "$T/out")"; return 1; }
+}
+
+t_eval_refuses_other_dataset() {
+    have_fm || return 0
+    have_cifar || return 0
+    refused 1 "does not fit fashion-mnist: 10 classes of 32x32x3 images \(airplane" \
+        eval "$FM" --dataset "cifar10:$CIFAR" --limit 5 || return 1
+}
+
+t_version_both_binaries() {
+    ok --version || return 1
+    grep -qx 'snnctl [0-9][0-9.]*' "$T/out" || { why="snnctl --version printed '$(first "$T/out")'"; return 1; }
+    v=$(sed 's/^snnctl //' "$T/out")
+    d=$("$ROOT/$BUILD/snnd" --version) || { why="snnd --version failed"; return 1; }
+    [ "$d" = "snnd $v" ] || { why="snnd --version '$d', snnctl $v"; return 1; }
+}
+
 t_err_missing_model() {
     refused 1 "$T/no-such-model" info "$T/no-such-model" || return 1
     refused 1 "$T/no-such-model" run "$T/no-such-model" "$T/x.png" || return 1
@@ -631,6 +652,9 @@ case_ plot_probs_label_not_a_class t_plot_probs_foreign_label
 case_ maxpool_avg_is_reported t_maxpool_note
 case_ error_unknown_command t_err_unknown_command
 case_ help_every_command t_help_every_command
+case_ version_both_binaries t_version_both_binaries
+case_ run_ann_beside_snn t_run_ann_beside_snn
+case_ eval_refuses_other_dataset t_eval_refuses_other_dataset
 case_ error_missing_model t_err_missing_model
 case_ error_corrupt_model t_err_corrupt_model
 case_ error_bad_flag_values t_err_bad_flag_values

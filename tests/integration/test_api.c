@@ -36,7 +36,7 @@ IT_TEST(it_health_and_request_id, 0, NULL)
     HTTP(d, "GET", "/healthz", NULL, NULL, 0, hdr, &r);
     CHECK_EQ_INT(r.status, 200);
     CHECK(it_header(&r, "X-Request-ID") && !strcmp(it_header(&r, "X-Request-ID"), "test-id.42"));
-    CHECK(strstr(r.body, "\"ok\"") != NULL);
+    CHECK(strstr(r.body, "\"live\":true") != NULL);
     it_free(&r);
     HTTP(d, "GET", "/readyz", NULL, NULL, 0, NULL, &r);
     CHECK_EQ_INT(r.status, 200);

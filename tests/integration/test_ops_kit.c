@@ -256,3 +256,43 @@ IT_TEST(it_conversion_notes_everywhere, 0, NULL)
     CHECK_MSG(log && strstr(log, "WARN  req=- model nhwcavg: ") && strstr(log, "AveragePool"), "no note logged");
     free(log);
 }
+
+/* Raw bytes must be an image (415 naming the image, not a JSON parse
+ * error), and "status" is an HTTP code wherever an answer has one. */
+IT_TEST(it_octet_stream_not_image_and_status_vocabulary, 0, NULL)
+{
+    http_resp r;
+    const char junk[] = "{\"pixels\":[1,2,3]}  not an image";
+    HTTP(d, "POST", "/classify", "application/octet-stream", junk, sizeof junk - 1, NULL, &r);
+    CHECK_MSG(r.status == 415 && strstr(r.body, "not an image"), "%ld %s", r.status, r.body);
+    it_free(&r);
+    HTTP(d, "GET", "/healthz", NULL, NULL, 0, NULL, &r);
+    json_t *o = it_json(&r);
+    it_free(&r);
+    CHECK(json_is_true(json_object_get(o, "live")) && !json_object_get(o, "status"));
+    json_decref(o);
+    HTTP(d, "GET", "/readyz", NULL, NULL, 0, NULL, &r);
+    o = it_json(&r);
+    it_free(&r);
+    CHECK(json_is_true(json_object_get(o, "ready")) && !json_object_get(o, "status"));
+    json_decref(o);
+    uint8_t *png;
+    size_t len;
+    CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &png, &len));
+    HTTP(d, "POST", "/v1/jobs?steps=2", "application/octet-stream", png, len, NULL, &r);
+    free(png);
+    CHECK_EQ_INT(r.status, 202);
+    o = it_json(&r);
+    it_free(&r);
+    const char *url = json_string_value(json_object_get(o, "url"));
+    CHECK(url && !strncmp(url, "/v1/jobs/", 9) && !json_object_get(o, "status"));
+    /* once done, the job's status is the HTTP code of its answer */
+    HTTP(d, "GET", json_string_value(json_object_get(o, "events")), NULL, NULL, 0, NULL, &r);
+    it_free(&r);
+    HTTP(d, "GET", url, NULL, NULL, 0, NULL, &r);
+    json_t *job = it_json(&r);
+    it_free(&r);
+    CHECK(json_is_integer(json_object_get(job, "status")) && json_integer_value(json_object_get(job, "status")) == 200);
+    json_decref(job);
+    json_decref(o);
+}
