@@ -205,7 +205,7 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "snnctl: evaluating %s on %d images, %d steps (%s)\n", m->cfg.name,
                 d.ds->n, steps, pbuf);
     }
-    if (eval_snn(net, d.inputs, d.ds->labels, d.ds->n, &ro, o.threads, !json, &acc)) goto out;
+    if (eval_snn(net, d.inputs, d.ds->labels, d.ds->n, &ro, o.threads, 1, &acc)) goto out;
     if (dump) {
         int64_t dims[3] = {steps, d.ds->n, acc.nclasses};
         if (cli_write_npy(dump, acc.dump, 3, dims)) goto out;
@@ -431,7 +431,7 @@ int cmd_sweep(int argc, char **argv)
                 if (r >= 0) ro.early_exit = ees[r];
                 eval_acc acc;
                 if (eval_acc_init(&acc, net, n, maxsteps, 0) ||
-                    eval_snn(net, d.inputs, d.ds->labels, n, &ro, o.threads, 0, &acc)) {
+                    eval_snn(net, d.inputs, d.ds->labels, n, &ro, o.threads, 1, &acc)) {
                     snn_net_free(net);
                     goto out;
                 }

@@ -427,6 +427,17 @@ t_eval_refuses_other_dataset() {
         eval "$FM" --dataset "cifar10:$CIFAR" --limit 5 || return 1
 }
 
+t_progress_only_on_a_terminal() {
+    command -v script >/dev/null 2>&1 || { why="script (util-linux) missing"; return 1; }
+    # a terminal on stderr (script's pty): a progress bar that ends full
+    script -qec "'$ROOT/$BUILD/snnctl' eval '$TINY' --dataset 'folder:$ROOT/tests/data/images/folder' --json >/dev/null" \
+        /dev/null > "$T/tty" 2>&1 || { why="eval under a terminal failed"; return 1; }
+    tr '\r' '\n' < "$T/tty" | grep -q '\[#*\] 3/3 images' || { why="no progress bar: $(cat "$T/tty")"; return 1; }
+    # no terminal: nothing on stderr
+    ok eval "$TINY" --dataset "folder:$ROOT/tests/data/images/folder" --json || return 1
+    [ ! -s "$T/err" ] || { why="stderr without a terminal: $(first "$T/err")"; return 1; }
+}
+
 t_version_both_binaries() {
     ok --version || return 1
     grep -qx 'snnctl [0-9][0-9.]*' "$T/out" || { why="snnctl --version printed '$(first "$T/out")'"; return 1; }
@@ -653,6 +664,7 @@ case_ maxpool_avg_is_reported t_maxpool_note
 case_ error_unknown_command t_err_unknown_command
 case_ help_every_command t_help_every_command
 case_ version_both_binaries t_version_both_binaries
+case_ progress_only_on_a_terminal t_progress_only_on_a_terminal
 case_ run_ann_beside_snn t_run_ann_beside_snn
 case_ eval_refuses_other_dataset t_eval_refuses_other_dataset
 case_ error_missing_model t_err_missing_model
