@@ -195,6 +195,48 @@ static json_t *conversion_json(const snn_convert_params *p)
     return o;
 }
 
+/* One image's spikes per neuron layer (batch items: the run's totals are
+ * spike_stats at the top level). */
+static json_t *image_spike_stats(const snn_net *net, const snn_result *r, int img)
+{
+    json_t *a = json_array();
+    double dt = snn_net_params(net)->dt;
+    int steps = r->stop_step[img] > 0 ? r->stop_step[img] : r->steps;
+    for (int l = 0; l < r->nlayers && l < snn_net_nlayers(net); l++) {
+        const snn_layer_info *li = snn_net_layer(net, l);
+        const snn_layer_stats *st = &r->layers[l];
+        if (li->kind != SNN_LAYER_NEURONS) continue;
+        double n = (double)st->neurons, sp = st->spikes_by_image[img];
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(li->name));
+        json_object_set_new(o, "spikes", json_real(sp));
+        json_object_set_new(o, "rate_hz", json_real(n > 0 && steps > 0 && dt > 0 ? sp / (n * steps * dt) : 0));
+        json_object_set_new(o, "fired_fraction", json_real(n > 0 ? st->fired_by_image[img] / n : 0));
+        json_object_set_new(o, "syn_events", json_real(n > 0 ? sp * (double)li->fanout_total / n : 0));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+/* One image's energy on each requested device, beside the ANN's. */
+static json_t *image_energy(const srv_job *j, const snn_net *net, const snn_result *r, int img)
+{
+    json_t *a = json_array();
+    for (int d = 0; d < j->ndevices; d++) {
+        snn_energy es, ea;
+        snn_energy_snn_image(net, r, img, j->devices[d], &es);
+        snn_energy_ann(net, j->devices[d], &ea);
+        json_t *o = json_object();
+        json_object_set_new(o, "device", json_string(j->devices[d]->name));
+        json_object_set_new(o, "snn_joules", json_real(es.joules));
+        json_object_set_new(o, "ann_joules", json_real(ea.joules));
+        json_object_set_new(o, "snn_synops", json_real(es.synops));
+        json_object_set_new(o, "snn_to_ann", json_real(ea.joules > 0 ? es.joules / ea.joules : 0));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
 char *srv_render_result(const srv_job *j, const snn_net *net, const snn_result *r, int off,
                         size_t *len, size_t *json_len)
 {
@@ -213,7 +255,13 @@ char *srv_render_result(const srv_job *j, const snn_net *net, const snn_result *
     json_object_set_new(o, "classes", classes_json(m, r->nclasses));
     if (j->batch_form) {
         json_t *a = json_array();
-        for (int b = 0; b < j->n; b++) json_array_append_new(a, image_result(j, r, off + b));
+        for (int b = 0; b < j->n; b++) {
+            json_t *x = image_result(j, r, off + b);
+            /* a batch's statistics image by image (the top level has the totals) */
+            if (j->spike_stats) json_object_set_new(x, "spike_stats", image_spike_stats(net, r, off + b));
+            if (j->ndevices) json_object_set_new(x, "energy", image_energy(j, net, r, off + b));
+            json_array_append_new(a, x);
+        }
         json_object_set_new(o, "results", a);
     } else {
         json_t *one = image_result(j, r, off);

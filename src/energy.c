@@ -61,6 +61,26 @@ void snn_energy_ann(const snn_net *n, const snn_device *d, snn_energy *out)
     out->joules = out->synops * d->j_per_synop + out->neuron_updates * d->j_per_neuron;
 }
 
+void snn_energy_snn_image(const snn_net *n, const snn_result *r, int image, const snn_device *d,
+                          snn_energy *out)
+{
+    double steps = r->stop_step[image] > 0 ? r->stop_step[image] : r->steps;
+    out->device = d;
+    out->neuron_updates = neuron_units(n) * steps;
+    if (d->spiking) {
+        double ev = 0;
+        for (int l = 1; l < r->nlayers; l++) {
+            double neurons = (double)n->layers[l].info.neurons;
+            if (neurons > 0)
+                ev += r->layers[l].spikes_by_image[image] * (double)n->layers[l].info.fanout_total / neurons;
+        }
+        out->synops = (double)n->stages[0].macs + ev;
+    } else {
+        out->synops = total_macs(n) * steps;
+    }
+    out->joules = out->synops * d->j_per_synop + out->neuron_updates * d->j_per_neuron;
+}
+
 void snn_energy_snn(const snn_net *n, const snn_result *r, int nimages, const snn_device *d,
                     snn_energy *out)
 {

@@ -334,7 +334,11 @@ void snn_result_deinit(snn_result *r)
     free(r->pred_prob);
     free(r->stop_step);
     if (r->layers)
-        for (int i = 0; i < r->nlayers; i++) free(r->layers[i].spikes_per_step);
+        for (int i = 0; i < r->nlayers; i++) {
+            free(r->layers[i].spikes_per_step);
+            free(r->layers[i].spikes_by_image);
+            free(r->layers[i].fired_by_image);
+        }
     free(r->layers);
     free(r->raster.neuron_index);
     free(r->raster.counts);
@@ -360,7 +364,9 @@ snn_err snn_result_init(snn_result *r, const snn_net *net, int max_batch, int ma
              (r->stop_step = calloc((size_t)max_batch, sizeof(int))) &&
              (r->layers = calloc((size_t)net->nlayers, sizeof *r->layers));
     for (int i = 0; ok && i < net->nlayers; i++)
-        ok = (r->layers[i].spikes_per_step = calloc((size_t)max_steps, sizeof(double))) != NULL;
+        ok = (r->layers[i].spikes_per_step = calloc((size_t)max_steps, sizeof(double))) &&
+             (r->layers[i].spikes_by_image = calloc((size_t)max_batch, sizeof(double))) &&
+             (r->layers[i].fired_by_image = calloc((size_t)max_batch, sizeof(double)));
     if (ok && raster_neurons)
         ok = (r->raster.neuron_index = calloc((size_t)raster_neurons, sizeof(int64_t))) &&
              (r->raster.counts = calloc((size_t)raster_neurons * max_steps, sizeof(uint16_t)));
@@ -502,6 +508,8 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
         ls->neurons = net->layers[l].info.neurons;
         ls->spikes = ls->fired_neurons = ls->syn_events = 0;
         memset(ls->spikes_per_step, 0, sizeof(double) * (size_t)res->max_steps);
+        memset(ls->spikes_by_image, 0, sizeof(double) * (size_t)res->max_batch);
+        memset(ls->fired_by_image, 0, sizeof(double) * (size_t)res->max_batch);
     }
     snn_raster *ras = &res->raster;
     ras->layer = -1;
@@ -636,7 +644,10 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                     float *s = out + t * n;
                     if (net->params.neuron == SNN_NEURON_SPIKING_RELU) {
                         double k = neuron_update(v, J, s, n, dt, ly->amplitude, jmax, fired);
-                        if (o->stats) res->layers[l].spikes_per_step[t0 + t] += k;
+                        if (o->stats) {
+                            res->layers[l].spikes_per_step[t0 + t] += k;
+                            res->layers[l].spikes_by_image[b] += k;
+                        }
                         if (b == 0 && ras->layer == l) {
                             uint16_t *row = ras->counts + (size_t)(t0 + t) * ras->nneurons;
                             float inv = dt / ly->amplitude;
@@ -691,6 +702,7 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                 int64_t c = 0;
                 for (int64_t i = 0; i < n; i++) c += f[i];
                 ls->fired_neurons += (double)c;
+                ls->fired_by_image[b] = (double)c;
             }
             ls->syn_events = n > 0 ? ls->spikes * (double)net->layers[l].info.fanout_total / (double)n : 0;
         }

@@ -34,6 +34,10 @@ typedef struct snn_energy {
  * pays every connection every step (synops = MACs x steps). */
 void snn_energy_snn(const snn_net *n, const snn_result *r, int nimages,
                     const snn_device *d, snn_energy *out);
+/* The same for one image of the run (a batch item), from its own spikes and
+ * its own step count (early exit stops images at different steps). */
+void snn_energy_snn_image(const snn_net *n, const snn_result *r, int image,
+                          const snn_device *d, snn_energy *out);
 /* The ANN's cost per image on device d: MACs plus one update per neuron. */
 void snn_energy_ann(const snn_net *n, const snn_device *d, snn_energy *out);
 

@@ -98,6 +98,8 @@ typedef struct snn_layer_stats {
     double *spikes_per_step;    /* [steps], all images */
     double fired_neurons;       /* neurons that spiked at least once, summed over images */
     double syn_events;          /* spikes x fan-out: synaptic events caused */
+    double *spikes_by_image;    /* [batch] spikes of each image, all its steps */
+    double *fired_by_image;     /* [batch] neurons of each image that spiked at least once */
 } snn_layer_stats;
 
 typedef struct snn_raster {

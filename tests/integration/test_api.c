@@ -563,3 +563,46 @@ IT_TEST(it_run_options_one_vocabulary, 0, NULL)
     free(json);
     free(v2);
 }
+
+/* A batch request's spike statistics and energy, image by image: each
+ * result has its own, and they add up to the batch's totals at the top. */
+IT_TEST(it_batch_stats_per_image, 0, NULL)
+{
+    uint8_t *p1, *p2;
+    size_t l1, l2;
+    http_resp r;
+    CHECK_OK(it_png(d, d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &p1, &l1));
+    CHECK_OK(it_jpeg(d->in_w, d->in_h, d->in_c == 3 ? 3 : 1, &p2, &l2));
+    char *b1 = it_b64(p1, l1), *b2 = it_b64(p2, l2);
+    char *body = malloc(strlen(b1) + strlen(b2) + 256);
+    sprintf(body, "{\"images\":[\"%s\",\"%s\"],\"steps\":8,\"spike_stats\":true,\"energy\":\"loihi\","
+                  "\"scale_firing_rates\":50}", b1, b2);
+    HTTP(d, "POST", "/classify", "application/json", body, strlen(body), NULL, &r);
+    CHECK_MSG(r.status == 200, "%ld %.300s", r.status, r.body);
+    json_t *o = it_json(&r);
+    it_free(&r);
+    json_t *res = json_object_get(o, "results"), *tot = json_object_get(o, "spike_stats");
+    CHECK_EQ_INT((int)json_array_size(res), 2);
+    for (size_t l = 0; l < json_array_size(tot); l++) {
+        double sum = 0;
+        for (size_t i = 0; i < 2; i++) {
+            json_t *per = json_object_get(json_array_get(res, i), "spike_stats");
+            CHECK(!strcmp(json_string_value(json_object_get(json_array_get(per, l), "name")),
+                          json_string_value(json_object_get(json_array_get(tot, l), "name"))));
+            sum += json_number_value(json_object_get(json_array_get(per, l), "spikes"));
+        }
+        CHECK_NEAR(sum, json_number_value(json_object_get(json_array_get(tot, l), "spikes")), 1e-6);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        json_t *e = json_array_get(json_object_get(json_array_get(res, i), "energy"), 0);
+        CHECK(!strcmp(json_string_value(json_object_get(e, "device")), "loihi"));
+        CHECK(json_number_value(json_object_get(e, "snn_joules")) > 0);
+        CHECK(json_number_value(json_object_get(e, "ann_joules")) > 0);
+    }
+    json_decref(o);
+    free(body);
+    free(b1);
+    free(b2);
+    free(p1);
+    free(p2);
+}

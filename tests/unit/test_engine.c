@@ -446,3 +446,46 @@ TEST(engine_early_exit_waits_for_input)
     snn_net_free(net);
     snn_model_free(m);
 }
+
+/* In a batch every image has its own spike counts and energy: equal to the
+ * same image run alone, and summing to the batch's totals. */
+TEST(engine_per_image_stats_and_energy)
+{
+    snn_model *m = load_fashion();
+    CHECK(m);
+    const char *kv[][2] = {{"scale_firing_rates", "50"}};
+    snn_net *net = tnet_new(m, kv, 1);
+    CHECK(net);
+    size_t isz = snn_model_input_size(m);
+    float *x = synthetic_inputs(m, 2, 7);   /* two different images */
+    snn_result both, one[2];
+    CHECK_OK(tnet_run(net, x, 2, 10, 0, SNN_ENGINE_FAST, &both));
+    for (int b = 0; b < 2; b++) CHECK_OK(tnet_run(net, x + (size_t)b * isz, 1, 10, 0, SNN_ENGINE_FAST, &one[b]));
+    const snn_device *loihi = snn_energy_device_find("loihi");
+    int differ = 0;
+    for (int l = 0; l < both.nlayers; l++) {
+        const snn_layer_stats *s = &both.layers[l];
+        if (snn_net_layer(net, l)->kind != SNN_LAYER_NEURONS) continue;
+        CHECK_NEAR(s->spikes_by_image[0] + s->spikes_by_image[1], s->spikes, 0);
+        CHECK_NEAR(s->fired_by_image[0] + s->fired_by_image[1], s->fired_neurons, 0);
+        for (int b = 0; b < 2; b++) {
+            CHECK_NEAR(s->spikes_by_image[b], one[b].layers[l].spikes, 0);
+            CHECK_NEAR(s->fired_by_image[b], one[b].layers[l].fired_neurons, 0);
+        }
+        differ |= s->spikes_by_image[0] != s->spikes_by_image[1];
+    }
+    CHECK(differ);
+    for (int b = 0; b < 2; b++) {
+        snn_energy ei, ea;
+        snn_energy_snn_image(net, &both, b, loihi, &ei);
+        snn_energy_snn(net, &one[b], 1, loihi, &ea);
+        CHECK_NEAR(ei.joules, ea.joules, 1e-12 * ea.joules);
+        CHECK_NEAR(ei.synops, ea.synops, 1e-9 * ea.synops);
+    }
+    snn_result_deinit(&both);
+    snn_result_deinit(&one[0]);
+    snn_result_deinit(&one[1]);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
