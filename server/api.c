@@ -72,7 +72,6 @@ static void infer_on(srv_req *r, srv_model *e, srv_version *v, srv_api_kind api,
         srv_reply_error(r, 500, "out of memory");
         return;
     }
-    j->api = api;
     j->deadline = r->t0 + (double)srv_cfg.request_timeout_ms / 1e3;
     j->client_fd = srv_req_fd(r);      /* body.c's decode watches it */
     j->client_may_half_close = r->may_half_close;
@@ -129,6 +128,8 @@ static void infer_on(srv_req *r, srv_model *e, srv_version *v, srv_api_kind api,
         srv_reply_error(r, status_of(err.code), "%s", err.msg);
         goto out;
     }
+    /* where the run's steps and answer go: this API's renderers */
+    j->sink = api == SRV_API_V2 ? &srv_sink_v2 : j->stream ? &srv_sink_classify_stream : &srv_sink_classify;
     /* the client's deadline, within the server's */
     if (o.timeout_us > 0 && r->t0 + (double)o.timeout_us / 1e6 < j->deadline)
         j->deadline = r->t0 + (double)o.timeout_us / 1e6;

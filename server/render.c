@@ -1,11 +1,13 @@
 /* render.c: results and models as JSON.
  *
- * DESIGN: the only place that knows the shape of answers: /classify
- * results (single image or "results" per image for batch requests), the
- * SSE `timestep` event data, Open Inference Protocol v2 infer responses and
- * model descriptions. Workers call srv_render_result right after the engine
- * run, while the worker's snn_result still holds the run, so nothing is
- * copied out of it first. Floats are printed with 6 significant digits.
+ * DESIGN: the shape of /classify answers (single image or "results" per
+ * image for batch requests), their SSE `timestep` event data and model
+ * descriptions (v2.c has the v2 protocol's). The scheduler reaches the
+ * answers only through a job's sink (srv_sink_classify, and
+ * srv_sink_classify_stream for streams): a worker calls it right after the
+ * engine run, or after each step, while its snn_result still holds the
+ * run, so nothing is copied out of it first. Floats are printed with 6
+ * significant digits.
  */
 #include "server.h"
 
@@ -237,11 +239,10 @@ static json_t *image_energy(const srv_job *j, const snn_net *net, const snn_resu
     return a;
 }
 
-char *srv_render_result(const srv_job *j, const snn_net *net, const snn_result *r, int off,
-                        size_t *len, size_t *json_len)
+static char *classify_answer(const srv_job *j, const snn_net *net, const snn_result *r, int off,
+                             size_t *len, size_t *json_len)
 {
     *json_len = 0;
-    if (j->api == SRV_API_V2) return srv_v2_render(j, r, off, len, json_len);
     const snn_model *m = j->ver->m;
     double now = srv_now();
     json_t *o = json_object();
@@ -280,7 +281,8 @@ char *srv_render_result(const srv_job *j, const snn_net *net, const snn_result *
     return s;
 }
 
-char *srv_render_step(const srv_job *j, const snn_result *r, int off, int s)
+/* SSE data of one timestep (step index s, 0-based). new. */
+static char *render_step(const srv_job *j, const snn_result *r, int off, int s)
 {
     const snn_model *m = j->ver->m;
     int nc = r->nclasses;
@@ -301,6 +303,17 @@ char *srv_render_step(const srv_job *j, const snn_result *r, int off, int s)
     json_decref(o);
     return str;
 }
+
+/* A finished step of a streamed /classify run: one `timestep` event. */
+static void classify_step(srv_job *j, const snn_result *r, int off, int s)
+{
+    char *data = render_step(j, r, off, s);
+    if (data) srv_job_event(j, "timestep", data);
+    free(data);
+}
+
+const srv_sink srv_sink_classify = {NULL, classify_answer};
+const srv_sink srv_sink_classify_stream = {classify_step, classify_answer};
 
 json_t *srv_render_model(srv_model *e, srv_version *v, int detail)
 {

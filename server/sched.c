@@ -21,6 +21,11 @@
  * waits up to max-queue-delay-ms from the head job's arrival for them; a
  * lone client never waits.
  *
+ * The scheduler knows no API: a job brings its version, run parameters,
+ * input, deadline and cancel flag, and a sink (srv_sink) chosen by the
+ * handler that made it; finished steps go to the sink's step(), when it has
+ * one (the run then goes step by step), and the outcome to its answer().
+ *
  * Deadlines cover queue wait and run: an expired job at the head of a queue
  * is answered 504 without running; during a run the engine's step callback
  * (every chunk-steps steps, every step for streams) checks each job's
@@ -41,6 +46,8 @@
  * isolation.
  */
 #include "server.h"
+
+#include <assert.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -84,6 +91,7 @@ static void q_unlink(srv_model *m, srv_job *j)
 snn_err srv_sched_submit(srv_job *j)
 {
     srv_model *m = j->model;
+    assert(j->sink && j->sink->answer);   /* the handler's job: every job has its API's sink */
     uv_mutex_lock(&mu);
     /* No draining check here: a request whose headers arrived before
      * SIGTERM is in flight and finishes; http.c refuses the ones that
@@ -264,12 +272,8 @@ static int step_cb(void *ud, const snn_result *res, int first, int last)
     int alive = run_alive(c, srv_now());
     for (int i = 0; i < c->n; i++) {
         srv_job *j = c->jobs[i];
-        if (!j->stream || atomic_load(&j->cancelled)) continue;
-        for (int s = first; s < last; s++) {
-            char *data = srv_render_step(j, res, c->off[i], s);
-            if (data) srv_job_event(j, "timestep", data);
-            free(data);
-        }
+        if (!j->sink->step || atomic_load(&j->cancelled)) continue;
+        for (int s = first; s < last; s++) j->sink->step(j, res, c->off[i], s);
     }
     if (alive && last < c->steps) alive = gate_hold(c);
     return alive == 0;
@@ -353,7 +357,7 @@ static void run_batch(worker *w, srv_job **jobs, int njobs, int nimg)
     snn_run_opts opts;
     snn_run_opts_init(&opts);
     opts.steps = run->steps;
-    opts.chunk = jobs[0]->stream ? 1 : (int)srv_cfg.chunk_steps;
+    opts.chunk = jobs[0]->sink->step ? 1 : (int)srv_cfg.chunk_steps;   /* a step sink: step by step */
     opts.early_exit = run->early_exit;
     opts.stats = 1;
     opts.raster_layer = run->raster_layer;
@@ -382,7 +386,7 @@ static void run_batch(worker *w, srv_job **jobs, int njobs, int nimg)
         } else {
             size_t len;
             size_t json_len;
-            char *body = srv_render_result(j, net->net, res, off[i], &len, &json_len);
+            char *body = j->sink->answer(j, net->net, res, off[i], &len, &json_len);
             if (body) srv_job_complete_n(j, 200, body, len, json_len);
             else srv_job_complete(j, 500, NULL, "out of memory rendering the result");
         }

@@ -254,7 +254,22 @@ snn_err srv_net_worker(srv_version *v, srv_net *n, int w, snn_engine **e,
                        snn_result **r, snn_error *err);
 
 /* ----------------------------------------------------------------- job */
-typedef enum { SRV_API_CLASSIFY, SRV_API_V2 } srv_api_kind;
+typedef enum { SRV_API_CLASSIFY, SRV_API_V2 } srv_api_kind;   /* api.c's request kinds */
+struct srv_job;
+
+/* Where a run's steps and outcome go. The scheduler knows no API: it runs
+ * a job's version, parameters and input under its deadline and cancel flag,
+ * hands each finished step to the sink's step() when there is one (the run
+ * then goes step by step), and completes the job with the sink's answer().
+ * The handler that made the job picks the sink of its API: render.c's for
+ * /classify and its server-sent events, v2.c's for the v2 protocol. Job
+ * images are items [off, off + j->n) of the run. */
+typedef struct srv_sink {
+    void (*step)(struct srv_job *j, const snn_result *r, int off, int s);
+    char *(*answer)(const struct srv_job *j, const snn_net *net, const snn_result *r, int off, size_t *len,
+                    size_t *json_len);   /* *json_len 0: JSON, else the JSON part before binary data */
+} srv_sink;
+extern const srv_sink srv_sink_classify, srv_sink_classify_stream, srv_sink_v2;
 typedef enum { SRV_JOB_NEW, SRV_JOB_QUEUED, SRV_JOB_RUNNING, SRV_JOB_DONE } srv_job_state;
 
 /* What a v2 infer request asked for (v2.c): its id and the outputs, in
@@ -286,7 +301,7 @@ typedef struct srv_job {
     char id[SRV_ID_MAX];                /* the request id */
     srv_model *model;
     srv_version *ver;                   /* referenced while the job lives */
-    srv_api_kind api;
+    const srv_sink *sink;               /* its API's step and answer (never NULL once queued) */
     /* input */
     int n;                              /* images */
     int batch_form;                     /* answer with a per-image array */
@@ -436,13 +451,8 @@ json_t *srv_json_parse(const char *body, size_t len, snn_error *err);
 int srv_base64_decode(const char *in, size_t len, uint8_t **out, size_t *outlen);
 
 /* -------------------------------------------------------------- render */
-/* Called by a worker after a successful run: the job's answer. Job
- * images are items [off, off + j->n) of the run. *json_len is 0 for a JSON
- * answer, else the length of the JSON header that binary data follows. */
-char *srv_render_result(const srv_job *j, const snn_net *net,
-                        const snn_result *r, int off, size_t *len, size_t *json_len);
-/* SSE data of one timestep (step index s, 0-based). new. */
-char *srv_render_step(const srv_job *j, const snn_result *r, int off, int s);
+/* /classify answers and their server-sent events are the sinks
+ * srv_sink_classify and srv_sink_classify_stream (see srv_sink). */
 char *srv_render_error(const char *msg, size_t *len);
 json_t *srv_render_model(srv_model *m, srv_version *v, int detail);
 
@@ -455,8 +465,7 @@ json_t *srv_render_model(srv_model *m, srv_version *v, int detail);
 json_t *srv_v2_metadata(srv_model *e, srv_version *v);
 snn_err srv_v2_parse(srv_job *j, srv_opts *o, const char *body, size_t len, const char *hdrlen,
                      snn_error *err);
-char *srv_v2_render(const srv_job *j, const snn_result *r, int off, size_t *len,
-                    size_t *json_len);
+/* ... and the response: the sink srv_sink_v2. */
 
 /* ---------------------------------------------------------------- http */
 struct MHD_Connection;

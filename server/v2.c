@@ -515,8 +515,10 @@ static void classification(const snn_model *m, const float *p, int nc, int k, js
     }
 }
 
-char *srv_v2_render(const srv_job *j, const snn_result *r, int off, size_t *len, size_t *json_len)
+static char *v2_answer(const srv_job *j, const snn_net *net, const snn_result *r, int off, size_t *len,
+                       size_t *json_len)
 {
+    (void)net;
     const snn_model *m = j->ver->m;
     int nc = r->nclasses, n = j->n;
     json_t *o = json_object(), *outs = json_array();
@@ -605,3 +607,5 @@ char *srv_v2_render(const srv_job *j, const snn_result *r, int off, size_t *len,
     free(bin.p);
     return s;
 }
+
+const srv_sink srv_sink_v2 = {NULL, v2_answer};   /* no stream: one answer */
