@@ -490,7 +490,11 @@ IT_TEST(hl_pixel_array_amplification, 0, NULL)
         CHECK_MSG(st == 400, "non-rectangular 150^4 claim answered %d: %s", st, err);
     }
     free(j);
-    long grown = it_proc_status(d, "VmPeak") - peak0;   /* finding H2, fixed in body.c */
-    CHECK_MSG(grown < 256 * 1024, "a 1.2 KB body made the daemon's peak virtual size grow %ld MiB",
+    /* Trusting the claim would reserve 150^4 floats (1.9 GiB). A connection
+     * thread's first allocation may reserve a new glibc arena (64 MiB of
+     * address space each) and its stack (8 MiB): growth of that kind is
+     * noise, so the bound sits between the two (finding H2, fixed in body.c). */
+    long grown = it_proc_status(d, "VmPeak") - peak0;
+    CHECK_MSG(grown < 1024 * 1024, "a 1.2 KB body made the daemon's peak virtual size grow %ld MiB",
               grown / 1024);
 }
