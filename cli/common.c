@@ -313,7 +313,7 @@ int cli_simulate_one(const cli_sim_req *rq, const cli_opts *o, cli_sim *out)
     out->model = cli_model_load(rq->model, o, &out->params, &steps);
     if (!out->model) return 1;
     const snn_model *m = out->model;
-    if (rq->raster_layer && out->params.neuron != SNN_NEURON_SPIKING_RELU) {
+    if (rq->raster_layer && !snn_neuron_spikes(out->params.neuron)) {
         /* only plot raster records a raster */
         cli_errorf("plot raster: --neuron %s has no spikes to plot",
                    snn_neuron_type_name(out->params.neuron));

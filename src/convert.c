@@ -24,8 +24,10 @@ void snn_convert_params_init(snn_convert_params *p)
 
 const char *snn_neuron_type_name(snn_neuron_type t)
 {
-    return t == SNN_NEURON_RELU ? "relu" : "spiking-relu";
+    return t == SNN_NEURON_RELU ? "relu" : t == SNN_NEURON_IF ? "if" : "spiking-relu";
 }
+
+int snn_neuron_spikes(snn_neuron_type t) { return t != SNN_NEURON_RELU; }
 
 snn_err snn_convert_params_set(snn_convert_params *p, const char *key, const char *value,
                                snn_error *err)

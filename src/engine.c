@@ -93,6 +93,43 @@ SIMD_RET(double, neuron_update,
 
 #define JMAX_NONE 1e9f
 
+/* Integrate-and-fire on the signed current: v += J dt (clamped to
+ * [-1e9, jmax] like the spiking ReLU's, so v stays finite and the count
+ * fits an int), floor(v) spikes when v >= 1, subtracted; below 0 v keeps
+ * its deficit, so inhibition cancels excitation. Branchless. */
+SIMD_INLINE double neuron_if_body(float *restrict v, const float *restrict J, float *restrict out,
+                                  int64_t n, float dt, float amplitude, float jmax,
+                                  uint8_t *restrict fired)
+{
+    int64_t spikes = 0;
+    const float h = amplitude / dt;
+    for (int64_t i = 0; i < n; i++) {
+        float j = J[i] < jmax ? J[i] : jmax;
+        j = j > -1e9f ? j : -1e9f;
+        float vi = v[i] + j * dt;
+        float pos = vi > 0.0f ? vi : 0.0f;
+        pos = pos < 2e9f ? pos : 2e9f;
+        int32_t k = (int32_t)pos;
+        float kf = (float)k;
+        v[i] = vi - kf;
+        out[i] = kf * h;
+        spikes += k;
+    }
+    if (fired)
+        for (int64_t i = 0; i < n; i++) fired[i] |= out[i] > 0.0f;
+    return (double)spikes;
+}
+SIMD_RET(double, neuron_if,
+         (float *restrict v, const float *restrict J, float *restrict out, int64_t n, float dt,
+          float amplitude, float jmax, uint8_t *restrict fired),
+         (v, J, out, n, dt, amplitude, jmax, fired))
+
+double snn_neuron_if(float *v, const float *J, float *out, int64_t n, float dt, float amplitude,
+                     uint8_t *fired)
+{
+    return neuron_if(v, J, out, n, dt, amplitude, JMAX_NONE, fired);
+}
+
 double snn_neuron_spiking_relu(float *v, const float *J, float *out, int64_t n, float dt,
                                float amplitude, uint8_t *fired)
 {
@@ -642,8 +679,10 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                     /* a constant input (stage 0: the image) needs J once */
                     if (t == 0 || ustride || ystate) input_current(J, ystate, u, bias, n, ly->gain, fa, fb);
                     float *s = out + t * n;
-                    if (net->params.neuron == SNN_NEURON_SPIKING_RELU) {
-                        double k = neuron_update(v, J, s, n, dt, ly->amplitude, jmax, fired);
+                    if (snn_neuron_spikes(net->params.neuron)) {
+                        double k = net->params.neuron == SNN_NEURON_IF
+                                       ? neuron_if(v, J, s, n, dt, ly->amplitude, jmax, fired)
+                                       : neuron_update(v, J, s, n, dt, ly->amplitude, jmax, fired);
                         if (o->stats) {
                             res->layers[l].spikes_per_step[t0 + t] += k;
                             res->layers[l].spikes_by_image[b] += k;

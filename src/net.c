@@ -356,7 +356,7 @@ static snn_err add_pool(plan *p, const snn_node *n)
     /* the output shape is the graph's (graph_node_infer) */
     const gshape *os = &p->shapes[n->out];
     op->out = (kshape){p->c, (int)os->d[2], (int)os->d[3], 1};
-    if (op->kind == KOP_MAXPOOL) op->gated = p->net->params.neuron == SNN_NEURON_SPIKING_RELU;
+    if (op->kind == KOP_MAXPOOL) op->gated = snn_neuron_spikes(p->net->params.neuron);
     if (as_avg && p->net->nnotes < NET_MAX_NOTES)
         snprintf(p->net->notes[p->net->nnotes++], sizeof p->net->notes[0],
                  "MaxPool '%.80s' converted to AveragePool (maxpool=avg, nengo_dl "

@@ -189,6 +189,10 @@ void kop_maxpool_gate(const kop *op, const float *in, float *out, int nframes, f
 /* Neuron and synapse updates (engine.c), exposed for unit tests.
  * Spiking ReLU, n steps of one neuron vector: v += max(J,0)*dt; k = floor(v);
  * v -= k; out = k * amplitude / dt. Returns the number of spikes. */
+/* Integrate-and-fire on the signed current (neuron "if"): v += J*dt; k =
+ * floor(v) when v >= 1, else 0; v -= k; out = k * amplitude / dt. */
+double snn_neuron_if(float *v, const float *J, float *out, int64_t n, float dt, float amplitude,
+                     uint8_t *fired);
 double snn_neuron_spiking_relu(float *v, const float *J, float *out, int64_t n, float dt,
                                float amplitude, uint8_t *fired);
 /* The same with the current clamped to jmax (a Clip layer's maximum rate). */

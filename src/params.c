@@ -141,7 +141,8 @@ static snn_err p_neuron(snn_run_params *p, const char *v, snn_error *err)
 {
     if (!strcmp(v, "spiking-relu") || !strcmp(v, "spiking_relu")) p->convert.neuron = SNN_NEURON_SPIKING_RELU;
     else if (!strcmp(v, "relu")) p->convert.neuron = SNN_NEURON_RELU;
-    else return snn_error_set(err, SNN_EINVALID, "neuron: '%s' is not spiking-relu or relu", v);
+    else if (!strcmp(v, "if")) p->convert.neuron = SNN_NEURON_IF;
+    else return snn_error_set(err, SNN_EINVALID, "neuron: '%s' is not spiking-relu, if or relu", v);
     return SNN_OK;
 }
 static void f_neuron(const snn_run_params *p, char *b, size_t n)
@@ -380,7 +381,8 @@ static void f_min_margin(const snn_run_params *p, char *b, size_t n) { num_f(p->
 
 static const snn_param params[] = {
     {"steps", "N", "timesteps to simulate (nengo n_steps)", SNN_OVR_STEPS, 0, p_steps, f_steps},
-    {"neuron", "spiking-relu|relu", "spiking or rate neurons (nengo swap_activations)", SNN_OVR_NEURON, CONV,
+    {"neuron", "spiking-relu|if|relu",
+     "nengo's spiking ReLU, integrate-and-fire on the signed current, or rate neurons", SNN_OVR_NEURON, CONV,
      p_neuron, f_neuron},
     {"dt", "S", "seconds per step (0.001)", SNN_OVR_DT, CONV, p_dt, f_dt},
     {"synapse", "S|none", "low-pass time constant on neuron-to-neuron paths (nengo synapse)", SNN_OVR_SYNAPSE,

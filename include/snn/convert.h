@@ -21,8 +21,11 @@
 #define SNN_LAYER_NAME_MAX 64
 
 typedef enum {
-    SNN_NEURON_SPIKING_RELU,   /* nengo SpikingRectifiedLinear */
-    SNN_NEURON_RELU            /* nengo RectifiedLinear: the rate network */
+    SNN_NEURON_SPIKING_RELU,   /* nengo SpikingRectifiedLinear: v += max(J,0) dt */
+    SNN_NEURON_RELU,           /* nengo RectifiedLinear: the rate network */
+    SNN_NEURON_IF              /* integrate-and-fire on the signed current (Rueckauer 2017,
+                                * SpikingJelly IF): v += J dt, floor(v) spikes when v >= 1,
+                                * subtracted; inhibition cancels excitation */
 } snn_neuron_type;
 
 typedef enum {
@@ -98,5 +101,7 @@ int snn_convert_params_format(const snn_convert_params *p, char *buf,
                               size_t len);
 
 const char *snn_neuron_type_name(snn_neuron_type t);
+/* 1 for the neurons that spike (spiking-relu, if), 0 for rate neurons. */
+int snn_neuron_spikes(snn_neuron_type t);
 
 #endif

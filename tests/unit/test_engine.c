@@ -489,3 +489,68 @@ TEST(engine_per_image_stats_and_energy)
     snn_net_free(net);
     snn_model_free(m);
 }
+
+/* neuron "if": the membrane integrates the signed current, so inhibition
+ * cancels excitation (the spiking ReLU rectifies every step and keeps
+ * firing); spikes are floor(v), subtracted. */
+TEST(engine_if_neuron_hand_sequence)
+{
+    /* J = +1500, -1500, +1500, ... at dt 1 ms: v 1.5 -> spike, 0.5 -> -1.0 ->
+     * 0.5 -> -1.0: one spike in all; the spiking ReLU fires on every + step */
+    float vi = 0, vr = 0, out;
+    double ki = 0, kr = 0;
+    for (int t = 0; t < 6; t++) {
+        float J = t % 2 ? -1500.0f : 1500.0f;
+        ki += snn_neuron_if(&vi, &J, &out, 1, 0.001f, 0.5f, NULL);
+        kr += snn_neuron_spiking_relu(&vr, &J, &out, 1, 0.001f, 0.5f, NULL);
+    }
+    CHECK_NEAR(ki, 1, 0);
+    CHECK_NEAR(kr, 4, 0);   /* 1.5, 3.0, 4.5: floor sums 1 + 2 + 1 */
+    CHECK_NEAR(vi, -1.0, 1e-5);
+    /* several spikes in one step, the remainder kept; never a negative spike */
+    float v = 0.25f, J = 3100, o2;
+    CHECK_NEAR(snn_neuron_if(&v, &J, &o2, 1, 0.001f, 0.5f, NULL), 3, 0);
+    CHECK_NEAR(o2, 1500, 1e-3);
+    CHECK_NEAR(v, 0.35, 1e-5);
+    J = -5000;
+    CHECK_NEAR(snn_neuron_if(&v, &J, &o2, 1, 0.001f, 0.5f, NULL), 0, 0);
+    CHECK(o2 == 0 && v < 0);
+}
+
+/* The fast engine and the reference agree with neuron "if" too, and its
+ * rate equals the ANN in the limit the spiking ReLU's does not reach: on a
+ * net with negative currents, "if" fires fewer spikes. */
+TEST(engine_if_fast_matches_reference)
+{
+    snn_model *m = load_fashion();
+    CHECK(m);
+    const char *kv[][2] = {{"scale_firing_rates", "200"}, {"v0", "half"}, {"neuron", "if"}};
+    snn_net *net = tnet_new(m, kv, 3);
+    const char *kv2[][2] = {{"scale_firing_rates", "200"}, {"v0", "half"}};
+    snn_net *relu = tnet_new(m, kv2, 2);
+    CHECK(net && relu);
+    const int B = 3, T = 15;
+    float *x = synthetic_inputs(m, B, 3);
+    snn_result fast, ref, sr;
+    CHECK_OK(tnet_run(net, x, B, T, 0, SNN_ENGINE_FAST, &fast));
+    CHECK_OK(tnet_run(net, x, B, T, 0, SNN_ENGINE_REFERENCE, &ref));
+    CHECK_OK(tnet_run(relu, x, B, T, 0, SNN_ENGINE_FAST, &sr));
+    double maxd = 0, sf = 0, sref = 0, srelu = 0;
+    for (int i = 0; i < T * B * 10; i++) maxd = fmax(maxd, fabs(fast.probs[i] - ref.probs[i]));
+    for (int l = 0; l < fast.nlayers; l++) {
+        sf += fast.layers[l].spikes;
+        sref += ref.layers[l].spikes;
+        srelu += sr.layers[l].spikes;
+    }
+    CHECK(sref > 100);
+    CHECK_NEAR(sf / sref, 1.0, 0.01);
+    CHECK_NEAR(maxd, 0, 2e-3);
+    CHECK_MSG(sf < srelu, "if fired %g spikes, spiking-relu %g", sf, srelu);
+    snn_result_deinit(&fast);
+    snn_result_deinit(&ref);
+    snn_result_deinit(&sr);
+    free(x);
+    snn_net_free(net);
+    snn_net_free(relu);
+    snn_model_free(m);
+}
