@@ -210,20 +210,20 @@ class Nhwc(nn.Module):
         return self.fc(x.permute(0, 2, 3, 1).flatten(1))
 
 
-# name: (class, logical input C x H x W, layout, export mode)
+# name: (class, logical input C x H x W, layout, export mode, seed)
 # export mode "eval": torch's default, which folds every BatchNorm that
 # follows a Conv into it; "preserve": TrainingMode.PRESERVE on the eval-mode
 # model, which keeps each BatchNormalization node (inference form) so the
 # importer's own folding is exercised.
 ZOO = {
-    "residual": (Residual, (3, 8, 8), "nchw", "eval"),
-    "residual_bn": (Residual, (3, 8, 8), "nchw", "preserve"),
-    "depthwise": (Depthwise, (3, 8, 8), "nchw", "preserve"),
-    "inception": (Inception, (3, 8, 8), "nchw", "eval"),
-    "bn_after_pool": (BnAfterPool, (1, 8, 8), "nchw", "eval"),
-    "vgg_maxpool": (VggMaxpool, (3, 8, 8), "nchw", "eval"),
-    "input_norm": (InputNorm, (3, 8, 8), "nchw", "eval"),
-    "nhwc": (Nhwc, (3, 8, 8), "nhwc", "eval"),
+    "residual": (Residual, (3, 8, 8), "nchw", "eval", 1),
+    "residual_bn": (Residual, (3, 8, 8), "nchw", "preserve", 1),  # = residual
+    "depthwise": (Depthwise, (3, 8, 8), "nchw", "preserve", 3),
+    "inception": (Inception, (3, 8, 8), "nchw", "eval", 4),
+    "bn_after_pool": (BnAfterPool, (1, 8, 8), "nchw", "eval", 5),
+    "vgg_maxpool": (VggMaxpool, (3, 8, 8), "nchw", "eval", 6),
+    "input_norm": (InputNorm, (3, 8, 8), "nchw", "eval", 7),
+    "nhwc": (Nhwc, (3, 8, 8), "nhwc", "eval", 8),
 }
 
 
@@ -247,9 +247,9 @@ def insert_dropout(m, after_op, nth):
     m.graph.node.insert(idx + 1, drop)
 
 
-def make(name, out_root, seed, log):
+def make(name, out_root, log):
     import onnx
-    cls, (c, h, w), layout, mode = ZOO[name]
+    cls, (c, h, w), layout, mode, seed = ZOO[name]
     torch.manual_seed(seed)
     model = randomize(cls(), seed)
     shape = (c, h, w) if layout == "nchw" else (h, w, c)
@@ -315,10 +315,10 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
-    for i, name in enumerate(ZOO):
+    for name in ZOO:
         if args.only and name not in args.only:
             continue
-        make(name, args.out, i + 1, print)
+        make(name, args.out, print)
 
 
 if __name__ == "__main__":
