@@ -247,8 +247,8 @@ class FashionNet(nn.Module):
 
 CIFAR_MEAN = [0.4914, 0.4822, 0.4465]
 CIFAR_STD = [0.2470, 0.2435, 0.2616]
-EPOCHS_RESNET = 20
-EPOCHS_VGG = 16
+EPOCHS_RESNET = 13
+EPOCHS_VGG = 11
 
 RECIPES = {
     "fashion-mnist": dict(
