@@ -59,6 +59,8 @@ import torch.nn.functional as F
 from onnx import numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "train"))
+import onnx_numpy  # noqa: E402  (tools/train: the ONNX attribute reader)
 DEFAULT_MODEL = os.path.join(HERE, "..", "..", "models", "cifar10-seed",
                              "model.onnx")
 
@@ -236,24 +238,6 @@ class SeedSNN:
 #     out[k] = Y[k-1] + bias (softmax of it when the graph ends in Softmax).
 # v0 draws one vector per neuron layer in node order.
 
-def _onnx_attrs(node):
-    out = {}
-    for a in node.attribute:
-        if a.type == a.INT:
-            out[a.name] = a.i
-        elif a.type == a.FLOAT:
-            out[a.name] = a.f
-        elif a.type == a.INTS:
-            out[a.name] = list(a.ints)
-        elif a.type == a.FLOATS:
-            out[a.name] = list(a.floats)
-        elif a.type == a.TENSOR:
-            out[a.name] = numpy_helper.to_array(a.t)
-        elif a.type == a.STRING:
-            out[a.name] = a.s.decode()
-    return out
-
-
 def _const(arr):
     arr = np.asarray(arr)
     if arr.dtype.kind == "f":
@@ -329,7 +313,7 @@ class GraphSNN:
         self.input = m.graph.input[0].name
         nodes = []
         for n in m.graph.node:
-            at = _onnx_attrs(n)
+            at = onnx_numpy.attrs(n)
             if n.op_type == "Constant":
                 self.consts[n.output[0]] = _const(at["value"])
                 continue

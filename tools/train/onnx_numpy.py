@@ -14,7 +14,8 @@ import numpy as np
 from onnx import numpy_helper
 
 
-def _attrs(node):
+def attrs(node):
+    """A node's attributes as a dict of Python/numpy values."""
     out = {}
     for a in node.attribute:
         if a.type == a.INT:
@@ -101,7 +102,7 @@ def run(model, feeds):
     for k, v in feeds.items():
         env[k] = np.asarray(v, np.float64)
     for node in model.graph.node:
-        at = _attrs(node)
+        at = attrs(node)
         ins = [env[i] if i else None for i in node.input]
         op = node.op_type
         if op == "Conv":

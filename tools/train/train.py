@@ -249,6 +249,11 @@ CIFAR_MEAN = [0.4914, 0.4822, 0.4465]
 CIFAR_STD = [0.2470, 0.2435, 0.2616]
 EPOCHS_RESNET = 13
 EPOCHS_VGG = 11
+# normalised CIFAR-10 input + the SGD one-cycle setup of the cifar10 recipe
+CIFAR_SGD = dict(classes=CIFAR_CLASSES, data="cifar", shape=(3, 32, 32),
+                 scale=1.0 / 255, mean=CIFAR_MEAN, std=CIFAR_STD,
+                 opt="sgd-onecycle", lr=0.1, batch=128, augment=True,
+                 weight_decay=5e-4)
 
 RECIPES = {
     "fashion-mnist": dict(
@@ -272,32 +277,23 @@ RECIPES = {
                     "32/64/128 + BN(folded) + ReLU + avgpool, dense 512) "
                     "trained for conversion: normalised input, random-crop "
                     "and flip augmentation, SGD one-cycle.",
-        classes=CIFAR_CLASSES, data="cifar", shape=(3, 32, 32),
-        scale=1.0 / 255, mean=CIFAR_MEAN, std=CIFAR_STD,
         model=lambda: Cifar10Net(bn=True, dropout=0.3), he=("dense1",),
-        opt="sgd-onecycle", lr=0.1, batch=128, epochs=30, augment=True,
-        weight_decay=5e-4),
+        epochs=30, **CIFAR_SGD),
     "cifar10-resnet": dict(
         description="CIFAR-10 ResNet-14 (conv stem + 3 stages x 2 basic "
                     "blocks, 16/32/64 channels, identity and 1x1-projection "
                     "shortcuts, BatchNorm folded, global average pool, "
                     "linear): normalised input, random-crop and flip "
                     "augmentation, SGD one-cycle.",
-        classes=CIFAR_CLASSES, data="cifar", shape=(3, 32, 32),
-        scale=1.0 / 255, mean=CIFAR_MEAN, std=CIFAR_STD,
         model=lambda: ResNetCifar((16, 32, 64), 2), init="he",
-        opt="sgd-onecycle", lr=0.1, batch=128, epochs=EPOCHS_RESNET,
-        augment=True, weight_decay=5e-4),
+        epochs=EPOCHS_RESNET, **CIFAR_SGD),
     "cifar10-vgg": dict(
         description="CIFAR-10 VGG-style CNN (3 x [conv3x3-BN-ReLU x 2, "
                     "MaxPool 2x2], 32/64/128 channels, BatchNorm folded, "
                     "flatten, linear): normalised input, random-crop and "
                     "flip augmentation, SGD one-cycle.",
-        classes=CIFAR_CLASSES, data="cifar", shape=(3, 32, 32),
-        scale=1.0 / 255, mean=CIFAR_MEAN, std=CIFAR_STD,
         model=lambda: VggCifar(), init="he",
-        opt="sgd-onecycle", lr=0.1, batch=128, epochs=EPOCHS_VGG,
-        augment=True, weight_decay=5e-4),
+        epochs=EPOCHS_VGG, **CIFAR_SGD),
 }
 
 
