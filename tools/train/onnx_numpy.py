@@ -4,16 +4,18 @@ models use, to check an export without onnxruntime.
     import onnx, onnx_numpy
     out = onnx_numpy.run(onnx.load("model.onnx"), {"input": x})["probs"]
 
-Ops: Conv (2-D, groups 1), Relu, Clip, AveragePool, MaxPool, Transpose,
+Ops: Conv (2-D, any group), Relu, Clip, AveragePool, MaxPool, Transpose,
 Reshape, Flatten, Gemm, MatMul, Add, Mul, Sub, Div, Softmax, Constant,
-Shape, Gather, Unsqueeze, Concat, Identity, BatchNormalization.
+Shape, Gather, Unsqueeze, Squeeze, Concat, Pad, Identity, Dropout
+(inference: the input), GlobalAveragePool, BatchNormalization.
 Computation in float64 for a reference-quality result.
 """
 import numpy as np
 from onnx import numpy_helper
 
 
-def _attrs(node):
+def attrs(node):
+    """A node's attributes as a dict of Python/numpy values."""
     out = {}
     for a in node.attribute:
         if a.type == a.INT:
@@ -63,9 +65,15 @@ def _windows(x, kh, kw, strides, pads, fill=0.0):
 def conv(x, w, b, at):
     kh, kw = w.shape[2:]
     strides = at.get("strides", [1, 1])
-    assert at.get("group", 1) == 1 and at.get("dilations", [1, 1]) == [1, 1]
+    assert at.get("dilations", [1, 1]) == [1, 1]
     cols, oh, ow = _windows(x, kh, kw, strides, _pads(at, x, kh, kw, strides))
-    y = np.einsum("nckluv,ockl->nouv", cols, w, optimize=True)
+    groups = at.get("group", 1)
+    cg, og = x.shape[1] // groups, w.shape[0] // groups
+    assert w.shape[1] == cg and w.shape[0] % groups == 0
+    y = np.concatenate([np.einsum("nckluv,ockl->nouv",
+                                  cols[:, g * cg:(g + 1) * cg],
+                                  w[g * og:(g + 1) * og], optimize=True)
+                        for g in range(groups)], axis=1)
     if b is not None:
         y = y + b.reshape(1, -1, 1, 1)
     return y
@@ -94,7 +102,7 @@ def run(model, feeds):
     for k, v in feeds.items():
         env[k] = np.asarray(v, np.float64)
     for node in model.graph.node:
-        at = _attrs(node)
+        at = attrs(node)
         ins = [env[i] if i else None for i in node.input]
         op = node.op_type
         if op == "Conv":
@@ -104,6 +112,8 @@ def run(model, feeds):
         elif op == "Clip":
             lo = ins[1] if len(ins) > 1 and ins[1] is not None else -np.inf
             hi = ins[2] if len(ins) > 2 and ins[2] is not None else np.inf
+            if "min" in at or "max" in at:  # opset < 11 attributes
+                lo, hi = at.get("min", -np.inf), at.get("max", np.inf)
             y = np.clip(ins[0], lo, hi)
         elif op == "AveragePool":
             y = pool(ins[0], at, "avg")
@@ -158,7 +168,13 @@ def run(model, feeds):
             val = float(ins[2]) if len(ins) > 2 and ins[2] is not None else 0.0
             y = np.pad(ins[0], [(pads[i], pads[i + k]) for i in range(k)],
                        constant_values=val)
-        elif op == "Identity":
+        elif op == "GlobalAveragePool":
+            y = ins[0].mean(axis=tuple(range(2, ins[0].ndim)), keepdims=True)
+        elif op == "Squeeze":
+            axes = ins[1] if len(ins) > 1 and ins[1] is not None \
+                else [a for a, d in enumerate(ins[0].shape) if d == 1]
+            y = np.squeeze(ins[0], tuple(int(a) for a in axes))
+        elif op in ("Identity", "Dropout"):
             y = ins[0]
         elif op == "BatchNormalization":
             x, g, bb, m, v = ins[:5]

@@ -4,7 +4,8 @@
     /usr/bin/python3 tools/train/train.py --recipe NAME --out models/NAME \
         [--epochs N] [--seed S] [--threads 2]
 
-Recipes: fashion-mnist, cifar10-seed, cifar10 (see tools/train/README.md).
+Recipes: fashion-mnist, cifar10-seed, cifar10, cifar10-resnet, cifar10-vgg
+(see tools/train/README.md).
 Writes OUT/model.onnx (opset 13, input "input" NCHW float, output "probs",
 dynamic batch axis "N", the graph ends with Softmax) and OUT/config.json
 (schema: include/snn/model.h). The ONNX file is checked with onnx.checker and
@@ -130,6 +131,96 @@ class Cifar10Net(nn.Module):
         return x if logits else F.softmax(x, dim=1)
 
 
+class BasicBlock(nn.Module):
+    """ResNet basic block: conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut
+    (identity, or a 1x1 projection conv + BN when the stride or the width
+    changes), added, then ReLU."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.proj = None
+        if stride != 1 or cin != cout:
+            self.proj = nn.Conv2d(cin, cout, 1, stride, bias=False)
+            self.projbn = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        sc = x if self.proj is None else self.projbn(self.proj(x))
+        return F.relu(y + sc)
+
+
+class ResNetCifar(nn.Module):
+    """CIFAR ResNet (He et al. 2016, section 4.2, with 1x1 projection
+    shortcuts): conv3x3-BN-ReLU stem, three stages of `blocks` basic blocks
+    at `widths` channels (the first block of stages 2 and 3 has stride 2
+    and a projection shortcut, the others identity shortcuts), global
+    average pool, Linear + Softmax."""
+
+    def __init__(self, widths=(16, 32, 64), blocks=2, nclasses=10):
+        super().__init__()
+        self.stem = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
+        self.stembn = nn.BatchNorm2d(widths[0])
+        layers, cin = [], widths[0]
+        for i, c in enumerate(widths):
+            for j in range(blocks):
+                layers.append(BasicBlock(cin, c, 2 if i > 0 and j == 0 else 1))
+                cin = c
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, nclasses)
+
+    def forward(self, x, logits=False):
+        x = F.relu(self.stembn(self.stem(x)))
+        x = self.layers(x)
+        x = self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+        return x if logits else F.softmax(x, dim=1)
+
+
+class VggCifar(nn.Module):
+    """VGG-style: stages of [conv3x3-BN-ReLU] x 2 followed by MaxPool 2x2
+    (`cfg`, "M" = pool), flatten (NCHW order), Linear + Softmax."""
+
+    def __init__(self, cfg=(32, 32, "M", 64, 64, "M", 128, 128, "M"),
+                 size=32, nclasses=10):
+        super().__init__()
+        layers, cin = [], 3
+        for v in cfg:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2))
+                size //= 2
+            else:
+                layers += [nn.Conv2d(cin, v, 3, 1, 1, bias=False),
+                           nn.BatchNorm2d(v), nn.ReLU()]
+                cin = v
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin * size * size, nclasses)
+
+    def forward(self, x, logits=False):
+        x = self.fc(self.features(x).flatten(1))
+        return x if logits else F.softmax(x, dim=1)
+
+
+def he_init(module):
+    """Convs: kaiming normal (fan_out, relu) as torchvision's ResNet; BN
+    scale 1 shift 0, except the last BN of every residual branch, which
+    starts at 0 so each block starts as its shortcut (Goyal et al. 2017);
+    Linear: torch's default."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out",
+                                    nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    for m in module.modules():
+        if isinstance(m, BasicBlock):
+            nn.init.zeros_(m.bn2.weight)
+
+
 class FashionNet(nn.Module):
     """Conv 8 3x3 'same' + ReLU + AvgPool2, Conv 16 3x3 'same' + ReLU +
     AvgPool2, Flatten (channels-last), Dense 64 ReLU, Dense 10 + Softmax."""
@@ -156,6 +247,13 @@ class FashionNet(nn.Module):
 
 CIFAR_MEAN = [0.4914, 0.4822, 0.4465]
 CIFAR_STD = [0.2470, 0.2435, 0.2616]
+EPOCHS_RESNET = 13
+EPOCHS_VGG = 11
+# normalised CIFAR-10 input + the SGD one-cycle setup of the cifar10 recipe
+CIFAR_SGD = dict(classes=CIFAR_CLASSES, data="cifar", shape=(3, 32, 32),
+                 scale=1.0 / 255, mean=CIFAR_MEAN, std=CIFAR_STD,
+                 opt="sgd-onecycle", lr=0.1, batch=128, augment=True,
+                 weight_decay=5e-4)
 
 RECIPES = {
     "fashion-mnist": dict(
@@ -179,11 +277,23 @@ RECIPES = {
                     "32/64/128 + BN(folded) + ReLU + avgpool, dense 512) "
                     "trained for conversion: normalised input, random-crop "
                     "and flip augmentation, SGD one-cycle.",
-        classes=CIFAR_CLASSES, data="cifar", shape=(3, 32, 32),
-        scale=1.0 / 255, mean=CIFAR_MEAN, std=CIFAR_STD,
         model=lambda: Cifar10Net(bn=True, dropout=0.3), he=("dense1",),
-        opt="sgd-onecycle", lr=0.1, batch=128, epochs=30, augment=True,
-        weight_decay=5e-4),
+        epochs=30, **CIFAR_SGD),
+    "cifar10-resnet": dict(
+        description="CIFAR-10 ResNet-14 (conv stem + 3 stages x 2 basic "
+                    "blocks, 16/32/64 channels, identity and 1x1-projection "
+                    "shortcuts, BatchNorm folded, global average pool, "
+                    "linear): normalised input, random-crop and flip "
+                    "augmentation, SGD one-cycle.",
+        model=lambda: ResNetCifar((16, 32, 64), 2), init="he",
+        epochs=EPOCHS_RESNET, **CIFAR_SGD),
+    "cifar10-vgg": dict(
+        description="CIFAR-10 VGG-style CNN (3 x [conv3x3-BN-ReLU x 2, "
+                    "MaxPool 2x2], 32/64/128 channels, BatchNorm folded, "
+                    "flatten, linear): normalised input, random-crop and "
+                    "flip augmentation, SGD one-cycle.",
+        model=lambda: VggCifar(), init="he",
+        epochs=EPOCHS_VGG, **CIFAR_SGD),
 }
 
 
@@ -237,7 +347,10 @@ def train(args, r, log):
     log("data: train %s test %s" % (tuple(xtr_t.shape), tuple(xte_t.shape)))
 
     model = r["model"]()
-    keras_init(model, he=r["he"])
+    if r.get("init") == "he":
+        he_init(model)
+    else:
+        keras_init(model, he=r["he"])
     epochs = args.epochs if args.epochs is not None else r["epochs"]
     batch = r["batch"]
     steps_per_epoch = (len(xtr_t) + batch - 1) // batch
