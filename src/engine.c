@@ -63,20 +63,26 @@ struct snn_engine {
 
 /* ---- neurons and synapses ---- */
 
+/* One kernel for both spiking neurons: v += clamp(J, jmin, jmax) dt,
+ * k = floor(v) spikes when v >= 1 (never negative), v -= k, out = k *
+ * amplitude / dt. jmin 0 is nengo's spiking ReLU (v never decreases, so
+ * the max below is a no-op and its results are nengo's exactly); jmin
+ * -1e9 is "if", whose membrane keeps a deficit, so inhibition cancels
+ * excitation. The clamps keep v below 2^31 (dt <= 1), so the integer count
+ * is floor(v), and the loop has no branch, so it vectorises; a Clip layer
+ * clamps above. */
 SIMD_INLINE double neuron_update_body(float *restrict v, const float *restrict J, float *restrict out,
-                                      int64_t n, float dt, float amplitude, float jmax,
+                                      int64_t n, float dt, float amplitude, float jmin, float jmax,
                                       uint8_t *restrict fired)
 {
     int64_t spikes = 0;
     const float h = amplitude / dt;
     for (int64_t i = 0; i < n; i++) {
-        /* the current is clamped so that v stays below 2^31 (dt <= 1): the
-         * integer count then equals floor(v), v >= 0 always, and the loop
-         * has no branch, so it vectorises; a Clip layer clamps lower */
-        float j = J[i] > 0.0f ? J[i] : 0.0f;
+        float j = J[i] > jmin ? J[i] : jmin;
         j = j < jmax ? j : jmax;
         float vi = v[i] + j * dt;
-        int32_t k = (int32_t)vi;
+        float pos = vi > 0.0f ? vi : 0.0f;
+        int32_t k = (int32_t)pos;
         float kf = (float)k;
         v[i] = vi - kf;
         out[i] = kf * h;
@@ -88,58 +94,29 @@ SIMD_INLINE double neuron_update_body(float *restrict v, const float *restrict J
 }
 SIMD_RET(double, neuron_update,
          (float *restrict v, const float *restrict J, float *restrict out, int64_t n, float dt,
-          float amplitude, float jmax, uint8_t *restrict fired),
-         (v, J, out, n, dt, amplitude, jmax, fired))
+          float amplitude, float jmin, float jmax, uint8_t *restrict fired),
+         (v, J, out, n, dt, amplitude, jmin, jmax, fired))
 
 #define JMAX_NONE 1e9f
-
-/* Integrate-and-fire on the signed current: v += J dt (clamped to
- * [-1e9, jmax] like the spiking ReLU's, so v stays finite and the count
- * fits an int), floor(v) spikes when v >= 1, subtracted; below 0 v keeps
- * its deficit, so inhibition cancels excitation. Branchless. */
-SIMD_INLINE double neuron_if_body(float *restrict v, const float *restrict J, float *restrict out,
-                                  int64_t n, float dt, float amplitude, float jmax,
-                                  uint8_t *restrict fired)
-{
-    int64_t spikes = 0;
-    const float h = amplitude / dt;
-    for (int64_t i = 0; i < n; i++) {
-        float j = J[i] < jmax ? J[i] : jmax;
-        j = j > -1e9f ? j : -1e9f;
-        float vi = v[i] + j * dt;
-        float pos = vi > 0.0f ? vi : 0.0f;
-        pos = pos < 2e9f ? pos : 2e9f;
-        int32_t k = (int32_t)pos;
-        float kf = (float)k;
-        v[i] = vi - kf;
-        out[i] = kf * h;
-        spikes += k;
-    }
-    if (fired)
-        for (int64_t i = 0; i < n; i++) fired[i] |= out[i] > 0.0f;
-    return (double)spikes;
-}
-SIMD_RET(double, neuron_if,
-         (float *restrict v, const float *restrict J, float *restrict out, int64_t n, float dt,
-          float amplitude, float jmax, uint8_t *restrict fired),
-         (v, J, out, n, dt, amplitude, jmax, fired))
+#define JMIN_RELU 0.0f      /* spiking-relu: the current is rectified */
+#define JMIN_IF (-1e9f)     /* if: the signed current */
 
 double snn_neuron_if(float *v, const float *J, float *out, int64_t n, float dt, float amplitude,
                      uint8_t *fired)
 {
-    return neuron_if(v, J, out, n, dt, amplitude, JMAX_NONE, fired);
+    return neuron_update(v, J, out, n, dt, amplitude, JMIN_IF, JMAX_NONE, fired);
 }
 
 double snn_neuron_spiking_relu(float *v, const float *J, float *out, int64_t n, float dt,
                                float amplitude, uint8_t *fired)
 {
-    return neuron_update(v, J, out, n, dt, amplitude, JMAX_NONE, fired);
+    return neuron_update(v, J, out, n, dt, amplitude, JMIN_RELU, JMAX_NONE, fired);
 }
 
 double snn_neuron_spiking_relu_max(float *v, const float *J, float *out, int64_t n, float dt,
                                    float amplitude, float jmax, uint8_t *fired)
 {
-    return neuron_update(v, J, out, n, dt, amplitude, jmax < JMAX_NONE ? jmax : JMAX_NONE, fired);
+    return neuron_update(v, J, out, n, dt, amplitude, JMIN_RELU, jmax < JMAX_NONE ? jmax : JMAX_NONE, fired);
 }
 
 /* J = gain * (x + bias) where x is the synapse state read before its update
@@ -680,9 +657,9 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                     if (t == 0 || ustride || ystate) input_current(J, ystate, u, bias, n, ly->gain, fa, fb);
                     float *s = out + t * n;
                     if (snn_neuron_spikes(net->params.neuron)) {
-                        double k = net->params.neuron == SNN_NEURON_IF
-                                       ? neuron_if(v, J, s, n, dt, ly->amplitude, jmax, fired)
-                                       : neuron_update(v, J, s, n, dt, ly->amplitude, jmax, fired);
+                        double k = neuron_update(v, J, s, n, dt, ly->amplitude,
+                                                 net->params.neuron == SNN_NEURON_IF ? JMIN_IF : JMIN_RELU,
+                                                 jmax, fired);
                         if (o->stats) {
                             res->layers[l].spikes_per_step[t0 + t] += k;
                             res->layers[l].spikes_by_image[b] += k;

@@ -13,23 +13,6 @@
 
 #include "it.h"
 
-/* A sample "name{labels} value" of the metrics text; -1 when absent. */
-static double sf_metric(snnd_proc *d, const char *series)
-{
-    http_resp r;
-    double v = -1;
-    if (it_http(d, "GET", "/metrics", NULL, NULL, 0, NULL, &r) == 0 && r.status == 200) {
-        size_t n = strlen(series);
-        for (const char *p = r.body; (p = strstr(p, series)); p += n)
-            if ((p == r.body || p[-1] == '\n') && p[n] == ' ') {
-                v = strtod(p + n + 1, NULL);
-                break;
-            }
-    }
-    it_free(&r);
-    return v;
-}
-
 /* 1 when the daemon log holds `needle`. */
 static int sf_log_has(snnd_proc *d, const char *needle)
 {
@@ -333,7 +316,7 @@ static int sf_raw_request(snnd_proc *d, const char *head_fmt, const char *path, 
 static int sf_wait_metric(snnd_proc *d, const char *series, double want)
 {
     for (int i = 0; i < 1200; i++) {
-        if (sf_metric(d, series) == want) return 1;
+        if (it_metric(d, series) == want) return 1;
         usleep(25000);
     }
     return 0;
@@ -457,9 +440,9 @@ IT_TEST(it_safety_abandoned_stream_counted_499, 0, "--workers", "1", "--chunk-st
     CHECK_EQ_INT(it_admin(d, "resume"), 200);
     CHECK_MSG(sf_wait_metric(d, "snnd_inflight_requests", 0), "the stream never ended");
     snprintf(series, sizeof series, "snnd_requests_total{model=\"%s\",code=\"499\"}", d->model);
-    CHECK_MSG(sf_metric(d, series) == 1, "abandoned stream counted as 499: %g", sf_metric(d, series));
+    CHECK_MSG(it_metric(d, series) == 1, "abandoned stream counted as 499: %g", it_metric(d, series));
     snprintf(series, sizeof series, "snnd_requests_total{model=\"%s\",code=\"200\"}", d->model);
-    CHECK_MSG(sf_metric(d, series) == -1, "abandoned stream counted as 200: %g", sf_metric(d, series));
+    CHECK_MSG(it_metric(d, series) == -1, "abandoned stream counted as 200: %g", it_metric(d, series));
     free(body);
 }
 
