@@ -131,13 +131,48 @@ class Cifar10Net(nn.Module):
         return x if logits else F.softmax(x, dim=1)
 
 
+class QCFS(nn.Module):
+    """Quantization-clip-floor-shift activation (Bu et al., ICLR 2022), the
+    ReLU of a network trained for conversion: in training
+    y = lam * clamp(floor(x * L / lam + 1/2) / L, 0, 1) with a learned
+    ceiling lam per layer and a straight-through gradient for the floor; in
+    evaluation and in the exported ONNX graph it is Clip(0, lam), a ReLU
+    with a maximum (snnd converts it to a neuron layer whose ceiling is
+    lam). An integrate-and-fire neuron with threshold lam and a half-
+    threshold initial membrane then reproduces the training-time
+    quantisation after about L steps."""
+
+    def __init__(self, levels=4, init=4.0):
+        super().__init__()
+        self.levels = levels
+        self.lam = nn.Parameter(torch.tensor(float(init)))
+
+    def forward(self, x):
+        if not self.training:
+            return torch.clamp(x, 0.0, float(self.lam))
+        q = x * (self.levels / self.lam)
+        q = q + (torch.floor(q + 0.5) - q).detach()
+        return self.lam * torch.clamp(q / self.levels, 0.0, 1.0)
+
+
+def make_act(act):
+    """ReLU module factory: "relu", or "qcfs:L" (QCFS with L levels)."""
+    if act == "relu":
+        return nn.ReLU
+    if act.startswith("qcfs:"):
+        levels = int(act.split(":", 1)[1])
+        return lambda: QCFS(levels)
+    raise ValueError("unknown activation %r" % act)
+
+
 class BasicBlock(nn.Module):
     """ResNet basic block: conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut
     (identity, or a 1x1 projection conv + BN when the stride or the width
     changes), added, then ReLU."""
 
-    def __init__(self, cin, cout, stride):
+    def __init__(self, cin, cout, stride, act=nn.ReLU):
         super().__init__()
+        self.act1, self.act2 = act(), act()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
@@ -148,10 +183,10 @@ class BasicBlock(nn.Module):
             self.projbn = nn.BatchNorm2d(cout)
 
     def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.act1(self.bn1(self.conv1(x)))
         y = self.bn2(self.conv2(y))
         sc = x if self.proj is None else self.projbn(self.proj(x))
-        return F.relu(y + sc)
+        return self.act2(y + sc)
 
 
 class ResNetCifar(nn.Module):
@@ -161,20 +196,23 @@ class ResNetCifar(nn.Module):
     and a projection shortcut, the others identity shortcuts), global
     average pool, Linear + Softmax."""
 
-    def __init__(self, widths=(16, 32, 64), blocks=2, nclasses=10):
+    def __init__(self, widths=(16, 32, 64), blocks=2, nclasses=10,
+                 act=nn.ReLU):
         super().__init__()
         self.stem = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
         self.stembn = nn.BatchNorm2d(widths[0])
+        self.stemact = act()
         layers, cin = [], widths[0]
         for i, c in enumerate(widths):
             for j in range(blocks):
-                layers.append(BasicBlock(cin, c, 2 if i > 0 and j == 0 else 1))
+                layers.append(BasicBlock(cin, c, 2 if i > 0 and j == 0 else 1,
+                                         act))
                 cin = c
         self.layers = nn.Sequential(*layers)
         self.fc = nn.Linear(cin, nclasses)
 
     def forward(self, x, logits=False):
-        x = F.relu(self.stembn(self.stem(x)))
+        x = self.stemact(self.stembn(self.stem(x)))
         x = self.layers(x)
         x = self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
         return x if logits else F.softmax(x, dim=1)
@@ -185,7 +223,7 @@ class VggCifar(nn.Module):
     (`cfg`, "M" = pool), flatten (NCHW order), Linear + Softmax."""
 
     def __init__(self, cfg=(32, 32, "M", 64, 64, "M", 128, 128, "M"),
-                 size=32, nclasses=10):
+                 size=32, nclasses=10, act=nn.ReLU):
         super().__init__()
         layers, cin = [], 3
         for v in cfg:
@@ -194,7 +232,7 @@ class VggCifar(nn.Module):
                 size //= 2
             else:
                 layers += [nn.Conv2d(cin, v, 3, 1, 1, bias=False),
-                           nn.BatchNorm2d(v), nn.ReLU()]
+                           nn.BatchNorm2d(v), act()]
                 cin = v
         self.features = nn.Sequential(*layers)
         self.fc = nn.Linear(cin * size * size, nclasses)
@@ -247,8 +285,8 @@ class FashionNet(nn.Module):
 
 CIFAR_MEAN = [0.4914, 0.4822, 0.4465]
 CIFAR_STD = [0.2470, 0.2435, 0.2616]
-EPOCHS_RESNET = 13
-EPOCHS_VGG = 11
+EPOCHS_RESNET = 30
+EPOCHS_VGG = 18
 # normalised CIFAR-10 input + the SGD one-cycle setup of the cifar10 recipe
 CIFAR_SGD = dict(classes=CIFAR_CLASSES, data="cifar", shape=(3, 32, 32),
                  scale=1.0 / 255, mean=CIFAR_MEAN, std=CIFAR_STD,
@@ -285,14 +323,15 @@ RECIPES = {
                     "shortcuts, BatchNorm folded, global average pool, "
                     "linear): normalised input, random-crop and flip "
                     "augmentation, SGD one-cycle.",
-        model=lambda: ResNetCifar((16, 32, 64), 2), init="he",
+        model=lambda act: ResNetCifar((16, 32, 64), 2, act=act), init="he",
+        act="qcfs:4",
         epochs=EPOCHS_RESNET, **CIFAR_SGD),
     "cifar10-vgg": dict(
         description="CIFAR-10 VGG-style CNN (3 x [conv3x3-BN-ReLU x 2, "
                     "MaxPool 2x2], 32/64/128 channels, BatchNorm folded, "
                     "flatten, linear): normalised input, random-crop and "
                     "flip augmentation, SGD one-cycle.",
-        model=lambda: VggCifar(), init="he",
+        model=lambda act: VggCifar(act=act), init="he", act="qcfs:4",
         epochs=EPOCHS_VGG, **CIFAR_SGD),
 }
 
@@ -346,7 +385,12 @@ def train(args, r, log):
     ytr_t, yte_t = torch.from_numpy(ytr), torch.from_numpy(yte)
     log("data: train %s test %s" % (tuple(xtr_t.shape), tuple(xte_t.shape)))
 
-    model = r["model"]()
+    act = args.act or r.get("act")
+    if act is None:
+        model = r["model"]()
+    else:
+        model = r["model"](make_act(act))
+    args.act_used = act
     if r.get("init") == "he":
         he_init(model)
     else:
@@ -482,8 +526,10 @@ def export(model, r, out_dir, res, args, log):
             "epochs": res["epochs"],
             "recipe_default_epochs": r["epochs"],
             "command": "/usr/bin/python3 tools/train/train.py --recipe %s "
-                       "--out %s --epochs %d --seed %d"
-                       % (args.recipe, args.out, res["epochs"], args.seed),
+                       "--out %s --epochs %d --seed %d%s"
+                       % (args.recipe, args.out, res["epochs"], args.seed,
+                          " --act " + args.act if args.act else ""),
+            "activation": args.act_used or "relu",
             "optimizer": r["opt"], "lr": r["lr"], "batch": r["batch"],
             "augmentation": "random-crop-4px+hflip" if r["augment"] else "none",
             "train_accuracy": round(res["train_acc"], 4),
@@ -521,10 +567,15 @@ def main():
                     help="UTC time HH:MM (today, or tomorrow if past): "
                          "shorten the run to finish by then (not "
                          "deterministic: depends on machine load)")
+    ap.add_argument("--act", default=None,
+                    help="activation of the cifar10-resnet/cifar10-vgg "
+                         "recipes: relu, or qcfs:L (default qcfs:4)")
     ap.add_argument("--limit-train", type=int, default=0,
                     help="smoke test: use only the first N train/test images")
     args = ap.parse_args()
     args.name = args.name or args.recipe
+    if args.act and "act" not in RECIPES[args.recipe]:
+        ap.error("--act applies to the cifar10-resnet and cifar10-vgg recipes")
     if args.deadline:
         now = datetime.datetime.utcnow()
         hh, mm = (int(v) for v in args.deadline.split(":"))
