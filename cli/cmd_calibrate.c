@@ -10,7 +10,7 @@
 #include "cli.h"
 
 static const char *CALIBRATE_USAGE =
-    "usage: snnctl calibrate MODEL_DIR --dataset SPEC [--limit N] [--normalize max|percentile:P]\n"
+    "usage: snnctl calibrate MODEL_DIR --dataset SPEC [--limit N] [--normalize max|percentile:P|ceiling]\n"
     "         [conversion flags] [--dry-run]\n"
     "  Computes each layer's firing threshold from the ANN activations of the first N training\n"
     "  images of SPEC (default 1000) and stores thresholds and normalisation (default\n"

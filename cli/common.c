@@ -151,10 +151,13 @@ snn_model *cli_model_load(const char *path, const cli_opts *o, snn_convert_param
         explicit_thresholds |= !strcmp(o->set[i].key, "thresholds");
     }
     if (steps) *steps = o->steps ? o->steps : m->cfg.steps;
+    /* ceiling needs data only for layers without a Clip ceiling: the
+     * conversion names them if so */
     int need = p->normalize != SNN_NORM_NONE && !explicit_thresholds &&
-               (o->calibrate[0] || p->nthresholds == 0);
+               (o->calibrate[0] || (p->nthresholds == 0 && p->normalize != SNN_NORM_CEILING));
     /* the stored thresholds were made for the stored normalisation only */
-    if (p->normalize != SNN_NORM_NONE && !o->calibrate[0] && p->nthresholds &&
+    if (p->normalize != SNN_NORM_NONE && p->normalize != SNN_NORM_CEILING && !o->calibrate[0] &&
+        p->nthresholds &&
         (p->normalize != m->cfg.convert.normalize || p->percentile != m->cfg.convert.percentile))
         need = 1;
     if (!need) return m;
@@ -164,7 +167,7 @@ snn_model *cli_model_load(const char *path, const cli_opts *o, snn_convert_param
     if (!spec[0]) {
         cli_errorf("normalize=%s needs thresholds: pass --calibrate DATASET[:N] "
                    "(or run snnctl calibrate on the model)",
-                   p->normalize == SNN_NORM_MAX ? "max" : "percentile");
+                   snn_norm_name(p->normalize));
         snn_model_free(m);
         return NULL;
     }

@@ -27,6 +27,7 @@
 typedef struct cal_layer {
     char name[SNN_LAYER_NAME_MAX];
     double max;
+    double ceiling;             /* the Clip maximum of the layer, 0 = none */
     double npos;
     double *hist;
 } cal_layer;
@@ -95,6 +96,7 @@ snn_err snn_calibrate(const snn_model *m, const float *inputs, int n, snn_conver
         if (ly->info.kind != SNN_LAYER_NEURONS || ly->node < 0) continue;
         cal_layer *L = &s.layers[s.nlayers];
         snprintf(L->name, sizeof L->name, "%s", ly->info.name);
+        L->ceiling = ly->clip_max;
         if (!(L->hist = calloc(NBINS, sizeof(double)))) {
             e = snn_error_set(err, SNN_ENOMEM, "out of memory");
             goto done;
@@ -122,6 +124,7 @@ snn_err snn_calibrate(const snn_model *m, const float *inputs, int n, snn_conver
     for (int k = 0; k < s.nlayers; k++) {
         double v = p->normalize == SNN_NORM_PERCENTILE ? percentile(&s.layers[k], p->percentile)
                                                        : s.layers[k].max;
+        if (p->normalize == SNN_NORM_CEILING && s.layers[k].ceiling > 0) v = s.layers[k].ceiling;
         if (!(v > 0)) v = 1.0; /* a layer that never fired keeps the nengo scale */
         snprintf(p->thresholds[k].layer, SNN_LAYER_NAME_MAX, "%s", s.layers[k].name);
         p->thresholds[k].value = (float)v;

@@ -27,6 +27,12 @@ const char *snn_neuron_type_name(snn_neuron_type t)
     return t == SNN_NEURON_RELU ? "relu" : t == SNN_NEURON_IF ? "if" : "spiking-relu";
 }
 
+const char *snn_norm_name(snn_norm_mode m)
+{
+    return m == SNN_NORM_MAX ? "max" : m == SNN_NORM_PERCENTILE ? "percentile"
+           : m == SNN_NORM_CEILING ? "ceiling" : "none";
+}
+
 int snn_neuron_spikes(snn_neuron_type t) { return t != SNN_NEURON_RELU; }
 
 snn_err snn_convert_params_set(snn_convert_params *p, const char *key, const char *value,

@@ -566,7 +566,7 @@ char *snn_model_config_dump(const snn_model_config *cfg)
     else snprintf(buf, sizeof buf, "%s", p->v0 == SNN_V0_HALF ? "half" : "zero");
     json_object_set_new(conv, "v0", json_string(buf));
     if (p->normalize == SNN_NORM_PERCENTILE) snprintf(buf, sizeof buf, "percentile:%g", p->percentile);
-    else snprintf(buf, sizeof buf, "%s", p->normalize == SNN_NORM_MAX ? "max" : "none");
+    else snprintf(buf, sizeof buf, "%s", snn_norm_name(p->normalize));
     json_object_set_new(conv, "normalize", json_string(buf));
     if (p->nthresholds) {
         json_t *t = json_object();

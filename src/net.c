@@ -96,8 +96,10 @@ static void free_ops(kop *ops, int n)
     free(ops);
 }
 
-/* "/conv1/Conv" -> "conv1"; "sequential/dense_1/MatMul" -> "dense_1". */
-static void layer_name_from(const char *node, char *out, size_t len)
+/* "/conv1/Conv" -> "conv1"; "sequential/dense_1/MatMul" -> "dense_1"; with
+ * qualified set, the enclosing scope too, joined by '.': torch's module
+ * path ("/layers/layers.0/conv1/Conv" -> "layers.0.conv1"). */
+static void layer_name_from(const char *node, int qualified, char *out, size_t len)
 {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", node[0] == '/' ? node + 1 : node);
@@ -105,7 +107,13 @@ static void layer_name_from(const char *node, char *out, size_t len)
     if (last) {
         *last = '\0';
         char *prev = strrchr(buf, '/');
-        snprintf(out, len, "%s", prev ? prev + 1 : buf);
+        if (qualified && prev) {
+            *prev = '\0';
+            char *pp = strrchr(buf, '/');
+            snprintf(out, len, "%s.%s", pp ? pp + 1 : buf, prev + 1);
+        } else {
+            snprintf(out, len, "%s", prev ? prev + 1 : buf);
+        }
     } else {
         snprintf(out, len, "%s", buf);
     }
@@ -767,7 +775,7 @@ static snn_err close_stage(plan *p, kstage *st)
  * residual and Inception exports ("/layer1/layer1.0/Add" -> "layer1.0");
  * else from the first weighted node (in node order); else from its own
  * node. */
-static void stage_name(const plan *p, int own, char *out, size_t len)
+static int stage_name_node(const plan *p, int own)
 {
     int best = -1, join = -1, maxn = own;
     for (int i = 0; i < p->nnodes; i++) {
@@ -782,7 +790,7 @@ static void stage_name(const plan *p, int own, char *out, size_t len)
             join = ni;
         if (ni > maxn) maxn = ni;
     }
-    layer_name_from(p->g->nodes[join >= 0 ? join : best >= 0 ? best : maxn].name, out, len);
+    return join >= 0 ? join : best >= 0 ? best : maxn;
 }
 
 /* Plan the stage feeding layer L from tensor t. `own` is the layer's node
@@ -816,7 +824,8 @@ static snn_err plan_stage(plan *p, int L, int t, int own)
     ly->logical_nhwc = x->logical_nhwc;
     if (perm_dup(x->perm, x->c, &ly->perm)) return snn_error_set(p->err, SNN_ENOMEM, "out of memory");
     if ((e = close_stage(p, st))) return e;
-    stage_name(p, own >= 0 ? own : p->g->nnodes - 1, ly->info.name, sizeof ly->info.name);
+    ly->name_node = stage_name_node(p, own >= 0 ? own : p->g->nnodes - 1);
+    layer_name_from(p->g->nodes[ly->name_node].name, 0, ly->info.name, sizeof ly->info.name);
     for (int i = 0; i < st->nops; i++)
         if (st->ops[i].kind == KOP_MAXPOOL && st->ops[i].gated && !st->constant) {
             int64_t *ns = realloc(net->state_size, sizeof(int64_t) * (size_t)(net->nstates + 1));
@@ -1036,15 +1045,32 @@ snn_net *snn_net_new(const snn_model *m, const snn_convert_params *prm, snn_erro
         snn_net_free(net);
         return NULL;
     }
-    /* unique names */
-    for (int i = 1; i < net->nlayers; i++)
-        for (int j = 1, k = 2; j < i; j++)
-            if (!strcmp(net->layers[i].info.name, net->layers[j].info.name)) {
-                char b[SNN_LAYER_NAME_MAX];
-                snprintf(b, sizeof b, "%.50s_%d", net->layers[i].info.name, k++);
-                memcpy(net->layers[i].info.name, b, sizeof b);
-                j = 0;
+    /* unique names: layers whose names collide ("conv1" in every residual
+     * block) take their enclosing scope ("layers.0.conv1"); what still
+     * collides is numbered */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 1; i < net->nlayers; i++) {
+            int dup = 0;
+            for (int j = 1; j < net->nlayers && !dup; j++)
+                dup = j != i && !strcmp(net->layers[i].info.name, net->layers[j].info.name);
+            if (!dup) continue;
+            if (pass == 0) {
+                for (int j = net->nlayers - 1; j >= i; j--) {
+                    klayer *L = &net->layers[j];
+                    char b[SNN_LAYER_NAME_MAX];
+                    if (j != i && strcmp(L->info.name, net->layers[i].info.name)) continue;
+                    layer_name_from(g->nodes[L->name_node].name, 1, b, sizeof b);
+                    memcpy(L->info.name, b, sizeof b);
+                }
+            } else {
+                for (int j = i + 1, k = 2; j < net->nlayers; j++)
+                    if (!strcmp(net->layers[j].info.name, net->layers[i].info.name)) {
+                        char b[SNN_LAYER_NAME_MAX];
+                        snprintf(b, sizeof b, "%.50s_%d", net->layers[j].info.name, k++);
+                        memcpy(net->layers[j].info.name, b, sizeof b);
+                    }
             }
+        }
     for (int i = 1; i < net->nlayers; i++) {
         const kstage *st = &net->stages[i - 1];
         char *o = net->layers[i].info.inputs;
@@ -1077,13 +1103,18 @@ snn_net *snn_net_new(const snn_model *m, const snn_convert_params *prm, snn_erro
             float s_l = snn_convert_params_layer_scale(prm, inf->name);
             float thr = 1.0f;
             if (prm->normalize != SNN_NORM_NONE) {
-                thr = snn_convert_params_layer_threshold(prm, inf->name);
+                thr = prm->normalize == SNN_NORM_CEILING && L->clip_max > 0
+                          ? L->clip_max
+                          : snn_convert_params_layer_threshold(prm, inf->name);
                 if (!(thr > 0)) {
                     snn_error_set(err, SNN_EINVALID,
-                                  "normalize=%s needs a calibrated threshold for layer '%s' "
-                                  "(run snnctl calibrate, or pass --calibrate DATASET)",
-                                  prm->normalize == SNN_NORM_MAX ? "max" : "percentile",
-                                  inf->name);
+                                  prm->normalize == SNN_NORM_CEILING
+                                      ? "normalize=%s: layer '%s' has no Clip ceiling and no "
+                                        "calibrated threshold (run snnctl calibrate, or pass "
+                                        "--calibrate DATASET)"
+                                      : "normalize=%s needs a calibrated threshold for layer '%s' "
+                                        "(run snnctl calibrate, or pass --calibrate DATASET)",
+                                  snn_norm_name(prm->normalize), inf->name);
                     snn_net_free(net);
                     return NULL;
                 }

@@ -142,6 +142,7 @@ typedef struct klayer {
     float clip_max;              /* Clip's maximum activation; 0 = none */
     int synapse;                 /* input filtered (sources are spiking neurons) */
     int node;                    /* neurons: the graph's ReLU/Clip node; else -1 */
+    int name_node;               /* the graph node its name comes from */
 } klayer;
 
 #define NET_MAX_NOTES 16

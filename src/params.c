@@ -215,6 +215,7 @@ static snn_err p_normalize(snn_run_params *p, const char *v, snn_error *err)
 {
     if (!strcmp(v, "none")) p->convert.normalize = SNN_NORM_NONE;
     else if (!strcmp(v, "max")) p->convert.normalize = SNN_NORM_MAX;
+    else if (!strcmp(v, "ceiling")) p->convert.normalize = SNN_NORM_CEILING;
     else if (!strncmp(v, "percentile", 10) && (!v[10] || v[10] == ':')) {
         double pc = 99.9;
         if (v[10] == ':' && (parse_double(v + 11, &pc) || !(pc > 0 && pc <= 100)))
@@ -222,7 +223,7 @@ static snn_err p_normalize(snn_run_params *p, const char *v, snn_error *err)
         p->convert.normalize = SNN_NORM_PERCENTILE;
         p->convert.percentile = (float)pc;
     } else {
-        return snn_error_set(err, SNN_EINVALID, "normalize: '%s' is not none, max or percentile:P", v);
+        return snn_error_set(err, SNN_EINVALID, "normalize: '%s' is not none, max, percentile:P or ceiling", v);
     }
     return SNN_OK;
 }
@@ -231,7 +232,7 @@ static void f_normalize(const snn_run_params *p, char *b, size_t n)
     char x[32];
     if (p->convert.normalize == SNN_NORM_PERCENTILE)
         snprintf(b, n, "percentile:%s", num_f(p->convert.percentile, x, sizeof x));
-    else snprintf(b, n, "%s", p->convert.normalize == SNN_NORM_MAX ? "max" : "none");
+    else snprintf(b, n, "%s", snn_norm_name(p->convert.normalize));
 }
 
 static snn_err p_thresholds(snn_run_params *p, const char *v, snn_error *err)
@@ -390,7 +391,7 @@ static const snn_param params[] = {
     {"scale_firing_rates", "X[,LAYER=X...]", "gain s, amplitude 1/s, per layer optional", SNN_OVR_SCALE, CONV,
      p_scale, f_scale},
     {"v0", "zero|half|uniform:SEED", "initial membrane voltage", SNN_OVR_V0, CONV, p_v0, f_v0},
-    {"normalize", "none|max|percentile:P", "data-based thresholds (Rueckauer 2017)", SNN_OVR_NORMALIZE, CONV,
+    {"normalize", "none|max|percentile:P|ceiling", "data-based thresholds (Rueckauer 2017), or Clip ceilings", SNN_OVR_NORMALIZE, CONV,
      p_normalize, f_normalize},
     {"thresholds", "LAYER=X[,...]", "calibrated activation per spike of each neuron layer (snnctl calibrate)",
      0, CONV, p_thresholds, f_thresholds},
@@ -470,6 +471,9 @@ snn_err snn_params_override(snn_run_params *p, uint32_t allowed, const char *nam
     const snn_convert_params *was = &p->convert, *now = &next.convert;
     if (r->parse == p_normalize && now->normalize == SNN_NORM_NONE) {
         next.convert.nthresholds = 0;   /* unused by normalize=none: not part of what runs */
+    } else if (r->parse == p_normalize && now->normalize == SNN_NORM_CEILING) {
+        /* thresholds from the graph's Clip ceilings; a layer without one
+         * makes the conversion fail with its name */
     } else if (r->parse == p_normalize &&
                (now->normalize != was->normalize ||
                 (now->normalize == SNN_NORM_PERCENTILE && now->percentile != was->percentile) ||

@@ -37,7 +37,9 @@ typedef enum {
 typedef enum {
     SNN_NORM_NONE,             /* nengo: thresholds 1, gain = scale_firing_rates */
     SNN_NORM_MAX,              /* Diehl 2015 / Rueckauer 2017 data-based, max activation */
-    SNN_NORM_PERCENTILE        /* Rueckauer 2017 robust normalisation */
+    SNN_NORM_PERCENTILE,       /* Rueckauer 2017 robust normalisation */
+    SNN_NORM_CEILING           /* a Clip layer's ceiling (ReLU6, QCFS training), data-free;
+                                * layers without one take a calibrated threshold */
 } snn_norm_mode;
 
 typedef enum {
@@ -101,6 +103,8 @@ int snn_convert_params_format(const snn_convert_params *p, char *buf,
                               size_t len);
 
 const char *snn_neuron_type_name(snn_neuron_type t);
+/* "none", "max", "percentile" (without its P) or "ceiling". */
+const char *snn_norm_name(snn_norm_mode m);
 /* 1 for the neurons that spike (spiking-relu, if), 0 for rate neurons. */
 int snn_neuron_spikes(snn_neuron_type t);
 

@@ -1333,3 +1333,63 @@ TEST(net_graph_activation_on_a_shared_activation)
     free(x);
     snn_model_free(m);
 }
+
+/* normalize=ceiling: a Clip layer's threshold is its ceiling, without data
+ * (a QCFS- or ReLU6-trained network); a layer without a ceiling needs a
+ * calibrated threshold and is named when it has none. */
+TEST(net_graph_ceiling_thresholds)
+{
+    snn_model *m = zoo_model(1); /* stem, dw: ReLU6; pw, gc: ReLU */
+    CHECK(m);
+    snn_convert_params p;
+    snn_convert_params_init(&p);
+    snn_error err = {0};
+    CHECK_OK(snn_convert_params_set(&p, "normalize", "ceiling", &err));
+    snn_net *net = snn_net_new(m, &p, &err);
+    CHECK(!net);
+    CHECK_MSG(strstr(err.msg, "normalize=ceiling: layer 'pw' has no Clip ceiling"), "%s", err.msg);
+    CHECK_OK(snn_convert_params_set(&p, "thresholds", "pw=2,gc=3,stem=1", &err));
+    net = snn_net_new(m, &p, &err);
+    CHECK_MSG(net, "%s", err.msg);
+    const float want[] = {0, 6, 6, 2, 3};
+    for (int l = 1; l <= 4; l++)
+        CHECK_MSG(net->layers[l].info.threshold == want[l], "%s: %g", net->layers[l].info.name,
+                  net->layers[l].info.threshold);
+    snn_net_free(net);
+    char buf[512];
+    snn_convert_params_format(&p, buf, sizeof buf);
+    CHECK_MSG(strstr(buf, "normalize=ceiling"), "%s", buf);
+    snn_model_free(m);
+}
+
+/* Layers whose local names collide (every residual block has a "conv1")
+ * take their enclosing scope, as torch's module path; what still collides
+ * is numbered once. */
+TEST(net_graph_layer_names_qualified_on_collision)
+{
+    rng_state = 5;
+    ob_model *om = zoo_begin();
+    conv(om, "stem", "x", "c0", 4, 3, 3, 1, 1, 1, 0.1f);
+    relu(om, "stem", "c0", "r0");
+    conv(om, "layers/layers.0/conv1", "r0", "c1", 4, 4, 3, 1, 1, 1, 0.1f);
+    relu(om, "layers/layers.0/act1", "c1", "r1");
+    conv(om, "layers/layers.1/conv1", "r1", "c2", 4, 4, 3, 1, 1, 1, 0.1f);
+    relu(om, "layers/layers.1/act1", "c2", "r2");
+    conv(om, "x/a/conv1", "r2", "c3", 4, 4, 3, 1, 1, 1, 0.1f);
+    relu(om, "a/act", "c3", "r3");
+    conv(om, "y/a/conv1", "r3", "c4", 4, 4, 3, 1, 1, 1, 0.1f);
+    relu(om, "a/act2", "c4", "r4");
+    head(om, "r4", 4, 1, 1);
+    snn_graph *g = graph_of(om, "names");
+    CHECK(g);
+    snn_model *m = model_from(g, "{\"name\":\"n\",\"classes\":[\"a\",\"b\",\"c\",\"d\",\"e\"],"
+                                 "\"input\":{\"channels\":3,\"height\":8,\"width\":8}}");
+    CHECK(m);
+    snn_net *net = tnet_new(m, NULL, 0);
+    CHECK(net);
+    const char *names[] = {"input", "stem", "layers.0.conv1", "layers.1.conv1", "a.conv1", "a.conv1_2"};
+    for (int l = 0; l < 6; l++)
+        CHECK_MSG(!strcmp(net->layers[l].info.name, names[l]), "%d: %s", l, net->layers[l].info.name);
+    snn_net_free(net);
+    snn_model_free(m);
+}
