@@ -3,8 +3,10 @@
 # shipped models: `make results`. Every number in the file comes from the
 # snnctl command printed next to it, run by this script on this machine.
 #
-#   RESULTS_SWEEP_LIMIT=1000 (images per sweep point; headline numbers use
-#   the whole 10,000-image test set)
+#   RESULTS_LIMIT=10000 (images per mode), RESULTS_EXTRA_LIMIT=2000 (the
+#   --maxpool avg comparison), RESULTS_SWEEP_LIMIT=1000 (images per point of
+#   the nengo sweep), RESULTS_MODELS="cifar10-seed ..." (which sections),
+#   RESULTS_OUT=docs/results.md
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -19,111 +21,133 @@ mkdir -p "$FIG"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# The best conversion mode (issue 5): robust normalisation of every layer
-# from 1,000 training images, v0 = half the threshold (rounding instead of
-# flooring), no synapse (no delay), a non-spiking mean readout, and
-# `BEST_SCALE` spikes per step at the threshold activation.
+# The conversion modes compared for every model (issues 5, 11, 12):
+# - nengo reference: the seed blog's nengo_dl.Converter setting;
+# - best spiking-relu: data-based thresholds (99.9th percentile of each
+#   layer's ANN activations on 1,000 training images; for networks trained
+#   with clipped activations, each layer's Clip ceiling), v0 = half the
+#   threshold, no synapse, a non-spiking mean readout, BEST_SCALE spikes per
+#   step at the threshold;
+# - best if: the same with the signed integrate-and-fire neuron;
+# - binary if: if at one spike per step at the threshold (scale 1);
+# - binary if + bias correction (when snnctl has --bias-correct);
+# - the model's shipped default (its config.json, what the daemon serves).
+# One simulation of a mode serves 4, 8, 16 and 30 steps (snnctl sweep).
 BEST_SCALE=${BEST_SCALE:-8}
-best_flags() { # $1 = calibration dataset spec
-    echo "--normalize percentile:99.9 --calibrate $1:1000 --scale-firing-rates $BEST_SCALE --v0 half --synapse none --readout mean"
-}
+LIMIT=${RESULTS_LIMIT:-10000}
+EXTRA_LIMIT=${RESULTS_EXTRA_LIMIT:-2000}
 EARLY=${EARLY:-4:0.5}
-# The reference recipe's conversion, whatever the model's config says.
+STEPS=4,8,16,30
 REF_FLAGS="--neuron spiking-relu --scale-firing-rates 20 --synapse 0.005 --v0 uniform:0 --normalize none --readout filtered"
+has_bias=0
+$S eval --help 2>&1 | grep -q -- '--bias-correct' && has_bias=1
 
 pct() { jq -r "$1" "$2" | awk '{ if ($1 == "null") print "-"; else printf "%.2f", 100 * $1 }'; }
-num() { jq -r "$1" "$2" | awk '{ printf "%.4g", $1 }'; }
+num() { jq -r "$1" "$2" | awk '{ if ($1 == "null") print "-"; else printf "%.4g", $1 }'; }
+diffp() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.2f", 100 * (a - b) }'; }
 
-run_eval() { # key dataset steps flags... -> $tmp/key.json
-    rk=$1 rds=$2 rsteps=$3
+# mode KEY LABEL LIMIT FLAGS...: a sweep over STEPS, its command kept
+mode() {
+    mk=$1 ml=$2 mn=$3
     shift 3
-    echo "results: eval $rk" >&2
-    echo "snnctl eval MODEL --dataset DATASET --steps $rsteps $*" >"$tmp/$rk.cmd"
-    $S eval "$MODEL" --dataset "$rds" --steps "$rsteps" "$@" --json >"$tmp/$rk.json"
+    echo "results: $name: $ml ($mn images)" >&2
+    echo "$mk|$ml|$mn|snnctl sweep $MODEL --dataset $DS --limit $mn --steps $STEPS --json $*" >>"$tmp/$name-modes"
+    $S sweep "$MODEL" --dataset "$DS" --limit "$mn" --steps "$STEPS" --json "$@" >"$tmp/$name-$mk.json"
 }
 
+row_at() { # key steps field
+    jq -r --argjson T "$2" ".rows[] | select(.steps == \$T) | $3" "$tmp/$name-$1.json" | head -n 1
+}
 
-
-section() { # model-dir dataset-spec title
+section() { # model-dir dataset-spec title [normalize]
     MODEL=$1
     DS=$2
     name=$(basename "$MODEL")
-    bf=$(best_flags "$DS")
+    norm=${4:-percentile:99.9}
+    case $norm in
+    ceiling) nf="--normalize ceiling" ;;
+    *) nf="--normalize $norm --calibrate $DS:1000" ;;
+    esac
+    base="$nf --v0 half --synapse none --readout mean"
+    : >"$tmp/$name-modes"
     # shellcheck disable=SC2086
     {
-        run_eval "$name-ref" "$DS" 30 $REF_FLAGS
-        run_eval "$name-early" "$DS" 30 $bf --early-exit "$EARLY" --no-ann
-        # one simulation of the best mode serves 8, 10, 16 and 30 steps
-        echo "results: best mode $name" >&2
-        $S sweep "$MODEL" --dataset "$DS" --steps 8,10,16,30 --json $bf >"$tmp/$name-best.json"
-        echo "results: sweep $name" >&2
-        $S sweep "$MODEL" --dataset "$DS" --limit "$SWEEP_N" --steps 10,20,30,50,100 \
-            --scale-firing-rates 5,20,50,100 --synapse none,0.001,0.005,0.01 --json \
-            --neuron spiking-relu --v0 uniform:0 --normalize none --readout filtered >"$tmp/$name-sweep.json"
+        mode ref "nengo reference" "$LIMIT" $REF_FLAGS
+        mode srelu "best spiking-relu" "$LIMIT" --neuron spiking-relu --scale-firing-rates "$BEST_SCALE" $base
+        mode if8 "best if" "$LIMIT" --neuron if --scale-firing-rates "$BEST_SCALE" $base
+        mode if1 "binary if" "$LIMIT" --neuron if --scale-firing-rates 1 $base
+        [ "$has_bias" = 1 ] &&
+            mode if1b "binary if + bias correction" "$LIMIT" --neuron if --scale-firing-rates 1 $base --bias-correct
+        if $S info "$MODEL" | grep -q MaxPool; then
+            mode avg "binary if, --maxpool avg" "$EXTRA_LIMIT" --neuron if --scale-firing-rates 1 $base --maxpool avg
+        fi
+        echo "results: $name: shipped default" >&2
+        $S eval "$MODEL" --dataset "$DS" --limit "$LIMIT" --json >"$tmp/$name-default.json"
+        if [ "$name" != cifar10-resnet ] && [ "$name" != cifar10-vgg ]; then
+            echo "results: sweep $name" >&2
+            $S sweep "$MODEL" --dataset "$DS" --limit "$SWEEP_N" --steps 10,20,30,50,100 \
+                --scale-firing-rates 5,20,50,100 --synapse none,0.001,0.005,0.01 --json \
+                --neuron spiking-relu --v0 uniform:0 --normalize none --readout filtered >"$tmp/$name-sweep.json"
+        fi
     }
-    ann=$(jq -r .ann_accuracy "$tmp/$name-ref.json")
-    annj=$(num .energy.loihi.ann_joules "$tmp/$name-ref.json")
-    best_at() { jq -r --argjson T "$1" ".rows[] | select(.steps == \$T) | $2" "$tmp/$name-best.json"; }
-    bestrow() { # steps
-        a=$(best_at "$1" .accuracy)
-        echo "| best | $1 | $(awk -v a="$a" 'BEGIN{printf "%.2f", 100*a}') | $(awk -v a="$a" -v b="$ann" 'BEGIN{printf "%+.2f", 100*(a-b)}') | $1 | $(best_at "$1" .spikes_per_image | awk '{printf "%.4g", $1}') | $(best_at "$1" .loihi_joules | awk '{printf "%.4g", $1}') | $annj |"
-    }
+    f=$tmp/$name-default.json
+    ann=$(jq -r .ann_accuracy "$f")
+    annj=$(num .energy.loihi.ann_joules "$f")
     {
         echo "## $3 (\`$MODEL\`)"
         echo
-        echo "ANN accuracy: **$(pct .ann_accuracy "$tmp/$name-ref.json")%** on $(jq .n "$tmp/$name-ref.json") test images."
+        echo "ANN accuracy: **$(pct .ann_accuracy "$f")%** on $(jq .n "$f") test images; ANN energy on loihi $annj J per image."
         echo
-        echo "| mode | steps | SNN acc % | vs ANN (points) | mean steps | spikes/image | loihi J/image SNN | loihi J/image ANN |"
+        echo "| mode | images | steps | SNN acc % | vs ANN (points) | spikes/image | loihi J/image | SNN/ANN energy |"
         echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-        f=$tmp/$name-ref.json
-        echo "| nengo reference | 30 | $(pct .snn_accuracy "$f") | $(awk -v a="$(jq -r .snn_accuracy "$f")" -v b="$ann" 'BEGIN{printf "%+.2f", 100*(a-b)}') | 30 | $(num .spikes_per_image "$f") | $(num .energy.loihi.snn_joules "$f") | $annj |"
-        for T in 30 16 10 8; do bestrow "$T"; done
-        f=$tmp/$name-early.json
-        echo "| best + early exit $EARLY | <=30 | $(pct .snn_accuracy "$f") | $(awk -v a="$(jq -r .snn_accuracy "$f")" -v b="$ann" 'BEGIN{printf "%+.2f", 100*(a-b)}') | $(num .mean_steps "$f") | $(num .spikes_per_image "$f") | $(num .energy.loihi.snn_joules "$f") | $annj |"
+        while IFS='|' read -r k ml mn _; do
+            for T in 30 16 8 4; do
+                a=$(row_at "$k" "$T" .accuracy)
+                [ "$ml" = "nengo reference" ] && [ "$T" != 30 ] && [ "$T" != 16 ] && continue
+                j=$(row_at "$k" "$T" .loihi_joules)
+                echo "| $ml | $mn | $T | $(awk -v a="$a" 'BEGIN{printf "%.2f", 100*a}') | $(diffp "$a" "$ann") | $(row_at "$k" "$T" .spikes_per_image | awk '{printf "%.4g", $1}') | $(awk -v a="$j" 'BEGIN{printf "%.4g", a}') | $(awk -v a="$j" -v b="$annj" 'BEGIN{printf "%.2f", a/b}') |"
+            done
+        done <"$tmp/$name-modes"
+        echo "| **shipped default** | $(jq .n "$f") | $(num .mean_steps "$f") (mean) | $(pct .snn_accuracy "$f") | $(diffp "$(jq -r .snn_accuracy "$f")" "$ann") | $(num .spikes_per_image "$f") | $(num .energy.loihi.snn_joules "$f") | $(awk -v a="$(jq -r .energy.loihi.snn_joules "$f")" -v b="$annj" 'BEGIN{printf "%.2f", a/b}') |"
         echo
-        echo "- nengo reference: \`$(jq -r .conversion "$tmp/$name-ref.json")\`"
-        echo "- best: \`$bf\` (thresholds: 99.9th percentile of each layer's ANN activations on 1,000 training images; $BEST_SCALE spikes per step at the threshold; v0 half the threshold)"
-        echo "- early exit $EARLY: stop when the top class held 4 steps with probability >= 0.5 (steps before the readout receives input never count)"
+        echo "- shipped default: \`$(jq -r .conversion "$f")\`, $(jq -r .steps "$f") steps$(jq -r 'if .early_exit then ", early exit \(.early_exit)" else "" end' "$f" 2>/dev/null)"
+        echo "- best modes: \`$base\`, scale $BEST_SCALE (best) or 1 (binary: at most one spike per step at the threshold)"
         echo
-        echo "Commands (MODEL=$MODEL, DATASET=$DS):"
+        echo "Commands:"
         echo
-        for k in ref early; do echo "    $(cat "$tmp/$name-$k.cmd")"; done
-        echo "    snnctl sweep MODEL --dataset DATASET --steps 8,10,16,30 --json $bf"
+        cut -d'|' -f4 "$tmp/$name-modes" | sed 's/^/    /'
+        echo "    snnctl eval $MODEL --dataset $DS --limit $LIMIT --json   # shipped default"
         echo
-        echo "Accuracy by step of the nengo reference (%):"
-        echo
-        echo "| step | 1 | 2 | 4 | 6 | 8 | 10 | 12 | 16 | 20 | 25 | 30 |"
-        echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-        printf "| nengo |"
-        for t in 1 2 4 6 8 10 12 16 20 25 30; do
-            printf " %s |" "$(jq ".accuracy_by_step[$((t - 1))]" "$tmp/$name-ref.json" | awk '{printf "%.1f", 100*$1}')"
-        done
-        echo
-        echo
-        echo "### Sweep of the nengo conversion ($SWEEP_N test images)"
-        echo
-        echo "    snnctl sweep $MODEL --dataset $DS --limit $SWEEP_N --steps 10,20,30,50,100 \\"
-        echo "        --scale-firing-rates 5,20,50,100 --synapse none,0.001,0.005,0.01 --json \\"
-        echo "        --neuron spiking-relu --v0 uniform:0 --normalize none --readout filtered"
-        echo
-        echo "| scale | synapse | steps | accuracy % | spikes/image | loihi J/image |"
-        echo "|---:|---:|---:|---:|---:|---:|"
-        jq -r '.rows[] | "| \(.scale_firing_rates) | \(if .synapse == 0 then "none" else .synapse end) | \(.steps) | \(.accuracy * 10000 | round / 100) | \(.spikes_per_image | round) | \(.loihi_joules) |"' "$tmp/$name-sweep.json"
-        echo
-        for T in 10 30; do
-            b=$(jq -r --argjson T "$T" '[.rows[] | select(.steps == $T)] | max_by(.accuracy) | "scale \(.scale_firing_rates), synapse \(if .synapse == 0 then "none" else .synapse end): \(.accuracy * 10000 | round / 100)%"' "$tmp/$name-sweep.json")
-            echo "- best nengo setting at $T steps: $b; best mode at $T steps: $(best_at "$T" .accuracy | awk '{printf "%.2f", 100*$1}')% (all test images)"
-        done
-        echo
+        if [ -f "$tmp/$name-sweep.json" ]; then
+            echo "### Sweep of the nengo conversion ($SWEEP_N test images)"
+            echo
+            echo "    snnctl sweep $MODEL --dataset $DS --limit $SWEEP_N --steps 10,20,30,50,100 \\"
+            echo "        --scale-firing-rates 5,20,50,100 --synapse none,0.001,0.005,0.01 --json \\"
+            echo "        --neuron spiking-relu --v0 uniform:0 --normalize none --readout filtered"
+            echo
+            echo "| scale | synapse | steps | accuracy % | spikes/image | loihi J/image |"
+            echo "|---:|---:|---:|---:|---:|---:|"
+            jq -r '.rows[] | "| \(.scale_firing_rates) | \(if .synapse == 0 then "none" else .synapse end) | \(.steps) | \(.accuracy * 10000 | round / 100) | \(.spikes_per_image | round) | \(.loihi_joules) |"' "$tmp/$name-sweep.json"
+            echo
+        fi
     } >>"$tmp/body.md"
-    echo "| $name | $(pct .ann_accuracy "$tmp/$name-ref.json") | $(pct .snn_accuracy "$tmp/$name-ref.json") | $(best_at 30 .accuracy | awk '{printf "%.2f", 100*$1}') | $(best_at 16 .accuracy | awk '{printf "%.2f", 100*$1}') | $(best_at 8 .accuracy | awk '{printf "%.2f", 100*$1}') | $(pct .snn_accuracy "$tmp/$name-early.json") @ $(num .mean_steps "$tmp/$name-early.json") steps |" >>"$tmp/summary.md"
+    best16=$(for k in srelu if8 if1 if1b; do [ -f "$tmp/$name-$k.json" ] && row_at "$k" 16 .accuracy; done | sort -g | tail -n 1)
+    best8=$(for k in srelu if8 if1 if1b; do [ -f "$tmp/$name-$k.json" ] && row_at "$k" 8 .accuracy; done | sort -g | tail -n 1)
+    echo "| $name | $(pct .ann_accuracy "$f") | $(awk -v a="$(row_at ref 30 .accuracy)" 'BEGIN{printf "%.2f", 100*a}') | $(awk -v a="$best16" 'BEGIN{printf "%.2f", 100*a}') | $(awk -v a="$best8" 'BEGIN{printf "%.2f", 100*a}') | $(pct .snn_accuracy "$f") @ $(num .mean_steps "$f") steps | $(awk -v a="$(jq -r .energy.loihi.snn_joules "$f")" -v b="$annj" 'BEGIN{printf "%.2f", a/b}') |" >>"$tmp/summary.md"
 }
 
 : >"$tmp/body.md"
 : >"$tmp/summary.md"
-section models/cifar10-seed "$CIFAR" "cifar10-seed: the reference recipe"
-section models/fashion-mnist "$FMNIST" "fashion-mnist"
-section models/cifar10 "$CIFAR" "cifar10: the shipped default"
+only=${RESULTS_MODELS:-cifar10-seed fashion-mnist cifar10 cifar10-resnet cifar10-vgg}
+for mdl in $only; do
+    case $mdl in
+    cifar10-seed) section models/cifar10-seed "$CIFAR" "cifar10-seed: the reference recipe" ;;
+    fashion-mnist) section models/fashion-mnist "$FMNIST" "fashion-mnist" ;;
+    cifar10) section models/cifar10 "$CIFAR" "cifar10: the shipped default" ;;
+    cifar10-resnet) section models/cifar10-resnet "$CIFAR" "cifar10-resnet: residual (ResNet-14, QCFS-trained)" ceiling ;;
+    cifar10-vgg) section models/cifar10-vgg "$CIFAR" "cifar10-vgg: BatchNorm and MaxPool (QCFS-trained)" ceiling ;;
+    esac
+done
 
 for i in 0 19; do
     $S plot raster models/cifar10-seed "$CIFAR#$i" --layer conv1 -o "$FIG/seed-raster-conv1-$i.svg" >/dev/null
@@ -136,13 +160,13 @@ done
 {
     echo "# Results"
     echo
-    echo "Generated by \`make results\` (tools/results.sh) on $(date -u +%Y-%m-%d). Headline rows"
-    echo "use the full CIFAR-10 / Fashion-MNIST test sets (10,000 images); sweeps use the first"
+    echo "Generated by \`make results\` (tools/results.sh) on $(date -u +%Y-%m-%d). Every mode runs on"
+    echo "the first $LIMIT test images (the --maxpool avg comparison on $EXTRA_LIMIT); nengo sweeps use the first"
     echo "$SWEEP_N test images. CIFAR-10 here is the JPEG-decoded copy in ../shared (scores run"
     echo "1-3 points below the original set). Energy: keras_spiking's device table with measured"
     echo "synaptic events (docs/nengo-semantics.md)."
     echo
-    echo "| model | ANN % | nengo ref. 30 steps % | best 30 % | best 16 % | best 8 % | best + early exit |"
+    echo "| model | ANN % | nengo ref. 30 steps % | best 16 steps % | best 8 steps % | shipped default % | default energy / ANN (loihi) |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
     cat "$tmp/summary.md"
     echo
