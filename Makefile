@@ -117,6 +117,12 @@ $(BUILD)/loadgen: tools/loadgen.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LIBS) -lm
 
+# The PNG writer of the test fixtures (-1 W H C PATH: one gradient image),
+# used by tools/faults.sh and soak.sh.
+$(BUILD)/mkpng_fixtures: tools/mkpng_fixtures.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $< -lz
+
 # Start the daemon on 127.0.0.1:8080 serving the shipped default model.
 run:
 	@tools/install-deps.sh

@@ -53,25 +53,13 @@ echo "attack: writing the bodies (4096x4096 images, 8 MB JSON)" >&2
 mkdir -p "$tmp/small" "$tmp/f" && "$BUILD/mkattack" "$tmp/small" 32 32 190 100 && mv "$tmp/small/big.png" "$tmp/c32.png"
 "$BUILD/mkattack" "$tmp/f" 28 28 190 100 && mv "$tmp/f/big.png" "$tmp/f28.png"
 
-start() {   # start [FLAGS...]: a daemon on a free port, models/ as repository
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    "$BUILD/snnd" --host 127.0.0.1 --port "$port" --models models --log-level warn "$@" \
-        >"$tmp/snnd.log" 2>&1 &
-    pid=$!
-    B=http://127.0.0.1:$port
-    for _ in $(seq 1 300); do
-        curl -sf "$B/readyz" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "attack: snnd did not start" >&2
-    cat "$tmp/snnd.log" >&2
-    exit 1
-}
-stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; }
+. tools/snnd-lib.sh
+start() { snnd_start "$tmp/snnd.log" --models models "$@" || exit 1; }   # start [FLAGS...]: models/ as repository
+stop() { snnd_stop; }
 hwm_mib() { awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status"; }
 rss_mib() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
-field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
+field() { jq -cr "$2" "$1"; }
 row() { echo "| $1 | $2 | $3 | $4 |"; }
 check() {   # check NAME OK(0/1)
     if [ "$2" = 1 ]; then echo PASS; else verdict=FAIL; echo "attack: FAIL: $1" >&2; echo FAIL; fi
@@ -90,11 +78,11 @@ images)
     "$LOADGEN" --url "$B/classify" --body "$tmp/worst.jpg" --ctype image/jpeg -c 64 -d 120 \
         --max-requests 64 --timeout 120 --quiet >"$tmp/jpg.json"
     hwm=$(hwm_mib)
-    s1=$(field "$tmp/png.json" 'd["status"]') s2=$(field "$tmp/jpg.json" 'd["status"]')
-    ok=$([ "$hwm" -lt 1024 ] && [ "$(field "$tmp/png.json" 'd["ok"]')" = 64 ] &&
-         [ "$(field "$tmp/jpg.json" 'd["ok"]')" = 64 ] && echo 1 || echo 0)
+    s1=$(field "$tmp/png.json" '.status') s2=$(field "$tmp/jpg.json" '.status')
+    ok=$([ "$hwm" -lt 1024 ] && [ "$(field "$tmp/png.json" '.ok')" = 64 ] &&
+         [ "$(field "$tmp/jpg.json" '.ok')" = 64 ] && echo 1 || echo 0)
     row "64 concurrent 4096x4096 RGBA PNG ($(stat -c %s "$tmp/big.png") B) then 64 progressive 4:4:4 JPEG ($(stat -c %s "$tmp/worst.jpg") B), default settings" \
-        "PNG $s1, JPEG $s2; peak RSS $hwm MiB; p99 $(field "$tmp/png.json" 'd["latency_ms"]["p99"]') / $(field "$tmp/jpg.json" 'd["latency_ms"]["p99"]') ms" \
+        "PNG $s1, JPEG $s2; peak RSS $hwm MiB; p99 $(field "$tmp/png.json" '.latency_ms.p99') / $(field "$tmp/jpg.json" '.latency_ms.p99') ms" \
         "all 200, peak RSS < 1024 MiB" "$(check images "$ok")"
     stop ;;
 bombs)
@@ -102,11 +90,11 @@ bombs)
     echo "attack: bombs: 16 x 500-scan progressive JPEG" >&2
     "$LOADGEN" --url "$B/classify" --body "$tmp/bomb.jpg" --ctype image/jpeg -c 16 -d 60 \
         --max-requests 16 --timeout 60 --quiet >"$tmp/bomb.json"
-    max=$(field "$tmp/bomb.json" 'd["latency_ms"]["max"]')
-    n=$(field "$tmp/bomb.json" 'd["requests"] - d["transport_errors"]')
-    ok=$(python3 -c "print(1 if $max < 30000 and $n == 16 else 0)")
+    max=$(field "$tmp/bomb.json" '.latency_ms.max')
+    n=$(field "$tmp/bomb.json" '.requests - .transport_errors')
+    ok=$(awk_true "$max < 30000 && $n == 16" && echo 1 || echo 0)
     row "16 concurrent 4096x4096 500-scan JPEG bombs ($(stat -c %s "$tmp/bomb.jpg") B), default settings" \
-        "$(field "$tmp/bomb.json" 'd["status"]'), slowest answer $max ms" \
+        "$(field "$tmp/bomb.json" '.status'), slowest answer $max ms" \
         "all answered within request-timeout-ms (30000 ms)" "$(check bombs "$ok")"
     stop
     start --max-image-scans 1000
@@ -117,9 +105,9 @@ bombs)
     c0=$(cpu_ticks)
     sleep 3
     c1=$(cpu_ticks)
-    cpu=$(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK), 2))")
+    cpu=$(awk -v a="$c0" -v b="$c1" -v t="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / t }')
     canc=$(metric 'snnd_image_decodes_total{result="cancelled"}')
-    ok=$(python3 -c "print(1 if $cpu < 0.3 else 0)")
+    ok=$(awk_true "$cpu < 0.3" && echo 1 || echo 0)
     row "the same 16 bombs, clients gone after 1 s, --max-image-scans 1000 (full 2.7 s decodes)" \
         "daemon CPU in the 3 s after: $cpu s; decodes cancelled: ${canc:-0}" \
         "< 0.3 s (decoding stops)" "$(check bombs-left "$ok")"
@@ -131,11 +119,11 @@ overload)
         --quiet >"$tmp/c64.json"
     "$LOADGEN" --url "$B/classify" --body "$tmp/c32.png" --ctype image/png -c 256 -d "$OSECS" \
         --quiet >"$tmp/c256.json"
-    r64=$(field "$tmp/c64.json" 'd["ok_rps"]') r256=$(field "$tmp/c256.json" 'd["ok_rps"]')
-    ratio=$(python3 -c "print(round($r256 / $r64, 2) if $r64 > 0 else 0)")
-    ok=$(python3 -c "print(1 if $ratio >= 0.8 else 0)")
+    r64=$(field "$tmp/c64.json" '.ok_rps') r256=$(field "$tmp/c256.json" '.ok_rps')
+    ratio=$(awk -v a="$r256" -v b="$r64" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print 0 }')
+    ok=$(awk_true "$ratio >= 0.8" && echo 1 || echo 0)
     row "closed loop, 32x32 PNG, default model, c=64 then c=256 (${OSECS} s each, Retry-After ignored)" \
-        "ok/s $r64 at 64, $r256 at 256 ($(field "$tmp/c256.json" 'd["status"]')): ratio $ratio" \
+        "ok/s $r64 at 64, $r256 at 256 ($(field "$tmp/c256.json" '.status')): ratio $ratio" \
         ">= 0.8" "$(check overload "$ok")"
     stop ;;
 slow)
@@ -148,11 +136,11 @@ slow)
         --quiet >"$tmp/probe.json"
     wait "$bg" || true
     bg=""
-    p99=$(field "$tmp/probe.json" 'd["latency_ms"]["p99"]')
-    n=$(field "$tmp/probe.json" 'd["requests"]') ok200=$(field "$tmp/probe.json" 'd["ok"]')
-    ok=$(python3 -c "print(1 if $p99 < 100 and $n == $ok200 and $n > 0 else 0)")
+    p99=$(field "$tmp/probe.json" '.latency_ms.p99')
+    n=$(field "$tmp/probe.json" '.requests') ok200=$(field "$tmp/probe.json" '.ok')
+    ok=$(awk_true "$p99 < 100 && $n == $ok200 && $n > 0" && echo 1 || echo 0)
     row "300 slow-header sockets from 127.0.0.2 (${SSECS} s), /healthz probes from 127.0.0.1, default settings" \
-        "probes $ok200/$n 200, p99 $p99 ms, max $(field "$tmp/probe.json" 'd["latency_ms"]["max"]') ms; attacker held at most $(field "$tmp/slow.json" 'd["held_max"]') sockets, $(field "$tmp/slow.json" 'd["cut_by_server"]') cut" \
+        "probes $ok200/$n 200, p99 $p99 ms, max $(field "$tmp/probe.json" '.latency_ms.max') ms; attacker held at most $(field "$tmp/slow.json" '.held_max') sockets, $(field "$tmp/slow.json" '.cut_by_server') cut" \
         "all 200, p99 < 100 ms" "$(check slow "$ok")"
     stop ;;
 json)
@@ -161,10 +149,10 @@ json)
     "$LOADGEN" --url "$B/classify" --body "$tmp/pixels.json" --ctype application/json -c 8 -d 60 \
         --max-requests 8 --timeout 60 --quiet >"$tmp/json.json"
     hwm=$(hwm_mib)
-    st=$(field "$tmp/json.json" 'd["status"]')
-    ok=$(python3 -c "import json; d=json.load(open('$tmp/json.json')); print(1 if $hwm < 1024 and d['ok'] == 0 and d['requests'] == 8 else 0)")
+    st=$(field "$tmp/json.json" '.status')
+    ok=$(awk_true "$hwm < 1024 && $(field "$tmp/json.json" .ok) == 0 && $(field "$tmp/json.json" .requests) == 8" && echo 1 || echo 0)
     row "8 concurrent 8 MB {\"pixels\":[0,0,...]} bodies, default settings" \
-        "$st, p99 $(field "$tmp/json.json" 'd["latency_ms"]["p99"]') ms, peak RSS $hwm MiB" \
+        "$st, p99 $(field "$tmp/json.json" '.latency_ms.p99') ms, peak RSS $hwm MiB" \
         "4xx before expansion, peak RSS < 1024 MiB" "$(check json "$ok")"
     stop ;;
 jobs)
@@ -182,9 +170,9 @@ jobs)
     rss1=$(rss_mib)
     held=$(metric snnd_jobs_memory_bytes)
     grew=$((rss1 - rss0))
-    ok=$(python3 -c "print(1 if $grew <= 64 + 2 + 32 else 0)")
+    ok=$(awk_true "$grew <= 64 + 2 + 32" && echo 1 || echo 0)
     row "1024 /v1/jobs of 1000 steps (fashion-mnist, queue-size 2048), default max-jobs and jobs-memory-bytes; the admitted ones run" \
-        "$(field "$tmp/jobs.json" 'd["status"]'); RSS $rss0 -> $rss1 MiB (+$grew); event logs held $held bytes" \
+        "$(field "$tmp/jobs.json" '.status'); RSS $rss0 -> $rss1 MiB (+$grew); event logs held $held bytes" \
         "RSS +<= 98 MiB (jobs-memory-bytes 64 MiB + 1024 x 2 KiB structs + 32 MiB)" "$(check jobs "$ok")"
     stop ;;
 *) echo "attack: unknown phase $phase" >&2; exit 2 ;;

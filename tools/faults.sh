@@ -42,31 +42,17 @@ fail() { echo "faults: FAIL: $*" >&2; verdict=FAIL; }
 mkdir -p "$tmp/repo"
 cp -r "$MODEL" "$tmp/repo/$NAME"
 cp "$MODEL/model.onnx" "$tmp/good.onnx"
-python3 - "$tmp" <<'EOF'
-import struct, sys, zlib, base64
-t = sys.argv[1]
-w = h = 28
-rows = b"".join(b"\0" + bytes((x * 9 + y * 7) & 255 for x in range(w)) for y in range(h))
-def chunk(k, b): return struct.pack(">I", len(b)) + k + b + struct.pack(">I", zlib.crc32(k + b) & 0xffffffff)
-png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) + \
-      chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-open(t + "/img.png", "wb").write(png)
-b = base64.b64encode(png).decode()
-open(t + "/slow.json", "w").write('{"steps":1000,"images":[' + ",".join('"%s"' % b for _ in range(8)) + "]}")
-EOF
+make --no-print-directory -s BUILD="$BUILD" "$BUILD/mkpng_fixtures" >&2
+"$BUILD/mkpng_fixtures" -1 28 28 1 "$tmp/img.png"
+b64=$(base64 -w0 "$tmp/img.png")
+printf '{"steps":1000,"images":["%s","%s","%s","%s","%s","%s","%s","%s"]}' \
+    "$b64" "$b64" "$b64" "$b64" "$b64" "$b64" "$b64" "$b64" >"$tmp/slow.json"
 
-start() {
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    "$BUILD/snnd" --host 127.0.0.1 --port "$port" --models "$tmp/repo" --default-model "$NAME" \
-        --log-level warn "$@" >>"$tmp/snnd.log" 2>&1 &
-    pid=$!
-    i=0
-    until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
-        kill -0 "$pid" 2>/dev/null || { cat "$tmp/snnd.log" >&2; exit 1; }
-        i=$((i + 1)); [ $i -lt 600 ] || { echo "faults: not ready" >&2; exit 1; }
-        sleep 0.1
-    done
-    B=http://127.0.0.1:$port
+. tools/snnd-lib.sh
+nstart=0
+start() {   # start [FLAGS...]: each daemon logs to its own file
+    nstart=$((nstart + 1))
+    snnd_start "$tmp/snnd.$nstart.log" --models "$tmp/repo" --default-model "$NAME" "$@" || exit 1
 }
 js() { sed -nE "s/.*\"$2\": ([-0-9.e+]+).*/\1/p" "$1" | head -n 1; }
 statuses() { sed -nE 's/.*"status": \{([^}]*)\}.*/\1/p' "$1" | tr -d '" '; }

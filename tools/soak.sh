@@ -51,26 +51,14 @@ ln -s "$PWD/$MODEL" "$tmp/repo/$NAME"
 in=$(sed -nE 's/.*"(channels|height|width)": ([0-9]+).*/\2/p' "$MODEL/config.json" | tr '\n' ' ')
 # shellcheck disable=SC2086
 set -- $in
-python3 - "${1:-1}" "${2:-28}" "${3:-28}" "$tmp/img.png" <<'EOF'
-import struct, sys, zlib
-c, h, w, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-rows = b"".join(b"\0" + bytes(((x * 255 // max(w - 1, 1)) + y * 7) & 255 for x in range(w) for _ in range(c)) for y in range(h))
-def chunk(t, b): return struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b) & 0xffffffff)
-open(out, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0 if c == 1 else 2, 0, 0, 0))
-                      + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-EOF
+make --no-print-directory -s BUILD="$BUILD" "$BUILD/mkpng_fixtures" >&2
+"$BUILD/mkpng_fixtures" -1 "${3:-28}" "${2:-28}" "${1:-1}" "$tmp/img.png"
+# a v2 request of raw pixels, [1, 2, 2, C] (resized by the daemon)
+v2body=$(awk -v c="${1:-1}" 'BEGIN { printf "{\"inputs\":[{\"name\":\"image\",\"shape\":[1,2,2,%d],\"datatype\":\"UINT8\",\"data\":[", c;
+                                     for (i = 0; i < 4 * c; i++) printf "%s%d", i ? "," : "", (i * 37) % 256; print "]}]}" }')
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$BUILD/snnd" --host 127.0.0.1 --port "$port" --models "$tmp/repo" --default-model "$NAME" \
-    --log-level warn >"$tmp/snnd.log" 2>&1 &
-pid=$!
-i=0
-until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
-    kill -0 "$pid" 2>/dev/null || { cat "$tmp/snnd.log" >&2; exit 1; }
-    i=$((i + 1)); [ $i -lt 600 ] || { echo "soak: not ready" >&2; exit 1; }
-    sleep 0.1
-done
-B=http://127.0.0.1:$port
+. tools/snnd-lib.sh
+snnd_start "$tmp/snnd.log" --models "$tmp/repo" --default-model "$NAME" || exit 1
 
 sample() {   # t rss_kb fds threads
     rss=$(sed -nE 's/^VmRSS:[[:space:]]+([0-9]+).*/\1/p' "/proc/$pid/status")
@@ -94,7 +82,7 @@ while kill -0 "$lg" 2>/dev/null; do
     curl -s -o /dev/null -H 'Accept: text/event-stream' -H 'Content-Type: image/png' \
         --data-binary "@$tmp/img.png" --max-time 30 "$B/classify?steps=10" || side_bad=$((side_bad + 1))
     s=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --max-time 30 \
-        -d '{"inputs":[{"name":"image","shape":[2,2,1],"datatype":"UINT8","data":[0,1,2,3]}]}' \
+        -d "$v2body" \
         "$B/v2/models/$NAME/infer")
     case "$s" in 200|503) ;; *) side_bad=$((side_bad + 1)) ;; esac
     s=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: image/png' --data-binary 'garbage' \
