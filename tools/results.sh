@@ -6,7 +6,9 @@
 #   RESULTS_LIMIT=10000 (images per mode), RESULTS_EXTRA_LIMIT=2000 (the
 #   --maxpool avg comparison), RESULTS_SWEEP_LIMIT=1000 (images per point of
 #   the nengo sweep), RESULTS_MODELS="cifar10-seed ..." (which sections),
-#   RESULTS_OUT=docs/results.md
+#   RESULTS_OUT=docs/results.md, RESULTS_DIR=build/results (every run's
+#   JSON and command), RESULTS_REUSE=1 (reuse runs whose command and model
+#   did not change)
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -20,6 +22,24 @@ FIG=${RESULTS_FIG:-docs/figures}
 mkdir -p "$FIG"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# Every run's JSON is kept in RUNS with the command that made it. With
+# RESULTS_REUSE=1 a run whose command is unchanged and whose model files
+# are older than its output is read back instead of run again (for
+# regenerating one section while others' models do not change).
+RUNS=${RESULTS_DIR:-$BUILD/results}
+mkdir -p "$RUNS"
+run_cached() { # OUT CMD...: CMD's stdout into OUT, or OUT reused
+    rc_out=$1
+    shift
+    if [ "${RESULTS_REUSE:-0}" = 1 ] && [ -s "$rc_out" ] && [ -f "$rc_out.cmd" ] &&
+        [ "$(cat "$rc_out.cmd")" = "$*" ] && [ -z "$(find "$MODEL" -newer "$rc_out" -type f)" ]; then
+        echo "results: reusing $rc_out" >&2
+        return 0
+    fi
+    "$@" >"$rc_out.part"
+    mv "$rc_out.part" "$rc_out"
+    echo "$*" >"$rc_out.cmd"
+}
 
 # The conversion modes compared for every model (issues 5, 11, 12):
 # - nengo reference: the seed blog's nengo_dl.Converter setting;
@@ -52,7 +72,8 @@ mode() {
     shift 3
     echo "results: $name: $ml ($mn images)" >&2
     echo "$mk|$ml|$mn|snnctl sweep $MODEL --dataset $DS --limit $mn --steps $STEPS --json $*" >>"$tmp/$name-modes"
-    $S sweep "$MODEL" --dataset "$DS" --limit "$mn" --steps "$STEPS" --json "$@" >"$tmp/$name-$mk.json"
+    run_cached "$RUNS/$name-$mk.json" $S sweep "$MODEL" --dataset "$DS" --limit "$mn" --steps "$STEPS" --json "$@"
+    cp "$RUNS/$name-$mk.json" "$tmp/$name-$mk.json"
 }
 
 row_at() { # key steps field
@@ -82,12 +103,14 @@ section() { # model-dir dataset-spec title [normalize]
             mode avg "binary if, --maxpool avg" "$EXTRA_LIMIT" --neuron if --scale-firing-rates 1 $base --maxpool avg
         fi
         echo "results: $name: shipped default" >&2
-        $S eval "$MODEL" --dataset "$DS" --limit "$LIMIT" --json >"$tmp/$name-default.json"
+        run_cached "$RUNS/$name-default.json" $S eval "$MODEL" --dataset "$DS" --limit "$LIMIT" --json
+        cp "$RUNS/$name-default.json" "$tmp/$name-default.json"
         if [ "$name" != cifar10-resnet ] && [ "$name" != cifar10-vgg ]; then
             echo "results: sweep $name" >&2
-            $S sweep "$MODEL" --dataset "$DS" --limit "$SWEEP_N" --steps 10,20,30,50,100 \
+            run_cached "$RUNS/$name-sweep.json" $S sweep "$MODEL" --dataset "$DS" --limit "$SWEEP_N" --steps 10,20,30,50,100 \
                 --scale-firing-rates 5,20,50,100 --synapse none,0.001,0.005,0.01 --json \
-                --neuron spiking-relu --v0 uniform:0 --normalize none --readout filtered >"$tmp/$name-sweep.json"
+                --neuron spiking-relu --v0 uniform:0 --normalize none --readout filtered
+            cp "$RUNS/$name-sweep.json" "$tmp/$name-sweep.json"
         fi
     }
     f=$tmp/$name-default.json
