@@ -81,8 +81,11 @@ SIMD_INLINE double neuron_update_body(float *restrict v, const float *restrict J
         float j = J[i] > jmin ? J[i] : jmin;
         j = j < jmax ? j : jmax;
         float vi = v[i] + j * dt;
-        float pos = vi > 0.0f ? vi : 0.0f;
-        int32_t k = (int32_t)pos;
+        /* floor(max(vi, 0)) as max(trunc(vi), 0): the same integer for
+         * every vi (NaN included), and a form GCC vectorises (a float
+         * select before the conversion keeps the loop scalar) */
+        int32_t k = (int32_t)vi;
+        k = k > 0 ? k : 0;
         float kf = (float)k;
         v[i] = vi - kf;
         out[i] = kf * h;
