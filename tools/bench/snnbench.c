@@ -8,12 +8,17 @@
  *       path) on this machine, in synaptic events per second, with N
  *       threads each running its own frames (the cores' aggregate).
  *   build/snnbench stream MODEL --dataset SPEC [--images N] [--threads N]
- *       [--steps S]
- *       the same images run chunked (batch 16, every step in one chunk, as
- *       `snnctl eval` runs them) and streamed (batch 1, chunk 1: one step
+ *       [--steps S] [--chunk C]
+ *       the same images run chunked (batch 16, the engine's default chunk
+ *       as `snnctl eval` runs them, or C steps per chunk) and streamed (batch 1, chunk 1: one step
  *       at a time, the daemon's streaming case), N threads each with its
- *       own engine; the predictions must agree (the result does not depend
- *       on the chunk). Also the synaptic events per image (below).
+ *       own engine, and streamed by one engine with N threads (one image
+ *       keeps N cores busy: snn_engine_set_threads), whose probabilities
+ *       of every step must equal the 1-thread stream's bit for bit (exit 2
+ *       otherwise). Chunked and streamed agree bit for bit when every frame
+ *       takes the event-driven path; a run of dense frames goes through one
+ *       GEMM whose rounding may depend on its row count (reported as
+ *       identical_chunked_streamed). Also the synaptic events per image.
  *
  * Both print one JSON object on stdout.
  *
@@ -194,7 +199,9 @@ typedef struct sjob {
     const snn_net *net;
     const float *inputs;
     int lo, hi, batch, chunk, steps;
+    int team;                   /* threads of its engine (snn_engine_set_threads) */
     int *pred;                  /* [images] */
+    float *probs;               /* [images x steps x classes] */
     double syn_events;          /* out: spikes x fan-out, all its images */
     pthread_t tid;
     int failed;
@@ -207,7 +214,8 @@ static void *stream_main(void *arg)
     const size_t isz = snn_net_input_size(j->net);
     snn_engine *e = snn_engine_new(j->net, j->batch, j->steps, SNN_ENGINE_FAST, &err);
     snn_result res;
-    if (!e || snn_result_init(&res, j->net, j->batch, j->steps, 0)) {
+    if (!e || snn_result_init(&res, j->net, j->batch, j->steps, 0) ||
+        snn_engine_set_threads(e, j->team, &err)) {
         snn_engine_free(e);
         j->failed = 1;
         return NULL;
@@ -223,7 +231,13 @@ static void *stream_main(void *arg)
             j->failed = 1;
             break;
         }
-        for (int k = 0; k < b; k++) j->pred[i + k] = res.pred[k];
+        const int C = snn_net_nclasses(j->net);
+        for (int k = 0; k < b; k++) {
+            j->pred[i + k] = res.pred[k];
+            for (int t = 0; t < j->steps; t++)
+                memcpy(j->probs + ((size_t)(i + k) * j->steps + t) * C, snn_result_probs(&res, t, k),
+                       sizeof(float) * (size_t)C);
+        }
         for (int l = 0; l < L; l++) j->syn_events += res.layers[l].syn_events;
     }
     snn_result_deinit(&res);
@@ -231,9 +245,11 @@ static void *stream_main(void *arg)
     return NULL;
 }
 
-/* images/s of n images, `nth` threads, at (batch, chunk); pred filled. */
-static double stream_run(const snn_net *net, const float *inputs, int n, int nth, int batch,
-                         int chunk, int steps, int *pred, double *syn_events)
+/* images/s of n images, `nth` engines of `team` threads each, at (batch,
+ * chunk); pred and probs filled. */
+static double stream_run(const snn_net *net, const float *inputs, int n, int nth, int team,
+                         int batch, int chunk, int steps, int *pred, float *probs,
+                         double *syn_events)
 {
     sjob *js = calloc((size_t)nth, sizeof *js);
     if (!js) die("out of memory");
@@ -241,7 +257,7 @@ static double stream_run(const snn_net *net, const float *inputs, int n, int nth
     for (int t = 0; t < nth; t++) {
         js[t] = (sjob){.net = net, .inputs = inputs, .lo = (int)((int64_t)n * t / nth),
                        .hi = (int)((int64_t)n * (t + 1) / nth), .batch = batch, .chunk = chunk,
-                       .steps = steps, .pred = pred};
+                       .steps = steps, .team = team, .pred = pred, .probs = probs};
         if (pthread_create(&js[t].tid, NULL, stream_main, &js[t])) die("pthread_create");
     }
     int failed = 0;
@@ -260,16 +276,19 @@ static double stream_run(const snn_net *net, const float *inputs, int n, int nth
 static int cmd_stream(int argc, char **argv)
 {
     const char *model = NULL, *spec = NULL;
-    int n = 200, nth = 2, steps = 0;
+    int n = 200, nth = 2, steps = 0, chunk = 0;
     for (int i = 0; i < argc; i++) {
         if (i + 1 < argc && !strcmp(argv[i], "--dataset")) spec = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--chunk")) chunk = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--images")) n = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) nth = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--steps")) steps = atoi(argv[++i]);
         else if (argv[i][0] != '-' && !model) model = argv[i];
-        else die("usage: snnbench stream MODEL --dataset SPEC [--images N] [--threads N] [--steps S]");
+        else die("usage: snnbench stream MODEL --dataset SPEC [--images N] [--threads N] [--steps S] "
+                "[--chunk C]");
     }
-    if (!model || !spec || n < 1 || nth < 1 || nth > 256 || steps < 0) die("bad arguments");
+    if (!model || !spec || n < 1 || nth < 1 || nth > 256 || steps < 0 || chunk < 0)
+        die("bad arguments");
     snn_error err = {0};
     snn_model *m = snn_model_load(model, &err);
     if (!m) die(err.msg);
@@ -283,18 +302,26 @@ static int cmd_stream(int argc, char **argv)
     n = d->n;
     const size_t isz = snn_net_input_size(net);
     float *inputs = malloc(sizeof(float) * isz * (size_t)n);
+    const size_t np = (size_t)n * steps * snn_net_nclasses(net);
     int *pc = malloc(sizeof(int) * (size_t)n), *ps = malloc(sizeof(int) * (size_t)n);
-    if (!inputs || !pc || !ps) die("out of memory");
+    int *pt = malloc(sizeof(int) * (size_t)n);
+    float *qc = malloc(sizeof(float) * np), *qs = malloc(sizeof(float) * np);
+    float *qt = malloc(sizeof(float) * np);
+    if (!inputs || !pc || !ps || !pt || !qc || !qs || !qt) die("out of memory");
     for (int i = 0; i < n; i++)
         if (snn_model_preprocess(m, snn_dataset_image(d, i), d->width, d->height, d->channels, 0,
                                  inputs + (size_t)i * isz, &err))
             die(err.msg);
     snn_blas_threads(1);
-    double ev_c, ev_s;
-    double chunked = stream_run(net, inputs, n, nth, CHUNKED_BATCH, 0, steps, pc, &ev_c);
-    double streamed = stream_run(net, inputs, n, nth, 1, 1, steps, ps, &ev_s);
+    double ev_c, ev_s, ev_t;
+    double chunked = stream_run(net, inputs, n, nth, 1, CHUNKED_BATCH, chunk, steps, pc, qc, &ev_c);
+    double streamed = stream_run(net, inputs, n, nth, 1, 1, 1, steps, ps, qs, &ev_s);
+    double team = stream_run(net, inputs, n, 1, nth, 1, 1, steps, pt, qt, &ev_t);
     int same = 0;
-    for (int i = 0; i < n; i++) same += pc[i] == ps[i];
+    for (int i = 0; i < n; i++) same += pc[i] == ps[i] && pc[i] == pt[i];
+    /* every probability of every step, bit for bit */
+    int same_chunk = !memcmp(qc, qs, sizeof(float) * np), same_team = !memcmp(qs, qt, sizeof(float) * np);
+    if (!same_team) fprintf(stderr, "snnbench: 1 and %d engine threads give different probabilities\n", nth);
     /* the dense pass: stages that read only the image */
     double dense = 0;
     for (int l = 1; l < snn_net_nlayers(net); l++) {
@@ -306,16 +333,24 @@ static int cmd_stream(int argc, char **argv)
            model, n, steps, nth);
     printf("  \"chunked_images_per_second\": %.4g,\n  \"streamed_images_per_second\": %.4g,\n",
            chunked, streamed);
-    printf("  \"stream_ratio\": %.3f,\n  \"same_predictions\": %d,\n", streamed / chunked, same);
+    printf("  \"stream_ratio\": %.3f,\n", streamed / chunked);
+    printf("  \"team_images_per_second\": %.4g,\n  \"team_ratio\": %.3f,\n", team, team / chunked);
+    printf("  \"same_predictions\": %d,\n", same);
+    printf("  \"identical_chunked_streamed\": %s,\n  \"identical_team_streamed\": %s,\n",
+           same_chunk ? "true" : "false", same_team ? "true" : "false");
     printf("  \"syn_events_per_image\": %.6g,\n  \"dense_pass_macs_per_image\": %.6g\n}\n", ev,
            dense);
     free(inputs);
     free(pc);
     free(ps);
+    free(pt);
+    free(qc);
+    free(qs);
+    free(qt);
     snn_dataset_free(d);
     snn_net_free(net);
     snn_model_free(m);
-    return same == n ? 0 : 2;
+    return same_team ? 0 : 2;
 }
 
 int main(int argc, char **argv)
