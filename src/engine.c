@@ -143,6 +143,49 @@ SIMD_VOID(input_current,
            int64_t n, float gain, float a, float b),
           (J, y, u, bias, n, gain, a, b))
 
+/* The two above in one pass for a layer whose current changes every step:
+ * J = gain * (x + bias) as input_current computes it (x: the synapse
+ * state before its update, or u without a synapse), then the neuron
+ * update of neuron_update on it; the same float operations in the same
+ * order, without the round trip through a current buffer. */
+SIMD_INLINE int64_t neuron_step_body(float *restrict v, float *restrict y, const float *restrict u,
+                                     const float *restrict bias, float *restrict out, int64_t n,
+                                     float gain, float a, float b, float dt, float h, float jmin,
+                                     float jmax)
+{
+    int64_t spikes = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float x;
+        if (y) { /* loop-invariant: unswitched */
+            x = y[i];
+            y[i] = a * y[i] + b * u[i];
+        } else {
+            x = u[i];
+        }
+        float J = gain * (x + bias[i]);
+        float j = J > jmin ? J : jmin;
+        j = j < jmax ? j : jmax;
+        float vi = v[i] + j * dt;
+        int32_t k = (int32_t)vi; /* floor(max(vi, 0)): see neuron_update */
+        k = k > 0 ? k : 0;
+        float kf = (float)k;
+        v[i] = vi - kf;
+        out[i] = kf * h;
+        spikes += k;
+    }
+    return spikes;
+}
+SIMD_RET(int64_t, neuron_step,
+         (float *restrict v, float *restrict y, const float *restrict u, const float *restrict bias,
+          float *restrict out, int64_t n, float gain, float a, float b, float dt, float h,
+          float jmin, float jmax),
+         (v, y, u, bias, out, n, gain, a, b, dt, h, jmin, jmax))
+
+static void mark_fired(uint8_t *restrict fired, const float *restrict out, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) fired[i] |= out[i] > 0.0f;
+}
+
 void snn_lowpass_delay(float *y, const float *u, float *out, int64_t n, float a, float b)
 {
     for (int64_t i = 0; i < n; i++) {
@@ -182,9 +225,16 @@ static void neuron_job_run(void *arg, int ith, int nth) /* ith: the part */
     float *J = j->J + i0, *y = j->y ? j->y + i0 : NULL;
     for (int t = 0; t < j->tc; t++) {
         const float *u = j->U + t * j->ustride + i0;
+        float *s = j->out + t * j->n + i0;
+        if (snn_neuron_spikes(nt) && (j->ustride || y)) {
+            const float jmin = nt == SNN_NEURON_IF ? JMIN_IF : JMIN_RELU;
+            j->k[ith][t] = (double)neuron_step(j->v + i0, y, u, j->bias + i0, s, m, ly->gain, j->fa,
+                                               j->fb, j->dt, ly->amplitude / j->dt, jmin, j->jmax);
+            mark_fired(j->fired + i0, s, m);
+            continue;
+        }
         /* a constant input (stage 0: the image) needs J once */
         if (t == 0 || j->ustride || y) input_current(J, y, u, j->bias + i0, m, ly->gain, j->fa, j->fb);
-        float *s = j->out + t * j->n + i0;
         if (snn_neuron_spikes(nt)) {
             j->k[ith][t] = neuron_update(j->v + i0, J, s, m, j->dt, ly->amplitude,
                                          nt == SNN_NEURON_IF ? JMIN_IF : JMIN_RELU, j->jmax,

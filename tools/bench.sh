@@ -9,7 +9,8 @@
 #      image and per second (build/snnbench stream; the definition is in
 #      docs/benchmarks.md and tools/bench/snnbench.c) against the kernel
 #      peak, chunked against streamed throughput (batch 1, one step per
-#      chunk), and the baseline: a plain time-stepped PyTorch simulation of
+#      chunk, one engine with 2 threads: the daemon's streaming case), and
+#      the baseline: a plain time-stepped PyTorch simulation of
 #      the same network and semantics (tools/bench/torch_sim.py, batch 100,
 #      both cores; the graph simulator for the graph models);
 #   3. for the seed model also dense-only kernels, one thread and the ANN;
@@ -112,7 +113,7 @@ torch_rss=$( [ -f "$tmp/seed.trss" ] && tail -n 1 "$tmp/seed.trss" || true)
         ev=$(jget "$s" syn_events_per_image)
         evs=$(mul "$ev" "$mi")
         ta=$(tget "$m" snn_accuracy)
-        echo "| cifar10-$m | $mi | ${ti:-n/a} | $( [ -n "$ti" ] && ratio "$mi" "$ti" || echo n/a ) x | $(sci "$ev") | $(sci "$evs") | $(ratio "$evs" "$peak") | $(jget "$s" stream_ratio) | $(pct "$(jget "$e" snn_accuracy)") / $( [ -n "$ta" ] && pct "$ta" || echo n/a) / $(pct "$(jget "$e" ann_accuracy)") |"
+        echo "| cifar10-$m | $mi | ${ti:-n/a} | $( [ -n "$ti" ] && ratio "$mi" "$ti" || echo n/a ) x | $(sci "$ev") | $(sci "$evs") | $(ratio "$evs" "$peak") | $(jget "$s" team_ratio) | $(pct "$(jget "$e" snn_accuracy)") / $( [ -n "$ta" ] && pct "$ta" || echo n/a) / $(pct "$(jget "$e" ann_accuracy)") |"
     done
     echo
     echo "Kernel peak (build/snnbench kernel: the engine's event-driven convolution,"
@@ -127,9 +128,30 @@ torch_rss=$( [ -f "$tmp/seed.trss" ] && tail -n 1 "$tmp/seed.trss" || true)
     echo "benchmark counts the same unit: each non-zero input times the kernel taps that reach"
     echo "an output times the output channels. \"share of kernel peak\" = synaptic events/s of"
     echo "the engine (events per image x images/s) / the 2-thread kernel peak. \"streamed /"
-    echo "chunked\" = images/s at batch 1 and one step per chunk (the daemon's streaming case)"
-    echo "over images/s at batch 16 with all steps in one chunk, 2 threads each with its own"
-    echo "engine, $NS images (build/snnbench stream; the predictions are checked equal)."
+    echo "chunked\" = images/s of one engine with 2 threads (snn_engine_set_threads) at batch 1"
+    echo "and one step per chunk (the daemon's streaming case: one image keeps both cores"
+    echo "busy) over images/s at batch 16 with all steps in one chunk on 2 engines of one"
+    echo "thread, $NS images (build/snnbench stream, which also checks that the 2-thread"
+    echo "stream's probabilities equal the 1-thread stream's bit for bit)."
+    echo
+    echo "## Targets (issue 15)"
+    echo
+    tgt() { awk -v a="$2" -v b="$3" 'BEGIN { if (a == "" || b == "") print "n/a"; else if (a + 0 >= b + 0) print "met"; else print "not met" }'; }
+    sr=$(jget "$tmp/seed.stream" team_ratio)
+    seed_r=$( [ -n "$torch_ips" ] && ratio "$ips" "$torch_ips" || true)
+    seed_evs=$(mul "$(jget "$tmp/seed.stream" syn_events_per_image)" "$ips")
+    echo "| target | figure | verdict |"
+    echo "|---|---:|---|"
+    echo "| seed model, nengo mode, 30 steps, 2 threads >= 8x the PyTorch baseline | ${seed_r:-n/a} x | $(tgt x "$seed_r" 8) |"
+    for m in $models; do
+        [ "$m" = seed ] && continue
+        ti=$(tget "$m" images_per_second)
+        rr=$( [ -n "$ti" ] && ratio "$(jget "$tmp/$m.eval" images_per_second)" "$ti" || true)
+        echo "| cifar10-$m >= 6x its PyTorch baseline (issue 11: >= 5x) | ${rr:-n/a} x | $(tgt x "$rr" 6) |"
+    done
+    echo "| seed: synaptic events/s >= 1/2 of the kernel peak | $(ratio "$seed_evs" "$peak") | $(tgt x "$(ratio "$seed_evs" "$peak")" 0.5) |"
+    echo "| seed: streamed (batch 1, chunk 1, 2 threads) >= 0.8 of chunked | $sr | $(tgt x "$sr" 0.8) |"
+    echo "| daemon at 1 connection: p50 latency - compute <= 1 ms | see the daemon table below | |"
     echo
     echo "## Seed model in detail"
     echo
