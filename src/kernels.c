@@ -197,12 +197,17 @@ static void dense_ref(const kop *op, const float *in, float *out, int with_bias)
     }
 }
 
-/* Sum of the operands, in operand order. */
+/* Sum of the operands, in operand order (the first two in one pass). */
 static void add_frames(const kop *op, const float *const *in, float *out, int nframes)
 {
     const int64_t n = kshape_size(&op->out) * nframes;
-    memcpy(out, in[0], sizeof(float) * (size_t)n);
-    for (int k = 1; k < op->nin; k++) {
+    if (op->nin < 2) {
+        memcpy(out, in[0], sizeof(float) * (size_t)n);
+        return;
+    }
+    const float *a = in[0], *b = in[1];
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+    for (int k = 2; k < op->nin; k++) {
         const float *x = in[k];
         for (int64_t i = 0; i < n; i++) out[i] += x[i];
     }
@@ -433,6 +438,7 @@ SIMD_INLINE void conv_gather_body(const kop *op, float *restrict out, const floa
             int co0 = 0;
             GATHER_BLOCK(8)
             GATHER_BLOCK(4)
+            GATHER_BLOCK(2) /* 16 channels in one pass over the events */
             GATHER_BLOCK(1)
             for (; co0 < Co; co0++) { /* channels beyond a multiple of 8 */
                 float acc = 0;
