@@ -414,6 +414,12 @@ static int32_t frame_csr(const kop *op, const float *restrict in, float *scratch
     for (int p = p0; p < p1; p++) {
         start[p] = n;
         const float *x = in + (size_t)p * C;
+        int any = 0; /* a position without events is common in spike frames */
+        for (int c = 0; c < C; c++) any |= x[c] != 0.0f;
+        if (!any) {
+            stop[p] = n;
+            continue;
+        }
         for (int c = 0; c < C; c++) { /* branchless: density is often 10-50% */
             chan[n] = c;
             val[n] = x[c];
