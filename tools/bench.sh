@@ -34,6 +34,7 @@ SEED=models/cifar10-seed
 OUT=docs/benchmarks.md
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 [ -d "$SEED" ] || { echo "bench: $SEED missing" >&2; exit 1; }
 [ -f "$DATA/test_batch.bin" ] || { echo "bench: $DATA missing" >&2; exit 1; }
@@ -100,7 +101,10 @@ torch_rss=$( [ -f "$tmp/seed.trss" ] && tail -n 1 "$tmp/seed.trss" || true)
     echo "(spiking ReLU, scale_firing_rates 20, synapse 0.005 s, dt 1 ms): models/cifar10-seed"
     echo "on $N images, the graph models (models/cifar10-resnet: residual; models/cifar10-vgg:"
     echo "MaxPool, the spiking gate) on $NG. All figures of one table come from the same run;"
-    echo "ratios are what to compare across machines."
+    echo "ratios are what to compare across machines. Load average (1, 5, 15 min) when the"
+    echo "run started: $load0, when it ended: $(cut -d' ' -f1-3 /proc/loadavg); above the core"
+    echo "count, other processes took the cores and every figure is lower and noisier (the"
+    echo "2-thread PyTorch baseline and the 2-thread rows most)."
     echo
     echo "## Engine against the PyTorch baseline and the machine's bound"
     echo
