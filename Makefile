@@ -4,7 +4,8 @@
 #   make run             install missing packages, build, start snnd (default model)
 #   make test            install missing Debian packages, build, run every suite
 #   make SANITIZE=address,undefined test    the same under sanitizers
-#   make bench           benchmarks; results written to docs/benchmarks.md
+#   make bench           benchmarks (build/snnbench, snnctl eval, PyTorch baselines, the daemon);
+#                        results written to docs/benchmarks.md
 #   make results         accuracy/latency/energy tables: docs/results.md
 #   make fuzz            libFuzzer targets (clang), FUZZ_SECONDS each
 #   make replay          the fuzz targets over their corpora, no libFuzzer (part of make test)
@@ -123,6 +124,12 @@ $(BUILD)/mkpng_fixtures: tools/mkpng_fixtures.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< -lz
 
+# The engine-side benchmarks of make bench (kernel peak, chunked against
+# streamed); it reads the kernels' private header.
+$(BUILD)/snnbench: tools/bench/snnbench.c $(LIB)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(LIB) $(LIB_LIBS)
+
 # Start the daemon on 127.0.0.1:8080 serving the shipped default model.
 run:
 	@tools/install-deps.sh
@@ -141,7 +148,7 @@ unit: $(BUILD)/test_unit
 replay: $(REPLAY)
 	@BUILD=$(BUILD) tests/fuzz/replay.sh
 
-bench: all
+bench: all $(BUILD)/snnbench
 	@BUILD=$(BUILD) tools/bench.sh
 
 results: all

@@ -52,6 +52,7 @@ struct snn_engine {
     int nslots;
     float **slot;               /* [nslots] -> [max_chunk x max_frame] stage op outputs */
     float *J;                   /* [max_frame] input current of one step */
+    kteam *team;                /* threads of one run (snn_engine_set_threads), NULL = 1 */
     float *col;                 /* im2col scratch */
     float *z;                   /* [nclasses] readout */
     float *zp;                  /* [nclasses] readout in class order (net->out_perm) */
@@ -81,8 +82,11 @@ SIMD_INLINE double neuron_update_body(float *restrict v, const float *restrict J
         float j = J[i] > jmin ? J[i] : jmin;
         j = j < jmax ? j : jmax;
         float vi = v[i] + j * dt;
-        float pos = vi > 0.0f ? vi : 0.0f;
-        int32_t k = (int32_t)pos;
+        /* floor(max(vi, 0)) as max(trunc(vi), 0): the same integer for
+         * every vi (NaN included), and a form GCC vectorises (a float
+         * select before the conversion keeps the loop scalar) */
+        int32_t k = (int32_t)vi;
+        k = k > 0 ? k : 0;
         float kf = (float)k;
         v[i] = vi - kf;
         out[i] = kf * h;
@@ -139,11 +143,109 @@ SIMD_VOID(input_current,
            int64_t n, float gain, float a, float b),
           (J, y, u, bias, n, gain, a, b))
 
+/* The two above in one pass for a layer whose current changes every step:
+ * J = gain * (x + bias) as input_current computes it (x: the synapse
+ * state before its update, or u without a synapse), then the neuron
+ * update of neuron_update on it; the same float operations in the same
+ * order, without the round trip through a current buffer. */
+SIMD_INLINE int64_t neuron_step_body(float *restrict v, float *restrict y, const float *restrict u,
+                                     const float *restrict bias, float *restrict out, int64_t n,
+                                     float gain, float a, float b, float dt, float h, float jmin,
+                                     float jmax)
+{
+    int64_t spikes = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float x;
+        if (y) { /* loop-invariant: unswitched */
+            x = y[i];
+            y[i] = a * y[i] + b * u[i];
+        } else {
+            x = u[i];
+        }
+        float J = gain * (x + bias[i]);
+        float j = J > jmin ? J : jmin;
+        j = j < jmax ? j : jmax;
+        float vi = v[i] + j * dt;
+        int32_t k = (int32_t)vi; /* floor(max(vi, 0)): see neuron_update */
+        k = k > 0 ? k : 0;
+        float kf = (float)k;
+        v[i] = vi - kf;
+        out[i] = kf * h;
+        spikes += k;
+    }
+    return spikes;
+}
+SIMD_RET(int64_t, neuron_step,
+         (float *restrict v, float *restrict y, const float *restrict u, const float *restrict bias,
+          float *restrict out, int64_t n, float gain, float a, float b, float dt, float h,
+          float jmin, float jmax),
+         (v, y, u, bias, out, n, gain, a, b, dt, h, jmin, jmax))
+
+static void mark_fired(uint8_t *restrict fired, const float *restrict out, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) fired[i] |= out[i] > 0.0f;
+}
+
 void snn_lowpass_delay(float *y, const float *u, float *out, int64_t n, float a, float b)
 {
     for (int64_t i = 0; i < n; i++) {
         out[i] = y[i];
         y[i] = a * y[i] + b * u[i];
+    }
+}
+
+/* One neuron layer advancing the tc steps of a chunk for one image, its
+ * neurons cut into parts for a team (kteam_run; whole blocks of 16, every
+ * neuron sees the same float operations whatever the parts). */
+#define NEURONS_PER_PART 2048
+typedef struct neuron_job {
+    const snn_net *net;
+    const klayer *ly;
+    int64_t n, ustride;
+    int tc;
+    const float *U, *bias;
+    float *y, *v, *J, *out;
+    uint8_t *fired;
+    float dt, fa, fb, jmax;
+    double k[KTEAM_PARTS][MAX_CHUNK]; /* spikes of each part per step */
+} neuron_job;
+
+static void neuron_job_run(void *arg, int ith, int nth) /* ith: the part */
+{
+    neuron_job *j = arg;
+    const klayer *ly = j->ly;
+    const int64_t nb = (j->n + 15) / 16;
+    const int64_t i0 = nb * ith / nth * 16, i1e = nb * (ith + 1) / nth * 16;
+    const int64_t i1 = i1e < j->n ? i1e : j->n, m = i1 - i0;
+    const snn_neuron_type nt = j->net->params.neuron;
+    if (m <= 0) {
+        for (int t = 0; t < j->tc; t++) j->k[ith][t] = 0;
+        return;
+    }
+    float *J = j->J + i0, *y = j->y ? j->y + i0 : NULL;
+    for (int t = 0; t < j->tc; t++) {
+        const float *u = j->U + t * j->ustride + i0;
+        float *s = j->out + t * j->n + i0;
+        if (snn_neuron_spikes(nt) && (j->ustride || y)) {
+            const float jmin = nt == SNN_NEURON_IF ? JMIN_IF : JMIN_RELU;
+            j->k[ith][t] = (double)neuron_step(j->v + i0, y, u, j->bias + i0, s, m, ly->gain, j->fa,
+                                               j->fb, j->dt, ly->amplitude / j->dt, jmin, j->jmax);
+            mark_fired(j->fired + i0, s, m);
+            continue;
+        }
+        /* a constant input (stage 0: the image) needs J once */
+        if (t == 0 || j->ustride || y) input_current(J, y, u, j->bias + i0, m, ly->gain, j->fa, j->fb);
+        if (snn_neuron_spikes(nt)) {
+            j->k[ith][t] = neuron_update(j->v + i0, J, s, m, j->dt, ly->amplitude,
+                                         nt == SNN_NEURON_IF ? JMIN_IF : JMIN_RELU, j->jmax,
+                                         j->fired + i0);
+        } else {
+            for (int64_t i = 0; i < m; i++) {
+                float a = J[i] > 0.0f ? J[i] * ly->amplitude : 0.0f;
+                if (ly->clip_max > 0 && a > ly->clip_max) a = ly->clip_max;
+                s[i] = a;
+            }
+        }
     }
 }
 
@@ -234,6 +336,7 @@ void snn_engine_free(snn_engine *e)
     free(e->acc);
     free(e->J);
     free(e->col);
+    kteam_free(e->team);
     free(e->z);
     free(e->zp);
     free(e->streak);
@@ -329,6 +432,20 @@ snn_engine *snn_engine_new(const snn_net *net, int max_batch, int max_steps, snn
 }
 
 size_t snn_engine_memory_bytes(const snn_engine *e) { return e->bytes + sizeof *e; }
+
+snn_err snn_engine_set_threads(snn_engine *e, int threads, snn_error *err)
+{
+    if (threads < 1 || threads > KTEAM_MAX)
+        return snn_error_set(err, SNN_EINVALID, "engine threads %d not in [1, %d]", threads,
+                             KTEAM_MAX);
+    if (threads == kteam_size(e->team)) return SNN_OK;
+    kteam *t = NULL;
+    if (threads > 1 && e->mode == SNN_ENGINE_FAST && !(t = kteam_new(threads)))
+        return snn_error_set(err, SNN_ENOMEM, "engine: cannot start %d threads", threads);
+    kteam_free(e->team);
+    e->team = t;
+    return SNN_OK;
+}
 
 /* ---- results ---- */
 
@@ -436,7 +553,7 @@ static const float *run_stage(snn_engine *e, const kstage *st, const float *cons
                 kop_apply_ref(op, inf, dst + f * osz, 0);
             }
         } else {
-            kop_apply_fast(op, in, dst, tc, e->col);
+            kop_apply_team(op, in, dst, tc, e->col, e->team);
         }
         out = dst;
     }
@@ -646,37 +763,28 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                     continue;
                 }
                 /* neuron layer: tc steps into its spike frames */
-                float *v = e->v[l] + (size_t)b * n;
-                uint8_t *fired = e->fired[l] + (size_t)b * n;
-                float *out = e->spk[l];
-                const float jmax = ly->clip_max > 0 ? ly->clip_max / ly->amplitude : JMAX_NONE;
+                neuron_job nj = {.net = net, .ly = ly, .n = n, .ustride = ustride, .tc = tc,
+                                 .U = U, .bias = bias, .y = ystate, .v = e->v[l] + (size_t)b * n,
+                                 .J = e->J, .out = e->spk[l], .fired = e->fired[l] + (size_t)b * n,
+                                 .dt = dt, .fa = fa, .fb = fb,
+                                 .jmax = ly->clip_max > 0 ? ly->clip_max / ly->amplitude : JMAX_NONE};
+                int np = e->team ? (int)((n + NEURONS_PER_PART - 1) / NEURONS_PER_PART) : 1;
+                if (np > KTEAM_PARTS) np = KTEAM_PARTS;
+                kteam_run(e->team, neuron_job_run, &nj, np);
+                if (!snn_neuron_spikes(net->params.neuron)) continue;
                 for (int t = 0; t < tc; t++) {
-                    const float *u = U + t * ustride;
-                    float *J = e->J;
-                    /* a constant input (stage 0: the image) needs J once */
-                    if (t == 0 || ustride || ystate) input_current(J, ystate, u, bias, n, ly->gain, fa, fb);
-                    float *s = out + t * n;
-                    if (snn_neuron_spikes(net->params.neuron)) {
-                        double k = neuron_update(v, J, s, n, dt, ly->amplitude,
-                                                 net->params.neuron == SNN_NEURON_IF ? JMIN_IF : JMIN_RELU,
-                                                 jmax, fired);
-                        if (o->stats) {
-                            res->layers[l].spikes_per_step[t0 + t] += k;
-                            res->layers[l].spikes_by_image[b] += k;
+                    if (o->stats)
+                        for (int i = 0; i < np; i++) {
+                            res->layers[l].spikes_per_step[t0 + t] += nj.k[i][t];
+                            res->layers[l].spikes_by_image[b] += nj.k[i][t];
                         }
-                        if (b == 0 && ras->layer == l) {
-                            uint16_t *row = ras->counts + (size_t)(t0 + t) * ras->nneurons;
-                            float inv = dt / ly->amplitude;
-                            for (int r = 0; r < ras->nneurons; r++) {
-                                float c = s[ras->neuron_index[r]] * inv + 0.5f;
-                                row[r] = c > 65535.0f ? 65535 : (uint16_t)c;
-                            }
-                        }
-                    } else {
-                        for (int64_t i = 0; i < n; i++) {
-                            float a = J[i] > 0.0f ? J[i] * ly->amplitude : 0.0f;
-                            if (ly->clip_max > 0 && a > ly->clip_max) a = ly->clip_max;
-                            s[i] = a;
+                    if (b == 0 && ras->layer == l) {
+                        const float *s = e->spk[l] + t * n;
+                        uint16_t *row = ras->counts + (size_t)(t0 + t) * ras->nneurons;
+                        float inv = dt / ly->amplitude;
+                        for (int r = 0; r < ras->nneurons; r++) {
+                            float c = s[ras->neuron_index[r]] * inv + 0.5f;
+                            row[r] = c > 65535.0f ? 65535 : (uint16_t)c;
                         }
                     }
                 }

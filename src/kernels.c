@@ -197,12 +197,17 @@ static void dense_ref(const kop *op, const float *in, float *out, int with_bias)
     }
 }
 
-/* Sum of the operands, in operand order. */
+/* Sum of the operands, in operand order (the first two in one pass). */
 static void add_frames(const kop *op, const float *const *in, float *out, int nframes)
 {
     const int64_t n = kshape_size(&op->out) * nframes;
-    memcpy(out, in[0], sizeof(float) * (size_t)n);
-    for (int k = 1; k < op->nin; k++) {
+    if (op->nin < 2) {
+        memcpy(out, in[0], sizeof(float) * (size_t)n);
+        return;
+    }
+    const float *a = in[0], *b = in[1];
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+    for (int k = 2; k < op->nin; k++) {
         const float *x = in[k];
         for (int64_t i = 0; i < n; i++) out[i] += x[i];
     }
@@ -318,10 +323,9 @@ void kop_maxpool_gate(const kop *op, const float *in, float *out, int nframes, f
 int64_t kop_scratch_floats(const kop *op, int nframes)
 {
     if (op->kind != KOP_CONV) return 0;
-    int64_t csr0 = 2 * kshape_size(&op->in) + (int64_t)op->in.h * op->in.w + 1;
-    if (op->group > 1) return csr0;
+    int64_t csr = 2 * kshape_size(&op->in) + 2 * (int64_t)op->in.h * op->in.w;
+    if (op->group > 1) return csr;
     int64_t col = (int64_t)nframes * op->out.h * op->out.w * op->kh * op->kw * op->in.c;
-    int64_t csr = 2 * kshape_size(&op->in) + (int64_t)op->in.h * op->in.w + 1;
     return col > csr ? col : csr;
 }
 
@@ -386,7 +390,7 @@ typedef float v8f __attribute__((vector_size(32), aligned(4)));
                 if (ix < 0 || ix >= W) continue;                                          \
                 int p = iy * W + ix;                                                      \
                 const float *wb = op->w + ((size_t)(ky * op->kw + kx) * C) * Co + co0;     \
-                for (int32_t e = start[p]; e < start[p + 1]; e++) {                       \
+                for (int32_t e = start[p]; e < stop[p]; e++) {                            \
                     const float *w = wb + (size_t)chan[e] * Co;                           \
                     float x = val[e];                                                     \
                     for (int b = 0; b < (NB); b++) acc[b] += x * *(const v8f *)(w + 8 * b); \
@@ -396,40 +400,51 @@ typedef float v8f __attribute__((vector_size(32), aligned(4)));
         for (int b = 0; b < (NB); b++) *(v8f *)(o + co0 + 8 * b) = acc[b];                \
     }
 
-/* List the non-zero inputs of a frame per input position; returns their count. */
-static int32_t frame_csr(const kop *op, const float *restrict in, float *scratch)
+/* The event list of a frame (in `scratch`): per input position p, the
+ * events start[p] .. stop[p]-1 (channel, value) of its non-zero inputs in
+ * channel order. List positions [p0, p1) (a team's share: their events go
+ * from index p0*C, so shares do not overlap); returns their count. */
+static int32_t frame_csr(const kop *op, const float *restrict in, float *scratch, int p0, int p1)
 {
     const int H = op->in.h, W = op->in.w, C = op->in.c;
-    int32_t *start = (int32_t *)scratch;
-    int32_t *chan = start + H * W + 1;
+    int32_t *start = (int32_t *)scratch, *stop = start + H * W;
+    int32_t *chan = stop + H * W;
     float *val = (float *)(chan + (size_t)H * W * C);
-    int32_t n = 0;
-    for (int p = 0; p < H * W; p++) {
+    int32_t n = p0 * C;
+    for (int p = p0; p < p1; p++) {
         start[p] = n;
         const float *x = in + (size_t)p * C;
+        int any = 0; /* a position without events is common in spike frames */
+        for (int c = 0; c < C; c++) any |= x[c] != 0.0f;
+        if (!any) {
+            stop[p] = n;
+            continue;
+        }
         for (int c = 0; c < C; c++) { /* branchless: density is often 10-50% */
             chan[n] = c;
             val[n] = x[c];
             n += x[c] != 0.0f;
         }
+        stop[p] = n;
     }
-    start[H * W] = n;
-    return n;
+    return n - p0 * C;
 }
 
-SIMD_INLINE void conv_gather_body(const kop *op, float *restrict out, const float *scratch)
+SIMD_INLINE void conv_gather_body(const kop *op, float *restrict out, const float *scratch,
+                                  int oy0, int oy1)
 {
     const int H = op->in.h, W = op->in.w, C = op->in.c;
-    const int Ho = op->out.h, Wo = op->out.w, Co = op->out.c;
-    const int32_t *start = (const int32_t *)scratch;
-    const int32_t *chan = start + H * W + 1;
+    const int Wo = op->out.w, Co = op->out.c;
+    const int32_t *start = (const int32_t *)scratch, *stop = start + H * W;
+    const int32_t *chan = stop + H * W;
     const float *val = (const float *)(chan + (size_t)H * W * C);
-    for (int oy = 0; oy < Ho; oy++)
+    for (int oy = oy0; oy < oy1; oy++)
         for (int ox = 0; ox < Wo; ox++) {
             float *o = out + ((size_t)oy * Wo + ox) * Co;
             int co0 = 0;
             GATHER_BLOCK(8)
             GATHER_BLOCK(4)
+            GATHER_BLOCK(2) /* 16 channels in one pass over the events */
             GATHER_BLOCK(1)
             for (; co0 < Co; co0++) { /* channels beyond a multiple of 8 */
                 float acc = 0;
@@ -441,7 +456,7 @@ SIMD_INLINE void conv_gather_body(const kop *op, float *restrict out, const floa
                         if (ix < 0 || ix >= W) continue;
                         int p = iy * W + ix;
                         const float *wb = op->w + ((size_t)(ky * op->kw + kx) * C) * Co + co0;
-                        for (int32_t e = start[p]; e < start[p + 1]; e++)
+                        for (int32_t e = start[p]; e < stop[p]; e++)
                             acc += val[e] * wb[(size_t)chan[e] * Co];
                     }
                 }
@@ -449,7 +464,8 @@ SIMD_INLINE void conv_gather_body(const kop *op, float *restrict out, const floa
             }
         }
 }
-SIMD_VOID(conv_gather, (const kop *op, float *restrict out, const float *scratch), (op, out, scratch))
+SIMD_VOID(conv_gather, (const kop *op, float *restrict out, const float *scratch, int oy0, int oy1),
+          (op, out, scratch, oy0, oy1))
 
 /* Grouped convolution (group > 1), one frame. Dense (`in` given): direct
  * loops over each output position, the weights of a (ky, kx, ci) row being
@@ -457,15 +473,15 @@ SIMD_VOID(conv_gather, (const kop *op, float *restrict out, const float *scratch
  * channels). Sparse (`in` NULL): the events listed by frame_csr in
  * `scratch`, each gathered into the output channels of its group. */
 SIMD_INLINE void conv_grouped_body(const kop *op, const float *restrict in, float *restrict out,
-                                   const float *scratch)
+                                   const float *scratch, int oy0, int oy1)
 {
     const int H = op->in.h, W = op->in.w, C = op->in.c;
-    const int Ho = op->out.h, Wo = op->out.w, Co = op->out.c;
+    const int Wo = op->out.w, Co = op->out.c;
     const int G = op->group, Cg = C / G, Mg = Co / G;
-    const int32_t *start = (const int32_t *)scratch;
-    const int32_t *chan = start + H * W + 1;
+    const int32_t *start = (const int32_t *)scratch, *stop = start + H * W;
+    const int32_t *chan = stop + H * W;
     const float *val = (const float *)(chan + (size_t)H * W * C);
-    for (int oy = 0; oy < Ho; oy++)
+    for (int oy = oy0; oy < oy1; oy++)
         for (int ox = 0; ox < Wo; ox++) {
             float *restrict o = out + ((size_t)oy * Wo + ox) * Co;
             for (int c = 0; c < Co; c++) o[c] = 0.0f;
@@ -478,7 +494,7 @@ SIMD_INLINE void conv_grouped_body(const kop *op, const float *restrict in, floa
                     const int p = iy * W + ix;
                     const float *wk = op->w + ((size_t)(ky * op->kw + kx) * Cg) * Co;
                     if (!in) {
-                        for (int32_t e = start[p]; e < start[p + 1]; e++) {
+                        for (int32_t e = start[p]; e < stop[p]; e++) {
                             const int c = chan[e], g = c / Cg, ci = c - g * Cg;
                             const float *w = wk + (size_t)ci * Co + (size_t)g * Mg;
                             float *og = o + (size_t)g * Mg;
@@ -503,9 +519,68 @@ SIMD_INLINE void conv_grouped_body(const kop *op, const float *restrict in, floa
         }
 }
 SIMD_VOID(conv_grouped, (const kop *op, const float *restrict in, float *restrict out,
-                         const float *scratch), (op, in, out, scratch))
+                         const float *scratch, int oy0, int oy1), (op, in, out, scratch, oy0, oy1))
 
-static void dense_fast(const kop *op, const float *in, float *out, int nframes)
+/* One call's work in parts for a team (kteam_run): a conv frame's event
+ * list by input rows, its gather (or direct grouped loops) by output rows,
+ * the dense scatter by blocks of output columns. */
+typedef struct kjob {
+    const kop *op;
+    const float *in;
+    float *out;
+    float *scratch;
+    int nframes;
+    int32_t nnz[KTEAM_PARTS];
+} kjob;
+
+static void share(int n, int part, int nparts, int *lo, int *hi)
+{
+    *lo = (int)((int64_t)n * part / nparts);
+    *hi = (int)((int64_t)n * (part + 1) / nparts);
+}
+
+/* Parts for `units` independent units: 1 without a team. */
+static int nparts_for(const kteam *team, int units)
+{
+    return !team ? 1 : units < KTEAM_PARTS ? units : KTEAM_PARTS;
+}
+
+static void job_csr(void *arg, int part, int nparts)
+{
+    kjob *j = arg;
+    int y0, y1;
+    share(j->op->in.h, part, nparts, &y0, &y1);
+    j->nnz[part] = frame_csr(j->op, j->in, j->scratch, y0 * j->op->in.w, y1 * j->op->in.w);
+}
+
+static void job_gather(void *arg, int part, int nparts)
+{
+    kjob *j = arg;
+    int oy0, oy1;
+    share(j->op->out.h, part, nparts, &oy0, &oy1);
+    if (j->op->group == 1) conv_gather(j->op, j->out, j->scratch, oy0, oy1);
+    else conv_grouped(j->op, j->in, j->out, j->scratch, oy0, oy1);
+}
+
+static void job_scatter(void *arg, int part, int nparts)
+{
+    kjob *j = arg;
+    const int N = (int)kshape_size(&j->op->in), M = j->op->out.c;
+    int m0, m1;
+    share((M + 15) / 16, part, nparts, &m0, &m1);
+    m0 *= 16;
+    m1 = m1 * 16 < M ? m1 * 16 : M;
+    if (m0 >= m1) return;
+    for (int f = 0; f < j->nframes; f++) {
+        const float *x = j->in + (size_t)f * N;
+        float *y = j->out + (size_t)f * M;
+        memset(y + m0, 0, sizeof(float) * (size_t)(m1 - m0));
+        for (int i = 0; i < N; i++)
+            if (x[i] != 0.0f) axpy(m1 - m0, x[i], j->op->w + (size_t)i * M + m0, y + m0);
+    }
+}
+
+static void dense_fast(const kop *op, const float *in, float *out, int nframes, kteam *team)
 {
     const int N = (int)kshape_size(&op->in), M = op->out.c;
     int64_t nnz = count_nonzero(in, (int64_t)N * nframes);
@@ -515,20 +590,24 @@ static void dense_fast(const kop *op, const float *in, float *out, int nframes)
                     M, 0.0f, out, M);
         return;
     }
-    memset(out, 0, sizeof(float) * (size_t)M * nframes);
-    for (int f = 0; f < nframes; f++) {
-        const float *x = in + (size_t)f * N;
-        float *y = out + (size_t)f * M;
-        for (int i = 0; i < N; i++)
-            if (x[i] != 0.0f) axpy(M, x[i], op->w + (size_t)i * M, y);
-    }
+    kjob j = {.op = op, .in = in, .out = out, .nframes = nframes};
+    /* each part scans the inputs: a few parts per thread */
+    int blocks = (M + 15) / 16, np = 2 * kteam_size(team);
+    kteam_run(team, job_scatter, &j, nparts_for(team, blocks < np ? blocks : np));
 }
 
 void kop_apply_fast(const kop *op, const float *const *inp, float *out, int nframes,
                     float *scratch)
 {
+    kop_apply_team(op, inp, out, nframes, scratch, NULL);
+}
+
+void kop_apply_team(const kop *op, const float *const *inp, float *out, int nframes,
+                    float *scratch, kteam *team)
+{
     const int64_t isz = kshape_size(&op->in), osz = kshape_size(&op->out);
     const float *in = inp[0];
+    const int pcsr = nparts_for(team, op->in.h), prow = nparts_for(team, op->out.h);
     switch (op->kind) {
     case KOP_CONV: {
         /* gather sparse frames; runs of dense frames go through one GEMM
@@ -536,22 +615,24 @@ void kop_apply_fast(const kop *op, const float *const *inp, float *out, int nfra
         int run0 = -1;
         for (int f = 0; f <= nframes; f++) {
             int dense = 0;
+            kjob j = {.op = op, .in = in + f * isz, .out = out + f * osz, .scratch = scratch};
             if (f < nframes) {
-                const float *x = in + f * isz;
                 if (force_mode == 1) {
                     dense = 1;
                 } else {
                     /* the event list doubles as the density count */
-                    int32_t nnz = frame_csr(op, x, scratch);
+                    kteam_run(team, job_csr, &j, pcsr);
+                    int64_t nnz = 0;
+                    for (int t = 0; t < pcsr; t++) nnz += j.nnz[t];
                     dense = force_mode == 0 && nnz >= GATHER_RATIO * isz;
                     if (!dense) {
-                        if (op->group == 1) conv_gather(op, out + f * osz, scratch);
-                        else conv_grouped(op, NULL, out + f * osz, scratch);
+                        j.in = NULL; /* grouped: from the events */
+                        kteam_run(team, job_gather, &j, prow);
                     }
                 }
             }
             if (dense && op->group > 1) {
-                conv_grouped(op, in + f * isz, out + f * osz, NULL);
+                kteam_run(team, job_gather, &j, prow); /* direct loops on j.in */
                 continue;
             }
             if (dense && run0 < 0) run0 = f;
@@ -563,7 +644,7 @@ void kop_apply_fast(const kop *op, const float *const *inp, float *out, int nfra
         break;
     }
     case KOP_DENSE:
-        dense_fast(op, in, out, nframes);
+        dense_fast(op, in, out, nframes, team);
         break;
     case KOP_ADD:
         add_frames(op, inp, out, nframes);

@@ -168,6 +168,22 @@ struct snn_net {
     char notes[NET_MAX_NOTES][192];
 };
 
+/* A team of threads for one engine's runs (team.c): kteam_run calls
+ * fn(arg, part, nparts) once for each part = 0..nparts-1 (at most
+ * KTEAM_PARTS), the parts shared out between the calling thread and the
+ * team's helpers, and returns when all have returned. A NULL team runs the
+ * parts in order on the caller's thread. Kernels cut their own output
+ * rows, neurons or columns into parts, so the results do not depend on the
+ * team. new, kteam_free. */
+#define KTEAM_MAX 16
+#define KTEAM_PARTS 64
+typedef struct kteam kteam;
+typedef void (*kteam_fn)(void *arg, int part, int nparts);
+kteam *kteam_new(int nth);          /* nth in [2, KTEAM_MAX]; NULL on failure */
+void kteam_free(kteam *t);
+int kteam_size(const kteam *t);     /* 1 for NULL */
+void kteam_run(kteam *t, kteam_fn fn, void *arg, int nparts);
+
 /* Kernels (kernels.c). All frames are contiguous floats; in[k] holds the
  * frames of operand k (stride: its frame size). */
 /* Apply op to one frame with biases (reference, scalar, direct loops).
@@ -178,6 +194,10 @@ void kop_apply_ref(const kop *op, const float *const *in, float *out, int with_b
  * density. `scratch` holds kop_scratch_floats(op, nframes) floats. */
 void kop_apply_fast(const kop *op, const float *const *in, float *out, int nframes,
                     float *scratch);
+/* The same, the event-driven and direct conv loops and the dense scatter
+ * split over a team (NULL: kop_apply_fast). */
+void kop_apply_team(const kop *op, const float *const *in, float *out, int nframes,
+                    float *scratch, kteam *team);
 int64_t kop_scratch_floats(const kop *op, int nframes);
 /* The spiking max-pool gate over nframes consecutive steps. acc holds the
  * op's input size (accumulated input) plus its output size (each window's

@@ -202,6 +202,8 @@ echo "| engine compute (compute_ms, mean) | $cm |"
 echo "| queue wait (queue_ms, mean) | $qm |"
 echo "| overhead p50 - compute (HTTP, PNG decode, preprocessing, render) | $(awk -v a="$p50" -v b="$cm" 'BEGIN{printf "%.2f", a-b}') |"
 echo
+echo "Target (issue 15): overhead at most 1 ms at p50: $(awk -v a="$p50" -v b="$cm" 'BEGIN{ if (a == "" || b == "") print "n/a"; else if (a - b <= 1.0) print "met"; else print "not met" }')."
+echo
 echo "| concurrency | requests/s | p50 ms | p99 ms | statuses | max queue depth | ratio to engine batch throughput |"
 echo "|---:|---:|---:|---:|---|---:|---:|"
 for c in 1 8 32; do

@@ -90,6 +90,13 @@ snn_engine *snn_engine_new(const snn_net *net, int max_batch, int max_steps,
                            snn_engine_mode mode, snn_error *err);
 void snn_engine_free(snn_engine *e);
 size_t snn_engine_memory_bytes(const snn_engine *e);
+/* Threads one run of e uses (default 1: the caller's). With more, the
+ * caller's thread and threads - 1 helpers owned by e share each layer's
+ * neurons, each frame's event list and gather and each dense scatter, so
+ * a batch of one image keeps several cores busy (the streaming case); the
+ * results are the same bit for bit. Fast mode only (reference runs stay on
+ * the caller's thread). Not while a run is in progress; threads in [1, 16]. */
+snn_err snn_engine_set_threads(snn_engine *e, int threads, snn_error *err);
 
 /* Per-layer spike statistics, summed over the images of a run. */
 typedef struct snn_layer_stats {

@@ -1,7 +1,8 @@
 /* test_engine.c: conversion and simulation semantics (nengo-semantics.md):
  * hand-computed neuron and synapse sequences, the rate network equals the
- * ANN, fast equals reference, chunking does not change results, bias-only
- * first step, seeded initial voltages, early exit, energy arithmetic. */
+ * ANN, fast equals reference, chunking and engine threads do not change
+ * results, bias-only first step, seeded initial voltages, early exit,
+ * energy arithmetic. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,60 @@ TEST(engine_chunking_does_not_change_results)
         snn_result_deinit(&b);
     }
     snn_result_deinit(&a);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
+
+/* An engine with a team of threads (snn_engine_set_threads) gives the
+ * 1-thread run's probabilities, spike counts and raster bit for bit, per
+ * step (chunk 1, the streaming case) and chunked. */
+TEST(engine_threads_do_not_change_results)
+{
+    snn_model *m = load_fashion();
+    CHECK(m);
+    const char *kv[][2] = {{"scale_firing_rates", "100"}, {"v0", "uniform:5"}};
+    snn_net *net = tnet_new(m, kv, 2);
+    CHECK(net);
+    const int B = 2, T = 12, C = snn_net_nclasses(net);
+    float *x = synthetic_inputs(m, B, 6);
+    snn_error err = {0};
+    snn_result r[3];
+    for (int chunk = 0; chunk <= 1; chunk++) {
+        for (int k = 0; k < 3; k++) {
+            snn_engine *e = snn_engine_new(net, B, T, SNN_ENGINE_FAST, &err);
+            CHECK(e);
+            CHECK_OK(snn_engine_set_threads(e, k + 1, &err));
+            CHECK_OK(snn_result_init(&r[k], net, B, T, 16));
+            snn_run_opts o;
+            snn_run_opts_init(&o);
+            o.steps = T;
+            o.chunk = chunk;
+            o.raster_layer = 1;
+            CHECK_OK(snn_engine_run(e, x, B, &o, &r[k], &err));
+            snn_engine_free(e);
+        }
+        double spikes = 0;
+        for (int l = 1; l < r[0].nlayers; l++) spikes += r[0].layers[l].spikes;
+        CHECK(spikes > 100); /* the network really spikes */
+        for (int k = 1; k < 3; k++) {
+            CHECK(!memcmp(r[k].probs, r[0].probs, sizeof(float) * (size_t)(T * B * C)));
+            CHECK(!memcmp(r[k].raster.counts, r[0].raster.counts, sizeof(uint16_t) * 16 * T));
+            for (int l = 1; l < r[0].nlayers; l++) {
+                CHECK(r[k].layers[l].spikes == r[0].layers[l].spikes);
+                CHECK(r[k].layers[l].fired_neurons == r[0].layers[l].fired_neurons);
+                CHECK(!memcmp(r[k].layers[l].spikes_per_step, r[0].layers[l].spikes_per_step,
+                              sizeof(double) * T));
+            }
+        }
+        for (int k = 0; k < 3; k++) snn_result_deinit(&r[k]);
+    }
+    /* bad thread counts are refused */
+    snn_engine *e = snn_engine_new(net, 1, T, SNN_ENGINE_FAST, &err);
+    CHECK(e);
+    CHECK(snn_engine_set_threads(e, 0, &err) == SNN_EINVALID);
+    CHECK(snn_engine_set_threads(e, 17, &err) == SNN_EINVALID);
+    snn_engine_free(e);
     free(x);
     snn_net_free(net);
     snn_model_free(m);

@@ -584,6 +584,8 @@ TEST(net_graph_kernels_match_reference)
     const double dens[] = {0.03, 0.3, 1.0};
     const int NF = 3;
     int nops = 0, kinds = 0;
+    kteam *teams[2] = {kteam_new(2), kteam_new(3)};
+    CHECK(teams[0] && teams[1]);
     for (int i = 0; i < n; i++) {
         snn_net *net = tnet_new(ms[i], NULL, 0);
         CHECK(net);
@@ -597,6 +599,7 @@ TEST(net_graph_kernels_match_reference)
                 for (int k = 0; k < op->nin; k++) in[k] = malloc(sizeof(float) * (size_t)(NF * operand_size(op, k)));
                 float *want = malloc(sizeof(float) * (size_t)(NF * osz));
                 float *got = malloc(sizeof(float) * (size_t)(NF * osz));
+                float *split = malloc(sizeof(float) * (size_t)(NF * osz));
                 float *scratch = malloc(sizeof(float) * (size_t)(kop_scratch_floats(op, NF) + 1));
                 for (int d = 0; d < 3; d++) {
                     for (int k = 0; k < op->nin; k++) random_frames(in[k], NF * operand_size(op, k), dens[d], s > 0);
@@ -619,6 +622,14 @@ TEST(net_graph_kernels_match_reference)
                             CHECK_MSG(maxd <= 2e-5 * scale, "%s stage %d op %d kind %d density %g "
                                       "simd %d mode %d: %g (scale %g)", names[i], s, o, op->kind,
                                       dens[d], simd, mode, maxd, scale);
+                            /* a team's parts give the serial kernel's floats exactly */
+                            for (int t = 0; t < 2 && simd; t++) {
+                                memset(split, 0xff, sizeof(float) * (size_t)(NF * osz));
+                                kop_apply_team(op, (const float *const *)in, split, NF, scratch, teams[t]);
+                                CHECK_MSG(!memcmp(split, got, sizeof(float) * (size_t)(NF * osz)),
+                                          "%s stage %d op %d kind %d density %g mode %d: team of %d",
+                                          names[i], s, o, op->kind, dens[d], mode, t + 2);
+                            }
                         }
                     if (op->kind == KOP_MAXPOOL) {
                         /* the gate: fast and reference twins over the frames */
@@ -642,10 +653,13 @@ TEST(net_graph_kernels_match_reference)
                 for (int k = 0; k < op->nin; k++) free(in[k]);
                 free(want);
                 free(got);
+                free(split);
                 free(scratch);
             }
         snn_net_free(net);
     }
+    kteam_free(teams[0]);
+    kteam_free(teams[1]);
     /* every op kind was exercised */
     CHECK_MSG(kinds == (1 << (KOP_CONCAT + 1)) - 1, "kinds %x", kinds);
     CHECK(nops > 30);

@@ -1,0 +1,168 @@
+/* team.c: the threads one engine run may use for a single batch (the
+ * daemon's streaming case is batch 1: without a team one image keeps one
+ * core busy). See kteam in net_internal.h.
+ *
+ * DESIGN: fork-join per kernel call, with the work cut into parts (whole
+ * output rows, blocks of neurons or columns, chosen by the kernel) that
+ * the caller and the helpers claim one at a time from one atomic word
+ * (generation, parts, next part). A helper that the scheduler has not run
+ * yet (the cores are shared) claims nothing: the caller does the parts
+ * itself and never waits for a thread that is not working, only for a
+ * part that a helper is running. Jobs are short (a layer's chunk, a
+ * frame's gather: microseconds), so helpers spin briefly before they
+ * sleep on a condition variable. A part is computed the same way whoever
+ * runs it, so the results are the same bit for bit for any team size.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "net_internal.h"
+
+#define SPIN_HELPER 20000   /* polls before a helper sleeps */
+#define SPIN_MASTER 2000    /* polls between yields of the caller */
+
+struct kteam {
+    int nth;
+    pthread_t *tids;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    /* the current job: generation (32 bits), parts (16), next part (16) */
+    _Atomic uint64_t claim;
+    atomic_int done;            /* parts of the current job finished */
+    atomic_int sleeping;        /* helpers blocked on cv */
+    atomic_int quit;
+    kteam_fn fn;
+    void *arg;
+};
+
+typedef struct helper_arg {
+    kteam *t;
+} helper_arg;
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* The next part of job `gen`, or -1 when it has none left (or is over). */
+static int claim_part(kteam *t, uint32_t gen)
+{
+    uint64_t c = atomic_load(&t->claim);
+    for (;;) {
+        if ((uint32_t)(c >> 32) != gen || (c & 0xffff) >= ((c >> 16) & 0xffff)) return -1;
+        if (atomic_compare_exchange_weak(&t->claim, &c, c + 1)) return (int)(c & 0xffff);
+    }
+}
+
+/* Run parts of job `gen` until none is left. fn and arg are read only
+ * after a part is claimed: the job cannot end (and be replaced) while one
+ * of its parts is unfinished. */
+static void work(kteam *t, uint32_t gen)
+{
+    int part;
+    while ((part = claim_part(t, gen)) >= 0) {
+        int nparts = (int)((atomic_load(&t->claim) >> 16) & 0xffff);
+        t->fn(t->arg, part, nparts);
+        atomic_fetch_add_explicit(&t->done, 1, memory_order_release);
+    }
+}
+
+static void *helper_main(void *p)
+{
+    kteam *t = ((helper_arg *)p)->t;
+    free(p);
+    uint32_t seen = 0; /* the generation at kteam_new: a job may come before we run */
+    for (;;) {
+        int spins = 0;
+        uint32_t g;
+        while ((g = (uint32_t)(atomic_load(&t->claim) >> 32)) == seen && !atomic_load(&t->quit)) {
+            if (++spins < SPIN_HELPER) {
+                cpu_relax();
+                continue;
+            }
+            pthread_mutex_lock(&t->mu);
+            atomic_fetch_add(&t->sleeping, 1);
+            while ((uint32_t)(atomic_load(&t->claim) >> 32) == seen && !atomic_load(&t->quit))
+                pthread_cond_wait(&t->cv, &t->mu);
+            atomic_fetch_sub(&t->sleeping, 1);
+            pthread_mutex_unlock(&t->mu);
+        }
+        if (atomic_load(&t->quit)) return NULL;
+        seen = g;
+        work(t, g);
+    }
+}
+
+kteam *kteam_new(int nth)
+{
+    if (nth < 2 || nth > KTEAM_MAX) return NULL;
+    kteam *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->nth = nth;
+    if (!(t->tids = calloc((size_t)nth, sizeof *t->tids)) || pthread_mutex_init(&t->mu, NULL)) {
+        free(t->tids);
+        free(t);
+        return NULL;
+    }
+    pthread_cond_init(&t->cv, NULL);
+    for (int i = 1; i < nth; i++) {
+        helper_arg *a = malloc(sizeof *a);
+        if (a) a->t = t;
+        if (!a || pthread_create(&t->tids[i], NULL, helper_main, a)) {
+            free(a);
+            t->nth = i; /* the helpers started so far */
+            kteam_free(t);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+void kteam_free(kteam *t)
+{
+    if (!t) return;
+    pthread_mutex_lock(&t->mu);
+    atomic_store(&t->quit, 1);
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    for (int i = 1; i < t->nth; i++) pthread_join(t->tids[i], NULL);
+    pthread_cond_destroy(&t->cv);
+    pthread_mutex_destroy(&t->mu);
+    free(t->tids);
+    free(t);
+}
+
+int kteam_size(const kteam *t) { return t ? t->nth : 1; }
+
+void kteam_run(kteam *t, kteam_fn fn, void *arg, int nparts)
+{
+    if (nparts < 1) nparts = 1;
+    if (nparts > KTEAM_PARTS) nparts = KTEAM_PARTS;
+    if (!t || nparts == 1) {
+        for (int i = 0; i < nparts; i++) fn(arg, i, nparts);
+        return;
+    }
+    uint32_t gen = (uint32_t)(atomic_load(&t->claim) >> 32) + 1;
+    t->fn = fn;
+    t->arg = arg;
+    atomic_store(&t->done, 0);
+    /* seq_cst: published before the load of sleeping below */
+    atomic_store(&t->claim, (uint64_t)gen << 32 | (uint64_t)nparts << 16);
+    if (atomic_load(&t->sleeping)) {
+        pthread_mutex_lock(&t->mu);
+        pthread_cond_broadcast(&t->cv);
+        pthread_mutex_unlock(&t->mu);
+    }
+    work(t, gen);
+    /* every part is claimed: wait for those a helper is still running */
+    int spins = 0;
+    while (atomic_load_explicit(&t->done, memory_order_acquire) < nparts) {
+        if (++spins % SPIN_MASTER) cpu_relax();
+        else sched_yield();
+    }
+}
