@@ -48,6 +48,9 @@ static const srv_option srv_options[] = {
      "model served by POST /classify"},
     {"workers", OPT_INT, F(workers), "0", 0, 256, 0, 0, "N",
      "worker threads running the engines (0 = one per CPU)"},
+    {"engine-threads", OPT_INT, F(engine_threads), "0", 0, 16, 0, 0, "N",
+     "threads of one engine run (0 = one per CPU): a lone image (batch 1, a "
+     "stream) keeps every core busy; results are the same for any value"},
     {"max-batch", OPT_INT, F(max_batch), "8", 1, 256, 0, 0, "N",
      "images per engine run (dynamic batching) and per request"},
     {"max-queue-delay-ms", OPT_INT, F(max_queue_delay_ms), "2", 0, 10000, 1, 0,

@@ -169,6 +169,10 @@ int main(int argc, char **argv)
         unsigned n = uv_available_parallelism();
         srv_cfg.workers = n ? n : 1;
     }
+    if (srv_cfg.engine_threads == 0) {
+        unsigned n = uv_available_parallelism();
+        srv_cfg.engine_threads = n < 1 ? 1 : n > 16 ? 16 : n;
+    }
     /* the worker pool already uses the cores: BLAS stays single-threaded
      * inside each worker (no oversubscription, no spinning BLAS threads) */
     snn_blas_threads(srv_cfg.workers > 1 ? 1 : (int)uv_available_parallelism());

@@ -237,6 +237,10 @@ snn_err srv_net_worker(srv_version *v, srv_net *n, int w, snn_engine **e,
         n->engines[w] = snn_engine_new(n->net, v->max_batch, v->max_steps,
                                        SNN_ENGINE_FAST, err);
         if (!n->engines[w]) return err ? err->code : SNN_EINTERNAL;
+        /* a team per engine: a lone image uses every core; when every
+         * worker is busy the helpers find no part left and cost little */
+        snn_err rc = snn_engine_set_threads(n->engines[w], (int)srv_cfg.engine_threads, err);
+        if (rc != SNN_OK) return rc;
     }
     if (!n->result_ready[w]) {
         snn_err rc = snn_result_init(&n->results[w], n->net, v->max_batch,

@@ -69,6 +69,7 @@ typedef struct srv_config {
     char *models;
     char *default_model;
     _Atomic int64_t workers;
+    _Atomic int64_t engine_threads;
     _Atomic int64_t max_batch;
     _Atomic int64_t max_queue_delay_ms;
     _Atomic int64_t queue_size;
