@@ -40,6 +40,7 @@ void cli_opts_init(cli_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->threads = 2;
+    o->bias_images = 256;
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -65,6 +66,9 @@ void cli_print_run_options(FILE *f)
         fprintf(f, "  %-22s %-24s %s\n", flag, r->syntax, r->help);
     }
     fprintf(f, "  %-22s %-24s %s\n", "--calibrate", "DATASET[:N]", "calibrate thresholds for --normalize");
+    fprintf(f, "  %-22s %-24s %s\n", "--bias-correct", "",
+            "measure a bias correction on --calibrate's images (Li et al. 2021)");
+    fprintf(f, "  %-22s %-24s %s\n", "--bias-images", "N", "... on the first N of them (256)");
     fprintf(f, "  %-22s %-24s %s\n", "--input-scale", "X", "multiply raw 0..255 pixels by X");
 }
 
@@ -78,8 +82,13 @@ int cli_opts_flag(cli_opts *o, int argc, char **argv, int *i)
 {
     const char *a = argv[*i];
     if (strncmp(a, "--", 2)) return 0;
+    if (!strcmp(a, "--bias-correct")) {
+        o->bias_correct = 1;
+        return 1;
+    }
     const snn_param *row = flag_param(a);
-    int known = row || !strcmp(a, "--input-scale") || !strcmp(a, "--calibrate") || !strcmp(a, "--threads");
+    int known = row || !strcmp(a, "--input-scale") || !strcmp(a, "--calibrate") || !strcmp(a, "--threads") ||
+                !strcmp(a, "--bias-images");
     if (!known) return 0;
     if (*i + 1 >= argc) {
         cli_errorf("%s needs a value", a);
@@ -119,6 +128,11 @@ int cli_opts_flag(cli_opts *o, int argc, char **argv, int *i)
             cli_errorf("--threads: '%s' is not a whole number in [1, 256]", v);
             return -1;
         }
+    } else if (!strcmp(a, "--bias-images")) {
+        if (parse_int(v, 1, 1000000, &o->bias_images)) {
+            cli_errorf("--bias-images: '%s' is not a whole number in [1, 1000000]", v);
+            return -1;
+        }
     } else if (!strcmp(a, "--input-scale")) {
         char *end;
         o->input_scale = strtof(v, &end);
@@ -150,21 +164,25 @@ snn_model *cli_model_load(const char *path, const cli_opts *o, snn_convert_param
         }
         explicit_thresholds |= !strcmp(o->set[i].key, "thresholds");
     }
-    if (steps) *steps = o->steps ? o->steps : m->cfg.steps;
+    int T = o->steps ? o->steps : m->cfg.steps;
+    if (steps) *steps = T;
     int need = p->normalize != SNN_NORM_NONE && !explicit_thresholds &&
                (o->calibrate[0] || p->nthresholds == 0);
     /* the stored thresholds were made for the stored normalisation only */
     if (p->normalize != SNN_NORM_NONE && !o->calibrate[0] && p->nthresholds &&
         (p->normalize != m->cfg.convert.normalize || p->percentile != m->cfg.convert.percentile))
         need = 1;
-    if (!need) return m;
+    if (!need && !o->bias_correct) return m;
     char spec[1024];
     int ncal = 1000;
     snprintf(spec, sizeof spec, "%s", o->calibrate[0] ? o->calibrate : "");
     if (!spec[0]) {
-        cli_errorf("normalize=%s needs thresholds: pass --calibrate DATASET[:N] "
-                   "(or run snnctl calibrate on the model)",
-                   p->normalize == SNN_NORM_MAX ? "max" : "percentile");
+        if (need)
+            cli_errorf("normalize=%s needs thresholds: pass --calibrate DATASET[:N] "
+                       "(or run snnctl calibrate on the model)",
+                       p->normalize == SNN_NORM_MAX ? "max" : "percentile");
+        else
+            cli_errorf("--bias-correct needs calibration images: pass --calibrate DATASET[:N]");
         snn_model_free(m);
         return NULL;
     }
@@ -183,16 +201,33 @@ snn_model *cli_model_load(const char *path, const cli_opts *o, snn_convert_param
         return NULL;
     }
     size_t isz = snn_model_input_size(m);
-    float *in = malloc(sizeof(float) * isz * (size_t)d->n);
+    float *in = malloc(sizeof(float) * isz * (size_t)(d->n ? d->n : 1));
     snn_err e = in ? SNN_OK : SNN_ENOMEM;
     for (int i = 0; !e && i < d->n; i++)
         e = snn_model_preprocess(m, snn_dataset_image(d, i), d->width, d->height, d->channels,
                                  o->input_scale, in + (size_t)i * isz, &err);
-    if (!e) e = snn_calibrate(m, in, d->n, p, &err);
+    if (!e && need) e = snn_calibrate(m, in, d->n, p, &err);
+    if (e) cli_errorf("calibration failed: %s", err.msg);
+    if (!e && o->bias_correct) {
+        int nb = d->n < o->bias_images ? d->n : o->bias_images;
+        double gap[SNN_MAX_LAYER_PARAMS];
+        snn_bias_table *t = NULL;
+        e = snn_calibrate_bias(m, in, nb, p, T, &t, gap, &err);
+        if (e) {
+            cli_errorf("bias correction failed: %s", err.msg);
+        } else {
+            fprintf(stderr, "snnctl: bias correction on %d images at %d steps; mean |ANN - SNN| per channel "
+                            "before:", nb, T);
+            for (int k = 0; k < t->nlayers; k++) fprintf(stderr, " %s %.4g", t->layers[k].layer, gap[k]);
+            fputc('\n', stderr);
+            snn_bias_table_free(m->cfg.bias);
+            m->cfg.bias = t;
+            p->bias_correction = 1;
+        }
+    }
     free(in);
     snn_dataset_free(d);
     if (e) {
-        cli_errorf("calibration failed: %s", err.msg);
         snn_model_free(m);
         return NULL;
     }
