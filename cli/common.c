@@ -173,10 +173,7 @@ snn_model *cli_model_load(const char *path, const cli_opts *o, snn_convert_param
         (p->normalize != m->cfg.convert.normalize || p->percentile != m->cfg.convert.percentile))
         need = 1;
     if (!need && !o->bias_correct) return m;
-    char spec[1024];
-    int ncal = 1000;
-    snprintf(spec, sizeof spec, "%s", o->calibrate[0] ? o->calibrate : "");
-    if (!spec[0]) {
+    if (!o->calibrate[0]) {
         if (need)
             cli_errorf("normalize=%s needs thresholds: pass --calibrate DATASET[:N] "
                        "(or run snnctl calibrate on the model)",
@@ -186,6 +183,25 @@ snn_model *cli_model_load(const char *path, const cli_opts *o, snn_convert_param
         snn_model_free(m);
         return NULL;
     }
+    int n;
+    float *in = cli_calibration_images(m, o, &n);
+    snn_err e = in ? SNN_OK : SNN_EINVALID;
+    if (!e && need && (e = snn_calibrate(m, in, n, p, &err))) cli_errorf("calibration failed: %s", err.msg);
+    if (!e && o->bias_correct) e = cli_bias_install(m, in, n < o->bias_images ? n : o->bias_images, p, T, 1);
+    free(in);
+    if (e) {
+        snn_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+float *cli_calibration_images(const snn_model *m, const cli_opts *o, int *n)
+{
+    snn_error err = {0};
+    char spec[1024];
+    int ncal = 1000;
+    snprintf(spec, sizeof spec, "%s", o->calibrate);
     char *colon = strrchr(spec, ':');
     if (colon && colon > strchr(spec, ':')) {
         int nn;
@@ -197,41 +213,45 @@ snn_model *cli_model_load(const char *path, const cli_opts *o, snn_convert_param
     snn_dataset *d = snn_dataset_open(spec, "train", 0, ncal, &err);
     if (!d) {
         cli_errorf("--calibrate: %s", err.msg);
-        snn_model_free(m);
         return NULL;
     }
     size_t isz = snn_model_input_size(m);
     float *in = malloc(sizeof(float) * isz * (size_t)(d->n ? d->n : 1));
-    snn_err e = in ? SNN_OK : SNN_ENOMEM;
+    snn_err e = in ? SNN_OK : snn_error_set(&err, SNN_ENOMEM, "out of memory");
+    if (!e && d->n < 1) e = snn_error_set(&err, SNN_EINVALID, "no calibration images");
     for (int i = 0; !e && i < d->n; i++)
         e = snn_model_preprocess(m, snn_dataset_image(d, i), d->width, d->height, d->channels,
                                  o->input_scale, in + (size_t)i * isz, &err);
-    if (!e && need) e = snn_calibrate(m, in, d->n, p, &err);
-    if (e) cli_errorf("calibration failed: %s", err.msg);
-    if (!e && o->bias_correct) {
-        int nb = d->n < o->bias_images ? d->n : o->bias_images;
-        double gap[SNN_MAX_LAYER_PARAMS];
-        snn_bias_table *t = NULL;
-        e = snn_calibrate_bias(m, in, nb, p, T, &t, gap, &err);
-        if (e) {
-            cli_errorf("bias correction failed: %s", err.msg);
-        } else {
-            fprintf(stderr, "snnctl: bias correction on %d images at %d steps; mean |ANN - SNN| per channel "
-                            "before:", nb, T);
-            for (int k = 0; k < t->nlayers; k++) fprintf(stderr, " %s %.4g", t->layers[k].layer, gap[k]);
-            fputc('\n', stderr);
-            snn_bias_table_free(m->cfg.bias);
-            m->cfg.bias = t;
-            p->bias_correction = 1;
-        }
-    }
-    free(in);
+    *n = d->n;
     snn_dataset_free(d);
     if (e) {
-        snn_model_free(m);
+        cli_errorf("--calibrate: %s", err.msg);
+        free(in);
         return NULL;
     }
-    return m;
+    return in;
+}
+
+snn_err cli_bias_install(snn_model *m, const float *in, int n, snn_convert_params *p, int steps, int verbose)
+{
+    snn_error err = {0};
+    double gap[SNN_MAX_LAYER_PARAMS];
+    snn_bias_table *t = NULL;
+    snn_err e = snn_calibrate_bias(m, in, n, p, steps, &t, gap, &err);
+    if (e) {
+        cli_errorf("bias correction failed: %s", err.msg);
+        return e;
+    }
+    if (verbose) {
+        fprintf(stderr, "snnctl: bias correction on %d images at %d steps; mean |ANN - SNN| per channel before:",
+                n, steps);
+        for (int k = 0; k < t->nlayers; k++) fprintf(stderr, " %s %.4g", t->layers[k].layer, gap[k]);
+        fputc('\n', stderr);
+    }
+    snn_bias_table_free(m->cfg.bias);
+    m->cfg.bias = t;
+    p->bias_correction = 1;
+    return SNN_OK;
 }
 
 int cli_image_load(const char *spec, snn_image *img, int *label)

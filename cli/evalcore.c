@@ -258,3 +258,50 @@ void eval_energy(const snn_net *net, const eval_acc *a, int steps, const snn_dev
     }
     snn_energy_snn(net, &r, a->n, d, out);
 }
+
+void eval_point_fill(eval_point *pt, const snn_net *net, const eval_acc *a, int T, int early)
+{
+    const int n = a->n > 0 ? a->n : 1;
+    pt->steps = T;
+    pt->early = early;
+    pt->accuracy = early ? (double)a->correct / n : (double)a->correct_by_step[T - 1] / n;
+    pt->mean_steps = early ? a->steps_used / n : T;
+    pt->spikes = 0;
+    for (int l = 0; l < a->nlayers; l++) pt->spikes += eval_spikes_per_image(a, l, T);
+    pt->images_per_second = a->seconds > 0 ? a->n / a->seconds : 0;
+    pt->ndevices = snn_energy_ndevices() < EVAL_MAX_DEVICES ? snn_energy_ndevices() : EVAL_MAX_DEVICES;
+    for (int i = 0; i < pt->ndevices; i++) {
+        const snn_device *d = snn_energy_device(i);
+        snn_energy es, ea;
+        eval_energy(net, a, T, d, &es);
+        if (early) {
+            /* per-step terms are paid only until each image's stop */
+            double f = pt->mean_steps / T;
+            es.neuron_updates *= f;
+            if (!d->spiking) es.synops *= f;
+            es.joules = es.synops * d->j_per_synop + es.neuron_updates * d->j_per_neuron;
+        }
+        snn_energy_ann(net, d, &ea);
+        pt->snn_j[i] = es.joules;
+        pt->ann_j[i] = ea.joules;
+        if (!strcmp(d->name, "loihi")) {
+            pt->loihi_j = es.joules;
+            pt->ann_loihi_j = ea.joules;
+        }
+    }
+}
+
+void eval_pareto(eval_point *pts, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const eval_point *p = &pts[i];
+        pts[i].pareto = 1;
+        for (int k = 0; k < n && pts[i].pareto; k++) {
+            const eval_point *q = &pts[k];
+            if (k == i) continue;
+            int no_worse = q->accuracy >= p->accuracy && q->mean_steps <= p->mean_steps && q->loihi_j <= p->loihi_j;
+            int better = q->accuracy > p->accuracy || q->mean_steps < p->mean_steps || q->loihi_j < p->loihi_j;
+            if (no_worse && better) pts[i].pareto = 0;
+        }
+    }
+}

@@ -34,4 +34,26 @@ void eval_energy(const snn_net *net, const eval_acc *a, int steps, const snn_dev
                  snn_energy *out);
 double eval_spikes_per_image(const eval_acc *a, int layer, int steps);
 
+/* ---- one setting of a grid (sweep, calibrate --target) ---- */
+#define EVAL_MAX_DEVICES 16
+
+typedef struct eval_point {
+    int steps;                  /* steps it may run */
+    int early;                  /* early exit on: figures at each image's stop */
+    double accuracy, mean_steps, spikes;
+    int ndevices;               /* snn_energy_device(i) order */
+    double snn_j[EVAL_MAX_DEVICES], ann_j[EVAL_MAX_DEVICES];
+    double loihi_j, ann_loihi_j;
+    double images_per_second;
+    int pareto;                 /* no other point beats it on accuracy, steps and loihi energy */
+} eval_point;
+
+/* The figures of a run accumulated in a (eval_snn) read at T steps: the
+ * accuracy at step T, or with `early` at each image's stop, whose mean step
+ * count also scales the per-step energy terms. */
+void eval_point_fill(eval_point *pt, const snn_net *net, const eval_acc *a, int T, int early);
+/* Mark the points no other point beats: at least as accurate, no more mean
+ * steps and no more loihi energy, better in one. */
+void eval_pareto(eval_point *pts, int n);
+
 #endif

@@ -84,6 +84,7 @@ snn_err snn_calibrate(const snn_model *m, const float *inputs, int n, snn_conver
     if (n < 1) return snn_error_set(err, SNN_EINVALID, "calibration needs at least one image");
     snn_convert_params plain = *p;
     plain.normalize = SNN_NORM_NONE;
+    plain.bias_correction = 0;   /* thresholds come from the ANN alone */
     snn_net *net = snn_net_new(m, &plain, err);
     if (!net) return err ? err->code : SNN_EINVALID;
     cal_state s = {0};

@@ -304,6 +304,30 @@ t_eval_early_exit() {
 
 # ---- sweep --------------------------------------------------------------
 
+# The frontier: a --neuron axis, every device's energy beside the ANN's,
+# and "pareto" exactly on the rows no other row beats on accuracy, mean
+# steps and loihi energy (checked against the rows themselves).
+t_sweep_frontier() {
+    have_fm || return 1
+    ok sweep "$FM" --dataset "$FMD" --json --steps 2,4 --neuron if,spiking-relu --early-exit 2 \
+        --limit 40 || return 1
+    j=$T/out
+    jqt "$j" '(.rows | length) == 6 and ([.rows[].neuron] | unique) == ["if", "spiking-relu"]' || return 1
+    jqt "$j" '[.rows[] | select(.early_exit_patience == 2)] | length == 2 and all(.[]; .mean_steps <= .steps)' || return 1
+    jqt "$j" '.ann_joules as $a | ($a | keys | length) >= 2 and all(.rows[]; .energy | keys == ($a | keys))' || return 1
+    jqt "$j" '.ann_joules as $a | all(.rows[]; . as $r | all($a | keys[]; $r.energy[.].ann_joules == $a[.] and $r.energy[.].snn_joules > 0))' || return 1
+    jqt "$j" 'all(.rows[]; .loihi_joules == .energy.loihi.snn_joules)' || return 1
+    jqt "$j" '.rows as $r | all($r[]; . as $p |
+        ([$r[] | select(.accuracy >= $p.accuracy and .mean_steps <= $p.mean_steps and .loihi_joules <= $p.loihi_joules
+            and (.accuracy > $p.accuracy or .mean_steps < $p.mean_steps or .loihi_joules < $p.loihi_joules))]
+         | length == 0) == $p.pareto)' || return 1
+    jqt "$j" '[.rows[] | select(.pareto)] | length >= 1' || return 1
+    ok sweep "$FM" --dataset "$FMD" --steps 2 --neuron if,spiking-relu --limit 20 || return 1
+    has "$T/out" '^ANN energy per image \(J\): cpu [0-9.e-]+ .*loihi [0-9.e-]+' || return 1
+    has "$T/out" '^\* +(if|spiking-relu) ' || return 1
+    refused 2 "neuron: 'lif' is not" sweep "$FM" --dataset "$FMD" --neuron if,lif --limit 20 || return 1
+}
+
 t_sweep_grid() {
     have_fm || return 1
     ok sweep "$FM" --dataset "$FMD" --json --steps 5,10 --scale-firing-rates 5,50 \
@@ -338,6 +362,37 @@ t_calibrate_then_eval() {
         --scale-firing-rates 1 --json || return 1
     jqt "$T/out" '.conversion | test("normalize=percentile:99.9") and test("thresholds=conv1=")' || return 1
     jqt "$T/out" '.n == 200 and .snn_accuracy > 0.5' || return 1
+}
+
+# --bias-correct stores a per-channel table that runs by default, says so
+# in the conversion, is switched off by --bias-correction off, and is
+# dropped by a calibration that does not remake it.
+t_calibrate_bias_correct() {
+    have_fm || return 1
+    rm -rf "$T/bc" && mkdir "$T/bc" && cp "$FM/model.onnx" "$FM/config.json" "$T/bc/" || { why="copy failed"; return 1; }
+    refused 1 'needs calibration images' eval "$T/bc" --dataset "$FMD" --limit 20 --bias-correct || return 1
+    ok calibrate "$T/bc" --dataset "$FMD" --limit 200 --bias-correct --bias-images 20 --steps 8 \
+        --neuron if --synapse none --scale-firing-rates 2 || return 1
+    has "$T/out" "^thresholds and bias correction written to $T/bc/config.json\$" || return 1
+    has "$T/err" 'bias correction on 20 images at 8 steps' || return 1
+    c=$T/bc/config.json
+    jqt "$c" '.steps == 8 and .conversion.bias_correction == "on" and .conversion.neuron == "if"' || return 1
+    jqt "$c" '.bias_correction | .steps == 8 and .images == 20 and (.conversion | test("neuron=if"))' || return 1
+    jqt "$c" '.bias_correction.layers | keys == ["conv1", "conv2", "dense1"] and (.conv1 | length) == 8 and (.dense1 | length) == 64 and all(.[]; all(.[]; type == "number"))' || return 1
+    jqt "$c" '[.bias_correction.layers[][]] | map(if . < 0 then -. else . end) | add > 0' || return 1
+    ok eval "$T/bc" --dataset "$FMD" --limit 40 --json || return 1
+    jqt "$T/out" '.conversion | test("bias_correction=on")' || return 1
+    on=$(jq .snn_accuracy "$T/out")
+    ok eval "$T/bc" --dataset "$FMD" --limit 40 --json --bias-correction off || return 1
+    jqt "$T/out" '.conversion | test("bias_correction") | not' || return 1
+    # a broken table is refused naming it
+    jq '.bias_correction.layers.conv1 = [1, 2]' "$c" >"$T/bc/c2" && mv "$T/bc/c2" "$c" || { why="jq edit failed"; return 1; }
+    refused 1 "layer 'conv1' has 8 channels, not 2" eval "$T/bc" --dataset "$FMD" --limit 20 || return 1
+    ok calibrate "$T/bc" --dataset "$FMD" --limit 200 || return 1
+    has "$T/out" 'stored bias correction is dropped' || return 1
+    jqt "$c" 'has("bias_correction") | not' || return 1
+    jqt "$c" '.conversion | has("bias_correction") | not' || return 1
+    [ -n "$on" ] || { why="no accuracy"; return 1; }
 }
 
 # ---- plot ---------------------------------------------------------------
@@ -654,6 +709,8 @@ case_ eval_dump_npy t_eval_dump
 case_ eval_early_exit_mean_steps t_eval_early_exit
 case_ eval_folder_dataset t_eval_folder
 case_ sweep_json_grid t_sweep_grid
+case_ sweep_frontier_pareto t_sweep_frontier
+case_ calibrate_bias_correct_stored t_calibrate_bias_correct
 case_ calibrate_writes_thresholds t_calibrate_then_eval
 case_ plot_raster_svg t_plot_raster_svg
 case_ plot_raster_png t_plot_raster_png
