@@ -15,61 +15,6 @@
 #include "snn/engine.h"
 #include "snn/params.h"
 
-typedef struct data {
-    snn_dataset *ds;
-    float *inputs;
-} data;
-
-static int load_data(const snn_model *m, const char *spec, const char *split, int offset, int limit,
-                     float input_scale, data *d)
-{
-    snn_error err = {0};
-    d->ds = snn_dataset_open(spec, split, offset, limit, &err);
-    if (!d->ds) {
-        cli_errorf("%s", err.msg);
-        return -1;
-    }
-    /* A dataset of another task would score as if the network were wrong:
-     * labels beyond the model's classes, or (for datasets whose classes have
-     * names, not folders, which are labelled by order) no class name in
-     * common with a model whose classes are named. */
-    int named_model = 0, common = 0;
-    for (int c = 0; c < m->cfg.nclasses; c++) {
-        char idx[16];
-        snprintf(idx, sizeof idx, "%d", c);
-        named_model |= strcmp(m->cfg.classes[c], idx) != 0;
-        for (int k = 0; d->ds->class_names && k < d->ds->nclasses; k++)
-            common |= d->ds->class_names[k] && !strcmp(d->ds->class_names[k], m->cfg.classes[c]);
-    }
-    int by_name = strncmp(spec, "folder:", 7) && d->ds->class_names && named_model;
-    if (d->ds->nclasses > m->cfg.nclasses || (by_name && !common)) {
-        cli_errorf("%s does not fit %s: %d classes of %dx%dx%d images (%s, ...), the model takes %d classes "
-                   "(%s, ...) of %dx%dx%d", spec, m->cfg.name, d->ds->nclasses, d->ds->width, d->ds->height,
-                   d->ds->channels, d->ds->class_names && d->ds->class_names[0] ? d->ds->class_names[0] : "?",
-                   m->cfg.nclasses, m->cfg.classes[0], m->cfg.in_w, m->cfg.in_h, m->cfg.in_c);
-        return -1;
-    }
-    size_t isz = snn_model_input_size(m);
-    d->inputs = malloc(sizeof(float) * isz * (size_t)(d->ds->n ? d->ds->n : 1));
-    if (!d->inputs) {
-        cli_errorf("out of memory for %d images", d->ds->n);
-        return -1;
-    }
-    for (int i = 0; i < d->ds->n; i++)
-        if (snn_model_preprocess(m, snn_dataset_image(d->ds, i), d->ds->width, d->ds->height,
-                                 d->ds->channels, input_scale, d->inputs + (size_t)i * isz, &err)) {
-            cli_errorf("image %d: %s", i, err.msg);
-            return -1;
-        }
-    return 0;
-}
-
-static void free_data(data *d)
-{
-    snn_dataset_free(d->ds);
-    free(d->inputs);
-}
-
 static const char *EVAL_USAGE =
     "usage: snnctl eval MODEL --dataset cifar10:DIR|fashion-mnist:DIR|folder:DIR\n"
     "         [--split test|train] [--offset N] [--limit N] [--mean-last K]\n"
@@ -170,11 +115,11 @@ int cmd_eval(int argc, char **argv)
     int steps;
     snn_model *m = cli_model_load(model, &o, &p, &steps);
     if (!m) return 1;
-    data d = {0};
+    eval_data d = {0};
     int rc = 1;
     snn_net *net = NULL;
     eval_acc acc = {0};
-    if (load_data(m, spec, split, offset, limit, o.input_scale, &d)) goto out;
+    if (eval_data_load(m, spec, split, offset, limit, o.input_scale, &d)) goto out;
     if (d.ds->n == 0) {
         cli_errorf("no images selected");
         goto out;
@@ -299,7 +244,7 @@ int cmd_eval(int argc, char **argv)
 out:
     eval_acc_deinit(&acc);
     snn_net_free(net);
-    free_data(&d);
+    eval_data_free(&d);
     snn_model_free(m);
     return rc;
 }
@@ -490,7 +435,7 @@ int cmd_sweep(int argc, char **argv)
     snn_convert_params base;
     snn_model *m = cli_model_load(model, &o, &base, NULL);
     if (!m) return 1;
-    data d = {0};
+    eval_data d = {0};
     int rc = 1, nrows = 0, ncal = 0;
     float *cal = NULL;
     snn_bias_table *stored = m->cfg.bias;   /* the model's own, restored before the free */
@@ -501,7 +446,7 @@ int cmd_sweep(int argc, char **argv)
         goto out;
     }
     if (bias_measure && !(cal = cli_calibration_images(m, &o, &ncal))) goto out;
-    if (load_data(m, spec, split, offset, limit, o.input_scale, &d)) goto out;
+    if (eval_data_load(m, spec, split, offset, limit, o.input_scale, &d)) goto out;
     if (d.ds->n == 0) {
         cli_errorf("no images selected");
         goto out;
@@ -609,7 +554,7 @@ out:
     free(rows);
     free(rowp);
     free(cal);
-    free_data(&d);
+    eval_data_free(&d);
     snn_model_free(m);
     return rc;
 }

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "snn/dataset.h"
 #include "snn/energy.h"
 #include "snn/engine.h"
 
@@ -18,6 +19,19 @@ typedef struct eval_acc {
     float *dump;                /* optional [steps x n x classes] */
     double seconds;             /* wall time of the simulation */
 } eval_acc;
+
+/* A dataset window preprocessed for a model. */
+typedef struct eval_data {
+    snn_dataset *ds;
+    float *inputs;              /* ds->n x snn_model_input_size floats */
+} eval_data;
+
+/* Open SPEC's split from offset (limit 0 = to the end), refuse a dataset of
+ * another task, preprocess. Prints and returns -1 on error; d needs
+ * eval_data_free either way. */
+int eval_data_load(const snn_model *m, const char *spec, const char *split, int offset, int limit,
+                   float input_scale, eval_data *d);
+void eval_data_free(eval_data *d);
 
 int eval_acc_init(eval_acc *a, const snn_net *net, int n, int steps, int want_dump);
 void eval_acc_deinit(eval_acc *a);
