@@ -44,19 +44,24 @@ static json_t *layers_json(const snn_net *net, const eval_acc *a, int steps)
     return arr;
 }
 
-static json_t *energy_json(const snn_net *net, const eval_acc *a, int steps)
+/* Energy per image on every device, SNN beside ANN; with early exit the
+ * per-step terms are paid until each image's stop (eval_point_fill). */
+static json_t *energy_json(const snn_net *net, const eval_acc *a, int steps, int early)
 {
     json_t *o = json_object();
-    for (int i = 0; i < snn_energy_ndevices(); i++) {
+    eval_point pt;
+    eval_point_fill(&pt, net, a, steps, early);
+    for (int i = 0; i < pt.ndevices; i++) {
         const snn_device *d = snn_energy_device(i);
         snn_energy es, ea;
         eval_energy(net, a, steps, d, &es);
         snn_energy_ann(net, d, &ea);
         json_t *dv = json_object();
         json_object_set_new(dv, "spiking_device", json_boolean(d->spiking));
-        json_object_set_new(dv, "snn_joules", json_real(es.joules));
+        json_object_set_new(dv, "snn_joules", json_real(pt.snn_j[i]));
         json_object_set_new(dv, "ann_joules", json_real(ea.joules));
-        json_object_set_new(dv, "snn_synops", json_real(es.synops));
+        json_object_set_new(dv, "snn_synops", json_real(early && !d->spiking ? es.synops * pt.mean_steps / steps
+                                                                              : es.synops));
         json_object_set_new(dv, "ann_synops", json_real(ea.synops));
         json_object_set_new(o, d->name, dv);
     }
@@ -139,8 +144,9 @@ int cmd_eval(int argc, char **argv)
     snn_run_opts_init(&ro);
     ro.steps = steps;
     ro.mean_last_k = mean_k;
-    if (o.have_ee) ro.early_exit = o.ee;
-    else ro.early_exit.patience = 0;
+    /* the model's early exit unless --early-exit says otherwise */
+    ro.early_exit = o.have_ee ? o.ee : m->cfg.early_exit;
+    const int early = ro.early_exit.patience > 0;
     if (eval_acc_init(&acc, net, d.ds->n, steps, dump != NULL)) {
         cli_errorf("out of memory");
         goto out;
@@ -183,16 +189,16 @@ int cmd_eval(int argc, char **argv)
         for (int t = 0; t < steps; t++) json_array_append_new(abs, json_real((double)acc.correct_by_step[t] / n));
         json_object_set_new(root, "accuracy_by_step", abs);
         json_object_set_new(root, "mean_steps", json_real(mean_steps));
-        if (o.have_ee) {
+        if (early) {
             json_t *ee = json_object();
-            json_object_set_new(ee, "patience", json_integer(o.ee.patience));
-            json_object_set_new(ee, "min_prob", json_real(o.ee.min_prob));
-            json_object_set_new(ee, "min_margin", json_real(o.ee.min_margin));
+            json_object_set_new(ee, "patience", json_integer(ro.early_exit.patience));
+            json_object_set_new(ee, "min_prob", json_real(ro.early_exit.min_prob));
+            json_object_set_new(ee, "min_margin", json_real(ro.early_exit.min_margin));
             json_object_set_new(root, "early_exit", ee);
         }
         json_object_set_new(root, "spikes_per_image", json_real(spikes));
         json_object_set_new(root, "layers", layers_json(net, &acc, steps));
-        json_object_set_new(root, "energy", energy_json(net, &acc, steps));
+        json_object_set_new(root, "energy", energy_json(net, &acc, steps, early));
         json_object_set_new(root, "images_per_second", json_real(ips));
         json_object_set_new(root, "ann_images_per_second",
                             ann >= 0 && ann_s > 0 ? json_real(n / ann_s) : json_null());
@@ -212,7 +218,7 @@ int cmd_eval(int argc, char **argv)
         printf("images          %d (%s, %s split)\n", n, spec, split);
         if (ann >= 0) printf("ANN accuracy    %.2f%%\n", 100 * ann);
         printf("SNN accuracy    %.2f%% after %d steps", 100 * snn_acc, steps);
-        if (o.have_ee) printf(" (early exit: mean %.2f steps)", mean_steps);
+        if (early) printf(" (early exit: mean %.2f steps)", mean_steps);
         printf("\naccuracy by step:");
         for (int t = 0; t < steps; t++) {
             if (t % 10 == 0) printf("\n  %4d:", t + 1);
@@ -229,13 +235,10 @@ int cmd_eval(int argc, char **argv)
                    sp / (inf->neurons * steps * dt), 100 * acc.fired[l] / ((double)n * inf->neurons));
         }
         printf("energy per image (J)   %12s %12s\n", "SNN", "ANN");
-        for (int i = 0; i < snn_energy_ndevices(); i++) {
-            const snn_device *dv = snn_energy_device(i);
-            snn_energy es, ea;
-            eval_energy(net, &acc, steps, dv, &es);
-            snn_energy_ann(net, dv, &ea);
-            printf("  %-20s %12.4g %12.4g\n", dv->name, es.joules, ea.joules);
-        }
+        eval_point pt;
+        eval_point_fill(&pt, net, &acc, steps, early);
+        for (int i = 0; i < pt.ndevices; i++)
+            printf("  %-20s %12.4g %12.4g\n", snn_energy_device(i)->name, pt.snn_j[i], pt.ann_j[i]);
         printf("throughput      %.1f images/s SNN (%d threads)", ips, o.threads);
         if (ann >= 0 && ann_s > 0) printf(", %.1f images/s ANN", n / ann_s);
         printf("\n");

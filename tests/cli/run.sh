@@ -679,6 +679,33 @@ t_cifar_eval() {
     jqt "$T/out" '.snn_accuracy == .ann_accuracy' || return 1
 }
 
+# ---- shipped models -----------------------------------------------------
+
+# A shipped model's default config (as config.json has it: conversion,
+# steps, early exit, bias correction) on the first 1,000 test images: the
+# SNN within 1 point of its own ANN, measured in the same run, and an
+# estimated loihi energy per image below the ANN's. A broken conversion
+# (the uncalibrated nengo reference, or thresholds of another model) cannot
+# pass. A model without the record of `snnctl calibrate --target` is
+# SKIPPED by name until it is calibrated.
+t_shipped_default() {
+    m=$SHIPPED
+    [ -f "$m/model.onnx" ] || { why="$m/model.onnx missing"; return 1; }
+    if ! jq -e 'has("calibration")' "$m/config.json" >/dev/null; then
+        skip_because "$m has no calibration record (snnctl calibrate $m --target 1 ...)"
+        return 0
+    fi
+    shape=$(jq -r '.input | "\(.channels)x\(.height)x\(.width)"' "$m/config.json")
+    case $shape in
+        3x32x32) have_cifar || return 0; ds=cifar10:$CIFAR ;;
+        1x28x28) have_fm || return 1; ds=$FMD ;;
+        *) why="$m: no test dataset known for input $shape"; return 1 ;;
+    esac
+    ok eval "$m" --dataset "$ds" --limit 1000 --json || return 1
+    jqt "$T/out" '.n == 1000 and .snn_accuracy >= .ann_accuracy - 0.01' || { why="$(basename "$m"): $why"; return 1; }
+    jqt "$T/out" '.energy.loihi.snn_joules < .energy.loihi.ann_joules' || { why="$(basename "$m"): $why"; return 1; }
+}
+
 # ---- conform ------------------------------------------------------------
 
 t_conform() {
@@ -735,6 +762,11 @@ case_ cifar10_seed_raster_has_spikes t_cifar_seed_raster
 case_ readme_results_table_in_sync t_readme_results
 case_ cifar10_eval t_cifar_eval
 case_ conform_onnx_node_tests t_conform
+for SHIPPED in "$ROOT"/models/*/; do
+    SHIPPED=${SHIPPED%/}
+    [ -f "$SHIPPED/config.json" ] || continue
+    case_ "shipped_default_within_1_point_$(basename "$SHIPPED")" t_shipped_default
+done
 
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
