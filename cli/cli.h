@@ -72,6 +72,9 @@ snn_err cli_bias_install(snn_model *m, const float *in, int n, snn_convert_param
 /* IMAGE is a PNG/JPEG path or DATASET_SPEC#INDEX (test split). label is
  * set from the dataset, else -1. Returns 0 on success. */
 int cli_image_load(const char *spec, snn_image *img, int *label);
+/* "a,b,c" into out (each under 64 chars): the count, or -1 when empty
+ * items, too long ones or more than max. */
+int cli_split_list(const char *s, char out[][64], int max);
 /* The run options of the library's table as flags, with syntax and help
  * (every command's usage ends with them). */
 void cli_print_run_options(FILE *f);

@@ -71,20 +71,6 @@ typedef struct target_run {
     int nc;
 } target_run;
 
-static int split_items(const char *s, char out[][64], int max)
-{
-    int n = 0;
-    while (s && *s && n < max) {
-        size_t len = strcspn(s, ",");
-        if (!len || len >= 64) return -1;
-        memcpy(out[n], s, len);
-        out[n++][len] = '\0';
-        s += len;
-        if (*s == ',') s++;
-    }
-    return s && *s ? -1 : n;
-}
-
 /* Images of a split: the first offset that does not open, found by
  * doubling and bisection on one-image windows (only windows are read). */
 static int dataset_count(const char *spec, const char *split)
@@ -200,7 +186,7 @@ static void print_cand(const char *what, const cand *c, double ann)
 static int parse_steps_list(const char *s, int *out, int *n)
 {
     char v[TGT_MAX_LIST][64];
-    *n = split_items(s, v, TGT_MAX_LIST);
+    *n = cli_split_list(s, v, TGT_MAX_LIST);
     if (*n < 1) return -1;
     for (int i = 0; i < *n; i++) {
         char *end;
@@ -221,7 +207,7 @@ static int calibrate_target(const char *model, const char *spec, int ncal, int n
     char vals[3][TGT_MAX_LIST][64];
     int nval[3], steps[TGT_MAX_LIST], nsteps;
     for (int a = 0; a < 3; a++) {
-        nval[a] = split_items(lists[a] ? lists[a] : defaults[a], vals[a], TGT_MAX_LIST);
+        nval[a] = cli_split_list(lists[a] ? lists[a] : defaults[a], vals[a], TGT_MAX_LIST);
         if (nval[a] < 1) {
             cli_errorf("calibrate: bad --%s list", axes[a]);
             return 2;
@@ -252,7 +238,7 @@ static int calibrate_target(const char *model, const char *spec, int ncal, int n
         cli_errorf("calibrate: bad --steps or --exit-steps list (whole numbers, at most %d)", TGT_MAX_LIST);
         return 2;
     }
-    t.nee = strcmp(ee_s, "off") ? split_items(ee_s, eev, TGT_MAX_LIST) : 0;
+    t.nee = strcmp(ee_s, "off") ? cli_split_list(ee_s, eev, TGT_MAX_LIST) : 0;
     for (int i = 0; i < t.nee; i++) {
         snn_error err;
         if (snn_early_exit_parse(eev[i], &t.ee[i], &err) || t.ee[i].patience < 1) {

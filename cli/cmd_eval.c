@@ -254,22 +254,6 @@ out:
 
 /* ---- sweep ---- */
 
-static int split_list(const char *s, char out[][64], int max)
-{
-    int n = 0;
-    const char *p = s;
-    while (*p && n < max) {
-        size_t len = strcspn(p, ",");
-        if (len == 0 || len >= 64) return -1;
-        memcpy(out[n], p, len);
-        out[n][len] = '\0';
-        n++;
-        p += len;
-        if (*p == ',') p++;
-    }
-    return *p ? -1 : n;
-}
-
 static const char *SWEEP_USAGE =
     "usage: snnctl sweep MODEL --dataset SPEC [--split test] [--offset N] [--limit N]\n"
     "         [--steps 10,20,30,50,100] [--neuron spiking-relu,if] [--scale-firing-rates 5,20,50]\n"
@@ -386,12 +370,12 @@ int cmd_sweep(int argc, char **argv)
     static char vals[NAXES][SWEEP_MAX_LIST][64];
     char stepv[SWEEP_MAX_LIST][64], eev[SWEEP_MAX_LIST][64];
     int nval[NAXES], given[NAXES];
-    int nsteps = split_list(steps_s, stepv, SWEEP_MAX_LIST);
-    int nee = ee_s ? split_list(ee_s, eev, SWEEP_MAX_LIST) : 0;
+    int nsteps = cli_split_list(steps_s, stepv, SWEEP_MAX_LIST);
+    int nee = ee_s ? cli_split_list(ee_s, eev, SWEEP_MAX_LIST) : 0;
     int bad = nsteps < 1 || nee < 0;
     for (int a = 0; a < NAXES; a++) {
         given[a] = axis_s[a] != NULL;
-        nval[a] = given[a] ? split_list(axis_s[a], vals[a], SWEEP_MAX_LIST) : 1;
+        nval[a] = given[a] ? cli_split_list(axis_s[a], vals[a], SWEEP_MAX_LIST) : 1;
         bad |= nval[a] < 1;
         /* each value through the option table now: errors before any work */
         for (int k = 0; given[a] && k < nval[a]; k++) {

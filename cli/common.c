@@ -53,6 +53,20 @@ static int parse_int(const char *s, int lo, int hi, int *out)
     return 0;
 }
 
+int cli_split_list(const char *s, char out[][64], int max)
+{
+    int n = 0;
+    while (*s && n < max) {
+        size_t len = strcspn(s, ",");
+        if (len == 0 || len >= 64) return -1;
+        memcpy(out[n], s, len);
+        out[n++][len] = '\0';
+        s += len;
+        if (*s == ',') s++;
+    }
+    return *s ? -1 : n;
+}
+
 void cli_print_run_options(FILE *f)
 {
     fprintf(f, "Run options (the same names in config.json and the daemon's requests):\n");
