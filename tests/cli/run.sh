@@ -21,7 +21,7 @@ ROOT=$PWD
 SNNCTL=${SNNCTL:-$ROOT/$BUILD/snnctl}
 ONLY=${1:-}
 TINY=$ROOT/tests/data/tiny
-FM=$ROOT/models/fashion-mnist
+FMSHIP=$ROOT/models/fashion-mnist
 FMDIR=/usr/share/datasets/fashion-mnist
 FMD=fashion-mnist:$FMDIR
 if [ -n "${SNN_SHARED:-}" ]; then CIFAR=$SNN_SHARED/datasets/cifar10
@@ -40,6 +40,16 @@ done
 T=$(mktemp -d) || exit 2
 trap 'rm -rf "$T"' EXIT
 trap 'exit 130' INT TERM
+# The cases run the Fashion-MNIST model under the nengo reference
+# conversion (30 steps, spiking-relu, synapse 0.005, scale 20), whatever
+# conversion models/fashion-mnist ships calibrated (its own case checks that).
+FM=$T/fm-ref
+if [ -f "$FMSHIP/model.onnx" ]; then
+    mkdir -p "$FM" && ln -s "$FMSHIP/model.onnx" "$FM/model.onnx" &&
+        jq '.steps = 30 | .conversion = {"neuron": "spiking-relu", "synapse": 0.005, "scale_firing_rates": 20,
+            "v0": "uniform:0", "dt": 0.001} | del(.bias_correction, .calibration, .early_exit)' \
+            "$FMSHIP/config.json" >"$FM/config.json" || exit 2
+fi
 MKPNG=$T/mkpng_fixtures
 if ! ${CC:-cc} -O2 -o "$MKPNG" tools/mkpng_fixtures.c -lz 2>"$T/cc.err"; then
     cat "$T/cc.err" >&2
@@ -160,7 +170,7 @@ fm_label() { gzip -dc "$FMDIR/t10k-labels-idx1-ubyte.gz" | od -A n -t u1 -j $((8
 
 have_fm() {
     [ -f "$FMDIR/t10k-images-idx3-ubyte.gz" ] && [ -f "$FM/model.onnx" ] && return 0
-    why="$FMDIR or $FM missing (tools/install-deps.sh installs dataset-fashion-mnist)"
+    why="$FMDIR or $FMSHIP missing (tools/install-deps.sh installs dataset-fashion-mnist)"
     return 1
 }
 
