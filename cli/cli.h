@@ -35,7 +35,7 @@ int cli_is_help(const char *a);
  *   --scale-firing-rates X[,layer=X] --v0 zero|half|uniform:SEED
  *   --normalize none|max|percentile:P --readout filtered|mean
  *   --input-scale X --calibrate DATASET[:N] --early-exit K[:P[:M]]
- *   --threads N */
+ *   --bias-correct [--bias-images N] --threads N */
 typedef struct cli_opts {
     int nset;
     struct {
@@ -48,6 +48,8 @@ typedef struct cli_opts {
     snn_early_exit ee;
     int have_ee;
     int threads;
+    int bias_correct;           /* compute a bias correction from --calibrate's images */
+    int bias_images;            /* ... on the first this many of them */
 } cli_opts;
 
 void cli_opts_init(cli_opts *o);
@@ -55,12 +57,24 @@ void cli_opts_init(cli_opts *o);
  * -1 = bad value (message printed). */
 int cli_opts_flag(cli_opts *o, int argc, char **argv, int *i);
 /* Load MODEL and apply the flags to a copy of its conversion parameters;
- * calibrates when --calibrate is given or normalize needs thresholds.
+ * calibrates when --calibrate is given or normalize needs thresholds, and
+ * with --bias-correct measures a bias correction at the effective steps
+ * and conversion, installed in the returned model's config (cfg.bias) and
+ * switched on in *p.
  * Prints the error and returns NULL on failure. */
 snn_model *cli_model_load(const char *path, const cli_opts *o, snn_convert_params *p, int *steps);
+/* The --calibrate images (train split, first N; default 1000), preprocessed
+ * for m: new, caller frees; *n their count. Prints and returns NULL on error. */
+float *cli_calibration_images(const snn_model *m, const cli_opts *o, int *n);
+/* Measure a bias correction of p at `steps` on n images and install it as
+ * m's table (replacing any), switched on in p. Prints the error. */
+snn_err cli_bias_install(snn_model *m, const float *in, int n, snn_convert_params *p, int steps, int verbose);
 /* IMAGE is a PNG/JPEG path or DATASET_SPEC#INDEX (test split). label is
  * set from the dataset, else -1. Returns 0 on success. */
 int cli_image_load(const char *spec, snn_image *img, int *label);
+/* "a,b,c" into out (each under 64 chars): the count, or -1 when empty
+ * items, too long ones or more than max. */
+int cli_split_list(const char *s, char out[][64], int max);
 /* The run options of the library's table as flags, with syntax and help
  * (every command's usage ends with them). */
 void cli_print_run_options(FILE *f);

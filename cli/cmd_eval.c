@@ -13,61 +13,7 @@
 #include "snn/dataset.h"
 #include "snn/energy.h"
 #include "snn/engine.h"
-
-typedef struct data {
-    snn_dataset *ds;
-    float *inputs;
-} data;
-
-static int load_data(const snn_model *m, const char *spec, const char *split, int offset, int limit,
-                     float input_scale, data *d)
-{
-    snn_error err = {0};
-    d->ds = snn_dataset_open(spec, split, offset, limit, &err);
-    if (!d->ds) {
-        cli_errorf("%s", err.msg);
-        return -1;
-    }
-    /* A dataset of another task would score as if the network were wrong:
-     * labels beyond the model's classes, or (for datasets whose classes have
-     * names, not folders, which are labelled by order) no class name in
-     * common with a model whose classes are named. */
-    int named_model = 0, common = 0;
-    for (int c = 0; c < m->cfg.nclasses; c++) {
-        char idx[16];
-        snprintf(idx, sizeof idx, "%d", c);
-        named_model |= strcmp(m->cfg.classes[c], idx) != 0;
-        for (int k = 0; d->ds->class_names && k < d->ds->nclasses; k++)
-            common |= d->ds->class_names[k] && !strcmp(d->ds->class_names[k], m->cfg.classes[c]);
-    }
-    int by_name = strncmp(spec, "folder:", 7) && d->ds->class_names && named_model;
-    if (d->ds->nclasses > m->cfg.nclasses || (by_name && !common)) {
-        cli_errorf("%s does not fit %s: %d classes of %dx%dx%d images (%s, ...), the model takes %d classes "
-                   "(%s, ...) of %dx%dx%d", spec, m->cfg.name, d->ds->nclasses, d->ds->width, d->ds->height,
-                   d->ds->channels, d->ds->class_names && d->ds->class_names[0] ? d->ds->class_names[0] : "?",
-                   m->cfg.nclasses, m->cfg.classes[0], m->cfg.in_w, m->cfg.in_h, m->cfg.in_c);
-        return -1;
-    }
-    size_t isz = snn_model_input_size(m);
-    d->inputs = malloc(sizeof(float) * isz * (size_t)(d->ds->n ? d->ds->n : 1));
-    if (!d->inputs) {
-        cli_errorf("out of memory for %d images", d->ds->n);
-        return -1;
-    }
-    for (int i = 0; i < d->ds->n; i++)
-        if (snn_model_preprocess(m, snn_dataset_image(d->ds, i), d->ds->width, d->ds->height,
-                                 d->ds->channels, input_scale, d->inputs + (size_t)i * isz, &err)) {
-            cli_errorf("image %d: %s", i, err.msg);
-            return -1;
-        }
-    return 0;
-}
-
-static void free_data(data *d)
-{
-    snn_dataset_free(d->ds);
-    free(d->inputs);
-}
+#include "snn/params.h"
 
 static const char *EVAL_USAGE =
     "usage: snnctl eval MODEL --dataset cifar10:DIR|fashion-mnist:DIR|folder:DIR\n"
@@ -98,19 +44,24 @@ static json_t *layers_json(const snn_net *net, const eval_acc *a, int steps)
     return arr;
 }
 
-static json_t *energy_json(const snn_net *net, const eval_acc *a, int steps)
+/* Energy per image on every device, SNN beside ANN; with early exit the
+ * per-step terms are paid until each image's stop (eval_point_fill). */
+static json_t *energy_json(const snn_net *net, const eval_acc *a, int steps, int early)
 {
     json_t *o = json_object();
-    for (int i = 0; i < snn_energy_ndevices(); i++) {
+    eval_point pt;
+    eval_point_fill(&pt, net, a, steps, early);
+    for (int i = 0; i < pt.ndevices; i++) {
         const snn_device *d = snn_energy_device(i);
         snn_energy es, ea;
         eval_energy(net, a, steps, d, &es);
         snn_energy_ann(net, d, &ea);
         json_t *dv = json_object();
         json_object_set_new(dv, "spiking_device", json_boolean(d->spiking));
-        json_object_set_new(dv, "snn_joules", json_real(es.joules));
+        json_object_set_new(dv, "snn_joules", json_real(pt.snn_j[i]));
         json_object_set_new(dv, "ann_joules", json_real(ea.joules));
-        json_object_set_new(dv, "snn_synops", json_real(es.synops));
+        json_object_set_new(dv, "snn_synops", json_real(early && !d->spiking ? es.synops * pt.mean_steps / steps
+                                                                              : es.synops));
         json_object_set_new(dv, "ann_synops", json_real(ea.synops));
         json_object_set_new(o, d->name, dv);
     }
@@ -169,11 +120,11 @@ int cmd_eval(int argc, char **argv)
     int steps;
     snn_model *m = cli_model_load(model, &o, &p, &steps);
     if (!m) return 1;
-    data d = {0};
+    eval_data d = {0};
     int rc = 1;
     snn_net *net = NULL;
     eval_acc acc = {0};
-    if (load_data(m, spec, split, offset, limit, o.input_scale, &d)) goto out;
+    if (eval_data_load(m, spec, split, offset, limit, o.input_scale, &d)) goto out;
     if (d.ds->n == 0) {
         cli_errorf("no images selected");
         goto out;
@@ -193,8 +144,9 @@ int cmd_eval(int argc, char **argv)
     snn_run_opts_init(&ro);
     ro.steps = steps;
     ro.mean_last_k = mean_k;
-    if (o.have_ee) ro.early_exit = o.ee;
-    else ro.early_exit.patience = 0;
+    /* the model's early exit unless --early-exit says otherwise */
+    ro.early_exit = o.have_ee ? o.ee : m->cfg.early_exit;
+    const int early = ro.early_exit.patience > 0;
     if (eval_acc_init(&acc, net, d.ds->n, steps, dump != NULL)) {
         cli_errorf("out of memory");
         goto out;
@@ -237,16 +189,16 @@ int cmd_eval(int argc, char **argv)
         for (int t = 0; t < steps; t++) json_array_append_new(abs, json_real((double)acc.correct_by_step[t] / n));
         json_object_set_new(root, "accuracy_by_step", abs);
         json_object_set_new(root, "mean_steps", json_real(mean_steps));
-        if (o.have_ee) {
+        if (early) {
             json_t *ee = json_object();
-            json_object_set_new(ee, "patience", json_integer(o.ee.patience));
-            json_object_set_new(ee, "min_prob", json_real(o.ee.min_prob));
-            json_object_set_new(ee, "min_margin", json_real(o.ee.min_margin));
+            json_object_set_new(ee, "patience", json_integer(ro.early_exit.patience));
+            json_object_set_new(ee, "min_prob", json_real(ro.early_exit.min_prob));
+            json_object_set_new(ee, "min_margin", json_real(ro.early_exit.min_margin));
             json_object_set_new(root, "early_exit", ee);
         }
         json_object_set_new(root, "spikes_per_image", json_real(spikes));
         json_object_set_new(root, "layers", layers_json(net, &acc, steps));
-        json_object_set_new(root, "energy", energy_json(net, &acc, steps));
+        json_object_set_new(root, "energy", energy_json(net, &acc, steps, early));
         json_object_set_new(root, "images_per_second", json_real(ips));
         json_object_set_new(root, "ann_images_per_second",
                             ann >= 0 && ann_s > 0 ? json_real(n / ann_s) : json_null());
@@ -266,7 +218,7 @@ int cmd_eval(int argc, char **argv)
         printf("images          %d (%s, %s split)\n", n, spec, split);
         if (ann >= 0) printf("ANN accuracy    %.2f%%\n", 100 * ann);
         printf("SNN accuracy    %.2f%% after %d steps", 100 * snn_acc, steps);
-        if (o.have_ee) printf(" (early exit: mean %.2f steps)", mean_steps);
+        if (early) printf(" (early exit: mean %.2f steps)", mean_steps);
         printf("\naccuracy by step:");
         for (int t = 0; t < steps; t++) {
             if (t % 10 == 0) printf("\n  %4d:", t + 1);
@@ -283,13 +235,10 @@ int cmd_eval(int argc, char **argv)
                    sp / (inf->neurons * steps * dt), 100 * acc.fired[l] / ((double)n * inf->neurons));
         }
         printf("energy per image (J)   %12s %12s\n", "SNN", "ANN");
-        for (int i = 0; i < snn_energy_ndevices(); i++) {
-            const snn_device *dv = snn_energy_device(i);
-            snn_energy es, ea;
-            eval_energy(net, &acc, steps, dv, &es);
-            snn_energy_ann(net, dv, &ea);
-            printf("  %-20s %12.4g %12.4g\n", dv->name, es.joules, ea.joules);
-        }
+        eval_point pt;
+        eval_point_fill(&pt, net, &acc, steps, early);
+        for (int i = 0; i < pt.ndevices; i++)
+            printf("  %-20s %12.4g %12.4g\n", snn_energy_device(i)->name, pt.snn_j[i], pt.ann_j[i]);
         printf("throughput      %.1f images/s SNN (%d threads)", ips, o.threads);
         if (ann >= 0 && ann_s > 0) printf(", %.1f images/s ANN", n / ann_s);
         printf("\n");
@@ -298,54 +247,105 @@ int cmd_eval(int argc, char **argv)
 out:
     eval_acc_deinit(&acc);
     snn_net_free(net);
-    free_data(&d);
+    eval_data_free(&d);
     snn_model_free(m);
     return rc;
 }
 
 /* ---- sweep ---- */
 
-static int split_list(const char *s, char out[][64], int max)
+static const char *SWEEP_USAGE =
+    "usage: snnctl sweep MODEL --dataset SPEC [--split test] [--offset N] [--limit N]\n"
+    "         [--steps 10,20,30,50,100] [--neuron spiking-relu,if] [--scale-firing-rates 5,20,50]\n"
+    "         [--synapse none,0.005] [--v0 zero,half] [--bias-correction off,on [--bias-correct]]\n"
+    "         [--early-exit K[:P],...] [other run options as for eval] [--threads N] [--json]\n"
+    "  One simulation per combination of the lists serves every step count. Each row: accuracy,\n"
+    "  mean steps (early exit), spikes and energy per image on every device of the energy table\n"
+    "  (beside the ANN's, printed once), and '*' on the frontier: no other row is at least as\n"
+    "  accurate with no more mean steps and no more loihi energy. bias_correction on uses the\n"
+    "  model's stored table, or with --bias-correct one measured per combination at the largest\n"
+    "  step count on --calibrate's images (first --bias-images N, 256).\n";
+
+/* The sweep's list axes: conversion options given as comma lists. */
+enum { AX_NEURON, AX_SCALE, AX_SYNAPSE, AX_V0, AX_BIAS, NAXES };
+static const char *const axis_names[NAXES] = {"neuron", "scale_firing_rates", "synapse", "v0", "bias_correction"};
+#define SWEEP_MAX_LIST 32
+#define SWEEP_MAX_ROWS 4096
+
+typedef struct sweep_row {
+    eval_point pt;
+    int idx[NAXES];             /* value of each axis (-1: not swept) */
+    snn_early_exit ee;
+    char conversion[1024];
+} sweep_row;
+
+static void print_row(const sweep_row *r, char vals[NAXES][SWEEP_MAX_LIST][64], const int *given)
 {
-    int n = 0;
-    const char *p = s;
-    while (*p && n < max) {
-        size_t len = strcspn(p, ",");
-        if (len == 0 || len >= 64) return -1;
-        memcpy(out[n], p, len);
-        out[n][len] = '\0';
-        n++;
-        p += len;
-        if (*p == ',') p++;
-    }
-    return *p ? -1 : n;
+    const eval_point *p = &r->pt;
+    printf("%s", p->pareto ? "*" : " ");
+    for (int a = 0; a < NAXES; a++)
+        if (given[a]) printf(" %12s", vals[a][r->idx[a]]);
+    char ee[32] = "-";
+    if (r->ee.patience) snprintf(ee, sizeof ee, "%d:%g", r->ee.patience, r->ee.min_prob);
+    printf(" %5d %7s %7.2f %8.2f %11.0f", p->steps, ee, 100 * p->accuracy, p->mean_steps, p->spikes);
+    for (int i = 0; i < p->ndevices; i++) printf(" %11.4g", p->snn_j[i]);
+    printf(" %8.1f\n", p->images_per_second);
 }
 
-static const char *SWEEP_USAGE =
-    "usage: snnctl sweep MODEL --dataset SPEC [--split test] [--limit N]\n"
-    "         [--steps 10,20,30,50,100] [--scale-firing-rates 5,20,50,100]\n"
-    "         [--synapse none,0.001,0.005,0.01] [--early-exit K[:P],...]\n"
-    "         [other conversion flags as for eval] [--threads N] [--json]\n";
+static json_t *row_json(const sweep_row *r, char vals[NAXES][SWEEP_MAX_LIST][64], const int *given,
+                        const snn_convert_params *p)
+{
+    const eval_point *pt = &r->pt;
+    json_t *row = json_object();
+    for (int a = 0; a < NAXES; a++)
+        json_object_set_new(row, axis_names[a], json_string(given[a] ? vals[a][r->idx[a]] : "config"));
+    json_object_set_new(row, "synapse", json_real(p->synapse));
+    json_object_set_new(row, "conversion", json_string(r->conversion));
+    json_object_set_new(row, "steps", json_integer(pt->steps));
+    if (r->ee.patience) {
+        json_object_set_new(row, "early_exit_patience", json_integer(r->ee.patience));
+        json_object_set_new(row, "early_exit_min_prob", json_real(r->ee.min_prob));
+    }
+    json_object_set_new(row, "accuracy", json_real(pt->accuracy));
+    json_object_set_new(row, "mean_steps", json_real(pt->mean_steps));
+    json_object_set_new(row, "spikes_per_image", json_real(pt->spikes));
+    json_object_set_new(row, "loihi_joules", json_real(pt->loihi_j));
+    json_t *en = json_object();
+    for (int i = 0; i < pt->ndevices; i++) {
+        json_t *d = json_object();
+        json_object_set_new(d, "snn_joules", json_real(pt->snn_j[i]));
+        json_object_set_new(d, "ann_joules", json_real(pt->ann_j[i]));
+        json_object_set_new(en, snn_energy_device(i)->name, d);
+    }
+    json_object_set_new(row, "energy", en);
+    json_object_set_new(row, "pareto", json_boolean(pt->pareto));
+    json_object_set_new(row, "images_per_second", json_real(pt->images_per_second));
+    return row;
+}
 
 int cmd_sweep(int argc, char **argv)
 {
     cli_opts o;
     cli_opts_init(&o);
     const char *model = NULL, *spec = NULL, *split = "test";
-    const char *steps_s = "10,20,30,50,100", *scales_s = NULL, *syn_s = NULL, *ee_s = NULL;
-    int limit = 0, json = 0;
+    const char *steps_s = "10,20,30,50,100", *ee_s = NULL, *axis_s[NAXES] = {NULL};
+    int limit = 0, offset = 0, json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (i + 1 < argc && !strcmp(a, "--steps")) steps_s = argv[++i];
-        else if (i + 1 < argc && !strcmp(a, "--scale-firing-rates")) scales_s = argv[++i];
-        else if (i + 1 < argc && !strcmp(a, "--synapse")) syn_s = argv[++i];
+        int ax = -1;
+        for (int k = 0; k < NAXES && a[0] == '-' && a[1] == '-'; k++)
+            if (snn_param_find(a + 2) == snn_param_find(axis_names[k])) ax = k;
+        if (i + 1 < argc && ax >= 0) axis_s[ax] = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "--steps")) steps_s = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "--early-exit")) ee_s = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "--dataset")) spec = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "--split")) split = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "--limit")) limit = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(a, "--offset")) offset = atoi(argv[++i]);
         else if (!strcmp(a, "--json")) json = 1;
         else if (cli_is_help(a)) {
             fputs(SWEEP_USAGE, stdout);
+            cli_print_run_options(stdout);
             return 0;
         } else {
             int r = cli_opts_flag(&o, argc, argv, &i);
@@ -363,16 +363,36 @@ int cmd_sweep(int argc, char **argv)
         fputs(SWEEP_USAGE, stderr);
         return 2;
     }
-    char stepv[32][64], scalev[32][64], synv[32][64], eev[32][64];
-    int nsteps = split_list(steps_s, stepv, 32);
-    int nscale = scales_s ? split_list(scales_s, scalev, 32) : 1;
-    int nsyn = syn_s ? split_list(syn_s, synv, 32) : 1;
-    int nee = ee_s ? split_list(ee_s, eev, 32) : 0;
-    if (nsteps < 1 || nscale < 1 || nsyn < 1 || nee < 0) {
-        cli_errorf("sweep: bad list (comma-separated, at most 32 values)");
+    if (limit < 0 || offset < 0) {
+        cli_errorf("--limit and --offset must not be negative");
         return 2;
     }
-    int stepn[32], maxsteps = 0;
+    static char vals[NAXES][SWEEP_MAX_LIST][64];
+    char stepv[SWEEP_MAX_LIST][64], eev[SWEEP_MAX_LIST][64];
+    int nval[NAXES], given[NAXES];
+    int nsteps = cli_split_list(steps_s, stepv, SWEEP_MAX_LIST);
+    int nee = ee_s ? cli_split_list(ee_s, eev, SWEEP_MAX_LIST) : 0;
+    int bad = nsteps < 1 || nee < 0;
+    for (int a = 0; a < NAXES; a++) {
+        given[a] = axis_s[a] != NULL;
+        nval[a] = given[a] ? cli_split_list(axis_s[a], vals[a], SWEEP_MAX_LIST) : 1;
+        bad |= nval[a] < 1;
+        /* each value through the option table now: errors before any work */
+        for (int k = 0; given[a] && k < nval[a]; k++) {
+            snn_convert_params c;
+            snn_error err;
+            snn_convert_params_init(&c);
+            if (snn_convert_params_set(&c, axis_names[a], vals[a][k], &err)) {
+                cli_errorf("sweep: %s", err.msg);
+                return 2;
+            }
+        }
+    }
+    if (bad) {
+        cli_errorf("sweep: bad list (comma-separated, at most %d values)", SWEEP_MAX_LIST);
+        return 2;
+    }
+    int stepn[SWEEP_MAX_LIST], maxsteps = 0;
     for (int i = 0; i < nsteps; i++) {
         stepn[i] = atoi(stepv[i]);
         if (stepn[i] < 1 || stepn[i] > 100000) {
@@ -381,7 +401,7 @@ int cmd_sweep(int argc, char **argv)
         }
         if (stepn[i] > maxsteps) maxsteps = stepn[i];
     }
-    snn_early_exit ees[32];
+    snn_early_exit ees[SWEEP_MAX_LIST];
     for (int i = 0; i < nee; i++) {
         snn_error err;
         if (snn_early_exit_parse(eev[i], &ees[i], &err) || ees[i].patience < 1) {
@@ -390,13 +410,30 @@ int cmd_sweep(int argc, char **argv)
             return 2;
         }
     }
+    int ncomb = 1;
+    for (int a = 0; a < NAXES; a++) ncomb *= nval[a];
+    if ((size_t)ncomb * (size_t)(nsteps + nee) > SWEEP_MAX_ROWS) {
+        cli_errorf("sweep: more than %d rows", SWEEP_MAX_ROWS);
+        return 2;
+    }
+    /* --bias-correct here means per combination, not once for the base */
+    int bias_measure = o.bias_correct;
+    o.bias_correct = 0;
     snn_convert_params base;
     snn_model *m = cli_model_load(model, &o, &base, NULL);
     if (!m) return 1;
-    data d = {0};
-    int rc = 1;
-    json_t *rows = json_array();
-    if (load_data(m, spec, split, 0, limit, o.input_scale, &d)) goto out;
+    eval_data d = {0};
+    int rc = 1, nrows = 0, ncal = 0;
+    float *cal = NULL;
+    snn_bias_table *stored = m->cfg.bias;   /* the model's own, restored before the free */
+    sweep_row *rows = calloc(SWEEP_MAX_ROWS, sizeof *rows);
+    snn_convert_params *rowp = calloc(SWEEP_MAX_ROWS, sizeof *rowp);
+    if (!rows || !rowp) {
+        cli_errorf("out of memory");
+        goto out;
+    }
+    if (bias_measure && !(cal = cli_calibration_images(m, &o, &ncal))) goto out;
+    if (eval_data_load(m, spec, split, offset, limit, o.input_scale, &d)) goto out;
     if (d.ds->n == 0) {
         cli_errorf("no images selected");
         goto out;
@@ -404,95 +441,107 @@ int cmd_sweep(int argc, char **argv)
     double ann = eval_ann(m, d.inputs, d.ds->labels, d.ds->n, o.threads, NULL);
     if (ann < 0) goto out;
     const int n = d.ds->n;
-    const snn_device *loihi = snn_energy_device_find("loihi");
     if (!json) {
-        printf("model %s, %d images, ANN accuracy %.2f%%\n", m->cfg.name, n, 100 * ann);
-        printf("%8s %8s %6s %8s %9s %12s %12s %10s\n", "scale", "synapse", "steps", "acc %",
-               "mean stp", "spikes/img", "loihi J/img", "img/s");
+        fprintf(stderr, "snnctl: sweeping %s on %d images, %d combinations\n", m->cfg.name, n, ncomb);
     }
-    for (int a = 0; a < nscale; a++)
-        for (int b = 0; b < nsyn; b++)
-            for (int r = -1; r < nee; r++) {
-                snn_convert_params p = base;
-                snn_error err = {0};
-                if ((scales_s && snn_convert_params_set(&p, "scale_firing_rates", scalev[a], &err)) ||
-                    (syn_s && snn_convert_params_set(&p, "synapse", synv[b], &err))) {
-                    cli_errorf("%s", err.msg);
-                    goto out;
-                }
-                snn_net *net = snn_net_new(m, &p, &err);
-                if (!net) {
-                    cli_errorf("%s", err.msg);
-                    goto out;
-                }
-                snn_run_opts ro;
-                snn_run_opts_init(&ro);
-                ro.steps = maxsteps;
-                if (r >= 0) ro.early_exit = ees[r];
-                eval_acc acc;
-                if (eval_acc_init(&acc, net, n, maxsteps, 0) ||
-                    eval_snn(net, d.inputs, d.ds->labels, n, &ro, o.threads, 1, &acc)) {
-                    snn_net_free(net);
-                    goto out;
-                }
-                for (int s = 0; s < nsteps && (r < 0 || s == 0); s++) {
-                    int T = r < 0 ? stepn[s] : maxsteps;
-                    double accuracy = r < 0 ? (double)acc.correct_by_step[T - 1] / n : (double)acc.correct / n;
-                    double mean_steps = r < 0 ? T : acc.steps_used / n;
-                    double spikes = 0;
-                    for (int l = 0; l < acc.nlayers; l++) spikes += eval_spikes_per_image(&acc, l, T);
-                    snn_energy en;
-                    eval_energy(net, &acc, T, loihi, &en);
-                    if (r >= 0) {
-                        /* early exit: spikes counted to each image's stop */
-                        en.neuron_updates = en.neuron_updates / T * mean_steps;
-                    }
-                    json_t *row = json_object();
-                    json_object_set_new(row, "scale_firing_rates", json_string(scales_s ? scalev[a] : "config"));
-                    json_object_set_new(row, "synapse", json_real(p.synapse));
-                    json_object_set_new(row, "steps", json_integer(T));
-                    if (r >= 0) {
-                        json_object_set_new(row, "early_exit_patience", json_integer(ees[r].patience));
-                        json_object_set_new(row, "early_exit_min_prob", json_real(ees[r].min_prob));
-                    }
-                    json_object_set_new(row, "accuracy", json_real(accuracy));
-                    json_object_set_new(row, "mean_steps", json_real(mean_steps));
-                    json_object_set_new(row, "spikes_per_image", json_real(spikes));
-                    json_object_set_new(row, "loihi_joules", json_real(en.synops * loihi->j_per_synop +
-                                                                      en.neuron_updates * loihi->j_per_neuron));
-                    json_object_set_new(row, "images_per_second", json_real(acc.seconds > 0 ? n / acc.seconds : 0));
-                    json_array_append_new(rows, row);
-                    if (!json) {
-                        char syn[32];
-                        if (p.synapse > 0) snprintf(syn, sizeof syn, "%g", p.synapse);
-                        else snprintf(syn, sizeof syn, "none");
-                        printf("%8s %8s %6d %8.2f %9.2f %12.0f %12.4g %10.1f%s\n",
-                               scales_s ? scalev[a] : "config", syn, T, 100 * accuracy, mean_steps,
-                               spikes, json_real_value(json_object_get(row, "loihi_joules")),
-                               acc.seconds > 0 ? n / acc.seconds : 0, r >= 0 ? "  early-exit" : "");
-                        fflush(stdout);
-                    }
-                }
-                eval_acc_deinit(&acc);
-                snn_net_free(net);
+    for (int c = 0; c < ncomb; c++) {
+        int idx[NAXES];
+        snn_convert_params p = base;
+        snn_error err = {0};
+        for (int a = 0, r = c; a < NAXES; a++) {
+            idx[a] = given[a] ? r % nval[a] : -1;
+            r /= nval[a];
+            if (given[a] && snn_convert_params_set(&p, axis_names[a], vals[a][idx[a]], &err)) {
+                cli_errorf("%s", err.msg);
+                goto out;
             }
+        }
+        if (m->cfg.bias != stored) snn_bias_table_free(m->cfg.bias);
+        m->cfg.bias = stored;
+        if (p.bias_correction && bias_measure &&
+            cli_bias_install(m, cal, ncal < o.bias_images ? ncal : o.bias_images, &p, maxsteps, !json))
+            goto out;
+        snn_net *net = snn_net_new(m, &p, &err);
+        if (!net) {
+            cli_errorf("%s", err.msg);
+            goto out;
+        }
+        char conv[1024];
+        snn_convert_params_format(&p, conv, sizeof conv);
+        for (int r = -1; r < nee; r++) {
+            snn_run_opts ro;
+            snn_run_opts_init(&ro);
+            ro.steps = maxsteps;
+            if (r >= 0) ro.early_exit = ees[r];
+            eval_acc acc;
+            if (eval_acc_init(&acc, net, n, maxsteps, 0) ||
+                eval_snn(net, d.inputs, d.ds->labels, n, &ro, o.threads, !json, &acc)) {
+                snn_net_free(net);
+                goto out;
+            }
+            for (int s = 0; s < (r < 0 ? nsteps : 1); s++) {
+                sweep_row *row = &rows[nrows];
+                rowp[nrows++] = p;
+                eval_point_fill(&row->pt, net, &acc, r < 0 ? stepn[s] : maxsteps, r >= 0);
+                memcpy(row->idx, idx, sizeof idx);
+                row->ee = r >= 0 ? ees[r] : (snn_early_exit){0};
+                snprintf(row->conversion, sizeof row->conversion, "%s", conv);
+            }
+            eval_acc_deinit(&acc);
+        }
+        snn_net_free(net);
+    }
+    {
+        eval_point *pts = malloc(sizeof *pts * (size_t)(nrows ? nrows : 1));
+        if (!pts) {
+            cli_errorf("out of memory");
+            goto out;
+        }
+        for (int i = 0; i < nrows; i++) pts[i] = rows[i].pt;
+        eval_pareto(pts, nrows);
+        for (int i = 0; i < nrows; i++) rows[i].pt.pareto = pts[i].pareto;
+        free(pts);
+    }
     if (json) {
-        json_t *root = json_object();
+        json_t *root = json_object(), *arr = json_array(), *annj = json_object();
         json_object_set_new(root, "model", json_string(m->cfg.name));
         json_object_set_new(root, "dataset", json_string(spec));
+        json_object_set_new(root, "split", json_string(split));
+        json_object_set_new(root, "offset", json_integer(offset));
         json_object_set_new(root, "n", json_integer(n));
         json_object_set_new(root, "ann_accuracy", json_real(ann));
-        json_object_set_new(root, "rows", rows);
-        rows = NULL;
+        for (int i = 0; nrows && i < rows[0].pt.ndevices; i++)
+            json_object_set_new(annj, snn_energy_device(i)->name, json_real(rows[0].pt.ann_j[i]));
+        json_object_set_new(root, "ann_joules", annj);
+        for (int i = 0; i < nrows; i++) json_array_append_new(arr, row_json(&rows[i], vals, given, &rowp[i]));
+        json_object_set_new(root, "rows", arr);
         char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
         puts(s);
         free(s);
         json_decref(root);
+    } else {
+        printf("model %s, %d images (%s, %s split), ANN accuracy %.2f%%\n", m->cfg.name, n, spec, split, 100 * ann);
+        if (nrows) printf("first row's conversion: %s\n", rows[0].conversion);
+        printf("ANN energy per image (J):");
+        for (int i = 0; nrows && i < rows[0].pt.ndevices; i++)
+            printf(" %s %.4g", snn_energy_device(i)->name, rows[0].pt.ann_j[i]);
+        printf("\nSNN energy per image (J) by device below; * = frontier (no row is as accurate with no more\n"
+               "mean steps and no more loihi energy)\n ");
+        for (int a = 0; a < NAXES; a++)
+            if (given[a]) printf(" %12.12s", axis_names[a]);
+        printf(" %5s %7s %7s %8s %11s", "steps", "exit", "acc %", "mean stp", "spikes/img");
+        for (int i = 0; nrows && i < rows[0].pt.ndevices; i++) printf(" %11s", snn_energy_device(i)->name);
+        printf(" %8s\n", "img/s");
+        for (int i = 0; i < nrows; i++) print_row(&rows[i], vals, given);
     }
     rc = 0;
 out:
-    json_decref(rows);
-    free_data(&d);
+    if (m && m->cfg.bias != stored) snn_bias_table_free(m->cfg.bias);
+    if (m) m->cfg.bias = stored;
+    free(rows);
+    free(rowp);
+    free(cal);
+    eval_data_free(&d);
     snn_model_free(m);
     return rc;
 }

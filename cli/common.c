@@ -40,6 +40,7 @@ void cli_opts_init(cli_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->threads = 2;
+    o->bias_images = 256;
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -50,6 +51,20 @@ static int parse_int(const char *s, int lo, int hi, int *out)
     if (errno || end == s || *end || v < lo || v > hi) return -1;
     *out = (int)v;
     return 0;
+}
+
+int cli_split_list(const char *s, char out[][64], int max)
+{
+    int n = 0;
+    while (*s && n < max) {
+        size_t len = strcspn(s, ",");
+        if (len == 0 || len >= 64) return -1;
+        memcpy(out[n], s, len);
+        out[n++][len] = '\0';
+        s += len;
+        if (*s == ',') s++;
+    }
+    return *s ? -1 : n;
 }
 
 void cli_print_run_options(FILE *f)
@@ -65,6 +80,9 @@ void cli_print_run_options(FILE *f)
         fprintf(f, "  %-22s %-24s %s\n", flag, r->syntax, r->help);
     }
     fprintf(f, "  %-22s %-24s %s\n", "--calibrate", "DATASET[:N]", "calibrate thresholds for --normalize");
+    fprintf(f, "  %-22s %-24s %s\n", "--bias-correct", "",
+            "measure a bias correction on --calibrate's images (Li et al. 2021)");
+    fprintf(f, "  %-22s %-24s %s\n", "--bias-images", "N", "... on the first N of them (256)");
     fprintf(f, "  %-22s %-24s %s\n", "--input-scale", "X", "multiply raw 0..255 pixels by X");
 }
 
@@ -78,8 +96,13 @@ int cli_opts_flag(cli_opts *o, int argc, char **argv, int *i)
 {
     const char *a = argv[*i];
     if (strncmp(a, "--", 2)) return 0;
+    if (!strcmp(a, "--bias-correct")) {
+        o->bias_correct = 1;
+        return 1;
+    }
     const snn_param *row = flag_param(a);
-    int known = row || !strcmp(a, "--input-scale") || !strcmp(a, "--calibrate") || !strcmp(a, "--threads");
+    int known = row || !strcmp(a, "--input-scale") || !strcmp(a, "--calibrate") || !strcmp(a, "--threads") ||
+                !strcmp(a, "--bias-images");
     if (!known) return 0;
     if (*i + 1 >= argc) {
         cli_errorf("%s needs a value", a);
@@ -119,6 +142,11 @@ int cli_opts_flag(cli_opts *o, int argc, char **argv, int *i)
             cli_errorf("--threads: '%s' is not a whole number in [1, 256]", v);
             return -1;
         }
+    } else if (!strcmp(a, "--bias-images")) {
+        if (parse_int(v, 1, 1000000, &o->bias_images)) {
+            cli_errorf("--bias-images: '%s' is not a whole number in [1, 1000000]", v);
+            return -1;
+        }
     } else if (!strcmp(a, "--input-scale")) {
         char *end;
         o->input_scale = strtof(v, &end);
@@ -150,7 +178,8 @@ snn_model *cli_model_load(const char *path, const cli_opts *o, snn_convert_param
         }
         explicit_thresholds |= !strcmp(o->set[i].key, "thresholds");
     }
-    if (steps) *steps = o->steps ? o->steps : m->cfg.steps;
+    int T = o->steps ? o->steps : m->cfg.steps;
+    if (steps) *steps = T;
     /* ceiling needs data only for layers without a Clip ceiling: the
      * conversion names them if so */
     int need = p->normalize != SNN_NORM_NONE && !explicit_thresholds &&
@@ -160,17 +189,36 @@ snn_model *cli_model_load(const char *path, const cli_opts *o, snn_convert_param
         p->nthresholds &&
         (p->normalize != m->cfg.convert.normalize || p->percentile != m->cfg.convert.percentile))
         need = 1;
-    if (!need) return m;
-    char spec[1024];
-    int ncal = 1000;
-    snprintf(spec, sizeof spec, "%s", o->calibrate[0] ? o->calibrate : "");
-    if (!spec[0]) {
-        cli_errorf("normalize=%s needs thresholds: pass --calibrate DATASET[:N] "
-                   "(or run snnctl calibrate on the model)",
-                   snn_norm_name(p->normalize));
+    if (!need && !o->bias_correct) return m;
+    if (!o->calibrate[0]) {
+        if (need)
+            cli_errorf("normalize=%s needs thresholds: pass --calibrate DATASET[:N] "
+                       "(or run snnctl calibrate on the model)",
+                       snn_norm_name(p->normalize));
+        else
+            cli_errorf("--bias-correct needs calibration images: pass --calibrate DATASET[:N]");
         snn_model_free(m);
         return NULL;
     }
+    int n;
+    float *in = cli_calibration_images(m, o, &n);
+    snn_err e = in ? SNN_OK : SNN_EINVALID;
+    if (!e && need && (e = snn_calibrate(m, in, n, p, &err))) cli_errorf("calibration failed: %s", err.msg);
+    if (!e && o->bias_correct) e = cli_bias_install(m, in, n < o->bias_images ? n : o->bias_images, p, T, 1);
+    free(in);
+    if (e) {
+        snn_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+float *cli_calibration_images(const snn_model *m, const cli_opts *o, int *n)
+{
+    snn_error err = {0};
+    char spec[1024];
+    int ncal = 1000;
+    snprintf(spec, sizeof spec, "%s", o->calibrate);
     char *colon = strrchr(spec, ':');
     if (colon && colon > strchr(spec, ':')) {
         int nn;
@@ -182,24 +230,45 @@ snn_model *cli_model_load(const char *path, const cli_opts *o, snn_convert_param
     snn_dataset *d = snn_dataset_open(spec, "train", 0, ncal, &err);
     if (!d) {
         cli_errorf("--calibrate: %s", err.msg);
-        snn_model_free(m);
         return NULL;
     }
     size_t isz = snn_model_input_size(m);
-    float *in = malloc(sizeof(float) * isz * (size_t)d->n);
-    snn_err e = in ? SNN_OK : SNN_ENOMEM;
+    float *in = malloc(sizeof(float) * isz * (size_t)(d->n ? d->n : 1));
+    snn_err e = in ? SNN_OK : snn_error_set(&err, SNN_ENOMEM, "out of memory");
+    if (!e && d->n < 1) e = snn_error_set(&err, SNN_EINVALID, "no calibration images");
     for (int i = 0; !e && i < d->n; i++)
         e = snn_model_preprocess(m, snn_dataset_image(d, i), d->width, d->height, d->channels,
                                  o->input_scale, in + (size_t)i * isz, &err);
-    if (!e) e = snn_calibrate(m, in, d->n, p, &err);
-    free(in);
+    *n = d->n;
     snn_dataset_free(d);
     if (e) {
-        cli_errorf("calibration failed: %s", err.msg);
-        snn_model_free(m);
+        cli_errorf("--calibrate: %s", err.msg);
+        free(in);
         return NULL;
     }
-    return m;
+    return in;
+}
+
+snn_err cli_bias_install(snn_model *m, const float *in, int n, snn_convert_params *p, int steps, int verbose)
+{
+    snn_error err = {0};
+    double gap[SNN_MAX_LAYER_PARAMS];
+    snn_bias_table *t = NULL;
+    snn_err e = snn_calibrate_bias(m, in, n, p, steps, &t, gap, &err);
+    if (e) {
+        cli_errorf("bias correction failed: %s", err.msg);
+        return e;
+    }
+    if (verbose) {
+        fprintf(stderr, "snnctl: bias correction on %d images at %d steps; mean |ANN - SNN| per channel before:",
+                n, steps);
+        for (int k = 0; k < t->nlayers; k++) fprintf(stderr, " %s %.4g", t->layers[k].layer, gap[k]);
+        fputc('\n', stderr);
+    }
+    snn_bias_table_free(m->cfg.bias);
+    m->cfg.bias = t;
+    p->bias_correction = 1;
+    return SNN_OK;
 }
 
 int cli_image_load(const char *spec, snn_image *img, int *label)

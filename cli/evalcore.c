@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "snn/dataset.h"
 
 #define EVAL_BATCH 16
 
@@ -258,3 +259,101 @@ void eval_energy(const snn_net *net, const eval_acc *a, int steps, const snn_dev
     }
     snn_energy_snn(net, &r, a->n, d, out);
 }
+
+void eval_point_fill(eval_point *pt, const snn_net *net, const eval_acc *a, int T, int early)
+{
+    const int n = a->n > 0 ? a->n : 1;
+    pt->steps = T;
+    pt->early = early;
+    pt->accuracy = early ? (double)a->correct / n : (double)a->correct_by_step[T - 1] / n;
+    pt->mean_steps = early ? a->steps_used / n : T;
+    pt->spikes = 0;
+    for (int l = 0; l < a->nlayers; l++) pt->spikes += eval_spikes_per_image(a, l, T);
+    pt->images_per_second = a->seconds > 0 ? a->n / a->seconds : 0;
+    pt->ndevices = snn_energy_ndevices() < EVAL_MAX_DEVICES ? snn_energy_ndevices() : EVAL_MAX_DEVICES;
+    for (int i = 0; i < pt->ndevices; i++) {
+        const snn_device *d = snn_energy_device(i);
+        snn_energy es, ea;
+        eval_energy(net, a, T, d, &es);
+        if (early) {
+            /* per-step terms are paid only until each image's stop */
+            double f = pt->mean_steps / T;
+            es.neuron_updates *= f;
+            if (!d->spiking) es.synops *= f;
+            es.joules = es.synops * d->j_per_synop + es.neuron_updates * d->j_per_neuron;
+        }
+        snn_energy_ann(net, d, &ea);
+        pt->snn_j[i] = es.joules;
+        pt->ann_j[i] = ea.joules;
+        if (!strcmp(d->name, "loihi")) {
+            pt->loihi_j = es.joules;
+            pt->ann_loihi_j = ea.joules;
+        }
+    }
+}
+
+void eval_pareto(eval_point *pts, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const eval_point *p = &pts[i];
+        pts[i].pareto = 1;
+        for (int k = 0; k < n && pts[i].pareto; k++) {
+            const eval_point *q = &pts[k];
+            if (k == i) continue;
+            int no_worse = q->accuracy >= p->accuracy && q->mean_steps <= p->mean_steps && q->loihi_j <= p->loihi_j;
+            int better = q->accuracy > p->accuracy || q->mean_steps < p->mean_steps || q->loihi_j < p->loihi_j;
+            if (no_worse && better) pts[i].pareto = 0;
+        }
+    }
+}
+
+int eval_data_load(const snn_model *m, const char *spec, const char *split, int offset, int limit,
+                   float input_scale, eval_data *d)
+{
+    snn_error err = {0};
+    d->ds = snn_dataset_open(spec, split, offset, limit, &err);
+    if (!d->ds) {
+        cli_errorf("%s", err.msg);
+        return -1;
+    }
+    /* A dataset of another task would score as if the network were wrong:
+     * labels beyond the model's classes, or (for datasets whose classes have
+     * names, not folders, which are labelled by order) no class name in
+     * common with a model whose classes are named. */
+    int named_model = 0, common = 0;
+    for (int c = 0; c < m->cfg.nclasses; c++) {
+        char idx[16];
+        snprintf(idx, sizeof idx, "%d", c);
+        named_model |= strcmp(m->cfg.classes[c], idx) != 0;
+        for (int k = 0; d->ds->class_names && k < d->ds->nclasses; k++)
+            common |= d->ds->class_names[k] && !strcmp(d->ds->class_names[k], m->cfg.classes[c]);
+    }
+    int by_name = strncmp(spec, "folder:", 7) && d->ds->class_names && named_model;
+    if (d->ds->nclasses > m->cfg.nclasses || (by_name && !common)) {
+        cli_errorf("%s does not fit %s: %d classes of %dx%dx%d images (%s, ...), the model takes %d classes "
+                   "(%s, ...) of %dx%dx%d", spec, m->cfg.name, d->ds->nclasses, d->ds->width, d->ds->height,
+                   d->ds->channels, d->ds->class_names && d->ds->class_names[0] ? d->ds->class_names[0] : "?",
+                   m->cfg.nclasses, m->cfg.classes[0], m->cfg.in_w, m->cfg.in_h, m->cfg.in_c);
+        return -1;
+    }
+    size_t isz = snn_model_input_size(m);
+    d->inputs = malloc(sizeof(float) * isz * (size_t)(d->ds->n ? d->ds->n : 1));
+    if (!d->inputs) {
+        cli_errorf("out of memory for %d images", d->ds->n);
+        return -1;
+    }
+    for (int i = 0; i < d->ds->n; i++)
+        if (snn_model_preprocess(m, snn_dataset_image(d->ds, i), d->ds->width, d->ds->height,
+                                 d->ds->channels, input_scale, d->inputs + (size_t)i * isz, &err)) {
+            cli_errorf("image %d: %s", i, err.msg);
+            return -1;
+        }
+    return 0;
+}
+
+void eval_data_free(eval_data *d)
+{
+    snn_dataset_free(d->ds);
+    free(d->inputs);
+}
+

@@ -98,5 +98,5 @@ int snn_convert_params_equal(const snn_convert_params *a, const snn_convert_para
            (a->normalize != SNN_NORM_PERCENTILE || a->percentile == b->percentile) &&
            a->nthresholds == b->nthresholds &&
            layer_values_equal(a->nthresholds, a->thresholds, b->thresholds) &&
-           a->readout == b->readout && a->maxpool == b->maxpool;
+           a->readout == b->readout && a->maxpool == b->maxpool && a->bias_correction == b->bias_correction;
 }

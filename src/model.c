@@ -26,9 +26,142 @@ static char *xstrdup(const char *s)
     return d;
 }
 
+snn_bias_table *snn_bias_table_new(void) { return calloc(1, sizeof(snn_bias_table)); }
+
+void snn_bias_table_free(snn_bias_table *t)
+{
+    if (!t) return;
+    for (int i = 0; i < t->nlayers; i++) free(t->layers[i].offset);
+    free(t);
+}
+
+snn_err snn_bias_table_add(snn_bias_table *t, const char *layer, const float *offset, int channels,
+                           snn_error *err)
+{
+    if (t->nlayers >= SNN_MAX_LAYER_PARAMS)
+        return snn_error_set(err, SNN_ELIMIT, "bias_correction: more than %d layers", SNN_MAX_LAYER_PARAMS);
+    if (!layer[0] || strlen(layer) >= SNN_LAYER_NAME_MAX || channels < 1)
+        return snn_error_set(err, SNN_EINVALID, "bias_correction: bad layer '%.60s'", layer);
+    if (snn_bias_table_find(t, layer))
+        return snn_error_set(err, SNN_EINVALID, "bias_correction: layer '%s' twice", layer);
+    snn_bias_layer *L = &t->layers[t->nlayers];
+    if (!(L->offset = malloc(sizeof(float) * (size_t)channels)))
+        return snn_error_set(err, SNN_ENOMEM, "out of memory");
+    memcpy(L->offset, offset, sizeof(float) * (size_t)channels);
+    snprintf(L->layer, sizeof L->layer, "%s", layer);
+    L->channels = channels;
+    t->nlayers++;
+    return SNN_OK;
+}
+
+snn_bias_table *snn_bias_table_copy(const snn_bias_table *t)
+{
+    snn_bias_table *c = snn_bias_table_new();
+    if (!c) return NULL;
+    c->steps = t->steps;
+    c->images = t->images;
+    memcpy(c->conversion, t->conversion, sizeof c->conversion);
+    for (int i = 0; i < t->nlayers; i++)
+        if (snn_bias_table_add(c, t->layers[i].layer, t->layers[i].offset, t->layers[i].channels, NULL)) {
+            snn_bias_table_free(c);
+            return NULL;
+        }
+    return c;
+}
+
+const snn_bias_layer *snn_bias_table_find(const snn_bias_table *t, const char *layer)
+{
+    for (int i = 0; t && i < t->nlayers; i++)
+        if (!strcmp(t->layers[i].layer, layer)) return &t->layers[i];
+    return NULL;
+}
+
+/* config.json's "bias_correction" block: {"steps", "images", "conversion",
+ * "layers": {name: [offsets]}}, every key required. */
+static snn_err parse_bias_table(snn_model_config *cfg, json_t *v, snn_error *err)
+{
+    static const char *const keys[] = {"steps", "images", "conversion", "layers", NULL};
+    if (!json_is_object(v))
+        return snn_error_set(err, SNN_EINVALID, "config: 'bias_correction' must be an object "
+                             "(snnctl calibrate --bias-correct writes it)");
+    const char *k;
+    json_t *x;
+    json_object_foreach(v, k, x) {
+        int ok = 0;
+        for (const char *const *w = keys; *w && !ok; w++) ok = !strcmp(k, *w);
+        if (!ok) return snn_error_set(err, SNN_EINVALID, "config: unknown key 'bias_correction.%.100s'", k);
+    }
+    json_t *steps = json_object_get(v, "steps"), *images = json_object_get(v, "images");
+    json_t *conv = json_object_get(v, "conversion"), *layers = json_object_get(v, "layers");
+    if (!json_is_integer(steps) || json_integer_value(steps) < 1 || json_integer_value(steps) > 100000 ||
+        !json_is_integer(images) || json_integer_value(images) < 1)
+        return snn_error_set(err, SNN_EINVALID,
+                             "config: bias_correction.steps and .images must be positive whole numbers");
+    if (!json_is_string(conv) || json_string_length(conv) >= sizeof cfg->bias->conversion)
+        return snn_error_set(err, SNN_EINVALID, "config: bias_correction.conversion must be a string");
+    if (!json_is_object(layers) || !json_object_size(layers))
+        return snn_error_set(err, SNN_EINVALID,
+                             "config: bias_correction.layers must be an object of per-channel offset arrays");
+    snn_bias_table *t = snn_bias_table_new();
+    if (!t) return snn_error_set(err, SNN_ENOMEM, "out of memory");
+    t->steps = (int)json_integer_value(steps);
+    t->images = (int)json_integer_value(images);
+    snprintf(t->conversion, sizeof t->conversion, "%s", json_string_value(conv));
+    snn_err e = SNN_OK;
+    json_object_foreach(layers, k, x) {
+        size_t n = json_is_array(x) ? json_array_size(x) : 0;
+        if (!n || n > (1u << 24)) {
+            e = snn_error_set(err, SNN_EINVALID, "config: bias_correction.layers.%.60s must be a non-empty "
+                              "array of numbers", k);
+            break;
+        }
+        float *off = malloc(sizeof(float) * n);
+        if (!off) {
+            e = snn_error_set(err, SNN_ENOMEM, "out of memory");
+            break;
+        }
+        for (size_t i = 0; i < n && !e; i++) {
+            json_t *y = json_array_get(x, i);
+            if (!json_is_number(y) || !isfinite(json_number_value(y)))
+                e = snn_error_set(err, SNN_EINVALID, "config: bias_correction.layers.%.60s[%zu] is not a number",
+                                  k, i);
+            else off[i] = (float)json_number_value(y);
+        }
+        snn_error e2;
+        if (!e && snn_bias_table_add(t, k, off, (int)n, &e2))
+            e = snn_error_set(err, e2.code, "config: %s", e2.msg);
+        free(off);
+        if (e) break;
+    }
+    if (e) {
+        snn_bias_table_free(t);
+        return e;
+    }
+    snn_bias_table_free(cfg->bias);
+    cfg->bias = t;
+    return SNN_OK;
+}
+
+static json_t *dump_bias_table(const snn_bias_table *t)
+{
+    json_t *o = json_object(), *layers = json_object();
+    json_object_set_new(o, "steps", json_integer(t->steps));
+    json_object_set_new(o, "images", json_integer(t->images));
+    json_object_set_new(o, "conversion", json_string(t->conversion));
+    for (int i = 0; i < t->nlayers; i++) {
+        json_t *a = json_array();
+        for (int c = 0; c < t->layers[i].channels; c++) json_array_append_new(a, json_real(t->layers[i].offset[c]));
+        json_object_set_new(layers, t->layers[i].layer, a);
+    }
+    json_object_set_new(o, "layers", layers);
+    return o;
+}
+
 void snn_model_config_deinit(snn_model_config *cfg)
 {
     if (!cfg) return;
+    snn_bias_table_free(cfg->bias);
+    free(cfg->calibration);
     if (cfg->classes) {
         for (int i = 0; i < cfg->nclasses; i++) free(cfg->classes[i]);
         free(cfg->classes);
@@ -196,7 +329,8 @@ static snn_err check_keys(json_t *obj, const char *where, const char *const *key
 
 static const char *const root_keys[] = {"name", "description", "version", "classes", "input",
                                         "steps", "max_steps", "conversion", "early_exit",
-                                        "overridable", "training", NULL};
+                                        "overridable", "training", "bias_correction", "calibration",
+                                        NULL};
 static const char *const input_keys[] = {"channels", "height", "width", "layout", "scale",
                                          "mean", "std", "resize", NULL};
 static const char *const early_keys[] = {"patience", "min_prob", "min_margin", "min_steps", NULL};
@@ -305,12 +439,30 @@ static snn_err parse_config_json(snn_model_config *cfg, json_t *root, const snn_
     if (cfg->steps > cfg->max_steps)
         return snn_error_set(err, SNN_EINVALID, "config: steps %d exceeds max_steps %d", cfg->steps,
                              cfg->max_steps);
+    v = json_object_get(root, "bias_correction");
+    if (v) {
+        snn_err e = parse_bias_table(cfg, v, err);
+        if (e) return e;
+    }
+    v = json_object_get(root, "calibration");
+    if (v) {
+        if (!json_is_object(v)) return snn_error_set(err, SNN_EINVALID, "config: 'calibration' must be an object");
+        free(cfg->calibration);
+        if (!(cfg->calibration = json_dumps(v, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9))))
+            return snn_error_set(err, SNN_ENOMEM, "out of memory");
+    }
     v = json_object_get(root, "conversion");
+    /* a stored table is used unless the conversion turns it off */
+    cfg->convert.bias_correction = cfg->bias != NULL;
     if (v) {
         if (!json_is_object(v)) return snn_error_set(err, SNN_EINVALID, "config: 'conversion' must be an object");
         snn_err e = parse_conversion(&cfg->convert, v, err);
         if (e) return e;
     }
+    if (cfg->convert.bias_correction && !cfg->bias)
+        return snn_error_set(err, SNN_EINVALID,
+                             "config: conversion.bias_correction is on but there is no bias_correction table "
+                             "(snnctl calibrate --bias-correct makes one)");
     v = json_object_get(root, "early_exit");
     if (v) {
         if (!json_is_object(v)) return snn_error_set(err, SNN_EINVALID, "config: 'early_exit' must be an object");
@@ -576,7 +728,13 @@ char *snn_model_config_dump(const snn_model_config *cfg)
     }
     json_object_set_new(conv, "readout", json_string(p->readout == SNN_READOUT_MEAN ? "mean" : "filtered"));
     if (p->maxpool == SNN_MAXPOOL_AVG) json_object_set_new(conv, "maxpool", json_string("avg"));
+    if (cfg->bias) json_object_set_new(conv, "bias_correction", json_string(p->bias_correction ? "on" : "off"));
     json_object_set_new(root, "conversion", conv);
+    if (cfg->bias) json_object_set_new(root, "bias_correction", dump_bias_table(cfg->bias));
+    if (cfg->calibration) {
+        json_t *c = json_loads(cfg->calibration, 0, NULL);
+        if (c) json_object_set_new(root, "calibration", c);
+    }
     if (cfg->early_exit.patience) {
         json_t *ee = json_object();
         json_object_set_new(ee, "patience", json_integer(cfg->early_exit.patience));
@@ -611,7 +769,9 @@ snn_err snn_model_config_save(const snn_model_config *cfg, const char *dir, snn_
         const char *k;
         json_t *v;
         if (cur) {
-            json_object_foreach(old, k, v) if (!json_object_get(cur, k)) json_object_set(cur, k, v);
+            /* ... but not a table or provenance the config no longer has */
+            json_object_foreach(old, k, v) if (!json_object_get(cur, k) && strcmp(k, "bias_correction") &&
+                                               strcmp(k, "calibration")) json_object_set(cur, k, v);
             char *merged = json_dumps(cur, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
             if (merged) {
                 free(s);

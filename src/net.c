@@ -1005,6 +1005,35 @@ static void layer_fanout(snn_net *net)
     }
 }
 
+void net_layer_add_offsets(snn_net *net, int l, const float *offset)
+{
+    kstage *st = &net->stages[l - 1];
+    int C = net->layers[l].shape.c;
+    int64_t n = kshape_size(&st->out);
+    for (int64_t i = 0; i < n; i++) st->bias[i] += offset[i % C];
+}
+
+/* bias_correction=on: the model's stored offsets, each naming a neuron
+ * layer of this net with its channel count. */
+static snn_err apply_bias_table(snn_net *net, const snn_bias_table *t, snn_error *err)
+{
+    if (!t)
+        return snn_error_set(err, SNN_EINVALID, "bias_correction=on: model '%s' has no bias correction "
+                             "(snnctl calibrate --bias-correct makes one)", net->model->cfg.name);
+    for (int k = 0; k < t->nlayers; k++) {
+        const snn_bias_layer *b = &t->layers[k];
+        int l = snn_net_find_layer(net, b->layer);
+        if (l < 0 || net->layers[l].info.kind != SNN_LAYER_NEURONS)
+            return snn_error_set(err, SNN_EINVALID, "bias_correction: '%s' is not a neuron layer of the model",
+                                 b->layer);
+        if (b->channels != net->layers[l].shape.c)
+            return snn_error_set(err, SNN_EINVALID, "bias_correction: layer '%s' has %d channels, not %d",
+                                 b->layer, net->layers[l].shape.c, b->channels);
+        net_layer_add_offsets(net, l, b->offset);
+    }
+    return SNN_OK;
+}
+
 snn_net *snn_net_new(const snn_model *m, const snn_convert_params *prm, snn_error *err)
 {
     const snn_graph *g = m->graph;
@@ -1134,6 +1163,10 @@ snn_net *snn_net_new(const snn_model *m, const snn_convert_params *prm, snn_erro
     }
     net->memory_bytes += sizeof *net + sizeof(kstage) * (size_t)net->nstages +
                          sizeof(klayer) * (size_t)net->nlayers;
+    if (prm->bias_correction && apply_bias_table(net, m->cfg.bias, err)) {
+        snn_net_free(net);
+        return NULL;
+    }
     return net;
 }
 

@@ -184,6 +184,13 @@ void kteam_free(kteam *t);
 int kteam_size(const kteam *t);     /* 1 for NULL */
 void kteam_run(kteam *t, kteam_fn fn, void *arg, int nparts);
 
+/* Bias correction (net.c): add per-channel offsets, in activation units,
+ * to neuron layer l's input, i.e. to its stage's offset vector (element i
+ * of a frame is channel i mod C, C = layer->shape.c: channels of a spatial
+ * frame, elements of a flat one). The engine reads that vector at run
+ * time, so an engine of the net sees the change on its next run. */
+void net_layer_add_offsets(snn_net *net, int l, const float *offset);
+
 /* Kernels (kernels.c). All frames are contiguous floats; in[k] holds the
  * frames of operand k (stride: its frame size). */
 /* Apply op to one frame with biases (reference, scalar, direct loops).

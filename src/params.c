@@ -277,6 +277,18 @@ static void f_maxpool(const snn_run_params *p, char *b, size_t n)
     snprintf(b, n, "%s", p->convert.maxpool == SNN_MAXPOOL_AVG ? "avg" : "");
 }
 
+static snn_err p_bias_correction(snn_run_params *p, const char *v, snn_error *err)
+{
+    if (!strcmp(v, "on")) p->convert.bias_correction = 1;
+    else if (!strcmp(v, "off")) p->convert.bias_correction = 0;
+    else return snn_error_set(err, SNN_EINVALID, "bias_correction: '%s' is not on or off", v);
+    return SNN_OK;
+}
+static void f_bias_correction(const snn_run_params *p, char *b, size_t n)
+{
+    snprintf(b, n, "%s", p->convert.bias_correction ? "on" : "");
+}
+
 snn_err snn_early_exit_parse(const char *s, snn_early_exit *ee, snn_error *err)
 {
     char buf[128], *f[4] = {NULL};
@@ -399,6 +411,9 @@ static const snn_param params[] = {
      CONV, p_readout, f_readout},
     {"maxpool", "gated|avg", "MaxPool as a spiking gate, or nengo's max_to_avg_pool (another function)",
      SNN_OVR_MAXPOOL, CONV, p_maxpool, f_maxpool},
+    {"bias_correction", "on|off",
+     "add the per-channel offsets stored by snnctl calibrate --bias-correct (Li et al. 2021)",
+     SNN_OVR_BIAS_CORRECTION, CONV, p_bias_correction, f_bias_correction},
     {"early_exit", "K[:P[:M[:S]]]|off",
      "stop when the top class held K steps (prob >= P, margin >= M, not before step S)", SNN_OVR_EARLY_EXIT, 0,
      p_early_exit, f_early_exit},

@@ -72,6 +72,9 @@ typedef struct snn_convert_params {
     snn_layer_value thresholds[SNN_MAX_LAYER_PARAMS];
     snn_readout readout;
     snn_maxpool_mode maxpool;
+    int bias_correction;       /* 1: add the model's stored per-channel offsets to each
+                                * neuron layer's input (snnctl calibrate --bias-correct;
+                                * snn_model_config.bias) */
 } snn_convert_params;
 
 /* The nengo_dl.Converter defaults: spiking-relu, dt 0.001, synapse none...

@@ -21,10 +21,15 @@
  *                   "scale_firing_rates": 20 | "20,conv1=10",
  *                   "v0": "uniform:0", "dt": 0.001, "normalize": "none",
  *                   "readout": "filtered",
- *                   "thresholds": {"conv1": 3.2, ...}},
+ *                   "thresholds": {"conv1": 3.2, ...},
+ *                   "bias_correction": "on" | "off"},   // on when a table is stored
+ *    "bias_correction": {"steps": 16, "images": 256,    // snnctl calibrate --bias-correct
+ *                        "conversion": "neuron=if ...",
+ *                        "layers": {"conv1": [per-channel offsets], ...}},
  *    "early_exit": {"patience": 5, "min_prob": 0.0, "min_margin": 0.0},
  *    "overridable": ["steps", "synapse", "scale_firing_rates", ...],
- *    "training": {...free-form provenance...}}
+ *    "training": {...free-form provenance...},
+ *    "calibration": {...free-form provenance of snnctl calibrate...}}
  *
  * A loaded snn_model is immutable and may be shared between threads.
  */
@@ -50,6 +55,36 @@ typedef struct snn_early_exit {
     int min_steps;       /* never stop before this step count */
 } snn_early_exit;
 
+/* Bias correction (Li et al. 2021, "light calibration"): per neuron layer
+ * and channel, an offset in activation units added to the layer's input
+ * (J = gain * (x + bias + offset)) so that the layer's mean spiking output
+ * over the calibration images matches the ANN's mean activation. Measured
+ * at one conversion and step count, which it records. */
+typedef struct snn_bias_layer {
+    char layer[SNN_LAYER_NAME_MAX];
+    int channels;                  /* spatial layers: channels; flat layers: elements */
+    float *offset;                 /* [channels], owned by the table */
+} snn_bias_layer;
+
+typedef struct snn_bias_table {
+    int steps;                     /* steps simulated when it was measured */
+    int images;                    /* calibration images */
+    char conversion[1024];         /* the conversion it was measured with
+                                    * (snn_convert_params_format) */
+    int nlayers;
+    snn_bias_layer layers[SNN_MAX_LAYER_PARAMS];
+} snn_bias_table;
+
+/* new, caller frees with snn_bias_table_free (NULL is a no-op). */
+snn_bias_table *snn_bias_table_new(void);
+snn_bias_table *snn_bias_table_copy(const snn_bias_table *t);
+void snn_bias_table_free(snn_bias_table *t);
+/* Add a layer of `channels` offsets (copied). SNN_ELIMIT past
+ * SNN_MAX_LAYER_PARAMS layers. */
+snn_err snn_bias_table_add(snn_bias_table *t, const char *layer, const float *offset, int channels,
+                           snn_error *err);
+const snn_bias_layer *snn_bias_table_find(const snn_bias_table *t, const char *layer);
+
 typedef struct snn_model_config {
     char name[SNN_MODEL_NAME_MAX];
     char *description;             /* may be NULL */
@@ -64,6 +99,9 @@ typedef struct snn_model_config {
     snn_convert_params convert;
     snn_early_exit early_exit;
     uint32_t overridable;          /* bitmask of SNN_OVR_* */
+    snn_bias_table *bias;          /* NULL = none; owned (snn_model_config_deinit frees) */
+    char *calibration;             /* "calibration" provenance (JSON object text of the last
+                                    * snnctl calibrate), or NULL; owned */
 } snn_model_config;
 
 enum {
@@ -77,7 +115,8 @@ enum {
     SNN_OVR_EARLY_EXIT = 1u << 7,
     SNN_OVR_DT = 1u << 8,
     SNN_OVR_MAXPOOL = 1u << 9,
-    SNN_OVR_ALL = 0x3ffu
+    SNN_OVR_BIAS_CORRECTION = 1u << 10,
+    SNN_OVR_ALL = 0x7ffu
 };
 
 typedef struct snn_model {

@@ -21,7 +21,7 @@ ROOT=$PWD
 SNNCTL=${SNNCTL:-$ROOT/$BUILD/snnctl}
 ONLY=${1:-}
 TINY=$ROOT/tests/data/tiny
-FM=$ROOT/models/fashion-mnist
+FMSHIP=$ROOT/models/fashion-mnist
 FMDIR=/usr/share/datasets/fashion-mnist
 FMD=fashion-mnist:$FMDIR
 if [ -n "${SNN_SHARED:-}" ]; then CIFAR=$SNN_SHARED/datasets/cifar10
@@ -40,6 +40,16 @@ done
 T=$(mktemp -d) || exit 2
 trap 'rm -rf "$T"' EXIT
 trap 'exit 130' INT TERM
+# The cases run the Fashion-MNIST model under the nengo reference
+# conversion (30 steps, spiking-relu, synapse 0.005, scale 20), whatever
+# conversion models/fashion-mnist ships calibrated (its own case checks that).
+FM=$T/fm-ref
+if [ -f "$FMSHIP/model.onnx" ]; then
+    mkdir -p "$FM" && ln -s "$FMSHIP/model.onnx" "$FM/model.onnx" &&
+        jq '.steps = 30 | .conversion = {"neuron": "spiking-relu", "synapse": 0.005, "scale_firing_rates": 20,
+            "v0": "uniform:0", "dt": 0.001} | del(.bias_correction, .calibration, .early_exit)' \
+            "$FMSHIP/config.json" >"$FM/config.json" || exit 2
+fi
 MKPNG=$T/mkpng_fixtures
 if ! ${CC:-cc} -O2 -o "$MKPNG" tools/mkpng_fixtures.c -lz 2>"$T/cc.err"; then
     cat "$T/cc.err" >&2
@@ -160,7 +170,7 @@ fm_label() { gzip -dc "$FMDIR/t10k-labels-idx1-ubyte.gz" | od -A n -t u1 -j $((8
 
 have_fm() {
     [ -f "$FMDIR/t10k-images-idx3-ubyte.gz" ] && [ -f "$FM/model.onnx" ] && return 0
-    why="$FMDIR or $FM missing (tools/install-deps.sh installs dataset-fashion-mnist)"
+    why="$FMDIR or $FMSHIP missing (tools/install-deps.sh installs dataset-fashion-mnist)"
     return 1
 }
 
@@ -304,6 +314,30 @@ t_eval_early_exit() {
 
 # ---- sweep --------------------------------------------------------------
 
+# The frontier: a --neuron axis, every device's energy beside the ANN's,
+# and "pareto" exactly on the rows no other row beats on accuracy, mean
+# steps and loihi energy (checked against the rows themselves).
+t_sweep_frontier() {
+    have_fm || return 1
+    ok sweep "$FM" --dataset "$FMD" --json --steps 2,4 --neuron if,spiking-relu --early-exit 2 \
+        --limit 40 || return 1
+    j=$T/out
+    jqt "$j" '(.rows | length) == 6 and ([.rows[].neuron] | unique) == ["if", "spiking-relu"]' || return 1
+    jqt "$j" '[.rows[] | select(.early_exit_patience == 2)] | length == 2 and all(.[]; .mean_steps <= .steps)' || return 1
+    jqt "$j" '.ann_joules as $a | ($a | keys | length) >= 2 and all(.rows[]; .energy | keys == ($a | keys))' || return 1
+    jqt "$j" '.ann_joules as $a | all(.rows[]; . as $r | all($a | keys[]; $r.energy[.].ann_joules == $a[.] and $r.energy[.].snn_joules > 0))' || return 1
+    jqt "$j" 'all(.rows[]; .loihi_joules == .energy.loihi.snn_joules)' || return 1
+    jqt "$j" '.rows as $r | all($r[]; . as $p |
+        ([$r[] | select(.accuracy >= $p.accuracy and .mean_steps <= $p.mean_steps and .loihi_joules <= $p.loihi_joules
+            and (.accuracy > $p.accuracy or .mean_steps < $p.mean_steps or .loihi_joules < $p.loihi_joules))]
+         | length == 0) == $p.pareto)' || return 1
+    jqt "$j" '[.rows[] | select(.pareto)] | length >= 1' || return 1
+    ok sweep "$FM" --dataset "$FMD" --steps 2 --neuron if,spiking-relu --limit 20 || return 1
+    has "$T/out" '^ANN energy per image \(J\): cpu [0-9.e-]+ .*loihi [0-9.e-]+' || return 1
+    has "$T/out" '^\* +(if|spiking-relu) ' || return 1
+    refused 2 "neuron: 'lif' is not" sweep "$FM" --dataset "$FMD" --neuron if,lif --limit 20 || return 1
+}
+
 t_sweep_grid() {
     have_fm || return 1
     ok sweep "$FM" --dataset "$FMD" --json --steps 5,10 --scale-firing-rates 5,50 \
@@ -338,6 +372,37 @@ t_calibrate_then_eval() {
         --scale-firing-rates 1 --json || return 1
     jqt "$T/out" '.conversion | test("normalize=percentile:99.9") and test("thresholds=conv1=")' || return 1
     jqt "$T/out" '.n == 200 and .snn_accuracy > 0.5' || return 1
+}
+
+# --bias-correct stores a per-channel table that runs by default, says so
+# in the conversion, is switched off by --bias-correction off, and is
+# dropped by a calibration that does not remake it.
+t_calibrate_bias_correct() {
+    have_fm || return 1
+    rm -rf "$T/bc" && mkdir "$T/bc" && cp "$FM/model.onnx" "$FM/config.json" "$T/bc/" || { why="copy failed"; return 1; }
+    refused 1 'needs calibration images' eval "$T/bc" --dataset "$FMD" --limit 20 --bias-correct || return 1
+    ok calibrate "$T/bc" --dataset "$FMD" --limit 200 --bias-correct --bias-images 20 --steps 8 \
+        --neuron if --synapse none --scale-firing-rates 2 || return 1
+    has "$T/out" "^thresholds and bias correction written to $T/bc/config.json\$" || return 1
+    has "$T/err" 'bias correction on 20 images at 8 steps' || return 1
+    c=$T/bc/config.json
+    jqt "$c" '.steps == 8 and .conversion.bias_correction == "on" and .conversion.neuron == "if"' || return 1
+    jqt "$c" '.bias_correction | .steps == 8 and .images == 20 and (.conversion | test("neuron=if"))' || return 1
+    jqt "$c" '.bias_correction.layers | keys == ["conv1", "conv2", "dense1"] and (.conv1 | length) == 8 and (.dense1 | length) == 64 and all(.[]; all(.[]; type == "number"))' || return 1
+    jqt "$c" '[.bias_correction.layers[][]] | map(if . < 0 then -. else . end) | add > 0' || return 1
+    ok eval "$T/bc" --dataset "$FMD" --limit 40 --json || return 1
+    jqt "$T/out" '.conversion | test("bias_correction=on")' || return 1
+    on=$(jq .snn_accuracy "$T/out")
+    ok eval "$T/bc" --dataset "$FMD" --limit 40 --json --bias-correction off || return 1
+    jqt "$T/out" '.conversion | test("bias_correction") | not' || return 1
+    # a broken table is refused naming it
+    jq '.bias_correction.layers.conv1 = [1, 2]' "$c" >"$T/bc/c2" && mv "$T/bc/c2" "$c" || { why="jq edit failed"; return 1; }
+    refused 1 "layer 'conv1' has 8 channels, not 2" eval "$T/bc" --dataset "$FMD" --limit 20 || return 1
+    ok calibrate "$T/bc" --dataset "$FMD" --limit 200 || return 1
+    has "$T/out" 'stored bias correction is dropped' || return 1
+    jqt "$c" 'has("bias_correction") | not' || return 1
+    jqt "$c" '.conversion | has("bias_correction") | not' || return 1
+    [ -n "$on" ] || { why="no accuracy"; return 1; }
 }
 
 # ---- plot ---------------------------------------------------------------
@@ -624,6 +689,51 @@ t_cifar_eval() {
     jqt "$T/out" '.snn_accuracy == .ann_accuracy' || return 1
 }
 
+# ---- shipped models -----------------------------------------------------
+
+# A shipped model's default config (as config.json has it: conversion,
+# steps, early exit, bias correction) on the first 1,000 test images, SNN
+# and ANN measured in the same run: the SNN within 1 point of its own ANN
+# (shipped_default_within_1_point_*) and an estimated loihi energy per
+# image below the ANN's (shipped_default_loihi_below_ann_*). A broken
+# conversion (the uncalibrated nengo reference, thresholds of another
+# model) cannot pass. A model without the record of `snnctl calibrate
+# --target` is SKIPPED by name until it is calibrated.
+shipped_eval() {
+    m=$SHIPPED
+    [ -f "$m/model.onnx" ] || { why="$m/model.onnx missing"; return 1; }
+    if ! jq -e 'has("calibration")' "$m/config.json" >/dev/null; then
+        skip_because "$m has no calibration record (snnctl calibrate $m --target 0.5 ...)"
+        return 2
+    fi
+    shape=$(jq -r '.input | "\(.channels)x\(.height)x\(.width)"' "$m/config.json")
+    case $shape in
+        3x32x32) have_cifar || return 2; ds=cifar10:$CIFAR ;;
+        1x28x28) have_fm || return 1; ds=$FMD ;;
+        *) why="$m: no test dataset known for input $shape"; return 1 ;;
+    esac
+    # one evaluation per model serves both cases
+    res=$T/shipped-$(basename "$m").json
+    if [ ! -s "$res" ]; then
+        ok eval "$m" --dataset "$ds" --limit 1000 --json || return 1
+        cp "$T/out" "$res"
+    fi
+    jqt "$res" '.n == 1000' || return 1
+}
+t_shipped_accuracy() {
+    shipped_eval
+    case $? in 1) return 1 ;; 2) return 0 ;; esac
+    jqt "$res" '.snn_accuracy >= .ann_accuracy - 0.01' || { why="$(basename "$m"): $why"; return 1; }
+}
+t_shipped_energy() {
+    shipped_eval
+    case $? in 1) return 1 ;; 2) return 0 ;; esac
+    jqt "$res" '.energy.loihi.snn_joules < .energy.loihi.ann_joules' || {
+        why="$(basename "$m"): loihi $(jq .energy.loihi.snn_joules "$res") J per image, ANN $(jq .energy.loihi.ann_joules "$res") J"
+        return 1
+    }
+}
+
 # ---- conform ------------------------------------------------------------
 
 t_conform() {
@@ -654,6 +764,8 @@ case_ eval_dump_npy t_eval_dump
 case_ eval_early_exit_mean_steps t_eval_early_exit
 case_ eval_folder_dataset t_eval_folder
 case_ sweep_json_grid t_sweep_grid
+case_ sweep_frontier_pareto t_sweep_frontier
+case_ calibrate_bias_correct_stored t_calibrate_bias_correct
 case_ calibrate_writes_thresholds t_calibrate_then_eval
 case_ plot_raster_svg t_plot_raster_svg
 case_ plot_raster_png t_plot_raster_png
@@ -678,6 +790,12 @@ case_ cifar10_seed_raster_has_spikes t_cifar_seed_raster
 case_ readme_results_table_in_sync t_readme_results
 case_ cifar10_eval t_cifar_eval
 case_ conform_onnx_node_tests t_conform
+for SHIPPED in "$ROOT"/models/*/; do
+    SHIPPED=${SHIPPED%/}
+    [ -f "$SHIPPED/config.json" ] || continue
+    case_ "shipped_default_within_1_point_$(basename "$SHIPPED")" t_shipped_accuracy
+    case_ "shipped_default_loihi_below_ann_$(basename "$SHIPPED")" t_shipped_energy
+done
 
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

@@ -1,6 +1,8 @@
 /* net_helpers.c: see net_helpers.h. */
 #include "net_helpers.h"
 
+#include <string.h>
+
 #include "test.h"
 
 snn_net *tnet_new(const snn_model *m, const char *kv[][2], int n)
@@ -34,4 +36,24 @@ int tnet_run(const snn_net *net, const float *x, int batch, int steps, int chunk
     if (rc) test_fail(__FILE__, __LINE__, "run: %s", err.msg);
     snn_engine_free(e);
     return rc;
+}
+
+snn_model *tnet_load_fashion_reference(void)
+{
+    snn_error err = {0};
+    snn_model *m = snn_model_load(test_path("models/fashion-mnist"), &err);
+    if (!m) {
+        test_fail(__FILE__, __LINE__, "load models/fashion-mnist: %s", err.msg);
+        return NULL;
+    }
+    snn_convert_params *p = &m->cfg.convert;
+    snn_convert_params_init(p);
+    p->scale = 20;
+    p->v0 = SNN_V0_UNIFORM;
+    p->v0_seed = 0;
+    m->cfg.steps = 30;
+    memset(&m->cfg.early_exit, 0, sizeof m->cfg.early_exit);
+    snn_bias_table_free(m->cfg.bias);
+    m->cfg.bias = NULL;
+    return m;
 }

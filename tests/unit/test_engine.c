@@ -46,13 +46,7 @@ TEST(engine_lowpass_hand_sequence)
     }
 }
 
-static snn_model *load_fashion(void)
-{
-    snn_error err = {0};
-    snn_model *m = snn_model_load(test_path("models/fashion-mnist"), &err);
-    if (!m) test_fail(__FILE__, __LINE__, "load: %s", err.msg);
-    return m;
-}
+static snn_model *load_fashion(void) { return tnet_load_fashion_reference(); }
 
 static float *synthetic_inputs(const snn_model *m, int n, unsigned seed)
 {

@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "net_helpers.h"
 #include "snn/engine.h"
 #include "snn/model.h"
 #include "test.h"
@@ -58,7 +61,13 @@ TEST(model_load_directory_and_bare_onnx)
     CHECK_EQ_INT(m->cfg.nclasses, 10);
     CHECK(!strcmp(m->cfg.classes[9], "Ankle boot"));
     CHECK_EQ_INT(m->cfg.in_c * 100 + m->cfg.in_h, 128);
-    CHECK_NEAR(m->cfg.convert.scale, 20, 0);
+    /* the conversion as config.json has it */
+    json_t *cj = json_load_file(test_path("models/fashion-mnist/config.json"), 0, NULL);
+    CHECK(cj);
+    json_t *sv = json_object_get(json_object_get(cj, "conversion"), "scale_firing_rates");
+    CHECK(json_is_number(sv) && m->cfg.convert.scale == (float)json_number_value(sv) &&
+          m->cfg.steps == json_integer_value(json_object_get(cj, "steps")));
+    json_decref(cj);
     snn_model_free(m);
     m = snn_model_load(test_path("models/fashion-mnist/model.onnx"), &err);
     CHECK_MSG(m, "%s", err.msg);
@@ -216,7 +225,7 @@ TEST(model_config_save_atomic)
 
 TEST(model_net_layer_names_and_info)
 {
-    snn_model *m = snn_model_load(test_path("models/fashion-mnist"), NULL);
+    snn_model *m = tnet_load_fashion_reference();
     CHECK(m);
     snn_error err = {0};
     snn_net *net = snn_net_new(m, &m->cfg.convert, &err);

@@ -26,6 +26,7 @@ static const char *sample(const char *name)
         {"thresholds", "conv1=3.25,conv2=0.1"},
         {"readout", "mean"},
         {"maxpool", "avg"},
+        {"bias_correction", "on"},
         {"early_exit", "4:0.6:0.1:3"},
         {"patience", "6"},
         {"min_prob", "0.3"},
@@ -74,7 +75,7 @@ TEST(params_names_dashes_aliases_unknown)
     CHECK(snn_param_find("scale-firing-rates") == snn_param_find("scale_firing_rates"));
     CHECK(snn_param_find("max_pool") == snn_param_find("maxpool"));
     CHECK(snn_param_find("early-exit") != NULL);
-    CHECK(snn_param_find("bias_correction") == NULL);
+    CHECK(snn_param_find("bias-correction") == snn_param_find("bias_correction"));
     CHECK(snn_params_set(&p, "no_such_option", "1", &err) == SNN_EINVALID && strstr(err.msg, "no_such_option"));
     /* the conversion subset: steps is a run option, not a conversion one */
     snn_convert_params c;
@@ -171,8 +172,10 @@ TEST(params_model_config_uses_the_table)
     CHECK(cfg.early_exit.patience == 4 && cfg.early_exit.min_prob == 0.5f);
     CHECK(cfg.convert.maxpool == SNN_MAXPOOL_AVG && cfg.convert.synapse == 0);
     snn_model_config_deinit(&cfg);
-    /* a key that does nothing is refused, not ignored */
-    const char *bad[][2] = {{CFG_HEAD "\"conversion\":{\"bias_correction\":true}}", "bias_correction"},
+    /* a key that does nothing is refused, not ignored: bias correction
+     * without a stored table, a boolean for on|off */
+    const char *bad[][2] = {{CFG_HEAD "\"conversion\":{\"bias_correction\":\"on\"}}", "bias_correction"},
+                            {CFG_HEAD "\"conversion\":{\"bias_correction\":true}}", "bias_correction"},
                             {CFG_HEAD "\"early_exit\":{\"patience\":-1}}", "patience"},
                             {CFG_HEAD "\"early_exit\":{\"min_prob\":\"x\"}}", "min_prob"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
