@@ -59,8 +59,10 @@ EXTRA_LIMIT=${RESULTS_EXTRA_LIMIT:-2000}
 EARLY=${EARLY:-4:0.5}
 STEPS=4,8,16,30
 REF_FLAGS="--neuron spiking-relu --scale-firing-rates 20 --synapse 0.005 --v0 uniform:0 --normalize none --readout filtered"
+# a model's stored bias correction applies only where a row says so
 has_bias=0
 $S eval --help 2>&1 | grep -q -- '--bias-correct' && has_bias=1
+[ "$has_bias" = 1 ] && REF_FLAGS="$REF_FLAGS --bias-correction off"
 
 pct() { jq -r "$1" "$2" | awk '{ if ($1 == "null") print "-"; else printf "%.2f", 100 * $1 }'; }
 num() { jq -r "$1" "$2" | awk '{ if ($1 == "null") print "-"; else printf "%.4g", $1 }'; }
@@ -86,21 +88,23 @@ section() { # model-dir dataset-spec title [normalize]
     name=$(basename "$MODEL")
     norm=${4:-percentile:99.9}
     case $norm in
-    ceiling) nf="--normalize ceiling" ;;
-    *) nf="--normalize $norm --calibrate $DS:1000" ;;
+    ceiling) nf="--normalize ceiling" bf="--calibrate $DS:1000" ;;   # images for bias correction only
+    *) nf="--normalize $norm --calibrate $DS:1000" bf="" ;;
     esac
     base="$nf --v0 half --synapse none --readout mean"
+    off=""
+    [ "$has_bias" = 1 ] && off="--bias-correction off"
     : >"$tmp/$name-modes"
     # shellcheck disable=SC2086
     {
         mode ref "nengo reference" "$LIMIT" $REF_FLAGS
-        mode srelu "best spiking-relu" "$LIMIT" --neuron spiking-relu --scale-firing-rates "$BEST_SCALE" $base
-        mode if8 "best if" "$LIMIT" --neuron if --scale-firing-rates "$BEST_SCALE" $base
-        mode if1 "binary if" "$LIMIT" --neuron if --scale-firing-rates 1 $base
+        mode srelu "best spiking-relu" "$LIMIT" --neuron spiking-relu --scale-firing-rates "$BEST_SCALE" $base $off
+        mode if8 "best if" "$LIMIT" --neuron if --scale-firing-rates "$BEST_SCALE" $base $off
+        mode if1 "binary if" "$LIMIT" --neuron if --scale-firing-rates 1 $base $off
         [ "$has_bias" = 1 ] &&
-            mode if1b "binary if + bias correction" "$LIMIT" --neuron if --scale-firing-rates 1 $base --bias-correct
+            mode if1b "binary if + bias correction" "$LIMIT" --neuron if --scale-firing-rates 1 $base $bf --bias-correct
         if $S info "$MODEL" | grep -q MaxPool; then
-            mode avg "binary if, --maxpool avg" "$EXTRA_LIMIT" --neuron if --scale-firing-rates 1 $base --maxpool avg
+            mode avg "binary if, --maxpool avg" "$EXTRA_LIMIT" --neuron if --scale-firing-rates 1 $base --maxpool avg $off
         fi
         echo "results: $name: shipped default" >&2
         run_cached "$RUNS/$name-default.json" $S eval "$MODEL" --dataset "$DS" --limit "$LIMIT" --json

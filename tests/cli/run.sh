@@ -393,6 +393,11 @@ t_calibrate_bias_correct() {
     ok eval "$T/bc" --dataset "$FMD" --limit 40 --json || return 1
     jqt "$T/out" '.conversion | test("bias_correction=on")' || return 1
     on=$(jq .snn_accuracy "$T/out")
+    # a sweep that measures its own corrections on a model with a stored
+    # one (it freed the stored table and then freed it again at exit)
+    ok sweep "$T/bc" --dataset "$FMD" --limit 10 --steps 4 --json --calibrate "$FMD:40" \
+        --bias-correct --bias-images 10 --bias-correction on,off || return 1
+    jqt "$T/out" '[.rows[].bias_correction] | sort == ["off", "on"]' || return 1
     ok eval "$T/bc" --dataset "$FMD" --limit 40 --json --bias-correction off || return 1
     jqt "$T/out" '.conversion | test("bias_correction") | not' || return 1
     # a broken table is refused naming it
