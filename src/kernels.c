@@ -583,17 +583,23 @@ static void job_scatter(void *arg, int part, int nparts)
 static void dense_fast(const kop *op, const float *in, float *out, int nframes, kteam *team)
 {
     const int N = (int)kshape_size(&op->in), M = op->out.c;
-    int64_t nnz = count_nonzero(in, (int64_t)N * nframes);
-    int scatter = force_mode == 2 || (force_mode == 0 && nnz < SCATTER_RATIO * N * nframes);
-    if (!scatter) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nframes, M, N, 1.0f, in, N, op->w,
-                    M, 0.0f, out, M);
-        return;
+    /* decided and computed frame by frame, so that a frame's result does
+     * not depend on the chunk it is in */
+    for (int f = 0; f < nframes; f++) {
+        const float *x = in + (size_t)f * N;
+        float *y = out + (size_t)f * M;
+        int64_t nnz = count_nonzero(x, N);
+        int scatter = force_mode == 2 || (force_mode == 0 && nnz < SCATTER_RATIO * N);
+        if (!scatter) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, M, N, 1.0f, x, N, op->w, M, 0.0f,
+                        y, M);
+            continue;
+        }
+        kjob j = {.op = op, .in = x, .out = y, .nframes = 1};
+        /* each part scans the inputs: a few parts per thread */
+        int blocks = (M + 15) / 16, np = 2 * kteam_size(team);
+        kteam_run(team, job_scatter, &j, nparts_for(team, blocks < np ? blocks : np));
     }
-    kjob j = {.op = op, .in = in, .out = out, .nframes = nframes};
-    /* each part scans the inputs: a few parts per thread */
-    int blocks = (M + 15) / 16, np = 2 * kteam_size(team);
-    kteam_run(team, job_scatter, &j, nparts_for(team, blocks < np ? blocks : np));
 }
 
 void kop_apply_fast(const kop *op, const float *const *inp, float *out, int nframes,
@@ -610,36 +616,28 @@ void kop_apply_team(const kop *op, const float *const *inp, float *out, int nfra
     const int pcsr = nparts_for(team, op->in.h), prow = nparts_for(team, op->out.h);
     switch (op->kind) {
     case KOP_CONV: {
-        /* gather sparse frames; runs of dense frames go through one GEMM
-         * (grouped: direct loops per frame) */
-        int run0 = -1;
-        for (int f = 0; f <= nframes; f++) {
-            int dense = 0;
+        /* gather sparse frames; a dense frame goes through the GEMM on its
+         * own (grouped: direct loops), so a frame's result never depends
+         * on the frames beside it in the chunk: the same for any chunk */
+        for (int f = 0; f < nframes; f++) {
             kjob j = {.op = op, .in = in + f * isz, .out = out + f * osz, .scratch = scratch};
-            if (f < nframes) {
-                if (force_mode == 1) {
-                    dense = 1;
-                } else {
-                    /* the event list doubles as the density count */
-                    kteam_run(team, job_csr, &j, pcsr);
-                    int64_t nnz = 0;
-                    for (int t = 0; t < pcsr; t++) nnz += j.nnz[t];
-                    dense = force_mode == 0 && nnz >= GATHER_RATIO * isz;
-                    if (!dense) {
-                        j.in = NULL; /* grouped: from the events */
-                        kteam_run(team, job_gather, &j, prow);
-                    }
+            int dense = force_mode == 1;
+            if (!dense) {
+                /* the event list doubles as the density count */
+                kteam_run(team, job_csr, &j, pcsr);
+                int64_t nnz = 0;
+                for (int t = 0; t < pcsr; t++) nnz += j.nnz[t];
+                dense = force_mode == 0 && nnz >= GATHER_RATIO * isz;
+                if (!dense) {
+                    j.in = NULL; /* grouped: from the events */
+                    kteam_run(team, job_gather, &j, prow);
+                    continue;
                 }
             }
-            if (dense && op->group > 1) {
+            if (op->group > 1)
                 kteam_run(team, job_gather, &j, prow); /* direct loops on j.in */
-                continue;
-            }
-            if (dense && run0 < 0) run0 = f;
-            if (!dense && run0 >= 0) {
-                conv_dense(op, in + run0 * isz, out + run0 * osz, f - run0, scratch);
-                run0 = -1;
-            }
+            else
+                conv_dense(op, in + f * isz, out + f * osz, 1, scratch);
         }
         break;
     }
