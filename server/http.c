@@ -74,6 +74,13 @@ static uv_mutex_t conns_mu;
 
 int srv_http_active(void) { return atomic_load(&active); }
 
+int srv_http_connections(void)
+{
+    if (!daemon_) return 0;
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return di ? (int)di->num_connections : 0;
+}
+
 /* ------------------------------------------------------------- helpers */
 
 const char *srv_req_header(srv_req *r, const char *name)

@@ -122,7 +122,11 @@ static void drain_tick(uv_timer_t *t)
         quiesced = 1;
         grace_end = srv_now() + 1.0;
     }
-    if (srv_http_active() && srv_now() < grace_end && drain_deadline > 0) return;
+    /* a connection accepted just before the quiesce may still be sending
+     * its request (not yet active): it is answered (503, close) before
+     * the loop ends, within the grace */
+    if ((srv_http_active() || srv_http_connections()) && srv_now() < grace_end && drain_deadline > 0)
+        return;
     close_all();
 }
 

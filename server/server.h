@@ -525,6 +525,7 @@ uint16_t srv_http_port(void);
 int srv_http_admin_open(void);
 int srv_http_admin_off(void);
 int srv_http_active(void);       /* HTTP requests not yet completed */
+int srv_http_connections(void);  /* open client connections, requests or not */
 /* 1 when the peer of socket fd closed its end (recv MSG_PEEK says 0). */
 int srv_fd_peer_gone(int fd, int may_half_close);
 /* Inference requests from their first header to their answer: more of

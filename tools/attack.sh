@@ -54,7 +54,7 @@ mkdir -p "$tmp/small" "$tmp/f" && "$BUILD/mkattack" "$tmp/small" 32 32 190 100 &
 "$BUILD/mkattack" "$tmp/f" 28 28 190 100 && mv "$tmp/f/big.png" "$tmp/f28.png"
 
 . tools/snnd-lib.sh
-start() { snnd_start "$tmp/snnd.log" --models models "$@" || exit 1; }   # start [FLAGS...]: models/ as repository
+start() { snnd_start "$tmp/snnd.log" --models models --log-level warn "$@" || exit 1; }   # start [FLAGS...]: models/ as repository
 stop() { snnd_stop; }
 hwm_mib() { awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status"; }
 rss_mib() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status"; }

@@ -60,46 +60,24 @@ trap cleanup EXIT INT TERM
 [ -x "$BUILD/snnd" ] || { echo "bench_daemon: $BUILD/snnd missing (make)" >&2; exit 1; }
 make --no-print-directory -s BUILD="$BUILD" "$LOADGEN" >&2
 
-# The first test image of the model's dataset as a PNG (Python stdlib only).
-python3 - "$DS" "$tmp/img.png" <<'EOF'
-import gzip, struct, sys, zlib
-ds, out = sys.argv[1], sys.argv[2]
-kind, d = ds.split(":", 1)
-if kind == "cifar10":
-    raw = open(d + "/test_batch.bin", "rb").read(3073)[1:]
-    w = h = 32; c = 3
-    px = bytes(raw[p + k * 1024] for p in range(1024) for k in range(3))
-else:
-    f = gzip.open(d + "/t10k-images-idx3-ubyte.gz", "rb"); f.read(16)
-    w = h = 28; c = 1
-    px = f.read(784)
-rows = b"".join(b"\0" + px[y * w * c:(y + 1) * w * c] for y in range(h))
-def chunk(t, b): return struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b) & 0xffffffff)
-png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0 if c == 1 else 2, 0, 0, 0)) \
-    + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-open(out, "wb").write(png)
-EOF
+# The first test image of the model's dataset as a PNG: web/samples/ holds
+# it (tools/web-samples.c writes the samples in test-split order).
+case "$NAME" in
+cifar10*) cp web/samples/cifar10-0.png "$tmp/img.png" ;;
+*) cp web/samples/fashion-mnist-0.png "$tmp/img.png" ;;
+esac
 
 mkdir -p "$tmp/repo"
 ln -s "$PWD/$MODEL" "$tmp/repo/$NAME"
 echo "bench_daemon: starting snnd ($NAME)" >&2
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 QUEUE=${LOAD_QUEUE_SIZE:-64}
 if [ "$MODE" = load ]; then
     set -- --queue-size "$QUEUE" --max-connections 512 --max-connections-per-ip 0
 else
     set -- --queue-size 256
 fi
-"$BUILD/snnd" --host 127.0.0.1 --port "$port" --models "$tmp/repo" --default-model "$NAME" \
-    --log-level warn "$@" >"$tmp/snnd.log" 2>&1 &
-pid=$!
-i=0
-until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
-    kill -0 "$pid" 2>/dev/null || { cat "$tmp/snnd.log" >&2; exit 1; }
-    i=$((i + 1))
-    [ $i -lt 600 ] || { echo "bench_daemon: snnd not ready after 60 s" >&2; exit 1; }
-    sleep 0.1
-done
+. tools/snnd-lib.sh
+snnd_start "$tmp/snnd.log" --models "$tmp/repo" --default-model "$NAME" --log-level warn "$@" || exit 1
 URL=http://127.0.0.1:$port/classify
 steps=$(curl -fs "http://127.0.0.1:$port/v1/models/$NAME" | sed -nE 's/.*"steps": ?([0-9]+).*/\1/p' | head -n 1)
 steps=${steps:-30}

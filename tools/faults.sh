@@ -52,7 +52,7 @@ printf '{"steps":1000,"images":["%s","%s","%s","%s","%s","%s","%s","%s"]}' \
 nstart=0
 start() {   # start [FLAGS...]: each daemon logs to its own file
     nstart=$((nstart + 1))
-    snnd_start "$tmp/snnd.$nstart.log" --models "$tmp/repo" --default-model "$NAME" "$@" || exit 1
+    snnd_start "$tmp/snnd.$nstart.log" --models "$tmp/repo" --default-model "$NAME" --log-level warn "$@" || exit 1
 }
 js() { sed -nE "s/.*\"$2\": ([-0-9.e+]+).*/\1/p" "$1" | head -n 1; }
 statuses() { sed -nE 's/.*"status": \{([^}]*)\}.*/\1/p' "$1" | tr -d '" '; }

@@ -58,7 +58,7 @@ v2body=$(awk -v c="${1:-1}" 'BEGIN { printf "{\"inputs\":[{\"name\":\"image\",\"
                                      for (i = 0; i < 4 * c; i++) printf "%s%d", i ? "," : "", (i * 37) % 256; print "]}]}" }')
 
 . tools/snnd-lib.sh
-snnd_start "$tmp/snnd.log" --models "$tmp/repo" --default-model "$NAME" || exit 1
+snnd_start "$tmp/snnd.log" --models "$tmp/repo" --default-model "$NAME" --log-level warn || exit 1
 
 sample() {   # t rss_kb fds threads
     rss=$(sed -nE 's/^VmRSS:[[:space:]]+([0-9]+).*/\1/p' "/proc/$pid/status")
