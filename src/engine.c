@@ -65,16 +65,20 @@ struct snn_engine {
 /* ---- neurons and synapses ---- */
 
 /* One kernel for both spiking neurons: v += clamp(J, jmin, jmax) dt,
- * k = floor(v) spikes when v >= 1 (never negative), v -= k, out = k *
- * amplitude / dt. jmin 0 is nengo's spiking ReLU (v never decreases, so
+ * k = min(floor(v), kcap) spikes when v >= 1 (never negative), v -= k,
+ * out = k * amplitude / dt. jmin 0 is nengo's spiking ReLU (v never decreases, so
  * the max below is a no-op and its results are nengo's exactly); jmin
  * -1e9 is "if", whose membrane keeps a deficit, so inhibition cancels
  * excitation. The clamps keep v below 2^31 (dt <= 1), so the integer count
- * is floor(v), and the loop has no branch, so it vectorises; a Clip layer
- * clamps above. */
+ * is floor(v), and the loop has no branch, so it vectorises. A Clip layer
+ * of spiking-relu clamps the current (jmax); one of "if" caps the spikes
+ * per step instead (kcap) and keeps the excess in the membrane, so its
+ * rate converges to clip(mean current), the ANN's, even when the current
+ * fluctuates around the ceiling (a clamped current would lose the excess
+ * of every step above it). */
 SIMD_INLINE double neuron_update_body(float *restrict v, const float *restrict J, float *restrict out,
                                       int64_t n, float dt, float amplitude, float jmin, float jmax,
-                                      uint8_t *restrict fired)
+                                      int32_t kcap, uint8_t *restrict fired)
 {
     int64_t spikes = 0;
     const float h = amplitude / dt;
@@ -87,6 +91,7 @@ SIMD_INLINE double neuron_update_body(float *restrict v, const float *restrict J
          * select before the conversion keeps the loop scalar) */
         int32_t k = (int32_t)vi;
         k = k > 0 ? k : 0;
+        k = k < kcap ? k : kcap;
         float kf = (float)k;
         v[i] = vi - kf;
         out[i] = kf * h;
@@ -98,29 +103,31 @@ SIMD_INLINE double neuron_update_body(float *restrict v, const float *restrict J
 }
 SIMD_RET(double, neuron_update,
          (float *restrict v, const float *restrict J, float *restrict out, int64_t n, float dt,
-          float amplitude, float jmin, float jmax, uint8_t *restrict fired),
-         (v, J, out, n, dt, amplitude, jmin, jmax, fired))
+          float amplitude, float jmin, float jmax, int32_t kcap, uint8_t *restrict fired),
+         (v, J, out, n, dt, amplitude, jmin, jmax, kcap, fired))
 
 #define JMAX_NONE 1e9f
+#define KCAP_NONE INT32_MAX
 #define JMIN_RELU 0.0f      /* spiking-relu: the current is rectified */
 #define JMIN_IF (-1e9f)     /* if: the signed current */
 
 double snn_neuron_if(float *v, const float *J, float *out, int64_t n, float dt, float amplitude,
                      uint8_t *fired)
 {
-    return neuron_update(v, J, out, n, dt, amplitude, JMIN_IF, JMAX_NONE, fired);
+    return neuron_update(v, J, out, n, dt, amplitude, JMIN_IF, JMAX_NONE, KCAP_NONE, fired);
 }
 
 double snn_neuron_spiking_relu(float *v, const float *J, float *out, int64_t n, float dt,
                                float amplitude, uint8_t *fired)
 {
-    return neuron_update(v, J, out, n, dt, amplitude, JMIN_RELU, JMAX_NONE, fired);
+    return neuron_update(v, J, out, n, dt, amplitude, JMIN_RELU, JMAX_NONE, KCAP_NONE, fired);
 }
 
 double snn_neuron_spiking_relu_max(float *v, const float *J, float *out, int64_t n, float dt,
                                    float amplitude, float jmax, uint8_t *fired)
 {
-    return neuron_update(v, J, out, n, dt, amplitude, JMIN_RELU, jmax < JMAX_NONE ? jmax : JMAX_NONE, fired);
+    return neuron_update(v, J, out, n, dt, amplitude, JMIN_RELU, jmax < JMAX_NONE ? jmax : JMAX_NONE,
+                         KCAP_NONE, fired);
 }
 
 /* J = gain * (x + bias) where x is the synapse state read before its update
@@ -151,7 +158,7 @@ SIMD_VOID(input_current,
 SIMD_INLINE int64_t neuron_step_body(float *restrict v, float *restrict y, const float *restrict u,
                                      const float *restrict bias, float *restrict out, int64_t n,
                                      float gain, float a, float b, float dt, float h, float jmin,
-                                     float jmax)
+                                     float jmax, int32_t kcap)
 {
     int64_t spikes = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -168,6 +175,7 @@ SIMD_INLINE int64_t neuron_step_body(float *restrict v, float *restrict y, const
         float vi = v[i] + j * dt;
         int32_t k = (int32_t)vi; /* floor(max(vi, 0)): see neuron_update */
         k = k > 0 ? k : 0;
+        k = k < kcap ? k : kcap;
         float kf = (float)k;
         v[i] = vi - kf;
         out[i] = kf * h;
@@ -178,8 +186,8 @@ SIMD_INLINE int64_t neuron_step_body(float *restrict v, float *restrict y, const
 SIMD_RET(int64_t, neuron_step,
          (float *restrict v, float *restrict y, const float *restrict u, const float *restrict bias,
           float *restrict out, int64_t n, float gain, float a, float b, float dt, float h,
-          float jmin, float jmax),
-         (v, y, u, bias, out, n, gain, a, b, dt, h, jmin, jmax))
+          float jmin, float jmax, int32_t kcap),
+         (v, y, u, bias, out, n, gain, a, b, dt, h, jmin, jmax, kcap))
 
 static void mark_fired(uint8_t *restrict fired, const float *restrict out, int64_t n)
 {
@@ -207,6 +215,7 @@ typedef struct neuron_job {
     float *y, *v, *J, *out;
     uint8_t *fired;
     float dt, fa, fb, jmax;
+    int32_t kcap;
     double k[KTEAM_PARTS][MAX_CHUNK]; /* spikes of each part per step */
 } neuron_job;
 
@@ -229,7 +238,7 @@ static void neuron_job_run(void *arg, int ith, int nth) /* ith: the part */
         if (snn_neuron_spikes(nt) && (j->ustride || y)) {
             const float jmin = nt == SNN_NEURON_IF ? JMIN_IF : JMIN_RELU;
             j->k[ith][t] = (double)neuron_step(j->v + i0, y, u, j->bias + i0, s, m, ly->gain, j->fa,
-                                               j->fb, j->dt, ly->amplitude / j->dt, jmin, j->jmax);
+                                               j->fb, j->dt, ly->amplitude / j->dt, jmin, j->jmax, j->kcap);
             mark_fired(j->fired + i0, s, m);
             continue;
         }
@@ -237,7 +246,7 @@ static void neuron_job_run(void *arg, int ith, int nth) /* ith: the part */
         if (t == 0 || j->ustride || y) input_current(J, y, u, j->bias + i0, m, ly->gain, j->fa, j->fb);
         if (snn_neuron_spikes(nt)) {
             j->k[ith][t] = neuron_update(j->v + i0, J, s, m, j->dt, ly->amplitude,
-                                         nt == SNN_NEURON_IF ? JMIN_IF : JMIN_RELU, j->jmax,
+                                         nt == SNN_NEURON_IF ? JMIN_IF : JMIN_RELU, j->jmax, j->kcap,
                                          j->fired + i0);
         } else {
             for (int64_t i = 0; i < m; i++) {
@@ -766,8 +775,14 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
                 neuron_job nj = {.net = net, .ly = ly, .n = n, .ustride = ustride, .tc = tc,
                                  .U = U, .bias = bias, .y = ystate, .v = e->v[l] + (size_t)b * n,
                                  .J = e->J, .out = e->spk[l], .fired = e->fired[l] + (size_t)b * n,
-                                 .dt = dt, .fa = fa, .fb = fb,
-                                 .jmax = ly->clip_max > 0 ? ly->clip_max / ly->amplitude : JMAX_NONE};
+                                 .dt = dt, .fa = fa, .fb = fb, .jmax = JMAX_NONE, .kcap = KCAP_NONE};
+                if (ly->clip_max > 0 && net->params.neuron == SNN_NEURON_IF) {
+                    /* the ceiling as spikes per step (at least one) */
+                    double kc = floor((double)ly->clip_max / ly->amplitude * dt + 1e-4);
+                    nj.kcap = kc < 1 ? 1 : kc > 1e6 ? 1000000 : (int32_t)kc;
+                } else if (ly->clip_max > 0) {
+                    nj.jmax = ly->clip_max / ly->amplitude;
+                }
                 int np = e->team ? (int)((n + NEURONS_PER_PART - 1) / NEURONS_PER_PART) : 1;
                 if (np > KTEAM_PARTS) np = KTEAM_PARTS;
                 kteam_run(e->team, neuron_job_run, &nj, np);

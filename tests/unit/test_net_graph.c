@@ -1408,3 +1408,39 @@ TEST(net_graph_layer_names_qualified_on_collision)
     snn_net_free(net);
     snn_model_free(m);
 }
+
+/* neuron if on a Clip layer caps its spikes per step at the ceiling (one
+ * per step when the threshold is the ceiling and the scale 1) and keeps
+ * the excess charge: driven past the ceiling, every neuron of the ReLU6
+ * layers fires at most once a step, and the most driven fire every step. */
+TEST(net_graph_if_clip_caps_spikes_per_step)
+{
+    snn_model *m = zoo_model(1);
+    CHECK(m);
+    const char *kv[][2] = {{"neuron", "if"}, {"scale_firing_rates", "1"}, {"normalize", "ceiling"},
+                           {"thresholds", "pw=2,gc=3"}, {"v0", "zero"}};
+    snn_net *net = tnet_new(m, kv, 5);
+    CHECK(net);
+    float *x = inputs_for(m, 1, 3);
+    for (size_t i = 0; i < snn_model_input_size(m); i++) x[i] *= 3; /* past the cap */
+    const int T = 40;
+    snn_result r;
+    CHECK_OK(tnet_run(net, x, 1, T, 0, SNN_ENGINE_FAST, &r));
+    for (int l = 1; l <= 2; l++) {
+        CHECK(net->layers[l].clip_max == 6.0f && net->layers[l].info.threshold == 6.0f);
+        for (int t = 0; t < T; t++)
+            CHECK_MSG(r.layers[l].spikes_per_step[t] <= (double)net->layers[l].info.neurons,
+                      "layer %d step %d: %g spikes for %lld neurons", l, t, r.layers[l].spikes_per_step[t],
+                      (long long)net->layers[l].info.neurons);
+        CHECK(r.layers[l].spikes > 0);
+    }
+    /* the reference engine agrees */
+    snn_result q;
+    CHECK_OK(tnet_run(net, x, 1, T, 0, SNN_ENGINE_REFERENCE, &q));
+    for (int l = 1; l <= 2; l++) CHECK_NEAR(q.layers[l].spikes, r.layers[l].spikes, 0.5);
+    snn_result_deinit(&q);
+    snn_result_deinit(&r);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
