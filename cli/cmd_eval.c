@@ -422,6 +422,9 @@ int cmd_sweep(int argc, char **argv)
     snn_convert_params base;
     snn_model *m = cli_model_load(model, &o, &base, NULL);
     if (!m) return 1;
+    /* --bias-correct measures a correction for every row unless the
+     * bias_correction axis says which rows */
+    if (bias_measure && !given[NAXES - 1]) base.bias_correction = 1;
     eval_data d = {0};
     int rc = 1, nrows = 0, ncal = 0;
     float *cal = NULL;

@@ -398,6 +398,10 @@ t_calibrate_bias_correct() {
     ok sweep "$T/bc" --dataset "$FMD" --limit 10 --steps 4 --json --calibrate "$FMD:40" \
         --bias-correct --bias-images 10 --bias-correction on,off || return 1
     jqt "$T/out" '[.rows[].bias_correction] | sort == ["off", "on"]' || return 1
+    # on a model without a stored correction, --bias-correct alone corrects every row
+    ok sweep "$FM" --dataset "$FMD" --limit 10 --steps 4 --json --calibrate "$FMD:40" \
+        --bias-correct --bias-images 10 || return 1
+    jqt "$T/out" 'all(.rows[]; .conversion | test("bias_correction=on"))' || return 1
     ok eval "$T/bc" --dataset "$FMD" --limit 40 --json --bias-correction off || return 1
     jqt "$T/out" '.conversion | test("bias_correction") | not' || return 1
     # a broken table is refused naming it
