@@ -107,7 +107,7 @@ section() { # model-dir dataset-spec title [normalize]
         mode if8 "best if" "$LIMIT" --neuron if --scale-firing-rates "$BEST_SCALE" $base $off
         mode if1 "binary if" "$LIMIT" --neuron if --scale-firing-rates 1 $base $off
         [ "$has_bias" = 1 ] &&
-            mode if1b "binary if + bias correction" "$LIMIT" --neuron if --scale-firing-rates 1 $base $bf --bias-correct
+            mode if1b "binary if + bias correction (measured at 30 steps)" "$LIMIT" --neuron if --scale-firing-rates 1 $base $bf --bias-correct
         if $S info "$MODEL" | grep -q MaxPool; then
             mode avg "binary if, --maxpool avg" "$EXTRA_LIMIT" --neuron if --scale-firing-rates 1 $base --maxpool avg $off
         fi
