@@ -163,7 +163,8 @@ torch_rss=$( [ -f "$tmp/seed.trss" ] && tail -n 1 "$tmp/seed.trss" || true)
     echo "  non-zero inputs once per position (channel, value) and lets every output position"
     echo "  accumulate the events of its receptive field in registers, 64 output channels at a"
     echo "  time, one weight load per FMA; the kernel benchmark above is this loop's practical"
-    echo "  peak. Dense frames (density >= 60%) go to one GEMM per run of frames."
+    echo "  peak. A dense frame (density >= 60%) goes to the GEMM on its own, so no frame's
+  result depends on the chunk it is in (chunked and streamed runs agree bit for bit)."
     echo "- Neurons: the input current and the neuron update are one vectorised pass per layer"
     echo "  and step (floor(max(v, 0)) as max(trunc(v), 0), which GCC vectorises; the same"
     echo "  integers, so results are unchanged bit for bit)."
