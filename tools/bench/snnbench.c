@@ -9,7 +9,7 @@
  *       threads each running its own frames (the cores' aggregate).
  *       --clock cpu divides by each thread's CPU time instead of the wall
  *       clock (A/B comparisons of kernels on a shared machine).
- *   build/snnbench stream MODEL --dataset SPEC [--images N] [--threads N]
+ *   build/snnbench stream MODEL --dataset SPEC [--images N] [--threads N] [--set KEY=VALUE ...]
  *       [--steps S] [--chunk C]
  *       the same images run chunked (batch 16, the engine's default chunk
  *       as `snnctl eval` runs them, or C steps per chunk) and streamed (batch 1, chunk 1: one step
@@ -288,16 +288,20 @@ static double stream_run(const snn_net *net, const float *inputs, int n, int nth
 static int cmd_stream(int argc, char **argv)
 {
     const char *model = NULL, *spec = NULL;
-    int n = 200, nth = 2, steps = 0, chunk = 0;
+    int n = 200, nth = 2, steps = 0, chunk = 0, nset = 0;
+    const char *sets[32];   /* run options over the model's config: KEY=VALUE */
     for (int i = 0; i < argc; i++) {
         if (i + 1 < argc && !strcmp(argv[i], "--dataset")) spec = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--chunk")) chunk = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--images")) n = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) nth = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--steps")) steps = atoi(argv[++i]);
-        else if (argv[i][0] != '-' && !model) model = argv[i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--set")) {
+            if (nset < (int)(sizeof sets / sizeof sets[0])) sets[nset++] = argv[++i];
+            else die("too many --set");
+        } else if (argv[i][0] != '-' && !model) model = argv[i];
         else die("usage: snnbench stream MODEL --dataset SPEC [--images N] [--threads N] [--steps S] "
-                "[--chunk C]");
+                "[--chunk C] [--set KEY=VALUE ...]");
     }
     if (!model || !spec || n < 1 || nth < 1 || nth > 256 || steps < 0 || chunk < 0)
         die("bad arguments");
@@ -306,6 +310,14 @@ static int cmd_stream(int argc, char **argv)
     if (!m) die(err.msg);
     snn_run_params rp;
     snn_run_params_from_model(&rp, &m->cfg);
+    for (int k = 0; k < nset; k++) {
+        char key[64];
+        const char *eq = strchr(sets[k], '=');
+        if (!eq || eq == sets[k] || (size_t)(eq - sets[k]) >= sizeof key) die("--set wants KEY=VALUE");
+        memcpy(key, sets[k], (size_t)(eq - sets[k]));
+        key[eq - sets[k]] = '\0';
+        if (snn_params_set(&rp, key, eq + 1, &err)) die(err.msg);
+    }
     if (!steps) steps = rp.steps;
     snn_net *net = snn_net_new(m, &rp.convert, &err);
     if (!net) die(err.msg);
