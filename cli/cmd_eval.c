@@ -19,7 +19,7 @@ static const char *EVAL_USAGE =
     "usage: snnctl eval MODEL --dataset cifar10:DIR|fashion-mnist:DIR|folder:DIR\n"
     "         [--split test|train] [--offset N] [--limit N] [--mean-last K]\n"
     "         [RUN OPTIONS] [--threads N] [--no-ann] [--dump FILE.npy] [--json]\n"
-    "         [--kernels adaptive|dense|scatter]   (benchmarking)\n";
+    "         [--kernels adaptive|dense|gather|scatter]   (benchmarking)\n";
 
 static json_t *layers_json(const snn_net *net, const eval_acc *a, int steps)
 {
@@ -96,8 +96,9 @@ int cmd_eval(int argc, char **argv)
             if (!strcmp(k, "adaptive")) snn_kernels_set(SNN_KERNELS_ADAPTIVE);
             else if (!strcmp(k, "dense")) snn_kernels_set(SNN_KERNELS_DENSE);
             else if (!strcmp(k, "scatter")) snn_kernels_set(SNN_KERNELS_SCATTER);
+            else if (!strcmp(k, "gather")) snn_kernels_set(SNN_KERNELS_GATHER);
             else {
-                cli_errorf("--kernels: '%s' is not adaptive, dense or scatter", k);
+                cli_errorf("--kernels: '%s' is not adaptive, dense, gather or scatter", k);
                 return 2;
             }
         }
@@ -200,6 +201,7 @@ int cmd_eval(int argc, char **argv)
         json_object_set_new(root, "layers", layers_json(net, &acc, steps));
         json_object_set_new(root, "energy", energy_json(net, &acc, steps, early));
         json_object_set_new(root, "images_per_second", json_real(ips));
+        json_object_set_new(root, "kernels", json_string(snn_kernels_describe()));
         json_object_set_new(root, "ann_images_per_second",
                             ann >= 0 && ann_s > 0 ? json_real(n / ann_s) : json_null());
         json_object_set_new(root, "threads", json_integer(o.threads));
@@ -239,7 +241,8 @@ int cmd_eval(int argc, char **argv)
         eval_point_fill(&pt, net, &acc, steps, early);
         for (int i = 0; i < pt.ndevices; i++)
             printf("  %-20s %12.4g %12.4g\n", snn_energy_device(i)->name, pt.snn_j[i], pt.ann_j[i]);
-        printf("throughput      %.1f images/s SNN (%d threads)", ips, o.threads);
+        printf("throughput      %.1f images/s SNN (%d threads; %s)", ips, o.threads,
+               snn_kernels_describe());
         if (ann >= 0 && ann_s > 0) printf(", %.1f images/s ANN", n / ann_s);
         printf("\n");
     }

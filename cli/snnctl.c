@@ -30,6 +30,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    snn_blas_core_fix(argv); /* first: it may re-run the program */
     if (argc >= 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
         printf("snnctl %s\n", SNN_VERSION);
         return 0;

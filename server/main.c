@@ -160,6 +160,7 @@ static void reap_tick(uv_timer_t *t)
 
 int main(int argc, char **argv)
 {
+    snn_blas_core_fix(argv); /* first: it may re-run the program */
     signal(SIGPIPE, SIG_IGN);
     /* Buffers of 1 MiB and more (decoded images, bodies, big JSON arrays)
      * are mmapped and go back to the system when freed. Without a fixed
@@ -192,10 +193,10 @@ int main(int argc, char **argv)
     }
     srv_log(SRV_LOG_INFO, NULL,
             "snnd %s listening on %s:%u (models %s, default %s, %lld workers, max-batch %lld, "
-            "queue-size %lld)",
+            "queue-size %lld; kernels: %s)",
             SRV_VERSION, srv_cfg.host, (unsigned)srv_http_port(), srv_cfg.models,
             srv_cfg.default_model, (long long)srv_cfg.workers, (long long)srv_cfg.max_batch,
-            (long long)srv_cfg.queue_size);
+            (long long)srv_cfg.queue_size, snn_kernels_describe());
     if (srv_http_admin_off())
         srv_log(SRV_LOG_WARN, NULL,
                 "admin endpoints disabled (403): listening on %s, beyond loopback, without an "

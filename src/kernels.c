@@ -7,32 +7,44 @@
  * over the frames.
  *
  * DESIGN: the fast path decides per frame (conv) or per chunk (dense) by
- * the share of non-zero inputs. A sparse conv frame is listed as events and
- * gathered per output position (kh*kw*cout multiply-adds per event, weights
- * streamed once per event); a grouped conv gathers each event into its
+ * the share of non-zero inputs. A sparse conv frame is listed as events;
+ * a very sparse one is scattered (each event adds its weight rows to the
+ * kh*kw outputs it reaches), a moderately sparse one gathered per output
+ * position (kh*kw*cout multiply-adds per event, accumulated in registers);
+ * both give the same floats. A grouped conv gathers each event into its
  * group's output channels only (cout/group multiply-adds per event and
  * kernel tap); a sparse dense frame scatters one weight row per non-zero
  * input; a dense frame goes to the GEMM (grouped: direct loops, vectorised
  * over channels for depthwise). Every fast kernel has its scalar twin
  * (kop_apply_ref, maxpool_gate_ref); joins are one plain loop each, shared
- * by both paths. GATHER_RATIO and
- * SCATTER_RATIO are the break-even densities, measured with `make bench`
- * (`snnctl eval --kernels adaptive|dense|scatter`).
+ * by both paths. GATHER_RATIO, CONV_SCATTER_EVENTS and SCATTER_RATIO are
+ * the break-even densities, measured on the shipped models
+ * (`snnctl eval --kernels adaptive|dense|gather|scatter`, CPU time).
+ * The hot loops exist for three CPU tiers (simd.h): baseline, AVX2+FMA,
+ * AVX-512 (the event list packed by compress instructions).
  */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
 #pragma GCC optimize("fp-contract=fast")
 #endif
 #include <cblas.h>
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "net_internal.h"
 
 #define SCATTER_RATIO 0.20
 #define GATHER_RATIO 0.60   /* conv: gather beats the GEMM below this density */
+/* conv: the scatter beats the gather below a density of CONV_SCATTER_EVENTS
+ * / output channels (the gather's cost per output position and tap is
+ * shared by its channels; the scatter's per event grows with them) */
+#define CONV_SCATTER_EVENTS 2.0
 
-static int force_mode; /* 0 adaptive, 1 dense, 2 scatter */
+static int force_mode; /* snn_kernel_mode: 0 adaptive, 1 dense, 2 scatter, 3 gather */
 
 void snn_kernels_set(snn_kernel_mode mode) { force_mode = (int)mode; }
 
@@ -44,6 +56,13 @@ __attribute__((constructor)) static void simd_init(void)
 {
     __builtin_cpu_init();
     snn_simd_fast = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (snn_simd_fast && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
+        snn_simd_fast = 2;
+    /* SNN_SIMD=plain|avx2 caps the tier (A/B measurements of the kernels) */
+    const char *cap = getenv("SNN_SIMD");
+    if (cap && !strcmp(cap, "plain")) snn_simd_fast = 0;
+    else if (cap && !strcmp(cap, "avx2") && snn_simd_fast > 1) snn_simd_fast = 1;
 }
 #endif
 
@@ -377,11 +396,16 @@ static void conv_dense(const kop *op, const float *in, float *out, int n, float 
  * 64 output channels at a time, and writes its outputs once. Work is
  * proportional to events x kh x kw x cout, with one weight load per FMA. */
 typedef float v8f __attribute__((vector_size(32), aligned(4)));
+typedef float v16f __attribute__((vector_size(64), aligned(4)));
 
-#define GATHER_BLOCK(NB)                                                                  \
-    for (; co0 + 8 * (NB) <= Co; co0 += 8 * (NB)) {                                      \
-        v8f acc[NB];                                                                      \
-        for (int b = 0; b < (NB); b++) acc[b] = (v8f){0};                                 \
+/* NB vectors of VT (L floats) of output channels from co0, accumulated in
+ * registers over the events of the receptive field. The accumulation order
+ * of every channel is the same for any VT, so every tier gives the same
+ * floats. */
+#define GATHER_BLOCK(VT, L, NB)                                                           \
+    for (; co0 + (L) * (NB) <= Co; co0 += (L) * (NB)) {                                  \
+        VT acc[NB];                                                                       \
+        for (int b = 0; b < (NB); b++) acc[b] = (VT){0};                                  \
         for (int ky = 0; ky < op->kh; ky++) {                                             \
             int iy = oy * op->sh - op->pt + ky * op->dh;                                  \
             if (iy < 0 || iy >= H) continue;                                              \
@@ -393,18 +417,19 @@ typedef float v8f __attribute__((vector_size(32), aligned(4)));
                 for (int32_t e = start[p]; e < stop[p]; e++) {                            \
                     const float *w = wb + (size_t)chan[e] * Co;                           \
                     float x = val[e];                                                     \
-                    for (int b = 0; b < (NB); b++) acc[b] += x * *(const v8f *)(w + 8 * b); \
+                    for (int b = 0; b < (NB); b++) acc[b] += x * *(const VT *)(w + (L) * b); \
                 }                                                                         \
             }                                                                             \
         }                                                                                 \
-        for (int b = 0; b < (NB); b++) *(v8f *)(o + co0 + 8 * b) = acc[b];                \
+        for (int b = 0; b < (NB); b++) *(VT *)(o + co0 + (L) * b) = acc[b];               \
     }
 
 /* The event list of a frame (in `scratch`): per input position p, the
  * events start[p] .. stop[p]-1 (channel, value) of its non-zero inputs in
  * channel order. List positions [p0, p1) (a team's share: their events go
  * from index p0*C, so shares do not overlap); returns their count. */
-static int32_t frame_csr(const kop *op, const float *restrict in, float *scratch, int p0, int p1)
+static int32_t frame_csr_plain(const kop *op, const float *restrict in, float *scratch, int p0,
+                               int p1)
 {
     const int H = op->in.h, W = op->in.w, C = op->in.c;
     int32_t *start = (int32_t *)scratch, *stop = start + H * W;
@@ -430,8 +455,50 @@ static int32_t frame_csr(const kop *op, const float *restrict in, float *scratch
     return n - p0 * C;
 }
 
+#if defined(__GNUC__) && defined(__x86_64__)
+/* The same list on AVX-512: 16 channels of a position tested with one
+ * compare, their non-zero values and channel numbers packed in order by
+ * the compress instructions (no per-channel loop). */
+SIMD_512_TARGET static int32_t frame_csr_512(const kop *op, const float *restrict in,
+                                              float *scratch, int p0, int p1)
+{
+    const int H = op->in.h, W = op->in.w, C = op->in.c;
+    int32_t *start = (int32_t *)scratch, *stop = start + H * W;
+    int32_t *chan = stop + H * W;
+    float *val = (float *)(chan + (size_t)H * W * C);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 zero = _mm512_setzero_ps();
+    int32_t n = p0 * C;
+    for (int p = p0; p < p1; p++) {
+        start[p] = n;
+        const float *x = in + (size_t)p * C;
+        for (int c0 = 0; c0 < C; c0 += 16) {
+            const __mmask16 m = C - c0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c0)) - 1);
+            const __m512 v = _mm512_maskz_loadu_ps(m, x + c0);
+            /* x != 0, NaN included (unordered), as the scalar test */
+            const __mmask16 nz = _mm512_mask_cmp_ps_mask(m, v, zero, _CMP_NEQ_UQ);
+            if (!nz) continue;
+            _mm512_mask_compressstoreu_epi32(chan + n, nz,
+                                             _mm512_add_epi32(iota, _mm512_set1_epi32(c0)));
+            _mm512_mask_compressstoreu_ps(val + n, nz, v);
+            n += __builtin_popcount(nz);
+        }
+        stop[p] = n;
+    }
+    return n - p0 * C;
+}
+#endif
+
+static int32_t frame_csr(const kop *op, const float *restrict in, float *scratch, int p0, int p1)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (snn_simd_fast >= 2) return frame_csr_512(op, in, scratch, p0, p1);
+#endif
+    return frame_csr_plain(op, in, scratch, p0, p1);
+}
+
 SIMD_INLINE void conv_gather_body(const kop *op, float *restrict out, const float *scratch,
-                                  int oy0, int oy1)
+                                  int oy0, int oy1, const int lanes)
 {
     const int H = op->in.h, W = op->in.w, C = op->in.c;
     const int Wo = op->out.w, Co = op->out.c;
@@ -442,10 +509,16 @@ SIMD_INLINE void conv_gather_body(const kop *op, float *restrict out, const floa
         for (int ox = 0; ox < Wo; ox++) {
             float *o = out + ((size_t)oy * Wo + ox) * Co;
             int co0 = 0;
-            GATHER_BLOCK(8)
-            GATHER_BLOCK(4)
-            GATHER_BLOCK(2) /* 16 channels in one pass over the events */
-            GATHER_BLOCK(1)
+            if (lanes == 16) { /* AVX-512: 128 channels in one pass */
+                GATHER_BLOCK(v16f, 16, 8)
+                GATHER_BLOCK(v16f, 16, 4)
+                GATHER_BLOCK(v16f, 16, 2)
+                GATHER_BLOCK(v16f, 16, 1)
+            }
+            GATHER_BLOCK(v8f, 8, 8)
+            GATHER_BLOCK(v8f, 8, 4)
+            GATHER_BLOCK(v8f, 8, 2) /* 16 channels in one pass over the events */
+            GATHER_BLOCK(v8f, 8, 1)
             for (; co0 < Co; co0++) { /* channels beyond a multiple of 8 */
                 float acc = 0;
                 for (int ky = 0; ky < op->kh; ky++) {
@@ -464,7 +537,56 @@ SIMD_INLINE void conv_gather_body(const kop *op, float *restrict out, const floa
             }
         }
 }
-SIMD_VOID(conv_gather, (const kop *op, float *restrict out, const float *scratch, int oy0, int oy1),
+SIMD_VOID_LANES(conv_gather,
+                (const kop *op, float *restrict out, const float *scratch, int oy0, int oy1), op, out,
+                scratch, oy0, oy1)
+
+/* Event-driven convolution of a very sparse frame, output rows [oy0,
+ * oy1): the rows are cleared, then every event adds its weight row to the
+ * kh*kw output positions it reaches. Work is proportional to the events
+ * (plus the cleared outputs), where the gather above visits every output
+ * position and kernel tap. Each output receives its contributions in the
+ * gather's order (input positions ascending, then channels; one tap links
+ * an input position to an output), each as one multiply-add into a sum
+ * that starts at zero, so the two kernels give the same floats. */
+SIMD_INLINE void conv_scatter_body(const kop *op, float *restrict out, const float *scratch,
+                                   int oy0, int oy1)
+{
+    const int H = op->in.h, W = op->in.w, C = op->in.c;
+    const int Wo = op->out.w, Co = op->out.c;
+    const int32_t *start = (const int32_t *)scratch, *stop = start + H * W;
+    const int32_t *chan = stop + H * W;
+    const float *val = (const float *)(chan + (size_t)H * W * C);
+    memset(out + (size_t)oy0 * Wo * Co, 0, sizeof(float) * (size_t)(oy1 - oy0) * Wo * Co);
+    int iy0 = oy0 * op->sh - op->pt, iy1 = (oy1 - 1) * op->sh - op->pt + (op->kh - 1) * op->dh + 1;
+    if (iy0 < 0) iy0 = 0;
+    if (iy1 > H) iy1 = H;
+    for (int iy = iy0; iy < iy1; iy++)
+        for (int ix = 0; ix < W; ix++) {
+            const int p = iy * W + ix;
+            if (start[p] == stop[p]) continue;
+            for (int ky = 0; ky < op->kh; ky++) {
+                const int ty = iy + op->pt - ky * op->dh;
+                if (ty < 0 || (op->sh > 1 && ty % op->sh)) continue;
+                const int oy = op->sh > 1 ? ty / op->sh : ty;
+                if (oy < oy0 || oy >= oy1) continue;
+                for (int kx = 0; kx < op->kw; kx++) {
+                    const int tx = ix + op->pl - kx * op->dw;
+                    if (tx < 0 || (op->sw > 1 && tx % op->sw)) continue;
+                    const int ox = op->sw > 1 ? tx / op->sw : tx;
+                    if (ox >= Wo) continue;
+                    float *restrict o = out + ((size_t)oy * Wo + ox) * Co;
+                    const float *wb = op->w + ((size_t)(ky * op->kw + kx) * C) * Co;
+                    for (int32_t e = start[p]; e < stop[p]; e++) {
+                        const float *restrict w = wb + (size_t)chan[e] * Co;
+                        const float x = val[e];
+                        for (int c = 0; c < Co; c++) o[c] += x * w[c];
+                    }
+                }
+            }
+        }
+}
+SIMD_VOID(conv_scatter, (const kop *op, float *restrict out, const float *scratch, int oy0, int oy1),
           (op, out, scratch, oy0, oy1))
 
 /* Grouped convolution (group > 1), one frame. Dense (`in` given): direct
@@ -562,6 +684,14 @@ static void job_gather(void *arg, int part, int nparts)
     else conv_grouped(j->op, j->in, j->out, j->scratch, oy0, oy1);
 }
 
+static void job_conv_scatter(void *arg, int part, int nparts)
+{
+    kjob *j = arg;
+    int oy0, oy1;
+    share(j->op->out.h, part, nparts, &oy0, &oy1);
+    if (oy0 < oy1) conv_scatter(j->op, j->out, j->scratch, oy0, oy1);
+}
+
 static void job_scatter(void *arg, int part, int nparts)
 {
     kjob *j = arg;
@@ -589,7 +719,7 @@ static void dense_fast(const kop *op, const float *in, float *out, int nframes, 
         const float *x = in + (size_t)f * N;
         float *y = out + (size_t)f * M;
         int64_t nnz = count_nonzero(x, N);
-        int scatter = force_mode == 2 || (force_mode == 0 && nnz < SCATTER_RATIO * N);
+        int scatter = force_mode == 2 || (force_mode != 1 && nnz < SCATTER_RATIO * N);
         if (!scatter) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, M, N, 1.0f, x, N, op->w, M, 0.0f,
                         y, M);
@@ -628,6 +758,12 @@ void kop_apply_team(const kop *op, const float *const *inp, float *out, int nfra
                 int64_t nnz = 0;
                 for (int t = 0; t < pcsr; t++) nnz += j.nnz[t];
                 dense = force_mode == 0 && nnz >= GATHER_RATIO * isz;
+                /* gather (3) forces the gather for every frame */
+                if (!dense && op->group == 1 &&
+                    (force_mode == 2 || (force_mode == 0 && nnz * op->out.c < CONV_SCATTER_EVENTS * isz))) {
+                    kteam_run(team, job_conv_scatter, &j, prow);
+                    continue;
+                }
                 if (!dense) {
                     j.in = NULL; /* grouped: from the events */
                     kteam_run(team, job_gather, &j, prow);

@@ -159,13 +159,34 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch,
                        snn_error *err);
 
 /* Kernel choice for benchmarks and tests (process-wide): adaptive picks
- * BLAS or event-driven scatter per frame by input density. */
-typedef enum { SNN_KERNELS_ADAPTIVE, SNN_KERNELS_DENSE, SNN_KERNELS_SCATTER } snn_kernel_mode;
+ * BLAS, the event-driven gather or the event-driven scatter per frame by
+ * input density; dense always BLAS; scatter always the scatter; gather:
+ * convolutions always by the gather (dense layers adaptive). */
+typedef enum {
+    SNN_KERNELS_ADAPTIVE,
+    SNN_KERNELS_DENSE,
+    SNN_KERNELS_SCATTER,
+    SNN_KERNELS_GATHER
+} snn_kernel_mode;
 void snn_kernels_set(snn_kernel_mode mode);
 
 /* Threads OpenBLAS may use inside one call (1 inside worker pools, so the
  * pool and BLAS do not oversubscribe the cores). */
 void snn_blas_threads(int n);
+
+/* The kernels this process computes with, for logs and reports, e.g.
+ * "simd avx512, openblas SkylakeX" (src/blas_core.c: how OpenBLAS's core
+ * is chosen). */
+const char *snn_kernels_describe(void);
+
+/* OpenBLAS may not know this CPU's model and fall back to generic SSE3
+ * kernels (0.3.21 on Emerald Rapids). snn_blas_core_wanted() names the
+ * core it should use instead (NULL: its choice is fine);
+ * snn_blas_core_fix(argv), called first in a program's main(), re-runs
+ * the program once with OPENBLAS_CORETYPE set to that core (it returns
+ * when there is nothing to fix, or SNN_BLAS_CORE=keep). */
+const char *snn_blas_core_wanted(void);
+void snn_blas_core_fix(char **argv);
 
 /* Helpers on results. */
 const float *snn_result_probs(const snn_result *r, int step, int image);

@@ -291,6 +291,26 @@ t_eval_json() {
     jqt "$j" '.images_per_second > 0 and .ann_images_per_second > 0 and .threads == 2 and .peak_rss_bytes > 0' || return 1
 }
 
+# The kernels the CLI computes with are named in its report; on a CPU with
+# AVX2 and FMA, OpenBLAS never runs its generic pre-AVX2 kernels
+# (src/blas_core.c: OpenBLAS 0.3.21 does not know this machine's model and
+# falls back to Prescott unless the program re-runs itself with
+# OPENBLAS_CORETYPE), and the event-driven kernels use the widest tier.
+t_eval_kernels_fit_the_cpu() {
+    have_fm || return 1
+    ok eval "$FM" --dataset "$FMD" --limit 20 --json || return 1
+    jqt "$T/out" '.kernels | test("^simd (plain|avx2|avx512), openblas [A-Za-z0-9]+$")' || return 1
+    flags=$(grep -m 1 '^flags' /proc/cpuinfo)
+    case "$flags" in *" avx2 "*" fma "* | *" fma "*" avx2 "*) ;;
+        *) skip_because "this CPU has no AVX2+FMA"; return 0 ;; esac
+    jqt "$T/out" '.kernels | test("openblas (Prescott|Core2|Penryn|Dunnington|Nehalem|Atom|Katmai|Coppermine|Northwood|Banias|Sandybridge)$") | not' || return 1
+    case "$flags" in *" avx512f "*) jqt "$T/out" '.kernels | startswith("simd avx512")' || return 1 ;;
+        *) jqt "$T/out" '.kernels | startswith("simd avx2")' || return 1 ;; esac
+    # the fix can be switched off, and is only ever an environment setting
+    SNN_BLAS_CORE=keep OPENBLAS_CORETYPE=Haswell ok eval "$FM" --dataset "$FMD" --limit 20 --json || return 1
+    jqt "$T/out" '.kernels | endswith("openblas Haswell")' || return 1
+}
+
 # Rate neurons without synapses compute the ANN exactly.
 t_eval_rate_equals_ann() {
     have_fm || return 1
@@ -771,6 +791,7 @@ case_ run_30_steps_and_prediction t_run_fashion
 case_ run_steps_top_dump t_run_steps_top_dump
 case_ run_png_file_tiny t_run_png_tiny
 case_ eval_json_documented_keys t_eval_json
+case_ eval_kernels_fit_the_cpu t_eval_kernels_fit_the_cpu
 case_ eval_rate_neurons_equal_ann t_eval_rate_equals_ann
 case_ eval_dump_npy t_eval_dump
 case_ eval_early_exit_mean_steps t_eval_early_exit

@@ -581,7 +581,8 @@ TEST(net_graph_kernels_match_reference)
     snn_error err = {0};
     ms[n] = snn_model_load(test_path("models/fashion-mnist"), &err);
     if (ms[n]) snprintf(names[n++], 64, "fashion-mnist");
-    const snn_kernel_mode km[] = {SNN_KERNELS_ADAPTIVE, SNN_KERNELS_DENSE, SNN_KERNELS_SCATTER};
+    const snn_kernel_mode km[] = {SNN_KERNELS_ADAPTIVE, SNN_KERNELS_DENSE, SNN_KERNELS_SCATTER,
+                                  SNN_KERNELS_GATHER};
     const double dens[] = {0.03, 0.3, 1.0};
     const int NF = 3;
     int nops = 0, kinds = 0;
@@ -601,6 +602,8 @@ TEST(net_graph_kernels_match_reference)
                 float *want = malloc(sizeof(float) * (size_t)(NF * osz));
                 float *got = malloc(sizeof(float) * (size_t)(NF * osz));
                 float *split = malloc(sizeof(float) * (size_t)(NF * osz));
+                float *sc = malloc(sizeof(float) * (size_t)(NF * osz));
+                float *fm = malloc(sizeof(float) * (size_t)(NF * osz));
                 float *scratch = malloc(sizeof(float) * (size_t)(kop_scratch_floats(op, NF) + 1));
                 for (int d = 0; d < 3; d++) {
                     for (int k = 0; k < op->nin; k++) random_frames(in[k], NF * operand_size(op, k), dens[d], s > 0);
@@ -611,13 +614,29 @@ TEST(net_graph_kernels_match_reference)
                     }
                     double scale = 1e-6;
                     for (int64_t j = 0; j < NF * osz; j++) scale = fmax(scale, fabs(want[j]));
-                    for (int simd = 0; simd < 2; simd++)
-                        for (int mode = 0; mode < 3; mode++) {
+                    /* every CPU tier up to this machine's (plain, AVX2, AVX-512) */
+                    const int top = snn_simd_fast;
+                    for (int simd = 0; simd <= top; simd++)
+                        for (int mode = 0; mode < 4; mode++) {
                             int keep = snn_simd_fast;
-                            snn_simd_fast = simd ? keep : 0;
+                            snn_simd_fast = simd;
                             snn_kernels_set(km[mode]);
                             kop_apply_fast(op, (const float *const *)in, got, NF, scratch);
                             snn_simd_fast = keep;
+                            /* conv: the scatter gives the gather's floats exactly, and
+                             * the FMA tiers agree with each other exactly */
+                            if (op->kind == KOP_CONV && op->group == 1 && mode >= 2) {
+                                if (mode == 2) memcpy(sc, got, sizeof(float) * (size_t)(NF * osz));
+                                else
+                                    CHECK_MSG(!memcmp(sc, got, sizeof(float) * (size_t)(NF * osz)),
+                                              "%s stage %d op %d density %g simd %d: scatter != gather",
+                                              names[i], s, o, dens[d], simd);
+                                if (simd == 1) memcpy(fm, got, sizeof(float) * (size_t)(NF * osz));
+                                if (simd == 2)
+                                    CHECK_MSG(!memcmp(fm, got, sizeof(float) * (size_t)(NF * osz)),
+                                              "%s stage %d op %d density %g mode %d: AVX-512 != AVX2",
+                                              names[i], s, o, dens[d], mode);
+                            }
                             double maxd = 0;
                             for (int64_t j = 0; j < NF * osz; j++) maxd = fmax(maxd, fabs(got[j] - want[j]));
                             CHECK_MSG(maxd <= 2e-5 * scale, "%s stage %d op %d kind %d density %g "
@@ -636,9 +655,9 @@ TEST(net_graph_kernels_match_reference)
                         /* the gate: fast and reference twins over the frames */
                         int64_t ssz = kshape_size(&op->in) + kshape_size(&op->out);
                         float *g1 = calloc((size_t)ssz, sizeof(float)), *g2 = calloc((size_t)ssz, sizeof(float));
-                        for (int simd = 0; simd < 2; simd++) {
+                        for (int simd = 0; simd <= top; simd++) {
                             int keep = snn_simd_fast;
-                            snn_simd_fast = simd ? keep : 0;
+                            snn_simd_fast = simd;
                             memset(g1, 0, sizeof(float) * (size_t)ssz);
                             memset(g2, 0, sizeof(float) * (size_t)ssz);
                             kop_maxpool_gate(op, in[0], got, NF, g1, 0);
@@ -655,6 +674,8 @@ TEST(net_graph_kernels_match_reference)
                 free(want);
                 free(got);
                 free(split);
+                free(sc);
+                free(fm);
                 free(scratch);
             }
         snn_net_free(net);

@@ -188,7 +188,9 @@ static int cmd_kernel(int argc, char **argv)
     static const double dens[] = {0.02, 0.05, 0.10};
     const int ng = (int)(sizeof kgeoms / sizeof kgeoms[0]), nd = (int)(sizeof dens / sizeof dens[0]);
     double best = 0, best1 = 0;
-    printf("{\n  \"unit\": \"synaptic events per second\",\n  \"threads\": %d,\n  \"runs\": [\n", nth);
+    printf("{\n  \"unit\": \"synaptic events per second\",\n  \"kernels\": \"%s\",\n  \"threads\": %d,\n"
+           "  \"runs\": [\n",
+           snn_kernels_describe(), nth);
     for (int g = 0; g < ng; g++)
         for (int d = 0; d < nd; d++) {
             double r1 = kernel_rate(&kgeoms[g], dens[d], 1, ms);
@@ -379,6 +381,7 @@ static int cmd_stream(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    snn_blas_core_fix(argv); /* first: it may re-run the program */
     if (argc >= 2 && !strcmp(argv[1], "kernel")) return cmd_kernel(argc - 2, argv + 2);
     if (argc >= 2 && !strcmp(argv[1], "stream")) return cmd_stream(argc - 2, argv + 2);
     fprintf(stderr, "usage: snnbench kernel|stream ... (see tools/bench/snnbench.c)\n");
