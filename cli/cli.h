@@ -66,9 +66,10 @@ snn_model *cli_model_load(const char *path, const cli_opts *o, snn_convert_param
 /* The --calibrate images (train split, first N; default 1000), preprocessed
  * for m: new, caller frees; *n their count. Prints and returns NULL on error. */
 float *cli_calibration_images(const snn_model *m, const cli_opts *o, int *n);
-/* Measure a bias correction of p at `steps` on n images and install it as
- * m's table (replacing any), switched on in p. Prints the error. */
-snn_err cli_bias_install(snn_model *m, const float *in, int n, snn_convert_params *p, int steps, int verbose);
+/* Measure a bias correction of p at `steps` on n images: *out is a new
+ * table the caller owns (m is not changed). Prints the error. */
+snn_err cli_bias_measure(const snn_model *m, const float *in, int n, const snn_convert_params *p,
+                         int steps, int verbose, snn_bias_table **out);
 /* IMAGE is a PNG/JPEG path or DATASET_SPEC#INDEX (test split). label is
  * set from the dataset, else -1. Returns 0 on success. */
 int cli_image_load(const char *spec, snn_image *img, int *label);

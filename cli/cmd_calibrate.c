@@ -330,7 +330,11 @@ static int calibrate_target(const char *model, const char *spec, int ncal, int n
         tries++;
         snn_convert_params p = t.c[k].p;
         int T = t.c[k].steps, before = t.nc;
-        if (cli_bias_install(m, cal, ncalimg < o->bias_images ? ncalimg : o->bias_images, &p, T, 0)) goto out;
+        snn_bias_table *bt;
+        if (cli_bias_measure(m, cal, ncalimg < o->bias_images ? ncalimg : o->bias_images, &p, T, 0, &bt))
+            goto out;
+        m->cfg.bias = bt; /* this candidate's, freed below (m's own is detached above) */
+        p.bias_correction = 1;
         if (target_eval(&t, &p, &T, 1)) goto out;
         char conv[1024];
         snn_convert_params_format(&t.c[k].p, conv, sizeof conv);

@@ -465,9 +465,11 @@ int cmd_sweep(int argc, char **argv)
         if (m->cfg.bias != stored) snn_bias_table_free(m->cfg.bias);
         m->cfg.bias = stored;
         if (p.bias_correction && bias_measure) {
-            m->cfg.bias = NULL;   /* cli_bias_install frees what it replaces: never the model's own */
-            if (cli_bias_install(m, cal, ncal < o.bias_images ? ncal : o.bias_images, &p, maxsteps, !json))
+            snn_bias_table *bt; /* this setting's own; freed when the next replaces it */
+            if (cli_bias_measure(m, cal, ncal < o.bias_images ? ncal : o.bias_images, &p, maxsteps, !json,
+                                 &bt))
                 goto out;
+            m->cfg.bias = bt;
         }
         snn_net *net = snn_net_new(m, &p, &err);
         if (!net) {

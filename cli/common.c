@@ -204,7 +204,13 @@ snn_model *cli_model_load(const char *path, const cli_opts *o, snn_convert_param
     float *in = cli_calibration_images(m, o, &n);
     snn_err e = in ? SNN_OK : SNN_EINVALID;
     if (!e && need && (e = snn_calibrate(m, in, n, p, &err))) cli_errorf("calibration failed: %s", err.msg);
-    if (!e && o->bias_correct) e = cli_bias_install(m, in, n < o->bias_images ? n : o->bias_images, p, T, 1);
+    snn_bias_table *bt = NULL;
+    if (!e && o->bias_correct &&
+        !(e = cli_bias_measure(m, in, n < o->bias_images ? n : o->bias_images, p, T, 1, &bt))) {
+        snn_bias_table_free(m->cfg.bias); /* the stored table gives way to the measured one */
+        m->cfg.bias = bt;
+        p->bias_correction = 1;
+    }
     free(in);
     if (e) {
         snn_model_free(m);
@@ -249,11 +255,13 @@ float *cli_calibration_images(const snn_model *m, const cli_opts *o, int *n)
     return in;
 }
 
-snn_err cli_bias_install(snn_model *m, const float *in, int n, snn_convert_params *p, int steps, int verbose)
+snn_err cli_bias_measure(const snn_model *m, const float *in, int n, const snn_convert_params *p,
+                         int steps, int verbose, snn_bias_table **out)
 {
     snn_error err = {0};
     double gap[SNN_MAX_LAYER_PARAMS];
     snn_bias_table *t = NULL;
+    *out = NULL;
     snn_err e = snn_calibrate_bias(m, in, n, p, steps, &t, gap, &err);
     if (e) {
         cli_errorf("bias correction failed: %s", err.msg);
@@ -265,9 +273,7 @@ snn_err cli_bias_install(snn_model *m, const float *in, int n, snn_convert_param
         for (int k = 0; k < t->nlayers; k++) fprintf(stderr, " %s %.4g", t->layers[k].layer, gap[k]);
         fputc('\n', stderr);
     }
-    snn_bias_table_free(m->cfg.bias);
-    m->cfg.bias = t;
-    p->bias_correction = 1;
+    *out = t;
     return SNN_OK;
 }
 

@@ -145,12 +145,16 @@ static json_t *raster(const srv_job *j, const snn_result *r)
     return o;
 }
 
-static json_t *energy(const srv_job *j, const snn_net *net, const snn_result *r)
+/* The energy of one image (img >= 0) or of the request's mean image
+ * (img < 0) on each requested device, beside the ANN's: one row shape for
+ * both. */
+static json_t *energy(const srv_job *j, const snn_net *net, const snn_result *r, int img)
 {
     json_t *a = json_array();
     for (int d = 0; d < j->ndevices; d++) {
         snn_energy es, ea;
-        snn_energy_snn(net, r, j->n, j->devices[d], &es);
+        if (img >= 0) snn_energy_snn_image(net, r, img, j->devices[d], &es);
+        else snn_energy_snn(net, r, j->n, j->devices[d], &es);
         snn_energy_ann(net, j->devices[d], &ea);
         json_t *o = json_object();
         json_object_set_new(o, "device", json_string(j->devices[d]->name));
@@ -220,25 +224,6 @@ static json_t *image_spike_stats(const snn_net *net, const snn_result *r, int im
     return a;
 }
 
-/* One image's energy on each requested device, beside the ANN's. */
-static json_t *image_energy(const srv_job *j, const snn_net *net, const snn_result *r, int img)
-{
-    json_t *a = json_array();
-    for (int d = 0; d < j->ndevices; d++) {
-        snn_energy es, ea;
-        snn_energy_snn_image(net, r, img, j->devices[d], &es);
-        snn_energy_ann(net, j->devices[d], &ea);
-        json_t *o = json_object();
-        json_object_set_new(o, "device", json_string(j->devices[d]->name));
-        json_object_set_new(o, "snn_joules", json_real(es.joules));
-        json_object_set_new(o, "ann_joules", json_real(ea.joules));
-        json_object_set_new(o, "snn_synops", json_real(es.synops));
-        json_object_set_new(o, "snn_to_ann", json_real(ea.joules > 0 ? es.joules / ea.joules : 0));
-        json_array_append_new(a, o);
-    }
-    return a;
-}
-
 static char *classify_answer(const srv_job *j, const snn_net *net, const snn_result *r, int off,
                              size_t *len, size_t *json_len)
 {
@@ -260,7 +245,7 @@ static char *classify_answer(const srv_job *j, const snn_net *net, const snn_res
             json_t *x = image_result(j, r, off + b);
             /* a batch's statistics image by image (the top level has the totals) */
             if (j->spike_stats) json_object_set_new(x, "spike_stats", image_spike_stats(net, r, off + b));
-            if (j->ndevices) json_object_set_new(x, "energy", image_energy(j, net, r, off + b));
+            if (j->ndevices) json_object_set_new(x, "energy", energy(j, net, r, off + b));
             json_array_append_new(a, x);
         }
         json_object_set_new(o, "results", a);
@@ -271,7 +256,7 @@ static char *classify_answer(const srv_job *j, const snn_net *net, const snn_res
     }
     if (j->spike_stats) json_object_set_new(o, "spike_stats", spike_stats(j, net, r));
     if (j->run.raster_layer >= 0) json_object_set_new(o, "raster", raster(j, r));
-    if (j->ndevices) json_object_set_new(o, "energy", energy(j, net, r));
+    if (j->ndevices) json_object_set_new(o, "energy", energy(j, net, r, -1));
     json_object_set_new(o, "batch_size", json_integer(j->batch_size));
     json_object_set_new(o, "queue_ms", json_real((j->t_run - j->t_enqueue) * 1e3));
     json_object_set_new(o, "compute_ms", json_real((now - j->t_run) * 1e3));

@@ -593,11 +593,21 @@ IT_TEST(it_batch_stats_per_image, 0, NULL)
         }
         CHECK_NEAR(sum, json_number_value(json_object_get(json_array_get(tot, l), "spikes")), 1e-6);
     }
+    json_t *te = json_array_get(json_object_get(o, "energy"), 0);
+    CHECK(te != NULL);
     for (size_t i = 0; i < 2; i++) {
         json_t *e = json_array_get(json_object_get(json_array_get(res, i), "energy"), 0);
         CHECK(!strcmp(json_string_value(json_object_get(e, "device")), "loihi"));
         CHECK(json_number_value(json_object_get(e, "snn_joules")) > 0);
         CHECK(json_number_value(json_object_get(e, "ann_joules")) > 0);
+        /* an image's row has the request row's fields; the ANN's figures
+         * do not depend on the image */
+        CHECK_EQ_INT((int)json_object_size(e), (int)json_object_size(te));
+        const char *k;
+        json_t *v;
+        json_object_foreach(te, k, v) CHECK_MSG(json_object_get(e, k) != NULL, "image energy lacks %s", k);
+        CHECK(json_number_value(json_object_get(e, "ann_joules")) ==
+              json_number_value(json_object_get(te, "ann_joules")));
     }
     json_decref(o);
     free(body);
