@@ -1157,8 +1157,8 @@ def main():
         d = torch.cat(rec_all, dim=1)[:, :args.dump_images].numpy()
         np.save(args.dump, d.astype(np.float32))
     out = {
-        "images_per_second": round(n / snn_secs, 2),
-        "ann_images_per_second": round(n / ann_secs, 2),
+        "images_per_second": float("%.4g" % (n / snn_secs)),
+        "ann_images_per_second": float("%.4g" % (n / ann_secs)),
         "snn_accuracy": round(float((pred == y).float().mean()), 4),
         "ann_accuracy": round(float((ann_pred == y).float().mean()), 4),
         "n": n,
