@@ -365,6 +365,27 @@ def c_uniform_v0(seed, layer, n):
             (1.0 / 16777216.0)).astype(np.float32)
 
 
+def c_node_order(nodes):
+    """{ONNX node index: position} in the C importer's node order
+    (src/onnx_import.c: Kahn's sort, each node's readers visited in the
+    reverse of their ONNX order); layer names depend on it."""
+    producer = {o: i for i, n in enumerate(nodes) for o in n.output if o}
+    readers = [[] for _ in nodes]
+    indeg = [0] * len(nodes)
+    for i, n in enumerate(nodes):
+        for t in n.input:
+            if t in producer:
+                readers[producer[t]].append(i)
+                indeg[i] += 1
+    queue = [i for i in range(len(nodes)) if not indeg[i]]
+    for p in queue:  # grows while it is read
+        for i in reversed(readers[p]):
+            indeg[i] -= 1
+            if not indeg[i]:
+                queue.append(i)
+    return {i: k for k, i in enumerate(queue)}
+
+
 def c_layer_name(node, qualified):
     """src/net.c layer_name_from: "/conv1/Conv" -> "conv1"; qualified:
     "/layers/layers.0/conv1/Conv" -> "layers.0.conv1"."""
@@ -538,13 +559,15 @@ class GraphSNN:
         self.consts = {t.name: _const(numpy_helper.to_array(t))
                        for t in m.graph.initializer}
         self.input = m.graph.input[0].name
-        nodes = []
-        for n in m.graph.node:
+        nodes, rank = [], []
+        order = c_node_order(m.graph.node)
+        for j, n in enumerate(m.graph.node):
             at = onnx_numpy.attrs(n)
             if n.op_type == "Constant":
                 self.consts[n.output[0]] = _const(at["value"])
                 continue
             nodes.append((n.op_type, n.name, list(n.input), n.output[0], at))
+            rank.append(order[j])
         self.nodes = nodes
         out = m.graph.output[0].name
         self.softmax = bool(nodes) and nodes[-1][0] == "Softmax" \
@@ -611,9 +634,10 @@ class GraphSNN:
         self.dyn = dyn
         if self.readout not in dyn:
             raise SystemExit("the output does not depend on any neuron layer")
-        self.names = self._c_names(producer, dyn | img,
-                                   len(self.nodes) if self.softmax
-                                   else len(self.nodes) - 1)
+        self.names = self._c_names(
+            producer, dyn | img, rank,
+            (rank[-1], nodes[-1][1]) if self.softmax else
+            max((r, n[1]) for r, n in zip(rank, self.nodes)))
         # shapes from one ANN pass
         c_h_w = [int(d.dim_value) for d in
                  m.graph.input[0].type.tensor_type.shape.dim[1:]]
@@ -627,13 +651,15 @@ class GraphSNN:
         self.offset = self._bias_offsets(cfg, shapes) \
             if conv.bias_correction else {}
 
-    def _c_names(self, producer, live, own_ro):
+    def _c_names(self, producer, live, rank, ro_node):
         """Each layer's name as src/net.c gives it (thresholds, per-layer
         scales and the bias table are keyed by it): from the stage's
         last scoped join (Add of two activations, Concat), else its first
-        Conv/Gemm/MatMul, else its last node; the readout takes part in
-        the renaming of duplicates."""
-        def stage_node(t, own):
+        Conv/Gemm/MatMul, else its last node, "first" and "last" in the C
+        importer's node order (`rank`, c_node_order); the readout (its own
+        node: ro_node, an ONNX node) takes part in the renaming of
+        duplicates."""
+        def stage_node(t, own):  # own: (rank, name) of the layer's node
             seen, todo, idx = set(), [t], []
             while todo:
                 t = todo.pop()
@@ -648,22 +674,21 @@ class GraphSNN:
             best, join = None, None
             for i in idx:
                 op, name, ins, _, _ = self.nodes[i]
+                r = (rank[i], name)
                 if op in ("Conv", "Gemm", "MatMul") and \
-                        (best is None or i < best):
-                    best = i
+                        (best is None or r < best):
+                    best = r
                 scoped = "/" in (name[1:] if name.startswith("/") else name)
                 if scoped and (op == "Concat" or (op == "Add" and all(
                         u in live for u in ins[:2]))) and \
-                        (join is None or i > join):
-                    join = i
-            if join is not None:
-                return join
-            return best if best is not None else max(idx + [own])
+                        (join is None or r > join):
+                    join = r
+            last = max([(rank[i], self.nodes[i][1]) for i in idx] + [own])
+            return (join or best or last)[1]
         idx = {n[1]: i for i, n in enumerate(self.nodes)}
-        stages = [stage_node(self.layer_in[n], idx[n]) for n in self.layers]
-        stages.append(stage_node(self.readout, own_ro))
-        full = [self.nodes[i][1] if i < len(self.nodes) else "Softmax"
-                for i in stages]
+        full = [stage_node(self.layer_in[n], (rank[idx[n]], n))
+                for n in self.layers]
+        full.append(stage_node(self.readout, ro_node))
         names = c_dedup_names([c_layer_name(f, False) for f in full], full)
         return dict(zip(self.layers, names))
 
