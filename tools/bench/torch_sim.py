@@ -644,10 +644,14 @@ class GraphSNN:
         env = self._eval(torch.zeros([1] + c_h_w), mode="ann")
         shapes = [tuple(env[by_name[n][3]].shape[1:]) for n in self.layers]
         self.in_shape = c_h_w
-        self.nhwc = cfg.get("input", {}).get("layout") == "nhwc"
+        layout = self._layouts(cfg.get("input", {}).get("layout") == "nhwc")
+        self.chan = {n: 2 if len(shp) == 3 and
+                     layout.get(by_name[n][3]) == "nhwc" else 0
+                     for n, shp in zip(self.layers, shapes)}
         self.lp = {n: self._layer_params(n, self.neuron[n])
                    for n in self.layers}
-        self.v0 = [self._v0(k + 1, shp) for k, shp in enumerate(shapes)]
+        self.v0 = [self._v0(k + 1, n, shp)
+                   for k, (n, shp) in enumerate(zip(self.layers, shapes))]
         self.offset = self._bias_offsets(cfg, shapes) \
             if conv.bias_correction else {}
 
@@ -725,24 +729,42 @@ class GraphSNN:
             p["jmax"] = float(f32(f32(hi) / amp))
         return p
 
-    def _chan_axis(self, dims):
-        """The channel axis of a layer tensor of `dims` dimensions (one
-        image): channels first for NCHW models, last for NHWC ones."""
-        return dims - 1 if self.nhwc or dims == 1 else 0
+    def _layouts(self, nhwc_input):
+        """{tensor: "nchw" | "nhwc"} of the 4-D tensors: the input's from
+        the config, Conv/pools/BatchNormalization give NCHW, a Transpose
+        [0,3,1,2] / [0,2,3,1] swaps, element-wise ops, Pad and Concat keep
+        their input's. The C engine stores every layer channels last, so a
+        layer's channel axis (v0 order, per-channel offsets) follows."""
+        lay = {self.input: "nhwc" if nhwc_input else "nchw"}
+        for op, name, ins, o, at in self.nodes:
+            src = next((lay[i] for i in ins if i in lay), None)
+            if op in ("Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
+                      "BatchNormalization"):
+                lay[o] = "nchw"
+            elif op == "Transpose":
+                perm = list(at.get("perm", []))
+                if (src, perm) == ("nhwc", [0, 3, 1, 2]):
+                    lay[o] = "nchw"
+                elif (src, perm) == ("nchw", [0, 2, 3, 1]):
+                    lay[o] = "nhwc"
+            elif op in ("Relu", "Clip", "Add", "Sub", "Mul", "Div", "Pad",
+                        "Concat", "Identity", "Dropout") and src:
+                lay[o] = src
+        return lay
 
-    def _v0(self, layer, shp):
-        """Initial voltages of neuron layer number `layer` (1-based), one
-        vector for every image, as the C engine sets them; its storage
+    def _v0(self, layer, n, shp):
+        """Initial voltages of neuron layer n, number `layer` (1-based),
+        one vector for every image, as the C engine sets them; its storage
         order is channels last."""
-        n = int(np.prod(shp))
+        size = int(np.prod(shp))
         mode = self.conv.v0
         if mode in ("zero", "half"):
-            v = np.full(n, 0.0 if mode == "zero" else 0.5, np.float32)
+            v = np.full(size, 0.0 if mode == "zero" else 0.5, np.float32)
         else:
             seed = int(mode.split(":", 1)[1]) if ":" in mode else 0
-            v = c_uniform_v0(seed, layer, n)
+            v = c_uniform_v0(seed, layer, size)
         t = torch.from_numpy(v).to(torch.get_default_dtype())
-        if len(shp) == 3 and self._chan_axis(3) == 0:
+        if len(shp) == 3 and self.chan[n] == 0:
             return t.view(shp[1], shp[2], shp[0]).permute(2, 0, 1) \
                 .contiguous()
         return t.view(shp)
@@ -763,7 +785,7 @@ class GraphSNN:
                 raise SystemExit("bias_correction: '%s' is not a neuron "
                                  "layer of the model" % lname)
             n, shp = by_name[lname]
-            ax = self._chan_axis(len(shp))
+            ax = self.chan[n]
             if len(off) != shp[ax]:
                 raise SystemExit("bias_correction: layer '%s' has %d "
                                  "channels, not %d" % (lname, shp[ax],
