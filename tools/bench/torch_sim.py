@@ -276,7 +276,8 @@ def conversion_settings(cfg, base, sets):
         if "=" not in kv:
             raise SystemExit("--set %r: not KEY=VALUE" % kv)
         k, v = kv.split("=", 1)
-        k = {"max_pool": "maxpool"}.get(k.replace("-", "_"), k.replace("-", "_"))
+        k = k.replace("-", "_")
+        k = "maxpool" if k == "max_pool" else k
         if k == "early_exit":
             if v != "off":
                 raise SystemExit("--set early_exit=%s: the baseline has no "
