@@ -1,8 +1,18 @@
 #!/usr/bin/python3
 """torch_sim.py: the PyTorch baseline the C engine is benchmarked against.
 
+Which conversion: by default the "conversion" block of the model's
+config.json over the C engine's defaults, as snnctl runs the model (the
+shipped, calibrated conversion); --conversion nengo starts from the nengo
+reference conversion instead (spiking-relu, scale_firing_rates 20, synapse
+0.005 s, v0 uniform:0, normalize none, readout filtered, no bias
+correction). --set KEY=VALUE overrides one option with snnctl's keys and
+syntax (neuron, dt, synapse, scale_firing_rates, v0, normalize, thresholds,
+readout, maxpool, bias_correction; steps=N; early_exit=off), so a command
+line of snnbench's --set flags runs here unchanged. There is no early exit.
+
 Two simulators, chosen by --sim (auto: `seed` for a model with the seed's
-ops and raw-pixel input, `graph` for everything else):
+ops and raw-pixel input run in the nengo semantics, `graph` otherwise):
 
 seed: a plain time-stepped simulation of the converted cifar10-seed network
 with the exact nengo_dl.Converter semantics of docs nengo-semantics.md:
@@ -22,19 +32,24 @@ with the exact nengo_dl.Converter semantics of docs nengo-semantics.md:
 Weights come from models/cifar10-seed/model.onnx (onnx.numpy_helper on the
 initializers of /conv1/Conv ... /dense2/Gemm). Batch 100, float32.
 
-    /usr/bin/python3 tools/bench/torch_sim.py --steps 30 --images 1000 \
-        --dataset /work/shared/datasets/cifar10 [--dump probs.npy]
+    /usr/bin/python3 tools/bench/torch_sim.py --conversion nengo \
+        --steps 30 --images 1000 --dataset /work/shared/datasets/cifar10 \
+        [--dump probs.npy]
 
 graph (GraphSNN): any graph the converter takes (residual Add, Concat,
 MaxPool, grouped Conv, BatchNormalization, Clip/ReLU6, in-graph input
-normalisation, NHWC) with the same semantics: every Relu/Clip an ensemble,
-the synapse on every neuron-to-neuron connection (each Add/Concat input
-included), biases unfiltered, MaxPool as the spiking gate (--maxpool gated,
-default) or nengo_dl's max_to_avg_pool (--maxpool avg); --synapse 0 runs
-without synapses (instantaneous connections). The input is preprocessed
-as the model's config.json "input" block says. See the comment above
-GraphSNN for the exact rules. On the seed model (--sim graph) it gives the
-seed simulator's probabilities bit for bit (50 images, 30 steps, v0 half).
+normalisation, NHWC) in any conversion snnctl runs, with the C engine's
+arithmetic (src/net.c, src/engine.c): neuron spiking-relu, if or relu
+(rate); per-layer gain and threshold (normalize none / ceiling (a Clip
+layer's max) / max / percentile (the config's calibrated thresholds)),
+per-layer scale_firing_rates, the Clip spike cap of the `if` neuron, v0
+zero/half/uniform:SEED, synapse or none, readout filtered or mean, the
+stored bias correction, MaxPool as the engine's spiking gate or nengo_dl's
+max_to_avg_pool. The input is preprocessed as the model's config.json
+"input" block says. See the comment above GraphSNN for the exact rules.
+On the seed model (--sim graph) it gives the seed simulator's
+probabilities bit for bit (--conversion nengo --v0 half, 50 images, 30
+steps).
 
     /usr/bin/python3 tools/bench/torch_sim.py --model \
         models/cifar10-resnet/model.onnx --steps 30 --images 1000
@@ -205,38 +220,269 @@ class SeedSNN:
         return p
 
 
+# ------------------------------------------------------------- conversion
+# The conversion settings, as snnctl reads them: the "conversion" block of
+# the model's config.json over the C defaults (snn_convert_params_init),
+# then --set KEY=VALUE overrides with the keys and value syntax of snnctl's
+# option table (src/params.c). --conversion nengo starts from the nengo
+# reference conversion instead of the config (what `make bench` runs on the
+# seed model).
+
+C_DEFAULTS = {"neuron": "spiking-relu", "dt": "0.001", "synapse": "0.005",
+              "scale_firing_rates": "1", "v0": "zero", "normalize": "none",
+              "thresholds": "", "readout": "filtered", "maxpool": "gated",
+              "bias_correction": "off"}
+NENGO = dict(C_DEFAULTS, scale_firing_rates="20", v0="uniform:0")
+
+
+def _json_param(v):
+    """A config.json value as the option text (model.c json_param_string)."""
+    if isinstance(v, dict):  # scale_firing_rates / thresholds objects
+        return ",".join(("%.9g" % x) if k == "default" else
+                        "%s=%.9g" % (k, x) for k, x in v.items())
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        raise SystemExit("config: conversion value %r has the wrong type" % v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return "%.17g" % v
+    return str(v)
+
+
+def load_config(onnx_path):
+    """config.json next to the model ({} if none)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(onnx_path)),
+                        "config.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def conversion_settings(cfg, base, sets):
+    """{key: option text}: base ("config" or "nengo"), then `sets`
+    (KEY=VALUE strings). A stored bias table is used unless the conversion
+    turns it off, as in snnctl."""
+    if base == "nengo":
+        conv = dict(NENGO)
+    else:
+        conv = dict(C_DEFAULTS)
+        conv["bias_correction"] = "on" if "bias_correction" in cfg else "off"
+        for k, v in cfg.get("conversion", {}).items():
+            conv[k.replace("-", "_")] = _json_param(v)
+    for kv in sets:
+        if "=" not in kv:
+            raise SystemExit("--set %r: not KEY=VALUE" % kv)
+        k, v = kv.split("=", 1)
+        k = k.replace("-", "_")
+        k = "maxpool" if k == "max_pool" else k
+        if k == "early_exit":
+            if v != "off":
+                raise SystemExit("--set early_exit=%s: the baseline has no "
+                                 "early exit (off only)" % v)
+            continue
+        if k not in C_DEFAULTS and k != "steps":
+            raise SystemExit("--set %s: not a conversion option (%s)"
+                             % (k, ", ".join(sorted(C_DEFAULTS))))
+        conv[k] = v
+    return conv
+
+
+def _layer_values(text, what):
+    """"20,conv1=10" -> (20.0 or None, {"conv1": 10.0}), float32 values."""
+    default, per = None, {}
+    for tok in filter(None, (t.strip() for t in text.split(","))):
+        k, eq, v = tok.rpartition("=")
+        try:
+            x = float(np.float32(float(v)))
+        except ValueError:
+            raise SystemExit("%s: %r is not a number" % (what, v))
+        if eq:
+            per[k] = x
+        else:
+            default = x
+    return default, per
+
+
+class Conversion:
+    """Parsed conversion settings (the fields snn_convert_params holds)."""
+
+    def __init__(self, conv):
+        self.text = " ".join("%s=%s" % (k, conv[k]) for k in sorted(conv)
+                             if k != "steps" and conv[k] != "")
+        self.neuron = conv["neuron"].replace("_", "-")
+        if self.neuron not in ("spiking-relu", "if", "relu"):
+            raise SystemExit("neuron: %r is not spiking-relu, if or relu"
+                             % conv["neuron"])
+        self.dt = float(conv["dt"])
+        syn = conv["synapse"]
+        self.synapse = 0.0 if syn in ("none", "null", "0") else float(syn)
+        d, self.layer_scale = _layer_values(conv["scale_firing_rates"],
+                                            "scale_firing_rates")
+        self.scale = d if d is not None else 1.0
+        self.v0 = conv["v0"]
+        if not (self.v0 in ("zero", "half") or
+                self.v0 == "uniform" or self.v0.startswith("uniform:")):
+            raise SystemExit("v0: %r is not zero, half or uniform:SEED"
+                             % self.v0)
+        self.normalize = conv["normalize"].split(":")[0]
+        if self.normalize not in ("none", "max", "percentile", "ceiling"):
+            raise SystemExit("normalize: %r is not none, max, percentile:P "
+                             "or ceiling" % conv["normalize"])
+        _, self.thresholds = _layer_values(conv["thresholds"], "thresholds")
+        self.readout = conv["readout"]
+        if self.readout not in ("filtered", "mean"):
+            raise SystemExit("readout: %r is not filtered or mean"
+                             % self.readout)
+        self.maxpool = conv["maxpool"]
+        if self.maxpool not in ("gated", "avg"):
+            raise SystemExit("maxpool: %r is not gated or avg" % self.maxpool)
+        bc = str(conv["bias_correction"]).lower()
+        if bc not in ("on", "off", "true", "false"):
+            raise SystemExit("bias_correction: %r is not on or off" % bc)
+        self.bias_correction = bc in ("on", "true")
+
+    def is_nengo(self):
+        """What SeedSNN simulates: nengo's semantics, one gain."""
+        return self.neuron == "spiking-relu" and self.synapse > 0 and \
+            self.normalize == "none" and self.readout == "filtered" and \
+            not self.layer_scale and not self.bias_correction
+
+
+def c_uniform_v0(seed, layer, n):
+    """The C engine's uniform v0 of neuron layer `layer` (its index in the
+    net, 1 = the first neuron layer): splitmix64 from seed * 0x100000001B3
+    + layer, (z >> 40) / 2^24 as float, in the layer's storage order."""
+    with np.errstate(over="ignore"):
+        s0 = np.uint64((seed * 0x100000001B3 + layer) % (1 << 64))
+        z = s0 + np.arange(1, n + 1, dtype=np.uint64) * \
+            np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return ((z >> np.uint64(40)).astype(np.float64) *
+            (1.0 / 16777216.0)).astype(np.float32)
+
+
+def c_node_order(nodes):
+    """{ONNX node index: position} in the C importer's node order
+    (src/onnx_import.c: Kahn's sort, each node's readers visited in the
+    reverse of their ONNX order); layer names depend on it."""
+    producer = {o: i for i, n in enumerate(nodes) for o in n.output if o}
+    readers = [[] for _ in nodes]
+    indeg = [0] * len(nodes)
+    for i, n in enumerate(nodes):
+        for t in n.input:
+            if t in producer:
+                readers[producer[t]].append(i)
+                indeg[i] += 1
+    queue = [i for i in range(len(nodes)) if not indeg[i]]
+    for p in queue:  # grows while it is read
+        for i in reversed(readers[p]):
+            indeg[i] -= 1
+            if not indeg[i]:
+                queue.append(i)
+    return {i: k for k, i in enumerate(queue)}
+
+
+def c_layer_name(node, qualified):
+    """src/net.c layer_name_from: "/conv1/Conv" -> "conv1"; qualified:
+    "/layers/layers.0/conv1/Conv" -> "layers.0.conv1"."""
+    buf = node[1:] if node.startswith("/") else node
+    if "/" in buf:
+        buf = buf[:buf.rindex("/")]
+        if qualified and "/" in buf:
+            head, last = buf[:buf.rindex("/")], buf[buf.rindex("/") + 1:]
+            out = "%s.%s" % (head[head.rindex("/") + 1:] if "/" in head
+                             else head, last)
+        else:
+            out = buf[buf.rindex("/") + 1:] if "/" in buf else buf
+    else:
+        out = buf
+    return out[:63] or "layer"
+
+
+def c_dedup_names(names, nodes):
+    """src/net.c's renaming of layers that share a name (names[i] from
+    nodes[i]): first every such layer takes its qualified name, then the
+    remaining duplicates get _2, _3, ..."""
+    names = list(names)
+    for pass_ in (0, 1):
+        for i in range(len(names)):
+            if not any(j != i and names[j] == names[i]
+                       for j in range(len(names))):
+                continue
+            if pass_ == 0:
+                ref = names[i]
+                for j in range(len(names) - 1, i - 1, -1):
+                    if j == i or names[j] == ref:
+                        names[j] = c_layer_name(nodes[j], True)
+            else:
+                k = 2
+                for j in range(i + 1, len(names)):
+                    if names[j] == names[i]:
+                        names[j] = "%s_%d" % (names[j][:50], k)
+                        k += 1
+    return names
+
+
 # ------------------------------------------------------------ graph models
 # Any DAG the converter takes (residual Add, Concat, MaxPool, grouped Conv,
 # BatchNormalization anywhere, Clip/ReLU6, constant input normalisation),
-# simulated with the same nengo semantics, mapped as nengo_dl.Converter maps
-# the same Keras graph (docs/nengo-semantics.md):
-#   * every Relu (a Relu followed only by Clip(0, hi), or a Clip(0, hi)
-#     alone: neurons whose rate saturates at hi) is an ensemble; the linear
-#     nodes between ensembles are pass-through nodes;
-#   * a neuron layer's input current is J = s * (U + bias): U the linear part
-#     of the sub-graph that feeds it, applied to the spikes of its source
-#     layers, bias that sub-graph evaluated at zero spikes (conv/Gemm biases,
-#     BatchNorm shifts, constant Add/Sub; not filtered: nengo's bias nodes);
-#   * every neuron-to-neuron connection, each input of an Add or Concat
-#     included, carries the Lowpass synapse; the filter is linear and the
-#     same on every such connection, so it is applied once to U (the sum),
-#     and the layer reads U's filtered value of step k-1 (one-step delay);
-#     with --synapse 0 a connection is instantaneous (same step, no filter);
-#   * a layer fed by the input image only takes the constant J = s * f(x)
-#     (no synapse); a join of an image path with a neuron path is refused,
-#     as nengo would filter one and not the other;
-#   * MaxPool, --maxpool gated (default): the spiking max-pool gate of
-#     Rueckauer et al. 2017: it accumulates its input over the steps (from
-#     step 0, the current step included) and each window passes the input
-#     of the element with the largest sum (the first in row-major window
-#     order on ties; padding never wins); on the image it is the exact max;
-#     --maxpool avg: an AveragePool of the same window (nengo_dl's
+# simulated as the C engine simulates its converted network (src/net.c,
+# src/engine.c); with the nengo conversion this is the mapping of
+# nengo_dl.Converter for the same Keras graph (docs/nengo-semantics.md):
+#   * neuron layers: every Relu and Clip(0, hi) node; one whose only reader
+#     is a later Relu/Clip is merged into it (torch's ReLU6 = Relu + Clip);
+#     a layer's ceiling is the smallest Clip max of its chain (none for
+#     ReLU). The linear nodes between layers are pass-through nodes. Layers
+#     are named as src/net.c names them (thresholds, per-layer scales and
+#     the bias table are keyed by that name);
+#   * gain: s = scale_firing_rates (of the layer); with normalize other
+#     than none, gain = s / (threshold * dt), threshold the layer's Clip
+#     max (normalize ceiling) or its calibrated threshold; amplitude =
+#     1 / gain; one spike's output amplitude / dt; float32 as in C;
+#   * a neuron layer's input current is J = gain * (U + bias): U the linear
+#     part of the sub-graph that feeds it, applied to the spikes of its
+#     source layers, bias that sub-graph evaluated at zero spikes (conv/Gemm
+#     biases, BatchNorm shifts, constant Add/Sub; not filtered: nengo's bias
+#     nodes) plus the stored per-channel offset with bias_correction on;
+#   * neurons: v += clamp(J, jmin, jmax) * dt; k = min(max(floor(v), 0),
+#     kcap); v -= k; out = k * amplitude / dt. spiking-relu: jmin 0 (nengo's
+#     rectified current), a Clip layer clamps the current at jmax =
+#     ceiling / amplitude; if: jmin -1e9 (signed current, the membrane keeps
+#     a deficit), a Clip layer caps the spikes per step at kcap =
+#     floor(ceiling / amplitude * dt + 1e-4) (at least 1); relu (rate):
+#     out = min(max(J * amplitude, 0), ceiling);
+#   * with a synapse every neuron-to-neuron connection, each input of an
+#     Add or Concat included, carries the Lowpass; the filter is linear and
+#     the same on every such connection, so it is applied once to U (the
+#     sum), and the layer reads U's filtered value of step k-1 (one-step
+#     delay); with synapse none a connection is instantaneous (same step,
+#     node order);
+#   * a layer fed by the input image only takes the constant J (no
+#     synapse); a join of an image path with a neuron path is refused, as
+#     nengo would filter one and not the other;
+#   * MaxPool, maxpool gated (default): the engine's spiking max-pool gate
+#     (src/kernels.c maxpool_gate; Rueckauer et al. 2017): it accumulates
+#     its input over the steps (from step 0, the current step included) and
+#     each window passes the current input of its leader, the element with
+#     the largest sum; the leader changes only when another element's sum
+#     exceeds the leader's strictly (to the first such maximum in row-major
+#     window order; padding never wins); on the image it is the exact max;
+#     maxpool avg: an AveragePool of the same window (nengo_dl's
 #     max_to_avg_pool, padding not counted); the ANN pass always computes
 #     the model's own function (exact max);
 #   * readout: the graph output (or the input of a final Softmax) is the
-#     linear readout of the last layers, filtered like any connection:
-#     out[k] = Y[k-1] + bias (softmax of it when the graph ends in Softmax).
-# v0 draws one vector per neuron layer in node order.
+#     linear readout of the last layers. filtered: filtered like any
+#     connection, out[k] = Y[k-1] + bias (U[k] + bias without a synapse);
+#     mean: out[k] = (U[0] + ... + U[k]) / (k + 1) + bias; softmax of it when
+#     the graph ends in Softmax;
+#   * v0: one vector per neuron layer, the same for every image, set as the
+#     C engine sets it: zero, half, or uniform:SEED drawn by the engine's
+#     generator (c_uniform_v0), in its channels-last storage order.
 
 def _const(arr):
     arr = np.asarray(arr)
@@ -301,23 +547,28 @@ def _maxpool(x, at):
 class GraphSNN:
     """A converted ONNX graph; run() simulates one batch (see above)."""
 
-    def __init__(self, path, s=20.0, tau=0.005, dt=0.001, v0="uniform:0",
-                 maxpool="gated"):
+    def __init__(self, path, conv, cfg=None):
+        """conv: a Conversion; cfg: the model's config.json (input layout,
+        bias_correction table)."""
         m = onnx.load(path)
-        self.s, self.dt, self.maxpool = s, dt, maxpool
-        self.a = math.exp(-dt / tau) if tau and tau > 0 else None
+        cfg = cfg or {}
+        self.conv, self.maxpool = conv, conv.maxpool
+        self.dt = float(np.float32(conv.dt))  # the engine's float dt
+        self.a = math.exp(-conv.dt / conv.synapse) if conv.synapse > 0 \
+            else None
         self.b = 1.0 - self.a if self.a is not None else None
-        self.height = (1.0 / s) / dt
         self.consts = {t.name: _const(numpy_helper.to_array(t))
                        for t in m.graph.initializer}
         self.input = m.graph.input[0].name
-        nodes = []
-        for n in m.graph.node:
+        nodes, rank = [], []
+        order = c_node_order(m.graph.node)
+        for j, n in enumerate(m.graph.node):
             at = onnx_numpy.attrs(n)
             if n.op_type == "Constant":
                 self.consts[n.output[0]] = _const(at["value"])
                 continue
             nodes.append((n.op_type, n.name, list(n.input), n.output[0], at))
+            rank.append(order[j])
         self.nodes = nodes
         out = m.graph.output[0].name
         self.softmax = bool(nodes) and nodes[-1][0] == "Softmax" \
@@ -325,30 +576,48 @@ class GraphSNN:
         self.readout = nodes[-1][2][0] if self.softmax else out
         if self.softmax:
             self.nodes = nodes[:-1]
-        consumers = {}
-        for op, name, ins, o, at in self.nodes:
-            for i in ins:
-                consumers.setdefault(i, []).append(name)
-        # neuron layers: Relu, Clip(0, hi); a Relu whose only reader is such
-        # a Clip is folded into it (torch exports ReLU6 as Relu + Clip)
-        self.neuron = {}   # node name -> max (inf for ReLU)
+        uses = {out: 1}  # src/net.c p->uses: readers, the graph output too
+        producer = {}
+        for i, (op, name, ins, o, at) in enumerate(self.nodes):
+            producer[o] = i
+            for t in ins:
+                uses[t] = uses.get(t, 0) + 1
+        # neuron layers (src/net.c plan_net): every Relu and Clip(0, hi),
+        # except one whose only reader is a later Relu/Clip: it is merged
+        # into that one (torch's ReLU6 is Relu then Clip) and passes its
+        # input through; a layer's ceiling is the smallest Clip max of its
+        # chain, and its stage starts at the chain's input
+        self.neuron = {}   # node name -> ceiling (inf: none)
         self.passthru = set()
-        by_name = {n[1]: n for n in self.nodes}
-        for op, name, ins, o, at in self.nodes:
-            if op == "Relu":
-                self.neuron[name] = math.inf
-            elif op == "Clip":
+        self.layer_in = {}
+        for i, (op, name, ins, o, at) in enumerate(self.nodes):
+            if op not in ("Relu", "Clip"):
+                continue
+            hi = math.inf
+            if op == "Clip":
                 lo, hi = self._clip_bounds(ins, at)
                 if lo != 0.0:
                     raise SystemExit("node %s: Clip with min %g is not a "
                                      "neuron (min must be 0)" % (name, lo))
-                self.neuron[name] = hi
-                src = [n for n in self.nodes if n[3] == ins[0]]
-                if src and src[0][0] == "Relu" \
-                        and consumers.get(ins[0]) == [name]:
-                    self.neuron.pop(src[0][1])
-                    self.passthru.add(src[0][1])
+                if not hi > 0:
+                    raise SystemExit("node %s: Clip with a maximum <= 0"
+                                     % name)
+            if uses.get(o, 0) == 1 and any(
+                    n[0] in ("Relu", "Clip") and n[2][0] == o
+                    for n in self.nodes[i + 1:]):
+                self.passthru.add(name)
+                continue
+            t = ins[0]
+            while t in producer and self.nodes[producer[t]][1] in \
+                    self.passthru:
+                op2, _, ins2, _, at2 = self.nodes[producer[t]]
+                if op2 == "Clip":
+                    hi = min(hi, self._clip_bounds(ins2, at2)[1])
+                t = ins2[0]
+            self.neuron[name] = hi
+            self.layer_in[name] = t
         self.layers = [n[1] for n in self.nodes if n[1] in self.neuron]
+        by_name = {n[1]: n for n in self.nodes}
         # which tensors depend on spikes (dyn) or on the image (img)
         dyn, img = set(), {self.input}
         for op, name, ins, o, at in self.nodes:
@@ -364,16 +633,169 @@ class GraphSNN:
             elif any(i in img for i in ins):
                 img.add(o)
         self.dyn = dyn
-        self.layer_in = {name: by_name[name][2][0] for name in self.layers}
         if self.readout not in dyn:
             raise SystemExit("the output does not depend on any neuron layer")
-        # shapes and v0 vectors from one ANN pass
+        self.names = self._c_names(
+            producer, dyn | img, rank,
+            (rank[-1], nodes[-1][1]) if self.softmax else
+            max((r, n[1]) for r, n in zip(rank, self.nodes)))
+        # shapes from one ANN pass
         c_h_w = [int(d.dim_value) for d in
                  m.graph.input[0].type.tensor_type.shape.dim[1:]]
         env = self._eval(torch.zeros([1] + c_h_w), mode="ann")
         shapes = [tuple(env[by_name[n][3]].shape[1:]) for n in self.layers]
-        self.v0 = v0_vectors(v0, shapes)
         self.in_shape = c_h_w
+        layout = self._layouts(cfg.get("input", {}).get("layout") == "nhwc")
+        self.chan = {n: 2 if len(shp) == 3 and
+                     layout.get(by_name[n][3]) == "nhwc" else 0
+                     for n, shp in zip(self.layers, shapes)}
+        self.lp = {n: self._layer_params(n, self.neuron[n])
+                   for n in self.layers}
+        self.v0 = [self._v0(k + 1, n, shp)
+                   for k, (n, shp) in enumerate(zip(self.layers, shapes))]
+        self.offset = self._bias_offsets(cfg, shapes) \
+            if conv.bias_correction else {}
+
+    def _c_names(self, producer, live, rank, ro_node):
+        """Each layer's name as src/net.c gives it (thresholds, per-layer
+        scales and the bias table are keyed by it): from the stage's
+        last scoped join (Add of two activations, Concat), else its first
+        Conv/Gemm/MatMul, else its last node, "first" and "last" in the C
+        importer's node order (`rank`, c_node_order); the readout (its own
+        node: ro_node, an ONNX node) takes part in the renaming of
+        duplicates."""
+        def stage_node(t, own):  # own: (rank, name) of the layer's node
+            seen, todo, idx = set(), [t], []
+            while todo:
+                t = todo.pop()
+                if t in seen or t not in producer or t == self.input:
+                    continue
+                seen.add(t)
+                i = producer[t]
+                if self.nodes[i][1] in self.neuron:  # a layer's spikes
+                    continue
+                idx.append(i)
+                todo += [u for u in self.nodes[i][2] if u in live]
+            best, join = None, None
+            for i in idx:
+                op, name, ins, _, _ = self.nodes[i]
+                r = (rank[i], name)
+                if op in ("Conv", "Gemm", "MatMul") and \
+                        (best is None or r < best):
+                    best = r
+                scoped = "/" in (name[1:] if name.startswith("/") else name)
+                if scoped and (op == "Concat" or (op == "Add" and all(
+                        u in live for u in ins[:2]))) and \
+                        (join is None or r > join):
+                    join = r
+            last = max([(rank[i], self.nodes[i][1]) for i in idx] + [own])
+            return (join or best or last)[1]
+        idx = {n[1]: i for i, n in enumerate(self.nodes)}
+        full = [stage_node(self.layer_in[n], (rank[idx[n]], n))
+                for n in self.layers]
+        full.append(stage_node(self.readout, ro_node))
+        names = c_dedup_names([c_layer_name(f, False) for f in full], full)
+        return dict(zip(self.layers, names))
+
+    def _layer_params(self, n, hi):
+        """gain, amplitude, spike height and current/spike bounds of layer
+        n in the C engine's float arithmetic (src/net.c, src/engine.c)."""
+        conv, f32 = self.conv, np.float32
+        name = self.names[n]
+        s_l = f32(conv.layer_scale.get(name, conv.scale))
+        thr = f32(1.0)
+        if conv.normalize != "none":
+            if conv.normalize == "ceiling" and hi < math.inf:
+                thr = f32(hi)
+            elif name in conv.thresholds:
+                thr = f32(conv.thresholds[name])
+            else:
+                raise SystemExit("normalize=%s: layer '%s' has no %s" % (
+                    conv.normalize, name,
+                    "Clip ceiling and no calibrated threshold"
+                    if conv.normalize == "ceiling" else
+                    "calibrated threshold (thresholds=LAYER=X)"))
+            s_l = f32(s_l / f32(float(thr) * conv.dt))
+        amp = f32(1.0) / s_l
+        p = {"name": name, "gain": float(s_l), "amplitude": float(amp),
+             "threshold": float(thr), "clip": hi,
+             "height": float(f32(amp / f32(conv.dt))),
+             "jmin": -1e9 if conv.neuron == "if" else 0.0,
+             "jmax": 1e9, "kcap": None}
+        if hi < math.inf and conv.neuron == "if":
+            # the ceiling as spikes per step (at least one)
+            kc = math.floor(float(f32(hi)) / float(amp) * self.dt + 1e-4)
+            p["kcap"] = float(min(max(kc, 1), 1000000))
+        elif hi < math.inf:
+            p["jmax"] = float(f32(f32(hi) / amp))
+        return p
+
+    def _layouts(self, nhwc_input):
+        """{tensor: "nchw" | "nhwc"} of the 4-D tensors: the input's from
+        the config, Conv/pools/BatchNormalization give NCHW, a Transpose
+        [0,3,1,2] / [0,2,3,1] swaps, element-wise ops, Pad and Concat keep
+        their input's. The C engine stores every layer channels last, so a
+        layer's channel axis (v0 order, per-channel offsets) follows."""
+        lay = {self.input: "nhwc" if nhwc_input else "nchw"}
+        for op, name, ins, o, at in self.nodes:
+            src = next((lay[i] for i in ins if i in lay), None)
+            if op in ("Conv", "MaxPool", "AveragePool", "GlobalAveragePool",
+                      "BatchNormalization"):
+                lay[o] = "nchw"
+            elif op == "Transpose":
+                perm = list(at.get("perm", []))
+                if (src, perm) == ("nhwc", [0, 3, 1, 2]):
+                    lay[o] = "nchw"
+                elif (src, perm) == ("nchw", [0, 2, 3, 1]):
+                    lay[o] = "nhwc"
+            elif op in ("Relu", "Clip", "Add", "Sub", "Mul", "Div", "Pad",
+                        "Concat", "Identity", "Dropout") and src:
+                lay[o] = src
+        return lay
+
+    def _v0(self, layer, n, shp):
+        """Initial voltages of neuron layer n, number `layer` (1-based),
+        one vector for every image, as the C engine sets them; its storage
+        order is channels last."""
+        size = int(np.prod(shp))
+        mode = self.conv.v0
+        if mode in ("zero", "half"):
+            v = np.full(size, 0.0 if mode == "zero" else 0.5, np.float32)
+        else:
+            seed = int(mode.split(":", 1)[1]) if ":" in mode else 0
+            v = c_uniform_v0(seed, layer, size)
+        t = torch.from_numpy(v).to(torch.get_default_dtype())
+        if len(shp) == 3 and self.chan[n] == 0:
+            return t.view(shp[1], shp[2], shp[0]).permute(2, 0, 1) \
+                .contiguous()
+        return t.view(shp)
+
+    def _bias_offsets(self, cfg, shapes):
+        """bias_correction=on: the model's stored per-channel offsets
+        (config.json "bias_correction" "layers"), added to the bias of the
+        neuron layer they name (src/net.c apply_bias_table)."""
+        table = cfg.get("bias_correction", {}).get("layers")
+        if table is None:
+            raise SystemExit("bias_correction=on: the model has no "
+                             "bias_correction table")
+        by_name = {self.names[n]: (n, shp)
+                   for n, shp in zip(self.layers, shapes)}
+        out = {}
+        for lname, off in table.items():
+            if lname not in by_name:
+                raise SystemExit("bias_correction: '%s' is not a neuron "
+                                 "layer of the model" % lname)
+            n, shp = by_name[lname]
+            ax = self.chan[n]
+            if len(off) != shp[ax]:
+                raise SystemExit("bias_correction: layer '%s' has %d "
+                                 "channels, not %d" % (lname, shp[ax],
+                                                       len(off)))
+            view = [1] * len(shp)
+            view[ax] = -1
+            out[n] = torch.from_numpy(np.asarray(off, np.float32)).to(
+                torch.get_default_dtype()).view(view)
+        return out
 
     def _clip_bounds(self, ins, at):
         lo = float(self.consts[ins[1]]) if len(ins) > 1 and ins[1] else \
@@ -524,21 +946,33 @@ class GraphSNN:
         raise SystemExit("unsupported op %s at node %s" % (op, name))
 
     def _gate(self, name, x, at, gates):
-        """Spiking max-pool gate (see the header): gates[name] holds the
-        accumulated input."""
+        """Spiking max-pool gate (see the header; src/kernels.c
+        maxpool_gate): gates[name] holds the accumulated input and each
+        window's leader, which changes only when an element's accumulated
+        input exceeds the leader's strictly (to the first such maximum in
+        row-major window order)."""
         k, st = at["kernel_shape"], at.get("strides", [1, 1])
         pads = _pool_pads(at, x, k, st)
-        acc = gates.get(name)
+        acc, lead = gates.get(name, (None, None))
         acc = x.clone() if acc is None else acc.add_(x)
-        gates[name] = acc
         tp = _torch_pads(pads, k)
         if tp is not None:
-            # torch's CPU max-pool keeps the first maximum in row-major
-            # window order (strict >), padding never wins
-            _, idx = F.max_pool2d(acc, k, st, tp, return_indices=True)
+            # leaders as flat indices into H x W; torch's CPU max-pool keeps
+            # the first maximum in row-major window order (strict >),
+            # padding never wins
+            best, idx = F.max_pool2d(acc, k, st, tp, return_indices=True)
+            flat = acc.flatten(2)
+            if lead is not None:
+                held = flat.gather(2, lead.flatten(2)).view(best.shape)
+                idx = torch.where(best > held, idx, lead)
+            gates[name] = (acc, idx)
             return x.flatten(2).gather(2, idx.flatten(2)).view(idx.shape)
         wa = _windows(acc, k, st, pads, -math.inf)
         idx = wa.argmax(-1, keepdim=True)  # first maximum on ties
+        best = wa.gather(-1, idx)
+        if lead is not None:
+            idx = torch.where(best > wa.gather(-1, lead), idx, lead)
+        gates[name] = (acc, idx)
         return _windows(x, k, st, pads, 0.0).gather(-1, idx).squeeze(-1)
 
     @torch.no_grad()
@@ -553,50 +987,72 @@ class GraphSNN:
         B = x.shape[0]
         zero = self._eval(x, mode="zero")
         static = {t: v for t, v in zero.items() if t not in self.dyn}
-        targets = [self.layer_in[n] for n in self.layers] + [self.readout]
-        bias = {t: zero[t] for t in targets if t in self.dyn}
-        const_j = {n: zero[self.layer_in[n]] * self.s for n in self.layers
+        # each layer's bias (the stage at zero spikes, plus the bias
+        # correction); a layer on the image only has a constant current
+        bias = {n: zero[self.layer_in[n]] + self.offset[n]
+                if n in self.offset else zero[self.layer_in[n]]
+                for n in self.layers}
+        const_j = {n: bias[n] * self.lp[n]["gain"] for n in self.layers
                    if self.layer_in[n] not in self.dyn}
+        ro_bias = zero[self.readout]
+        mean = self.conv.readout == "mean"
         v = {n: v0.unsqueeze(0).repeat(B, *([1] * v0.dim()))
              for n, v0 in zip(self.layers, self.v0)}
-        filt = {t: torch.zeros_like(bias[t]) for t in bias}
+        # synapse states of the tensors that feed layers (and the filtered
+        # readout)
+        filt = {}
+        if self.a is not None:
+            for t in [self.layer_in[n] for n in self.layers] + \
+                    ([] if mean else [self.readout]):
+                if t in self.dyn:
+                    filt[t] = torch.zeros_like(zero[t])
+        acc = torch.zeros_like(ro_bias) if mean else None
         gates = {}
         out = None
 
-        def fire(n, J):
-            hi = self.neuron[n]
-            J = torch.clamp(J, 0.0, hi * self.s if hi < math.inf else None)
-            vn = v[n]
-            vn.add_(J.mul_(self.dt))
-            cnt = torch.floor(vn)
-            vn.sub_(cnt)
-            return cnt.mul_(self.height)
+        def current(n, u):  # J = gain * (u + bias), u the stage's input
+            if n in const_j:
+                return const_j[n].clone()
+            return (u + bias[n]).mul_(self.lp[n]["gain"])
 
-        def readout(y):
-            o = y + bias[self.readout]
-            return torch.softmax(o, dim=1) if self.softmax else o
+        def fire(n, J):
+            p = self.lp[n]
+            if self.conv.neuron == "relu":  # rate: the ANN's activation
+                a = J.mul_(p["amplitude"]).clamp_(min=0.0)
+                return a.clamp_(max=p["clip"]) if p["clip"] < math.inf \
+                    else a
+            vn = v[n]
+            vn.add_(J.clamp_(p["jmin"], p["jmax"]).mul_(self.dt))
+            cnt = torch.floor(vn).clamp_(0.0, p["kcap"])
+            vn.sub_(cnt)
+            return cnt.mul_(p["height"])
+
+        def readout(u, k):  # u: this step's readout input (or filtered)
+            if mean:
+                o = acc.add_(u) / float(k + 1) + ro_bias
+            else:
+                o = u + ro_bias
+            o = torch.softmax(o, dim=1) if self.softmax else o
+            if record is not None:
+                record.append(o.clone())
+            return o
 
         for k in range(steps):
             if self.a is not None:
-                out = readout(filt[self.readout])
-                if record is not None:
-                    record.append(out.clone())
-                spikes = {}
-                for n in self.layers:
-                    t = self.layer_in[n]
-                    J = const_j[n].clone() if n in const_j else \
-                        (filt[t] + bias[t]) * self.s
-                    spikes[n] = fire(n, J)
+                # every layer reads its synapse state of step k-1
+                if not mean:
+                    out = readout(filt[self.readout], k)
+                spikes = {n: fire(n, current(n, filt.get(self.layer_in[n])))
+                          for n in self.layers}
                 env = self._eval(None, "lin", spikes, dict(static), gates)
                 for t in filt:
                     filt[t].mul_(self.a).add_(env[t], alpha=self.b)
             else:  # no synapse: same step, in node order
                 env = dict(static)
-                spikes = _LazySpikes(self, env, const_j, bias, fire)
+                spikes = _LazySpikes(self.layer_in, env, current, fire)
                 self._eval(None, "lin", spikes, env, gates)
-                out = readout(env[self.readout])
-                if record is not None:
-                    record.append(out.clone())
+            if mean or self.a is None:
+                out = readout(env[self.readout], k)
         return out
 
 
@@ -605,35 +1061,22 @@ class _LazySpikes:
     "lin" pass asks for spikes[n] when it reaches neuron node n, after the
     nodes that feed it (node order is topological)."""
 
-    def __init__(self, snn, env, const_j, bias, fire):
-        self.snn, self.env = snn, env
-        self.const_j, self.bias, self.fire = const_j, bias, fire
+    def __init__(self, layer_in, env, current, fire):
+        self.layer_in, self.env = layer_in, env
+        self.current, self.fire = current, fire
 
     def __getitem__(self, n):
-        if n in self.const_j:
-            return self.fire(n, self.const_j[n].clone())
-        t = self.snn.layer_in[n]
-        return self.fire(n, (self.env[t] + self.bias[t]) * self.snn.s)
+        return self.fire(n, self.current(n, self.env.get(self.layer_in[n])))
 
 
 SEED_OPS = ["Conv", "Relu", "AveragePool"] * 3 + [
     "Transpose", "Flatten", "Gemm", "Relu", "Gemm", "Softmax"]
 
 
-def model_config(onnx_path):
-    """The "input" block of config.json next to the model ({} if none)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(onnx_path)),
-                        "config.json")
-    if not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        return json.load(f).get("input", {})
-
-
 def is_seed_chain(onnx_path):
     """SeedSNN simulates exactly the seed topology on raw pixels."""
     m = onnx.load(onnx_path)
-    cfg = model_config(onnx_path)
+    cfg = load_config(onnx_path).get("input", {})
     raw = cfg.get("scale", 1.0) == 1.0 and \
         not any(cfg.get("mean", [0.0])) and \
         all(v == 1.0 for v in cfg.get("std", [1.0]))
@@ -668,12 +1111,25 @@ def main():
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--scale", type=float, default=20.0,
-                    help="scale_firing_rates (default 20)")
-    ap.add_argument("--synapse", type=float, default=0.005)
-    ap.add_argument("--dt", type=float, default=0.001)
-    ap.add_argument("--v0", default="uniform:0",
-                    help="zero | half | uniform:SEED (default uniform:0)")
+    ap.add_argument("--conversion", default="config",
+                    choices=("config", "nengo"),
+                    help="config (default): the conversion block of the "
+                         "model's config.json, as snnctl runs it; nengo: "
+                         "the nengo reference conversion (spiking-relu, "
+                         "scale_firing_rates 20, synapse 0.005, v0 "
+                         "uniform:0, normalize none, readout filtered)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a conversion option, snnctl's keys and "
+                         "syntax: neuron, dt, synapse, scale_firing_rates, "
+                         "v0, normalize, thresholds, readout, maxpool, "
+                         "bias_correction (early_exit=off and steps=N are "
+                         "accepted too)")
+    ap.add_argument("--scale", default=None,
+                    help="= --set scale_firing_rates=X")
+    ap.add_argument("--synapse", default=None, help="= --set synapse=S|none")
+    ap.add_argument("--dt", default=None, help="= --set dt=S")
+    ap.add_argument("--v0", default=None,
+                    help="= --set v0=zero|half|uniform:SEED")
     ap.add_argument("--dump", default=None,
                     help="save float32 [steps x images x classes] probs")
     ap.add_argument("--dump-images", type=int, default=10)
@@ -684,30 +1140,44 @@ def main():
                          "any converted graph; auto (default): seed for a "
                          "model with the seed's ops and raw-pixel input, "
                          "graph otherwise")
-    ap.add_argument("--maxpool", default="gated", choices=("gated", "avg"),
-                    help="graph models: spiking max-pool gate (default) or "
-                         "nengo_dl's max_to_avg_pool")
+    ap.add_argument("--maxpool", default=None, choices=("gated", "avg"),
+                    help="= --set maxpool=gated|avg: the spiking max-pool "
+                         "gate or nengo_dl's max_to_avg_pool")
     args = ap.parse_args()
+    cfg = load_config(args.model)
+    sets = ["%s=%s" % (k, v) for k, v in (
+        ("scale_firing_rates", args.scale), ("synapse", args.synapse),
+        ("dt", args.dt), ("v0", args.v0), ("maxpool", args.maxpool))
+        if v is not None] + args.set
+    settings = conversion_settings(cfg, args.conversion, sets)
+    if "steps" in settings:
+        args.steps = int(settings.pop("steps"))
+    conv = Conversion(settings)
     torch.set_num_threads(args.threads)
     if args.double:
         torch.set_default_dtype(torch.float64)
 
     sim = args.sim
     if sim == "auto":
-        sim = "seed" if is_seed_chain(args.model) else "graph"
+        sim = "seed" if is_seed_chain(args.model) and conv.is_nengo() \
+            else "graph"
+    if sim == "seed" and not conv.is_nengo():
+        raise SystemExit("--sim seed simulates nengo's semantics only "
+                         "(spiking-relu, a synapse, normalize none, readout "
+                         "filtered, one scale, no bias correction): %s"
+                         % conv.text)
     x, y = load_cifar_test(args.dataset, args.images)
     n = len(x)
     if sim == "seed":
         L = load_weights(args.model)
-        snn = SeedSNN(L, s=args.scale, tau=args.synapse, dt=args.dt,
-                      v0=args.v0)
+        snn = SeedSNN(L, s=conv.scale, tau=conv.synapse, dt=conv.dt,
+                      v0=conv.v0)
 
         def ann(xb):
             return ann_forward(L, xb)
     else:
-        snn = GraphSNN(args.model, s=args.scale, tau=args.synapse,
-                       dt=args.dt, v0=args.v0, maxpool=args.maxpool)
-        x = preprocess(x, model_config(args.model), snn.in_shape)
+        snn = GraphSNN(args.model, conv, cfg)
+        x = preprocess(x, cfg.get("input", {}), snn.in_shape)
         ann = snn.ann
 
     # ANN (rate) pass, timed separately
@@ -735,8 +1205,8 @@ def main():
         d = torch.cat(rec_all, dim=1)[:, :args.dump_images].numpy()
         np.save(args.dump, d.astype(np.float32))
     out = {
-        "images_per_second": round(n / snn_secs, 2),
-        "ann_images_per_second": round(n / ann_secs, 2),
+        "images_per_second": float("%.4g" % (n / snn_secs)),
+        "ann_images_per_second": float("%.4g" % (n / ann_secs)),
         "snn_accuracy": round(float((pred == y).float().mean()), 4),
         "ann_accuracy": round(float((ann_pred == y).float().mean()), 4),
         "n": n,
@@ -745,15 +1215,15 @@ def main():
         "steps": args.steps,
         "batch": args.batch,
         "threads": torch.get_num_threads(),
-        "scale_firing_rates": args.scale,
-        "synapse": args.synapse,
-        "v0": args.v0,
+        "conversion": conv.text,
         "snn_seconds": round(snn_secs, 3),
         "agreement_snn_ann": round(float((pred == ann_pred).float().mean()), 4),
     }
     if sim == "graph":
-        out["maxpool"] = args.maxpool
         out["neuron_layers"] = len(snn.layers)
+        out["layers"] = {p["name"]: {"threshold": p["threshold"],
+                                     "gain": p["gain"], "kcap": p["kcap"]}
+                         for p in snn.lp.values()}
     if args.dump:
         out["dump"] = args.dump
         out["dump_shape"] = list(d.shape)
