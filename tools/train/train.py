@@ -2,7 +2,8 @@
 """train.py: train and export the models shipped with snnd.
 
     /usr/bin/python3 tools/train/train.py --recipe NAME --out models/NAME \
-        [--epochs N] [--seed S] [--threads 2]
+        [--epochs N] [--seed S] [--threads 2] [--act relu|qcfs:L]
+        [--rate-penalty LAMBDA]
 
 Recipes: fashion-mnist, cifar10-seed, cifar10, cifar10-resnet, cifar10-vgg
 (see tools/train/README.md).
