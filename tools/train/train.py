@@ -2,7 +2,8 @@
 """train.py: train and export the models shipped with snnd.
 
     /usr/bin/python3 tools/train/train.py --recipe NAME --out models/NAME \
-        [--epochs N] [--seed S] [--threads 2]
+        [--epochs N] [--seed S] [--threads 2] [--act relu|qcfs:L]
+        [--rate-penalty LAMBDA]
 
 Recipes: fashion-mnist, cifar10-seed, cifar10, cifar10-resnet, cifar10-vgg
 (see tools/train/README.md).
@@ -310,13 +311,41 @@ class FashionNet(nn.Module):
         self.dense1 = nn.Linear(16 * 7 * 7, 64)
         self.dense2 = nn.Linear(64, 10)
 
-    def forward(self, x, logits=False):
-        x = F.avg_pool2d(F.relu(self.conv1(x)), 2, count_include_pad=False)
-        x = F.avg_pool2d(F.relu(self.conv2(x)), 2, count_include_pad=False)
+    def forward(self, x, logits=False, acts=None):
+        """acts: a list that receives (activation, fan-out per unit) of each
+        hidden ReLU, for the rate penalty (fan-out: the synaptic ops one
+        unit's spike costs, the avg pool's share counted, as src/net.c)."""
+        a1 = F.relu(self.conv1(x))
+        x = F.avg_pool2d(a1, 2, count_include_pad=False)
+        a2 = F.relu(self.conv2(x))
+        x = F.avg_pool2d(a2, 2, count_include_pad=False)
         x = x.permute(0, 2, 3, 1).flatten(1)
-        x = F.relu(self.dense1(x))
-        x = self.dense2(x)
+        a3 = F.relu(self.dense1(x))
+        x = self.dense2(a3)
+        if acts is not None:
+            acts += [(a1, self.conv2.weight[:, 0].numel() / 4),
+                     (a2, self.dense1.out_features / 4),
+                     (a3, self.dense2.out_features)]
         return x if logits else F.softmax(x, dim=1)
+
+
+def rate_penalty(acts, pct=0.999):
+    """The spiking cost of a batch's activations relative to the ANN's:
+    sum over hidden units of fan-out x activation / (its layer's pct-th
+    percentile in the batch, detached), divided by sum of fan-out x units.
+    A converted unit with that percentile as threshold fires activation /
+    threshold spikes per step at one spike per threshold, so this is the
+    SNN's synaptic ops per step over the ANN's (src/energy.c); dividing by
+    the detached percentile keeps a layer from lowering it by shrinking its
+    activations while the next layer's weights grow."""
+    cost, units = 0.0, 0.0
+    for a, fanout in acts:
+        flat = a.detach().flatten()
+        k = max(1, int(round(pct * flat.numel())))
+        thr = flat.kthvalue(k).values.clamp_min(1e-6)
+        cost = cost + fanout * (a / thr).sum() / a.shape[0]
+        units += fanout * a[0].numel()
+    return cost / units
 
 
 # ---------------------------------------------------------------- recipes
@@ -339,8 +368,8 @@ RECIPES = {
                     "for the daemon's tests and quick demos.",
         classes=FASHION_CLASSES, data="fashion", shape=(1, 28, 28),
         scale=1.0 / 255, mean=[0.0], std=[1.0],
-        model=lambda: FashionNet(), he=(),
-        opt="adam", lr=1e-3, batch=128, epochs=3, augment=False),
+        model=lambda: FashionNet(), he=(), rate_penalty=1.0,
+        opt="adam", lr=1e-3, batch=128, epochs=5, augment=False),
     "cifar10-seed": dict(
         description="The seed blog's Keras CNN (3 x conv3x3+ReLU+avgpool, "
                     "32/64/128 filters, dense 512, softmax) on raw 0..255 "
@@ -463,14 +492,21 @@ def train(args, r, log):
         model.train()
         t0 = time.time()
         perm = torch.randperm(len(xtr_t), generator=gen)
-        tot_loss, tot_ok, seen = 0.0, 0, 0
+        tot_loss, tot_ok, seen, tot_rate = 0.0, 0, 0, 0.0
         for s in range(steps_per_epoch):
             idx = perm[s * batch:(s + 1) * batch]
             xb, yb = xtr_t[idx], ytr_t[idx]
             if r["augment"]:
                 xb = augment(xb, gen)
-            out = model(xb, logits=True)
-            loss = F.cross_entropy(out, yb)
+            if args.rate_penalty:
+                acts = []
+                out = model(xb, logits=True, acts=acts)
+                rate = rate_penalty(acts)
+                loss = F.cross_entropy(out, yb) + args.rate_penalty * rate
+                tot_rate += float(rate) * len(yb)
+            else:
+                out = model(xb, logits=True)
+                loss = F.cross_entropy(out, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -484,8 +520,12 @@ def train(args, r, log):
         history.append({"epoch": ep + 1, "loss": round(tot_loss / seen, 4),
                         "train_running_acc": round(tot_ok / seen, 4),
                         "test_acc": round(te, 4), "seconds": round(dt, 1)})
-        log("epoch %d/%d loss %.4f train(running) %.4f test %.4f  %.1fs"
-            % (ep + 1, epochs, tot_loss / seen, tot_ok / seen, te, dt))
+        if args.rate_penalty:
+            history[-1]["rate"] = round(tot_rate / seen, 4)
+        log("epoch %d/%d loss %.4f train(running) %.4f test %.4f%s  %.1fs"
+            % (ep + 1, epochs, tot_loss / seen, tot_ok / seen, te,
+               " rate %.4f" % (tot_rate / seen) if args.rate_penalty else "",
+               dt))
         ep += 1
         if args.deadline and ep < epochs:
             # emergency guard for a shared machine: if the remaining epochs
@@ -566,9 +606,12 @@ def export(model, r, out_dir, res, args, log):
             "epochs": res["epochs"],
             "recipe_default_epochs": r["epochs"],
             "command": "/usr/bin/python3 tools/train/train.py --recipe %s "
-                       "--out %s --epochs %d --seed %d%s"
+                       "--out %s --epochs %d --seed %d --threads %d%s%s"
                        % (args.recipe, args.out, res["epochs"], args.seed,
-                          " --act " + args.act if args.act else ""),
+                          args.threads,
+                          " --act " + args.act if args.act else "",
+                          " --rate-penalty %g" % args.rate_penalty
+                          if "rate_penalty" in r else ""),
             "activation": args.act_used or "relu",
             "optimizer": r["opt"], "lr": r["lr"], "batch": r["batch"],
             "augmentation": "random-crop-4px+hflip" if r["augment"] else "none",
@@ -581,6 +624,8 @@ def export(model, r, out_dir, res, args, log):
             "date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
     }
+    if "rate_penalty" in r:
+        cfg["training"]["rate_penalty"] = args.rate_penalty
     if res["deadline"]:
         cfg["training"]["deadline_shortened"] = res["deadline"]
     if args.note:
@@ -610,6 +655,12 @@ def main():
     ap.add_argument("--act", default=None,
                     help="activation of the cifar10-resnet/cifar10-vgg "
                          "recipes: relu, or qcfs:L (default qcfs:4)")
+    ap.add_argument("--rate-penalty", type=float, default=None,
+                    help="fashion-mnist: add LAMBDA x the spiking cost of "
+                         "the hidden activations (rate_penalty(): synaptic "
+                         "ops per step at one spike per 99.9th-percentile "
+                         "threshold, over the ANN's) to the loss (default "
+                         "1; 0: plain cross-entropy)")
     ap.add_argument("--check-qcfs", action="store_true",
                     help="check the fused QCFS op against autograd and exit")
     ap.add_argument("--limit-train", type=int, default=0,
@@ -621,6 +672,13 @@ def main():
     args.name = args.name or args.recipe
     if args.act and "act" not in RECIPES[args.recipe]:
         ap.error("--act applies to the cifar10-resnet and cifar10-vgg recipes")
+    if args.rate_penalty is not None:
+        if "rate_penalty" not in RECIPES[args.recipe]:
+            ap.error("--rate-penalty applies to the fashion-mnist recipe")
+        if args.rate_penalty < 0:
+            ap.error("--rate-penalty must be >= 0")
+    else:
+        args.rate_penalty = RECIPES[args.recipe].get("rate_penalty", 0.0)
     if args.deadline:
         now = datetime.datetime.utcnow()
         hh, mm = (int(v) for v in args.deadline.split(":"))
