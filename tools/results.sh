@@ -85,18 +85,24 @@ row_at() { # key steps field
     jq -r --argjson T "$2" ".rows[] | select(.steps == \$T) | $3" "$tmp/$name-$1.json" | head -n 1
 }
 
-section() { # model-dir dataset-spec title [normalize]
+section() { # model-dir dataset-spec title [normalize [binary-normalize]]
     MODEL=$1
     DS=$2
     name=$(basename "$MODEL")
     norm=${4:-percentile:99.9}
+    bnorm=${5:-$norm}   # the binary rows' thresholds
     case $norm in
     ceiling) nf="--normalize ceiling" bf="--calibrate $DS:1000" ;;   # images for bias correction only
     *) nf="--normalize $norm --calibrate $DS:1000" bf="" ;;
     esac
+    case $bnorm in
+    ceiling) bnf="--normalize ceiling" ;;
+    *) bnf="--normalize $bnorm --calibrate $DS:1000" ;;
+    esac
     LIMIT=$LIMIT_ALL
     [ "$norm" = ceiling ] && LIMIT=$GRAPH_LIMIT
     base="$nf --v0 half --synapse none --readout mean"
+    bbase="$bnf --v0 half --synapse none --readout mean"
     off=""
     [ "$has_bias" = 1 ] && off="--bias-correction off"
     : >"$tmp/$name-modes"
@@ -105,9 +111,9 @@ section() { # model-dir dataset-spec title [normalize]
         mode ref "nengo reference" "$LIMIT" $REF_FLAGS
         mode srelu "best spiking-relu" "$LIMIT" --neuron spiking-relu --scale-firing-rates "$BEST_SCALE" $base $off
         mode if8 "best if" "$LIMIT" --neuron if --scale-firing-rates "$BEST_SCALE" $base $off
-        mode if1 "binary if" "$LIMIT" --neuron if --scale-firing-rates 1 $base $off
+        mode if1 "binary if" "$LIMIT" --neuron if --scale-firing-rates 1 $bbase $off
         [ "$has_bias" = 1 ] &&
-            mode if1b "binary if + bias correction (measured at 30 steps)" "$LIMIT" --neuron if --scale-firing-rates 1 $base $bf --bias-correct
+            mode if1b "binary if + bias correction (measured at 30 steps)" "$LIMIT" --neuron if --scale-firing-rates 1 $bbase $bf --bias-correct
         if $S info "$MODEL" | grep -q MaxPool; then
             mode avg "binary if, --maxpool avg" "$EXTRA_LIMIT" --neuron if --scale-firing-rates 1 $base --maxpool avg $off
         fi
@@ -143,7 +149,7 @@ section() { # model-dir dataset-spec title [normalize]
         echo "| **shipped default** | $(jq .n "$f") | $(num .mean_steps "$f") (mean) | $(pct .snn_accuracy "$f") | $(diffp "$(jq -r .snn_accuracy "$f")" "$ann") | $(num .spikes_per_image "$f") | $(num .energy.loihi.snn_joules "$f") | $(awk -v a="$(jq -r .energy.loihi.snn_joules "$f")" -v b="$annj" 'BEGIN{printf "%.2f", a/b}') |"
         echo
         echo "- shipped default: \`$(jq -r .conversion "$f")\`, $(jq -r .steps "$f") steps$(jq -r 'if .early_exit then ", early exit \(.early_exit)" else "" end' "$f" 2>/dev/null)"
-        echo "- best modes: \`$base\`, scale $BEST_SCALE (best) or 1 (binary: at most one spike per step at the threshold)"
+        echo "- best modes: \`$base\`, scale $BEST_SCALE; binary modes: \`$bbase\`, scale 1 (at most one spike per step at the threshold)"
         echo
         echo "Commands:"
         echo
@@ -165,17 +171,28 @@ section() { # model-dir dataset-spec title [normalize]
     } >>"$tmp/body.md"
     best16=$(for k in srelu if8 if1 if1b; do [ -f "$tmp/$name-$k.json" ] && row_at "$k" 16 .accuracy; done | sort -g | tail -n 1)
     best8=$(for k in srelu if8 if1 if1b; do [ -f "$tmp/$name-$k.json" ] && row_at "$k" 8 .accuracy; done | sort -g | tail -n 1)
+    bin16=$(for k in if1 if1b; do [ -f "$tmp/$name-$k.json" ] && row_at "$k" 16 .accuracy; done | sort -g | tail -n 1)
+    bin8=$(for k in if1 if1b; do [ -f "$tmp/$name-$k.json" ] && row_at "$k" 8 .accuracy; done | sort -g | tail -n 1)
+    dacc=$(jq -r .snn_accuracy "$f")
+    dj=$(jq -r .energy.loihi.snn_joules "$f")
+    verdict() { awk -v a="$1" -v b="$2" -v m="$3" 'BEGIN { d = 100 * (a - b); v = (d >= -m) ? "met" : "not met"; printf "%+.2f (%s)", d, v }'; }
+    echo "| $name | $(verdict "$bin16" "$ann" 1) | $(verdict "$bin8" "$ann" 3) | $(verdict "$dacc" "$ann" 1) | $(awk -v a="$dj" -v b="$(jq -r .energy.loihi.ann_joules "$f")" 'BEGIN { v = (a < b) ? "met" : "not met"; printf "%.2f (%s)", a / b, v }') |" >>"$tmp/targets.md"
     echo "| $name | $(pct .ann_accuracy "$f") | $(awk -v a="$(row_at ref 30 .accuracy)" 'BEGIN{printf "%.2f", 100*a}') | $(awk -v a="$best16" 'BEGIN{printf "%.2f", 100*a}') | $(awk -v a="$best8" 'BEGIN{printf "%.2f", 100*a}') | $(pct .snn_accuracy "$f") @ $(num .mean_steps "$f") steps | $(awk -v a="$(jq -r .energy.loihi.snn_joules "$f")" -v b="$annj" 'BEGIN{printf "%.2f", a/b}') |" >>"$tmp/summary.md"
 }
 
 : >"$tmp/body.md"
 : >"$tmp/summary.md"
+: >"$tmp/targets.md"
 only=${RESULTS_MODELS:-cifar10-seed fashion-mnist cifar10 cifar10-resnet cifar10-vgg}
 for mdl in $only; do
     case $mdl in
-    cifar10-seed) section models/cifar10-seed "$CIFAR" "cifar10-seed: the reference recipe" ;;
+    # binary rows of the plain-ReLU CIFAR models: thresholds at the 97th
+    # percentile (at one spike per step a lower threshold gives the bulk of
+    # the activations more resolution for clipping the top 3%; 99.9 loses
+    # 8-26 points at 8 steps: tools/train/README.md, binary-rate regime)
+    cifar10-seed) section models/cifar10-seed "$CIFAR" "cifar10-seed: the reference recipe" percentile:99.9 percentile:97 ;;
     fashion-mnist) section models/fashion-mnist "$FMNIST" "fashion-mnist" ;;
-    cifar10) section models/cifar10 "$CIFAR" "cifar10: the shipped default" ;;
+    cifar10) section models/cifar10 "$CIFAR" "cifar10: the shipped default" percentile:99.9 percentile:97 ;;
     cifar10-resnet) section models/cifar10-resnet "$CIFAR" "cifar10-resnet: residual (ResNet-14, QCFS-trained)" ceiling ;;
     cifar10-vgg) section models/cifar10-vgg "$CIFAR" "cifar10-vgg: BatchNorm and MaxPool (QCFS-trained)" ceiling ;;
     esac
@@ -207,6 +224,16 @@ done
     echo "30 steps) on the original CIFAR-10. SpikingJelly's ann2snn in its recommended 99.9% mode"
     echo "scored about A-15 at 8 steps, A-5.5 at 16 and A-2.4 at 30 on a model of the same recipe"
     echo "(numbers reported in issue 5; SpikingJelly is not packaged for Debian and could not be run here)."
+    echo
+    echo "### Issue 12's targets (A = the model's ANN accuracy on the same images)"
+    echo
+    echo "Binary-rate regime: neuron if at one spike per step at the threshold (scale 1), the"
+    echo "better of the binary rows with and without bias correction; target A-1 at 16 steps"
+    echo "and A-3 at 8. Shipped default: at least A-1, and loihi energy below the ANN's."
+    echo
+    echo "| model | binary if, 16 steps | binary if, 8 steps | shipped default vs A | default energy / ANN (loihi) |"
+    echo "|---|---:|---:|---:|---:|"
+    cat "$tmp/targets.md"
     echo
     cat "$tmp/body.md"
     echo "## Figures (cifar10-seed, nengo reference conversion, test images 0 and 19)"
