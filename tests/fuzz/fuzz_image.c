@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const int want[4] = {0, 1, 3, 0};
     snn_image img, out;
-    snn_image_limits lim = {256, 256, 256 * 256};
+    snn_image_limits lim = {.max_width = 256, .max_height = 256, .max_pixels = 256 * 256};
     snn_error err;
     if (size < 1) return 0;
     int wc = want[data[0] & 3];
