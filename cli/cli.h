@@ -76,6 +76,10 @@ int cli_image_load(const char *spec, snn_image *img, int *label);
 /* "a,b,c" into out (each under 64 chars): the count, or -1 when empty
  * items, too long ones or more than max. */
 int cli_split_list(const char *s, char out[][64], int max);
+/* One listed value of conversion option KEY through the option table, into
+ * *c (defaults otherwise): 0, or prints "WHO: why" and returns 2. Lists
+ * are checked this way before any work. */
+int cli_check_value(const char *who, const char *key, const char *val, snn_convert_params *c);
 /* The run options of the library's table as flags, with syntax and help
  * (every command's usage ends with them). */
 void cli_print_run_options(FILE *f);

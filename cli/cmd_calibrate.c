@@ -214,12 +214,7 @@ static int calibrate_target(const char *model, const char *spec, int ncal, int n
         }
         for (int k = 0; k < nval[a]; k++) {
             snn_convert_params c;
-            snn_error err;
-            snn_convert_params_init(&c);
-            if (snn_convert_params_set(&c, axes[a], vals[a][k], &err)) {
-                cli_errorf("calibrate: %s", err.msg);
-                return 2;
-            }
+            if (cli_check_value("calibrate", axes[a], vals[a][k], &c)) return 2;
             if (a == 0 && !snn_neuron_spikes(c.neuron)) {
                 cli_errorf("calibrate: --target searches spiking neurons, not %s", vals[a][k]);
                 return 2;

@@ -383,12 +383,7 @@ int cmd_sweep(int argc, char **argv)
         /* each value through the option table now: errors before any work */
         for (int k = 0; given[a] && k < nval[a]; k++) {
             snn_convert_params c;
-            snn_error err;
-            snn_convert_params_init(&c);
-            if (snn_convert_params_set(&c, axis_names[a], vals[a][k], &err)) {
-                cli_errorf("sweep: %s", err.msg);
-                return 2;
-            }
+            if (cli_check_value("sweep", axis_names[a], vals[a][k], &c)) return 2;
         }
     }
     if (bad) {

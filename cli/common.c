@@ -53,6 +53,15 @@ static int parse_int(const char *s, int lo, int hi, int *out)
     return 0;
 }
 
+int cli_check_value(const char *who, const char *key, const char *val, snn_convert_params *c)
+{
+    snn_error err;
+    snn_convert_params_init(c);
+    if (!snn_convert_params_set(c, key, val, &err)) return 0;
+    cli_errorf("%s: %s", who, err.msg);
+    return 2;
+}
+
 int cli_split_list(const char *s, char out[][64], int max)
 {
     int n = 0;

@@ -78,6 +78,25 @@ static double percentile(const cal_layer *L, double pc)
     return L->max;
 }
 
+/* The ANN over n inputs in batches of CAL_BATCH, every activation handed
+ * to cb (the graph's activation callback); the outputs are discarded. */
+static snn_err ann_pass(const snn_model *m, const float *inputs, int n, snn_graph_act_cb cb, void *ud,
+                        snn_error *err)
+{
+    const snn_graph *g = m->graph;
+    size_t isz = snn_model_input_size(m);
+    int64_t osz = snn_tensor_item_elems(&g->tensors[g->output]);
+    float *out = malloc(sizeof(float) * (size_t)(osz * CAL_BATCH));
+    if (!out) return snn_error_set(err, SNN_ENOMEM, "out of memory");
+    snn_err e = SNN_OK;
+    for (int i = 0; i < n && !e; i += CAL_BATCH) {
+        int b = n - i < CAL_BATCH ? n - i : CAL_BATCH;
+        e = snn_graph_run(g, inputs + (size_t)i * isz, b, out, cb, ud, err);
+    }
+    free(out);
+    return e;
+}
+
 snn_err snn_calibrate(const snn_model *m, const float *inputs, int n, snn_convert_params *p,
                       snn_error *err)
 {
@@ -90,7 +109,6 @@ snn_err snn_calibrate(const snn_model *m, const float *inputs, int n, snn_conver
     if (!net) return err ? err->code : SNN_EINVALID;
     cal_state s = {0};
     snn_err e = SNN_OK;
-    float *out = NULL;
     s.node_layer = malloc(sizeof(int) * (size_t)g->nnodes);
     s.layers = calloc((size_t)snn_net_nlayers(net), sizeof *s.layers);
     if (!s.node_layer || !s.layers) {
@@ -116,18 +134,7 @@ snn_err snn_calibrate(const snn_model *m, const float *inputs, int n, snn_conver
                           SNN_MAX_LAYER_PARAMS);
         goto done;
     }
-    size_t isz = snn_model_input_size(m);
-    int64_t osz = snn_tensor_item_elems(&g->tensors[g->output]);
-    out = malloc(sizeof(float) * (size_t)(osz * CAL_BATCH));
-    if (!out) {
-        e = snn_error_set(err, SNN_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (int i = 0; i < n && !e; i += CAL_BATCH) {
-        int b = n - i < CAL_BATCH ? n - i : CAL_BATCH;
-        e = snn_graph_run(g, inputs + (size_t)i * isz, b, out, on_act, &s, err);
-    }
-    if (e) goto done;
+    if ((e = ann_pass(m, inputs, n, on_act, &s, err))) goto done;
     p->nthresholds = s.nlayers;
     for (int k = 0; k < s.nlayers; k++) {
         double v = p->normalize == SNN_NORM_PERCENTILE ? percentile(&s.layers[k], p->percentile)
@@ -142,7 +149,6 @@ done:
         for (int k = 0; k < s.nlayers; k++) free(s.layers[k].hist);
     free(s.layers);
     free(s.node_layer);
-    free(out);
     snn_net_free(net);
     return e;
 }
@@ -229,7 +235,6 @@ static snn_err probe_init(bias_probe *pb, const snn_model *m, const float *input
     pb->ann_mean = calloc((size_t)net->nlayers, sizeof *pb->ann_mean);
     pb->sum = malloc(sizeof(double) * (size_t)maxc);
     pb->cnt = malloc(sizeof(double) * (size_t)maxc);
-    float *out = NULL;
     if (!s.node_layer || !s.ann_sum || !s.ann_cnt || !pb->ann_mean || !pb->sum || !pb->cnt) {
         e = snn_error_set(err, SNN_ENOMEM, "out of memory");
         goto done;
@@ -247,17 +252,7 @@ static snn_err probe_init(bias_probe *pb, const snn_model *m, const float *input
         }
         s.node_layer[ly->node] = l;
     }
-    size_t isz = snn_model_input_size(m);
-    int64_t osz = snn_tensor_item_elems(&g->tensors[g->output]);
-    if (!(out = malloc(sizeof(float) * (size_t)(osz * CAL_BATCH)))) {
-        e = snn_error_set(err, SNN_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (int i = 0; i < n && !e; i += CAL_BATCH) {
-        int b = n - i < CAL_BATCH ? n - i : CAL_BATCH;
-        e = snn_graph_run(g, inputs + (size_t)i * isz, b, out, on_act_bias, &s, err);
-    }
-    if (e) goto done;
+    if ((e = ann_pass(m, inputs, n, on_act_bias, &s, err))) goto done;
     for (int l = 1; l < net->nlayers; l++)
         for (int c = 0; pb->ann_mean[l] && c < net->layers[l].shape.c; c++)
             pb->ann_mean[l][c] = s.ann_cnt[l][c] > 0 ? s.ann_sum[l][c] / s.ann_cnt[l][c] : 0;
@@ -279,7 +274,6 @@ done:
     free(s.ann_sum);
     free(s.ann_cnt);
     free(s.node_layer);
-    free(out);
     if (e) probe_deinit(pb);
     return e;
 }
