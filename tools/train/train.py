@@ -223,8 +223,17 @@ class BasicBlock(nn.Module):
             self.proj = nn.Conv2d(cin, cout, 1, stride, bias=False)
             self.projbn = nn.BatchNorm2d(cout)
 
-    def forward(self, x):
+    def fanin_cost(self):
+        """Synaptic ops one spike of an input unit costs in this block:
+        conv1's fan-out plus the shortcut's (1 for identity)."""
+        s2 = self.conv1.stride[0] ** 2
+        sc = 1.0 if self.proj is None else self.proj.out_channels / s2
+        return self.conv1.out_channels * 9 / s2 + sc
+
+    def forward(self, x, acts=None):
         y = self.act1(self.bn1(self.conv1(x)))
+        if acts is not None:
+            acts.append((y, self.conv2.out_channels * 9, rate_threshold(self.act1)))
         y = self.bn2(self.conv2(y))
         sc = x if self.proj is None else self.projbn(self.proj(x))
         return self.act2(y + sc)
@@ -251,10 +260,22 @@ class ResNetCifar(nn.Module):
                 cin = c
         self.layers = nn.Sequential(*layers)
         self.fc = nn.Linear(cin, nclasses)
+        # fan-out of each block's output activation, for the rate penalty:
+        # the next block's conv1 and shortcut, or the classifier's share of
+        # the global average pool (8 x 8 for a 32 x 32 input)
+        self.fanouts = [b.fanin_cost() for b in layers[1:]] + [nclasses / 64]
 
-    def forward(self, x, logits=False):
+    def forward(self, x, logits=False, acts=None):
+        """acts: as FashionNet.forward, each hidden activation with the
+        synaptic ops one of its units' spikes costs and its threshold."""
         x = self.stemact(self.stembn(self.stem(x)))
-        x = self.layers(x)
+        if acts is not None:
+            acts.append((x, self.layers[0].fanin_cost(),
+                         rate_threshold(self.stemact)))
+        for blk, fanout in zip(self.layers, self.fanouts):
+            x = blk(x, acts)
+            if acts is not None:
+                acts.append((x, fanout, rate_threshold(blk.act2)))
         x = self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
         return x if logits else F.softmax(x, dim=1)
 
@@ -323,26 +344,36 @@ class FashionNet(nn.Module):
         a3 = F.relu(self.dense1(x))
         x = self.dense2(a3)
         if acts is not None:
-            acts += [(a1, self.conv2.weight[:, 0].numel() / 4),
-                     (a2, self.dense1.out_features / 4),
-                     (a3, self.dense2.out_features)]
+            acts += [(a1, self.conv2.weight[:, 0].numel() / 4, None),
+                     (a2, self.dense1.out_features / 4, None),
+                     (a3, self.dense2.out_features, None)]
         return x if logits else F.softmax(x, dim=1)
+
+
+def rate_threshold(act):
+    """The threshold a converted layer gets: a QCFS layer's ceiling lam
+    (detached; snnd's normalize=ceiling), None for a plain ReLU (then
+    rate_penalty() takes the batch percentile, as normalize=percentile)."""
+    return act.lam.detach() if isinstance(act, QCFS) else None
 
 
 def rate_penalty(acts, pct=0.999):
     """The spiking cost of a batch's activations relative to the ANN's:
-    sum over hidden units of fan-out x activation / (its layer's pct-th
-    percentile in the batch, detached), divided by sum of fan-out x units.
+    sum over hidden units of fan-out x activation / (its layer's threshold:
+    the given one, else the pct-th percentile in the batch, detached),
+    divided by sum of fan-out x units.
     A converted unit with that percentile as threshold fires activation /
     threshold spikes per step at one spike per threshold, so this is the
     SNN's synaptic ops per step over the ANN's (src/energy.c); dividing by
     the detached percentile keeps a layer from lowering it by shrinking its
     activations while the next layer's weights grow."""
     cost, units = 0.0, 0.0
-    for a, fanout in acts:
-        flat = a.detach().flatten()
-        k = max(1, int(round(pct * flat.numel())))
-        thr = flat.kthvalue(k).values.clamp_min(1e-6)
+    for a, fanout, thr in acts:
+        if thr is None:
+            flat = a.detach().flatten()
+            k = max(1, int(round(pct * flat.numel())))
+            thr = flat.kthvalue(k).values
+        thr = thr.clamp_min(1e-6)
         cost = cost + fanout * (a / thr).sum() / a.shape[0]
         units += fanout * a[0].numel()
     return cost / units
@@ -354,7 +385,7 @@ def rate_penalty(acts, pct=0.999):
 
 CIFAR_MEAN = [0.4914, 0.4822, 0.4465]
 CIFAR_STD = [0.2470, 0.2435, 0.2616]
-EPOCHS_RESNET = 30
+EPOCHS_RESNET = 24
 EPOCHS_VGG = 18
 # normalised CIFAR-10 input + the SGD one-cycle setup of the cifar10 recipe
 CIFAR_SGD = dict(classes=CIFAR_CLASSES, data="cifar", shape=(3, 32, 32),
@@ -387,13 +418,13 @@ RECIPES = {
         model=lambda: Cifar10Net(bn=True, dropout=0.3), he=("dense1",),
         epochs=30, **CIFAR_SGD),
     "cifar10-resnet": dict(
-        description="CIFAR-10 ResNet-14 (conv stem + 3 stages x 2 basic "
-                    "blocks, 16/32/64 channels, identity and 1x1-projection "
+        description="CIFAR-10 wide ResNet-8 (conv stem + 3 stages x 1 basic "
+                    "block, 32/64/128 channels, identity and 1x1-projection "
                     "shortcuts, BatchNorm folded, global average pool, "
                     "linear): normalised input, random-crop and flip "
-                    "augmentation, SGD one-cycle.",
-        model=lambda act: ResNetCifar((16, 32, 64), 2, act=act), init="he",
-        act="qcfs:4",
+                    "augmentation, SGD one-cycle, firing-rate penalty.",
+        model=lambda act: ResNetCifar((32, 64, 128), 1, act=act), init="he",
+        act="qcfs:4", rate_penalty=1.0,
         epochs=EPOCHS_RESNET, **CIFAR_SGD),
     "cifar10-vgg": dict(
         description="CIFAR-10 VGG-style CNN (3 x [conv3x3-BN-ReLU x 2, "
@@ -656,11 +687,12 @@ def main():
                     help="activation of the cifar10-resnet/cifar10-vgg "
                          "recipes: relu, or qcfs:L (default qcfs:4)")
     ap.add_argument("--rate-penalty", type=float, default=None,
-                    help="fashion-mnist: add LAMBDA x the spiking cost of "
-                         "the hidden activations (rate_penalty(): synaptic "
-                         "ops per step at one spike per 99.9th-percentile "
-                         "threshold, over the ANN's) to the loss (default "
-                         "1; 0: plain cross-entropy)")
+                    help="fashion-mnist, cifar10-resnet: add LAMBDA x "
+                         "the spiking cost of the hidden activations "
+                         "(rate_penalty(): synaptic ops per step at one "
+                         "spike per threshold, a QCFS layer's ceiling or "
+                         "else the 99.9th percentile, over the ANN's) to "
+                         "the loss (default 1; 0: plain cross-entropy)")
     ap.add_argument("--check-qcfs", action="store_true",
                     help="check the fused QCFS op against autograd and exit")
     ap.add_argument("--limit-train", type=int, default=0,
@@ -674,7 +706,9 @@ def main():
         ap.error("--act applies to the cifar10-resnet and cifar10-vgg recipes")
     if args.rate_penalty is not None:
         if "rate_penalty" not in RECIPES[args.recipe]:
-            ap.error("--rate-penalty applies to the fashion-mnist recipe")
+            ap.error("--rate-penalty applies to the recipes with a rate "
+                     "penalty: %s" % ", ".join(
+                         k for k, v in RECIPES.items() if "rate_penalty" in v))
         if args.rate_penalty < 0:
             ap.error("--rate-penalty must be >= 0")
     else:
