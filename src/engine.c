@@ -96,9 +96,9 @@ SIMD_INLINE double neuron_update_body(float *restrict v, const float *restrict J
         v[i] = vi - kf;
         out[i] = kf * h;
         spikes += k;
+        if (fired) /* loop-invariant: unswitched */
+            fired[i] |= (uint8_t)(k > 0);
     }
-    if (fired)
-        for (int64_t i = 0; i < n; i++) fired[i] |= out[i] > 0.0f;
     return (double)spikes;
 }
 SIMD_RET(double, neuron_update,
@@ -158,7 +158,7 @@ SIMD_VOID(input_current,
 SIMD_INLINE int64_t neuron_step_body(float *restrict v, float *restrict y, const float *restrict u,
                                      const float *restrict bias, float *restrict out, int64_t n,
                                      float gain, float a, float b, float dt, float h, float jmin,
-                                     float jmax, int32_t kcap)
+                                     float jmax, int32_t kcap, uint8_t *restrict fired)
 {
     int64_t spikes = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -180,19 +180,15 @@ SIMD_INLINE int64_t neuron_step_body(float *restrict v, float *restrict y, const
         v[i] = vi - kf;
         out[i] = kf * h;
         spikes += k;
+        fired[i] |= (uint8_t)(k > 0);
     }
     return spikes;
 }
 SIMD_RET(int64_t, neuron_step,
          (float *restrict v, float *restrict y, const float *restrict u, const float *restrict bias,
           float *restrict out, int64_t n, float gain, float a, float b, float dt, float h,
-          float jmin, float jmax, int32_t kcap),
-         (v, y, u, bias, out, n, gain, a, b, dt, h, jmin, jmax, kcap))
-
-static void mark_fired(uint8_t *restrict fired, const float *restrict out, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) fired[i] |= out[i] > 0.0f;
-}
+          float jmin, float jmax, int32_t kcap, uint8_t *restrict fired),
+         (v, y, u, bias, out, n, gain, a, b, dt, h, jmin, jmax, kcap, fired))
 
 void snn_lowpass_delay(float *y, const float *u, float *out, int64_t n, float a, float b)
 {
@@ -238,8 +234,8 @@ static void neuron_job_run(void *arg, int ith, int nth) /* ith: the part */
         if (snn_neuron_spikes(nt) && (j->ustride || y)) {
             const float jmin = nt == SNN_NEURON_IF ? JMIN_IF : JMIN_RELU;
             j->k[ith][t] = (double)neuron_step(j->v + i0, y, u, j->bias + i0, s, m, ly->gain, j->fa,
-                                               j->fb, j->dt, ly->amplitude / j->dt, jmin, j->jmax, j->kcap);
-            mark_fired(j->fired + i0, s, m);
+                                               j->fb, j->dt, ly->amplitude / j->dt, jmin, j->jmax, j->kcap,
+                                               j->fired + i0);
             continue;
         }
         /* a constant input (stage 0: the image) needs J once */

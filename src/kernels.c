@@ -17,7 +17,7 @@
  * input; a dense frame goes to the GEMM (grouped: direct loops, vectorised
  * over channels for depthwise). Every fast kernel has its scalar twin
  * (kop_apply_ref, maxpool_gate_ref); joins are one plain loop each, shared
- * by both paths. GATHER_RATIO, CONV_SCATTER_EVENTS and SCATTER_RATIO are
+ * by both paths. gather_ratio(), CONV_SCATTER_EVENTS and SCATTER_RATIO are
  * the break-even densities, measured on the shipped models
  * (`snnctl eval --kernels adaptive|dense|gather|scatter`, CPU time).
  * The hot loops exist for three CPU tiers (simd.h): baseline, AVX2+FMA,
@@ -38,7 +38,6 @@
 #include "net_internal.h"
 
 #define SCATTER_RATIO 0.20
-#define GATHER_RATIO 0.60   /* conv: gather beats the GEMM below this density */
 /* conv: the scatter beats the gather below a density of CONV_SCATTER_EVENTS
  * / output channels (the gather's cost per output position and tap is
  * shared by its channels; the scatter's per event grows with them) */
@@ -65,6 +64,18 @@ __attribute__((constructor)) static void simd_init(void)
     else if (cap && !strcmp(cap, "avx2") && snn_simd_fast > 1) snn_simd_fast = 1;
 }
 #endif
+
+/* conv: the gather beats the GEMM below this density; it falls as the
+ * GEMM gets wider vectors (src/blas_core.c gives OpenBLAS the kernels of
+ * the CPU's tier). Measured as the time of kop_apply_fast forced to
+ * gather and to dense (snn_kernels_set) on random spike frames of the
+ * shipped models' 3x3 shapes (32..128 channels, 8x8..32x32), one thread:
+ * break-even 0.28-0.40 with AVX-512 (OpenBLAS SkylakeX), 0.40-0.55 with
+ * AVX2 (Haswell); 0.60 was measured with OpenBLAS's SSE3 fallback. */
+static double gather_ratio(void)
+{
+    return snn_simd_fast >= 2 ? 0.35 : snn_simd_fast ? 0.45 : 0.60;
+}
 
 /* y += a * x, n floats. The event-driven inner loop. */
 SIMD_INLINE void axpy_body(int n, float a, const float *restrict x, float *restrict y)
@@ -757,7 +768,7 @@ void kop_apply_team(const kop *op, const float *const *inp, float *out, int nfra
                 kteam_run(team, job_csr, &j, pcsr);
                 int64_t nnz = 0;
                 for (int t = 0; t < pcsr; t++) nnz += j.nnz[t];
-                dense = force_mode == 0 && nnz >= GATHER_RATIO * isz;
+                dense = force_mode == 0 && nnz >= gather_ratio() * isz;
                 /* gather (3) forces the gather for every frame */
                 if (!dense && op->group == 1 &&
                     (force_mode == 2 || (force_mode == 0 && nnz * op->out.c < CONV_SCATTER_EVENTS * isz))) {

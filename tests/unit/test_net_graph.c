@@ -645,7 +645,9 @@ TEST(net_graph_kernels_match_reference)
                             /* a team's parts give the serial kernel's floats exactly */
                             for (int t = 0; t < 2 && simd; t++) {
                                 memset(split, 0xff, sizeof(float) * (size_t)(NF * osz));
+                                snn_simd_fast = simd; /* the tier picks the GEMM's break-even */
                                 kop_apply_team(op, (const float *const *)in, split, NF, scratch, teams[t]);
+                                snn_simd_fast = keep;
                                 CHECK_MSG(!memcmp(split, got, sizeof(float) * (size_t)(NF * osz)),
                                           "%s stage %d op %d kind %d density %g mode %d: team of %d",
                                           names[i], s, o, op->kind, dens[d], mode, t + 2);
