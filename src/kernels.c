@@ -365,12 +365,13 @@ static int conv_is_pointwise(const kop *op)
            !op->pb && !op->pr;
 }
 
-static void im2col(const kop *op, const float *in, float *col)
+/* Rows oy0..oy1 of the im2col matrix of one frame (row oy * Wo + ox). */
+static void im2col(const kop *op, const float *in, float *col, int oy0, int oy1)
 {
     const int H = op->in.h, W = op->in.w, C = op->in.c;
-    const int Ho = op->out.h, Wo = op->out.w;
+    const int Wo = op->out.w;
     const int K = op->kh * op->kw * C;
-    for (int oy = 0; oy < Ho; oy++)
+    for (int oy = oy0; oy < oy1; oy++)
         for (int ox = 0; ox < Wo; ox++) {
             float *row = col + ((size_t)oy * Wo + ox) * K;
             for (int ky = 0; ky < op->kh; ky++) {
@@ -387,18 +388,29 @@ static void im2col(const kop *op, const float *in, float *col)
         }
 }
 
-/* `n` consecutive frames through one GEMM: M = n * Ho * Wo rows. */
-static void conv_dense(const kop *op, const float *in, float *out, int n, float *col)
+/* A dense frame is cut into CONV_DENSE_BLOCKS(op) blocks of output rows,
+ * one GEMM each, whatever the team: the parts of a team take whole
+ * blocks, so a frame gives the same floats on any number of threads (the
+ * streaming case keeps both cores busy on the GEMM too). */
+static int conv_dense_blocks(const kop *op)
 {
-    const int64_t isz = kshape_size(&op->in), rows = (int64_t)op->out.h * op->out.w;
+    int b = op->out.h * op->out.w / 64;
+    b = b < op->out.h ? b : op->out.h;
+    return b < 1 ? 1 : b > 8 ? 8 : b;
+}
+
+/* Output rows oy0..oy1 of one frame through one GEMM. */
+static void conv_dense(const kop *op, const float *in, float *out, float *col, int oy0, int oy1)
+{
+    const int Wo = op->out.w;
     const int K = op->kh * op->kw * op->in.c, Co = op->out.c;
-    const float *a = in;
+    const float *a = in + (size_t)oy0 * Wo * K; /* pointwise: the frame is its im2col */
     if (!conv_is_pointwise(op)) {
-        for (int f = 0; f < n; f++) im2col(op, in + f * isz, col + f * rows * K);
-        a = col;
+        im2col(op, in, col, oy0, oy1);
+        a = col + (size_t)oy0 * Wo * K;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n * rows), Co, K, 1.0f, a, K,
-                op->w, Co, 0.0f, out, Co);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (oy1 - oy0) * Wo, Co, K, 1.0f, a, K,
+                op->w, Co, 0.0f, out + (size_t)oy0 * Wo * Co, Co);
 }
 
 /* Event-driven convolution of a sparse frame. The non-zero inputs are first
@@ -695,6 +707,19 @@ static void job_gather(void *arg, int part, int nparts)
     else conv_grouped(j->op, j->in, j->out, j->scratch, oy0, oy1);
 }
 
+static void job_conv_dense(void *arg, int part, int nparts)
+{
+    kjob *j = arg;
+    const int nb = conv_dense_blocks(j->op), Ho = j->op->out.h;
+    int b0, b1;
+    share(nb, part, nparts, &b0, &b1);
+    for (int b = b0; b < b1; b++) {
+        int oy0, oy1;
+        share(Ho, b, nb, &oy0, &oy1);
+        conv_dense(j->op, j->in, j->out, j->scratch, oy0, oy1);
+    }
+}
+
 static void job_conv_scatter(void *arg, int part, int nparts)
 {
     kjob *j = arg;
@@ -784,7 +809,7 @@ void kop_apply_team(const kop *op, const float *const *inp, float *out, int nfra
             if (op->group > 1)
                 kteam_run(team, job_gather, &j, prow); /* direct loops on j.in */
             else
-                conv_dense(op, in + f * isz, out + f * osz, 1, scratch);
+                kteam_run(team, job_conv_dense, &j, nparts_for(team, conv_dense_blocks(op)));
         }
         break;
     }
