@@ -536,6 +536,19 @@ static int64_t operand_size(const kop *op, int k)
 
 /* Apply a stage to tc frames of its sources (srcs[k]: the frames of layer
  * st->src[k]) for image b; returns the output frames. */
+/* Op i of a stage is a pool that only the next op, a conv, reads: the two
+ * run as one (kop_apply_pool_conv). */
+static int pool_fused(const kstage *st, int i)
+{
+    if (i + 1 >= st->nops || !kop_pool_fuses(&st->ops[i], &st->ops[i + 1]) ||
+        st->ops[i + 1].src[0] != i)
+        return 0;
+    for (int k = i + 2; k < st->nops; k++)
+        for (int q = 0; q < st->ops[k].nin; q++)
+            if (st->ops[k].src[q] == i) return 0;
+    return 1;
+}
+
 static const float *run_stage(snn_engine *e, const kstage *st, const float *const *srcs, int tc,
                               int b)
 {
@@ -557,6 +570,11 @@ static const float *run_stage(snn_engine *e, const kstage *st, const float *cons
                 for (int k = 0; k < op->nin; k++) inf[k] = in[k] + f * operand_size(op, k);
                 kop_apply_ref(op, inf, dst + f * osz, 0);
             }
+        } else if (pool_fused(st, i)) {
+            const kop *conv = &st->ops[++i];
+            float *cdst = e->slot[conv->slot];
+            kop_apply_pool_conv(op, conv, in[0], dst, cdst, tc, e->col, e->team);
+            dst = cdst;
         } else {
             kop_apply_team(op, in, dst, tc, e->col, e->team);
         }

@@ -7,7 +7,8 @@
  * over the frames.
  *
  * DESIGN: the fast path decides per frame (conv) or per chunk (dense) by
- * the share of non-zero inputs. A sparse conv frame is listed as events;
+ * the share of non-zero inputs (a 2x2 average pool that only a conv reads
+ * is fused into the conv's event listing: kop_apply_pool_conv). A sparse conv frame is listed as events;
  * a very sparse one is scattered (each event adds its weight rows to the
  * kh*kw outputs it reaches), a moderately sparse one gathered per output
  * position (kh*kw*cout multiply-adds per event, accumulated in registers);
@@ -451,27 +452,55 @@ typedef float v16f __attribute__((vector_size(64), aligned(4)));
  * events start[p] .. stop[p]-1 (channel, value) of its non-zero inputs in
  * channel order. List positions [p0, p1) (a team's share: their events go
  * from index p0*C, so shares do not overlap); returns their count. */
-static int32_t frame_csr_plain(const kop *op, const float *restrict in, float *scratch, int p0,
-                               int p1)
+/* The events of one position's C channels x (channel order) from list
+ * index n; returns the new end. */
+static int32_t csr_position_plain(const float *restrict x, int C, int32_t *restrict chan,
+                                  float *restrict val, int32_t n)
+{
+    int any = 0; /* a position without events is common in spike frames */
+    for (int c = 0; c < C; c++) any |= x[c] != 0.0f;
+    if (!any) return n;
+    for (int c = 0; c < C; c++) { /* branchless: density is often 10-50% */
+        chan[n] = c;
+        val[n] = x[c];
+        n += x[c] != 0.0f;
+    }
+    return n;
+}
+
+/* n channels of one position of the 2x2 average pool of a frame (rows r0
+ * and r1 = r0 + the frame's row; the two columns C apart), as avgpool2
+ * computes them, into x. */
+static inline void pool2_position(const float *restrict r0, const float *restrict r1, int C, int n,
+                                  float *restrict x)
+{
+    for (int c = 0; c < n; c++) x[c] = 0.25f * ((r0[c] + r0[C + c]) + (r1[c] + r1[C + c]));
+}
+
+#define CSR_POOL_CHANNELS 256 /* channels of a pooled position listed at once */
+
+static int32_t frame_csr_plain(const kop *op, const kop *pool, const float *restrict in,
+                               float *scratch, int p0, int p1)
 {
     const int H = op->in.h, W = op->in.w, C = op->in.c;
     int32_t *start = (int32_t *)scratch, *stop = start + H * W;
     int32_t *chan = stop + H * W;
     float *val = (float *)(chan + (size_t)H * W * C);
     int32_t n = p0 * C;
+    float x[CSR_POOL_CHANNELS];
     for (int p = p0; p < p1; p++) {
         start[p] = n;
-        const float *x = in + (size_t)p * C;
-        int any = 0; /* a position without events is common in spike frames */
-        for (int c = 0; c < C; c++) any |= x[c] != 0.0f;
-        if (!any) {
-            stop[p] = n;
-            continue;
-        }
-        for (int c = 0; c < C; c++) { /* branchless: density is often 10-50% */
-            chan[n] = c;
-            val[n] = x[c];
-            n += x[c] != 0.0f;
+        if (!pool) {
+            n = csr_position_plain(in + (size_t)p * C, C, chan, val, n);
+        } else {
+            const float *r0 = in + ((size_t)(2 * (p / W)) * pool->in.w + 2 * (p % W)) * C;
+            for (int c0 = 0; c0 < C; c0 += CSR_POOL_CHANNELS) {
+                const int cn = C - c0 < CSR_POOL_CHANNELS ? C - c0 : CSR_POOL_CHANNELS;
+                pool2_position(r0 + c0, r0 + (size_t)pool->in.w * C + c0, C, cn, x);
+                int32_t n0 = n;
+                n = csr_position_plain(x, cn, chan, val, n);
+                for (int32_t e = n0; e < n; e++) chan[e] += c0;
+            }
         }
         stop[p] = n;
     }
@@ -482,29 +511,46 @@ static int32_t frame_csr_plain(const kop *op, const float *restrict in, float *s
 /* The same list on AVX-512: 16 channels of a position tested with one
  * compare, their non-zero values and channel numbers packed in order by
  * the compress instructions (no per-channel loop). */
-SIMD_512_TARGET static int32_t frame_csr_512(const kop *op, const float *restrict in,
+SIMD_512_TARGET static int32_t csr_position_512(const float *restrict x, int C,
+                                                 int32_t *restrict chan, float *restrict val,
+                                                 int32_t n, int cbase)
+{
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int c0 = 0; c0 < C; c0 += 16) {
+        const __mmask16 m = C - c0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c0)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + c0);
+        /* x != 0, NaN included (unordered), as the scalar test */
+        const __mmask16 nz = _mm512_mask_cmp_ps_mask(m, v, zero, _CMP_NEQ_UQ);
+        if (!nz) continue;
+        _mm512_mask_compressstoreu_epi32(chan + n, nz,
+                                         _mm512_add_epi32(iota, _mm512_set1_epi32(cbase + c0)));
+        _mm512_mask_compressstoreu_ps(val + n, nz, v);
+        n += __builtin_popcount(nz);
+    }
+    return n;
+}
+
+SIMD_512_TARGET static int32_t frame_csr_512(const kop *op, const kop *pool, const float *restrict in,
                                               float *scratch, int p0, int p1)
 {
     const int H = op->in.h, W = op->in.w, C = op->in.c;
     int32_t *start = (int32_t *)scratch, *stop = start + H * W;
     int32_t *chan = stop + H * W;
     float *val = (float *)(chan + (size_t)H * W * C);
-    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512 zero = _mm512_setzero_ps();
     int32_t n = p0 * C;
+    float x[CSR_POOL_CHANNELS];
     for (int p = p0; p < p1; p++) {
         start[p] = n;
-        const float *x = in + (size_t)p * C;
-        for (int c0 = 0; c0 < C; c0 += 16) {
-            const __mmask16 m = C - c0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c0)) - 1);
-            const __m512 v = _mm512_maskz_loadu_ps(m, x + c0);
-            /* x != 0, NaN included (unordered), as the scalar test */
-            const __mmask16 nz = _mm512_mask_cmp_ps_mask(m, v, zero, _CMP_NEQ_UQ);
-            if (!nz) continue;
-            _mm512_mask_compressstoreu_epi32(chan + n, nz,
-                                             _mm512_add_epi32(iota, _mm512_set1_epi32(c0)));
-            _mm512_mask_compressstoreu_ps(val + n, nz, v);
-            n += __builtin_popcount(nz);
+        if (!pool) {
+            n = csr_position_512(in + (size_t)p * C, C, chan, val, n, 0);
+        } else {
+            const float *r0 = in + ((size_t)(2 * (p / W)) * pool->in.w + 2 * (p % W)) * C;
+            for (int c0 = 0; c0 < C; c0 += CSR_POOL_CHANNELS) {
+                const int cn = C - c0 < CSR_POOL_CHANNELS ? C - c0 : CSR_POOL_CHANNELS;
+                pool2_position(r0 + c0, r0 + (size_t)pool->in.w * C + c0, C, cn, x);
+                n = csr_position_512(x, cn, chan, val, n, c0);
+            }
         }
         stop[p] = n;
     }
@@ -512,12 +558,17 @@ SIMD_512_TARGET static int32_t frame_csr_512(const kop *op, const float *restric
 }
 #endif
 
-static int32_t frame_csr(const kop *op, const float *restrict in, float *scratch, int p0, int p1)
+/* The event list of conv op's input frame `in`, or, with `pool` (a 2x2
+ * stride-2 average pool that op reads: kop_pool_fuses), of the pool of the
+ * frame `in` at pool's input, its values as avgpool2 computes them and
+ * never stored. */
+static int32_t frame_csr(const kop *op, const kop *pool, const float *restrict in, float *scratch,
+                         int p0, int p1)
 {
 #if defined(__GNUC__) && defined(__x86_64__)
-    if (snn_simd_fast >= 2) return frame_csr_512(op, in, scratch, p0, p1);
+    if (snn_simd_fast >= 2) return frame_csr_512(op, pool, in, scratch, p0, p1);
 #endif
-    return frame_csr_plain(op, in, scratch, p0, p1);
+    return frame_csr_plain(op, pool, in, scratch, p0, p1);
 }
 
 SIMD_INLINE void conv_gather_body(const kop *op, float *restrict out, const float *scratch,
@@ -671,6 +722,7 @@ SIMD_VOID(conv_grouped, (const kop *op, const float *restrict in, float *restric
  * the dense scatter by blocks of output columns. */
 typedef struct kjob {
     const kop *op;
+    const kop *pool;            /* conv: list the events of this pool of `in` (frame_csr) */
     const float *in;
     float *out;
     float *scratch;
@@ -695,7 +747,7 @@ static void job_csr(void *arg, int part, int nparts)
     kjob *j = arg;
     int y0, y1;
     share(j->op->in.h, part, nparts, &y0, &y1);
-    j->nnz[part] = frame_csr(j->op, j->in, j->scratch, y0 * j->op->in.w, y1 * j->op->in.w);
+    j->nnz[part] = frame_csr(j->op, j->pool, j->in, j->scratch, y0 * j->op->in.w, y1 * j->op->in.w);
 }
 
 static void job_gather(void *arg, int part, int nparts)
@@ -768,6 +820,66 @@ static void dense_fast(const kop *op, const float *in, float *out, int nframes, 
     }
 }
 
+/* Conv frames: gather the sparse ones; a dense frame goes through the GEMM
+ * on its own (grouped: direct loops), so a frame's result never depends on
+ * the frames beside it in the chunk: the same for any chunk. With `pool`,
+ * `in` holds that pool's input frames and the events are listed from the
+ * pool computed on the fly; a frame that turns out dense is pooled into
+ * `pooled` (the pool's output frames) for the GEMM. */
+static void conv_frames(const kop *op, const kop *pool, const float *in, float *pooled, float *out,
+                        int nframes, float *scratch, kteam *team)
+{
+    const int64_t isz = kshape_size(pool ? &pool->in : &op->in), osz = kshape_size(&op->out);
+    const int pcsr = nparts_for(team, op->in.h), prow = nparts_for(team, op->out.h);
+    for (int f = 0; f < nframes; f++) {
+        kjob j = {.op = op, .pool = pool, .in = in + f * isz, .out = out + f * osz, .scratch = scratch};
+        int dense = force_mode == 1;
+        if (!dense) {
+            /* the event list doubles as the density count */
+            kteam_run(team, job_csr, &j, pcsr);
+            int64_t nnz = 0;
+            for (int t = 0; t < pcsr; t++) nnz += j.nnz[t];
+            dense = force_mode == 0 && nnz >= gather_ratio() * kshape_size(&op->in);
+            /* gather (3) forces the gather for every frame */
+            if (!dense && op->group == 1 &&
+                (force_mode == 2 ||
+                 (force_mode == 0 && nnz * op->out.c < CONV_SCATTER_EVENTS * kshape_size(&op->in)))) {
+                kteam_run(team, job_conv_scatter, &j, prow);
+                continue;
+            }
+            if (!dense) {
+                j.in = NULL; /* grouped: from the events */
+                kteam_run(team, job_gather, &j, prow);
+                continue;
+            }
+        }
+        if (pool) {
+            float *pf = pooled + f * kshape_size(&op->in);
+            avgpool(pool, j.in, pf);
+            j.in = pf;
+        }
+        if (op->group > 1)
+            kteam_run(team, job_gather, &j, prow); /* direct loops on j.in */
+        else
+            kteam_run(team, job_conv_dense, &j, nparts_for(team, conv_dense_blocks(op)));
+    }
+}
+
+int kop_pool_fuses(const kop *pool, const kop *op)
+{
+    return pool->kind == KOP_AVGPOOL && pool->kh == 2 && pool->kw == 2 && pool->sh == 2 &&
+           pool->sw == 2 && !pool->pt && !pool->pl && 2 * pool->out.h <= pool->in.h &&
+           2 * pool->out.w <= pool->in.w && op->kind == KOP_CONV && op->group == 1 &&
+           op->nin == 1 && op->in.h == pool->out.h && op->in.w == pool->out.w &&
+           op->in.c == pool->out.c && pool->in.c == pool->out.c;
+}
+
+void kop_apply_pool_conv(const kop *pool, const kop *op, const float *in, float *pooled, float *out,
+                         int nframes, float *scratch, kteam *team)
+{
+    conv_frames(op, pool, in, pooled, out, nframes, scratch, team);
+}
+
 void kop_apply_fast(const kop *op, const float *const *inp, float *out, int nframes,
                     float *scratch)
 {
@@ -779,40 +891,10 @@ void kop_apply_team(const kop *op, const float *const *inp, float *out, int nfra
 {
     const int64_t isz = kshape_size(&op->in), osz = kshape_size(&op->out);
     const float *in = inp[0];
-    const int pcsr = nparts_for(team, op->in.h), prow = nparts_for(team, op->out.h);
     switch (op->kind) {
-    case KOP_CONV: {
-        /* gather sparse frames; a dense frame goes through the GEMM on its
-         * own (grouped: direct loops), so a frame's result never depends
-         * on the frames beside it in the chunk: the same for any chunk */
-        for (int f = 0; f < nframes; f++) {
-            kjob j = {.op = op, .in = in + f * isz, .out = out + f * osz, .scratch = scratch};
-            int dense = force_mode == 1;
-            if (!dense) {
-                /* the event list doubles as the density count */
-                kteam_run(team, job_csr, &j, pcsr);
-                int64_t nnz = 0;
-                for (int t = 0; t < pcsr; t++) nnz += j.nnz[t];
-                dense = force_mode == 0 && nnz >= gather_ratio() * isz;
-                /* gather (3) forces the gather for every frame */
-                if (!dense && op->group == 1 &&
-                    (force_mode == 2 || (force_mode == 0 && nnz * op->out.c < CONV_SCATTER_EVENTS * isz))) {
-                    kteam_run(team, job_conv_scatter, &j, prow);
-                    continue;
-                }
-                if (!dense) {
-                    j.in = NULL; /* grouped: from the events */
-                    kteam_run(team, job_gather, &j, prow);
-                    continue;
-                }
-            }
-            if (op->group > 1)
-                kteam_run(team, job_gather, &j, prow); /* direct loops on j.in */
-            else
-                kteam_run(team, job_conv_dense, &j, nparts_for(team, conv_dense_blocks(op)));
-        }
+    case KOP_CONV:
+        conv_frames(op, NULL, in, NULL, out, nframes, scratch, team);
         break;
-    }
     case KOP_DENSE:
         dense_fast(op, in, out, nframes, team);
         break;

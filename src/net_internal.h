@@ -206,6 +206,14 @@ void kop_apply_fast(const kop *op, const float *const *in, float *out, int nfram
 void kop_apply_team(const kop *op, const float *const *in, float *out, int nframes,
                     float *scratch, kteam *team);
 int64_t kop_scratch_floats(const kop *op, int nframes);
+/* A 2x2 stride-2 average pool whose output only conv op reads can be fused
+ * with it: kop_apply_pool_conv lists the conv's events from the pool's
+ * input frames, computing the pooled values on the fly (the floats of
+ * kop_apply_fast on the pool's output; the pool's frames are written to
+ * `pooled` only for frames dense enough for the GEMM). */
+int kop_pool_fuses(const kop *pool, const kop *op);
+void kop_apply_pool_conv(const kop *pool, const kop *op, const float *in, float *pooled, float *out,
+                         int nframes, float *scratch, kteam *team);
 /* The spiking max-pool gate over nframes consecutive steps. acc holds the
  * op's input size (accumulated input) plus its output size (each window's
  * leader), zero at the first step; each window passes the input of the

@@ -690,6 +690,99 @@ TEST(net_graph_kernels_match_reference)
     free_models(ms, n);
 }
 
+/* A 2x2 average pool read only by a conv runs fused with it (the events
+ * listed from the pool computed on the fly): the floats of the pool and
+ * the conv run one after the other, in every kernel mode, tier and team,
+ * with channel counts that exercise the partial vectors (40) and the
+ * listing in blocks of channels (300), odd input sizes (the pool drops the
+ * last row and column) and dense frames (pooled for the GEMM). */
+TEST(net_graph_pool_conv_fused_equals_unfused)
+{
+    const snn_kernel_mode km[] = {SNN_KERNELS_ADAPTIVE, SNN_KERNELS_DENSE, SNN_KERNELS_SCATTER,
+                                  SNN_KERNELS_GATHER};
+    const double dens[] = {0.03, 0.3, 1.0};
+    const int chans[] = {40, 300}, NF = 3;
+    kteam *team = kteam_new(2);
+    CHECK(team);
+    for (int ci = 0; ci < 2; ci++) {
+        const int C = chans[ci], H = ci ? 5 : 9, W = ci ? 7 : 11, Co = 24;
+        kop pool, conv;
+        memset(&pool, 0, sizeof pool);
+        memset(&conv, 0, sizeof conv);
+        pool.kind = KOP_AVGPOOL;
+        pool.in = (kshape){C, H, W, 1};
+        pool.out = (kshape){C, H / 2, W / 2, 1};
+        pool.nin = 1;
+        pool.src[0] = -1;
+        pool.kh = pool.kw = pool.sh = pool.sw = 2;
+        pool.dh = pool.dw = 1;
+        pool.group = 1;
+        pool.state = -1;
+        conv.kind = KOP_CONV;
+        conv.in = pool.out;
+        conv.out = (kshape){Co, H / 2, W / 2, 1};
+        conv.nin = 1;
+        conv.src[0] = 0;
+        conv.kh = conv.kw = 3;
+        conv.sh = conv.sw = conv.dh = conv.dw = 1;
+        conv.pt = conv.pl = conv.pb = conv.pr = 1;
+        conv.group = 1;
+        conv.state = -1;
+        conv.nweights = 9LL * C * Co;
+        CHECK(kop_pool_fuses(&pool, &conv));
+        conv.w = malloc(sizeof(float) * (size_t)conv.nweights);
+        for (int64_t i = 0; i < conv.nweights; i++) conv.w[i] = urand() - 0.5f;
+        const int64_t isz = kshape_size(&pool.in), psz = kshape_size(&pool.out),
+                      osz = kshape_size(&conv.out);
+        float *in = malloc(sizeof(float) * (size_t)(NF * isz));
+        float *pooled = malloc(sizeof(float) * (size_t)(NF * psz));
+        float *want = malloc(sizeof(float) * (size_t)(NF * osz));
+        float *got = malloc(sizeof(float) * (size_t)(NF * osz));
+        int64_t nsc = kop_scratch_floats(&conv, NF);
+        float *scratch = malloc(sizeof(float) * (size_t)(nsc + 1));
+        for (int d = 0; d < 3; d++) {
+            random_frames(in, NF * isz, dens[d], 1);
+            for (int simd = 0; simd <= snn_simd_fast; simd++)
+                for (int mode = 0; mode < 4; mode++)
+                    for (int t = 0; t < 1 + (simd == snn_simd_fast); t++) { /* a team: top tier */
+                        int keep = snn_simd_fast;
+                        snn_simd_fast = simd;
+                        snn_kernels_set(km[mode]);
+                        kteam *tm = t ? team : NULL;
+                        const float *pin[KOP_MAX_IN] = {in}, *cin[KOP_MAX_IN] = {pooled};
+                        kop_apply_team(&pool, pin, pooled, NF, scratch, tm);
+                        kop_apply_team(&conv, cin, want, NF, scratch, tm);
+                        memset(pooled, 0, sizeof(float) * (size_t)(NF * psz));
+                        memset(got, 0xff, sizeof(float) * (size_t)(NF * osz));
+                        kop_apply_pool_conv(&pool, &conv, in, pooled, got, NF, scratch, tm);
+                        snn_simd_fast = keep;
+                        CHECK_MSG(!memcmp(want, got, sizeof(float) * (size_t)(NF * osz)),
+                                  "C %d density %g simd %d mode %d team %d: fused != unfused", C,
+                                  dens[d], simd, mode, t);
+                    }
+        }
+        snn_kernels_set(SNN_KERNELS_ADAPTIVE);
+        free(conv.w);
+        free(in);
+        free(pooled);
+        free(want);
+        free(got);
+        free(scratch);
+    }
+    /* not fused: a pool with a stride of 1, or a grouped conv */
+    kop a = {.kind = KOP_AVGPOOL, .kh = 2, .kw = 2, .sh = 1, .sw = 1, .in = {8, 4, 4, 1},
+             .out = {8, 3, 3, 1}},
+        c = {.kind = KOP_CONV, .group = 1, .nin = 1, .in = {8, 3, 3, 1}};
+    CHECK(!kop_pool_fuses(&a, &c));
+    a.sh = a.sw = 2;
+    a.out = (kshape){8, 2, 2, 1};
+    c.in = a.out;
+    CHECK(kop_pool_fuses(&a, &c));
+    c.group = 2;
+    CHECK(!kop_pool_fuses(&a, &c));
+    kteam_free(team);
+}
+
 TEST(net_graph_maxpool_gate_passes_the_most_active_input)
 {
     /* one 2x1 window, one channel: input 1 leads from step 0; input 0
