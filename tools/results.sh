@@ -193,7 +193,7 @@ for mdl in $only; do
     cifar10-seed) section models/cifar10-seed "$CIFAR" "cifar10-seed: the reference recipe" percentile:99.9 percentile:97 ;;
     fashion-mnist) section models/fashion-mnist "$FMNIST" "fashion-mnist" ;;
     cifar10) section models/cifar10 "$CIFAR" "cifar10: the shipped default" percentile:99.9 percentile:97 ;;
-    cifar10-resnet) section models/cifar10-resnet "$CIFAR" "cifar10-resnet: residual (ResNet-14, QCFS-trained)" ceiling ;;
+    cifar10-resnet) section models/cifar10-resnet "$CIFAR" "cifar10-resnet: residual (wide ResNet-8, QCFS-trained with a firing-rate penalty)" ceiling ;;
     cifar10-vgg) section models/cifar10-vgg "$CIFAR" "cifar10-vgg: BatchNorm and MaxPool (QCFS-trained)" ceiling ;;
     esac
 done
