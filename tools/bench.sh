@@ -184,8 +184,12 @@ torch_rss=$( [ -f "$tmp/seed.trss" ] && tail -n 1 "$tmp/seed.trss" || true)
     echo "chunked\" = images/s of one engine with 2 threads (snn_engine_set_threads) at batch 1"
     echo "and one step per chunk (the daemon's streaming case: one image keeps both cores"
     echo "busy) over images/s at batch 16 with all steps in one chunk on 2 engines of one"
-    echo "thread, $NS images (build/snnbench stream, which also checks that the 2-thread"
-    echo "stream's probabilities equal the 1-thread stream's bit for bit)."
+    echo "thread, $NS images, each way the best of 3 alternating rounds (build/snnbench stream,"
+    echo "which also checks that the 2-thread stream's probabilities equal the 1-thread"
+    echo "stream's bit for bit). The streamed figure needs both cores at once, step by step"
+    echo "(a fork-join per kernel call): of all the figures it is the one a shared machine"
+    echo "moves most (0.89 on a quiet machine on 2026-12-02, 0.53-0.72 in later runs of the"
+    echo "same and of the earlier build on this machine)."
     echo
     echo "## Targets (issue 15)"
     echo
