@@ -448,20 +448,18 @@ typedef float v16f __attribute__((vector_size(64), aligned(4)));
         for (int b = 0; b < (NB); b++) *(VT *)(o + co0 + (L) * b) = acc[b];               \
     }
 
-/* The event list of a frame (in `scratch`): per input position p, the
- * events start[p] .. stop[p]-1 (channel, value) of its non-zero inputs in
- * channel order. List positions [p0, p1) (a team's share: their events go
- * from index p0*C, so shares do not overlap); returns their count. */
-/* The events of one position's C channels x (channel order) from list
- * index n; returns the new end. */
+/* The events of one position's C channels x (channel order, numbered
+ * from cbase) from list index n; returns the new end. */
+typedef int32_t (*csr_position_fn)(const float *restrict x, int C, int32_t *restrict chan,
+                                   float *restrict val, int32_t n, int cbase);
 static int32_t csr_position_plain(const float *restrict x, int C, int32_t *restrict chan,
-                                  float *restrict val, int32_t n)
+                                  float *restrict val, int32_t n, int cbase)
 {
     int any = 0; /* a position without events is common in spike frames */
     for (int c = 0; c < C; c++) any |= x[c] != 0.0f;
     if (!any) return n;
     for (int c = 0; c < C; c++) { /* branchless: density is often 10-50% */
-        chan[n] = c;
+        chan[n] = cbase + c;
         val[n] = x[c];
         n += x[c] != 0.0f;
     }
@@ -478,34 +476,6 @@ static inline void pool2_position(const float *restrict r0, const float *restric
 }
 
 #define CSR_POOL_CHANNELS 256 /* channels of a pooled position listed at once */
-
-static int32_t frame_csr_plain(const kop *op, const kop *pool, const float *restrict in,
-                               float *scratch, int p0, int p1)
-{
-    const int H = op->in.h, W = op->in.w, C = op->in.c;
-    int32_t *start = (int32_t *)scratch, *stop = start + H * W;
-    int32_t *chan = stop + H * W;
-    float *val = (float *)(chan + (size_t)H * W * C);
-    int32_t n = p0 * C;
-    float x[CSR_POOL_CHANNELS];
-    for (int p = p0; p < p1; p++) {
-        start[p] = n;
-        if (!pool) {
-            n = csr_position_plain(in + (size_t)p * C, C, chan, val, n);
-        } else {
-            const float *r0 = in + ((size_t)(2 * (p / W)) * pool->in.w + 2 * (p % W)) * C;
-            for (int c0 = 0; c0 < C; c0 += CSR_POOL_CHANNELS) {
-                const int cn = C - c0 < CSR_POOL_CHANNELS ? C - c0 : CSR_POOL_CHANNELS;
-                pool2_position(r0 + c0, r0 + (size_t)pool->in.w * C + c0, C, cn, x);
-                int32_t n0 = n;
-                n = csr_position_plain(x, cn, chan, val, n);
-                for (int32_t e = n0; e < n; e++) chan[e] += c0;
-            }
-        }
-        stop[p] = n;
-    }
-    return n - p0 * C;
-}
 
 #if defined(__GNUC__) && defined(__x86_64__)
 /* The same list on AVX-512: 16 channels of a position tested with one
@@ -531,9 +501,22 @@ SIMD_512_TARGET static int32_t csr_position_512(const float *restrict x, int C,
     return n;
 }
 
-SIMD_512_TARGET static int32_t frame_csr_512(const kop *op, const kop *pool, const float *restrict in,
-                                              float *scratch, int p0, int p1)
+#endif
+
+/* The event list of conv op's input frame `in` (in `scratch`): per input
+ * position p, the events start[p] .. stop[p]-1 (channel, value) of its
+ * non-zero inputs in channel order. List positions [p0, p1) (a team's
+ * share: their events go from index p0*C, so shares do not overlap);
+ * returns their count. With `pool` (a 2x2 stride-2 average pool that op
+ * reads: kop_pool_fuses), the list is of the pool of the frame `in` at
+ * pool's input, its values as avgpool2 computes them and never stored. */
+static int32_t frame_csr(const kop *op, const kop *pool, const float *restrict in, float *scratch,
+                         int p0, int p1)
 {
+    csr_position_fn position = csr_position_plain;
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (snn_simd_fast >= 2) position = csr_position_512;
+#endif
     const int H = op->in.h, W = op->in.w, C = op->in.c;
     int32_t *start = (int32_t *)scratch, *stop = start + H * W;
     int32_t *chan = stop + H * W;
@@ -543,32 +526,18 @@ SIMD_512_TARGET static int32_t frame_csr_512(const kop *op, const kop *pool, con
     for (int p = p0; p < p1; p++) {
         start[p] = n;
         if (!pool) {
-            n = csr_position_512(in + (size_t)p * C, C, chan, val, n, 0);
+            n = position(in + (size_t)p * C, C, chan, val, n, 0);
         } else {
             const float *r0 = in + ((size_t)(2 * (p / W)) * pool->in.w + 2 * (p % W)) * C;
             for (int c0 = 0; c0 < C; c0 += CSR_POOL_CHANNELS) {
                 const int cn = C - c0 < CSR_POOL_CHANNELS ? C - c0 : CSR_POOL_CHANNELS;
                 pool2_position(r0 + c0, r0 + (size_t)pool->in.w * C + c0, C, cn, x);
-                n = csr_position_512(x, cn, chan, val, n, c0);
+                n = position(x, cn, chan, val, n, c0);
             }
         }
         stop[p] = n;
     }
     return n - p0 * C;
-}
-#endif
-
-/* The event list of conv op's input frame `in`, or, with `pool` (a 2x2
- * stride-2 average pool that op reads: kop_pool_fuses), of the pool of the
- * frame `in` at pool's input, its values as avgpool2 computes them and
- * never stored. */
-static int32_t frame_csr(const kop *op, const kop *pool, const float *restrict in, float *scratch,
-                         int p0, int p1)
-{
-#if defined(__GNUC__) && defined(__x86_64__)
-    if (snn_simd_fast >= 2) return frame_csr_512(op, pool, in, scratch, p0, p1);
-#endif
-    return frame_csr_plain(op, pool, in, scratch, p0, p1);
 }
 
 SIMD_INLINE void conv_gather_body(const kop *op, float *restrict out, const float *scratch,
