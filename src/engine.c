@@ -534,8 +534,6 @@ static int64_t operand_size(const kop *op, int k)
     return op->kind == KOP_CONCAT ? (int64_t)op->in.h * op->in.w * op->cin[k] : kshape_size(&op->in);
 }
 
-/* Apply a stage to tc frames of its sources (srcs[k]: the frames of layer
- * st->src[k]) for image b; returns the output frames. */
 /* Op i of a stage is a pool that only the next op, a conv, reads: the two
  * run as one (kop_apply_pool_conv). */
 static int pool_fused(const kstage *st, int i)
@@ -549,6 +547,8 @@ static int pool_fused(const kstage *st, int i)
     return 1;
 }
 
+/* Apply a stage to tc frames of its sources (srcs[k]: the frames of layer
+ * st->src[k]) for image b; returns the output frames. */
 static const float *run_stage(snn_engine *e, const kstage *st, const float *const *srcs, int tc,
                               int b)
 {

@@ -8,7 +8,8 @@
  *
  * DESIGN: the fast path decides per frame (conv) or per chunk (dense) by
  * the share of non-zero inputs (a 2x2 average pool that only a conv reads
- * is fused into the conv's event listing: kop_apply_pool_conv). A sparse conv frame is listed as events;
+ * is fused into the conv's event listing: kop_apply_pool_conv). A sparse
+ * conv frame is listed as events;
  * a very sparse one is scattered (each event adds its weight rows to the
  * kh*kw outputs it reaches), a moderately sparse one gathered per output
  * position (kh*kw*cout multiply-adds per event, accumulated in registers);
@@ -389,7 +390,7 @@ static void im2col(const kop *op, const float *in, float *col, int oy0, int oy1)
         }
 }
 
-/* A dense frame is cut into CONV_DENSE_BLOCKS(op) blocks of output rows,
+/* A dense frame is cut into conv_dense_blocks(op) blocks of output rows,
  * one GEMM each, whatever the team: the parts of a team take whole
  * blocks, so a frame gives the same floats on any number of threads (the
  * streaming case keeps both cores busy on the GEMM too). */
@@ -478,7 +479,7 @@ static inline void pool2_position(const float *restrict r0, const float *restric
 #define CSR_POOL_CHANNELS 256 /* channels of a pooled position listed at once */
 
 #if defined(__GNUC__) && defined(__x86_64__)
-/* The same list on AVX-512: 16 channels of a position tested with one
+/* The same on AVX-512: 16 channels of a position tested with one
  * compare, their non-zero values and channel numbers packed in order by
  * the compress instructions (no per-channel loop). */
 SIMD_512_TARGET static int32_t csr_position_512(const float *restrict x, int C,
