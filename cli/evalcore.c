@@ -47,7 +47,8 @@ typedef struct worker {
     const snn_net *net;
     const float *inputs;
     const uint8_t *labels;
-    int lo, hi;
+    int n, threads;
+    atomic_int *next;           /* the first image no worker has claimed */
     const snn_run_opts *ro;
     eval_acc local;
     eval_acc *global;
@@ -56,6 +57,25 @@ typedef struct worker {
     int failed;
     snn_error err;
 } worker;
+
+/* The workers claim the images in batches from one counter (a worker on
+ * a core that another process slows takes fewer), smaller batches towards
+ * the end so that the workers finish together: at most EVAL_BATCH, at
+ * least 1, about the remainder / (2 x threads). Each image's result does
+ * not depend on the batch it runs in. Returns the batch size, 0 at the end. */
+static int claim_batch(atomic_int *next, int n, int threads, int *first)
+{
+    int cur = atomic_load(next);
+    for (;;) {
+        if (cur >= n) return 0;
+        int b = (n - cur + 2 * threads - 1) / (2 * threads);
+        b = b > EVAL_BATCH ? EVAL_BATCH : b < 1 ? 1 : b;
+        if (atomic_compare_exchange_weak(next, &cur, cur + b)) {
+            *first = cur;
+            return b;
+        }
+    }
+}
 
 static void *worker_main(void *arg)
 {
@@ -72,8 +92,8 @@ static void *worker_main(void *arg)
         atomic_fetch_add(w->finished, 1);
         return NULL;
     }
-    for (int i = w->lo; i < w->hi; i += EVAL_BATCH) {
-        int b = w->hi - i < EVAL_BATCH ? w->hi - i : EVAL_BATCH;
+    int i, b;
+    while ((b = claim_batch(w->next, w->n, w->threads, &i)) > 0) {
         if (snn_engine_run(e, w->inputs + (size_t)i * isz, b, w->ro, &res, &w->err)) {
             w->failed = 1;
             break;
@@ -111,7 +131,7 @@ int eval_snn(const snn_net *net, const float *inputs, const uint8_t *labels, int
     if (threads < 1) threads = 1;
     if (threads > n) threads = n > 0 ? n : 1;
     worker *ws = calloc((size_t)threads, sizeof *ws);
-    atomic_int done = 0, finished = 0;
+    atomic_int done = 0, finished = 0, next = 0;
     int rc = 0;
     if (!ws) return -1;
     snn_blas_threads(1);
@@ -121,13 +141,14 @@ int eval_snn(const snn_net *net, const float *inputs, const uint8_t *labels, int
         w->net = net;
         w->inputs = inputs;
         w->labels = labels;
-        w->lo = (int)((int64_t)n * k / threads);
-        w->hi = (int)((int64_t)n * (k + 1) / threads);
+        w->n = n;
+        w->threads = threads;
+        w->next = &next;
         w->ro = ro;
         w->global = acc;
         w->done = &done;
         w->finished = &finished;
-        if (eval_acc_init(&w->local, net, w->hi - w->lo, ro->steps, 0) ||
+        if (eval_acc_init(&w->local, net, n, ro->steps, 0) ||
             pthread_create(&w->tid, NULL, worker_main, w)) {
             cli_errorf("cannot start worker %d", k);
             w->failed = 2;
