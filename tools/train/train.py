@@ -304,11 +304,14 @@ class VggCifar(nn.Module):
         return x if logits else F.softmax(x, dim=1)
 
 
-def he_init(module):
+def he_init(module, zero_residual=False):
     """Convs: kaiming normal (fan_out, relu) as torchvision's ResNet; BN
-    scale 1 shift 0, except the last BN of every residual branch, which
-    starts at 0 so each block starts as its shortcut (Goyal et al. 2017);
-    Linear: torch's default."""
+    scale 1 shift 0; with zero_residual the last BN of every residual
+    branch starts at 0 so each block starts as its shortcut (Goyal et al.
+    2017). That trick is for deep networks: the wide ResNet-8 learned far
+    slower with it (4 epochs of 10,000 images: 39.6% test against 50.7%
+    without, the VGG recipe 52.6%), so no recipe uses it now; Linear:
+    torch's default."""
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out",
@@ -317,7 +320,7 @@ def he_init(module):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
     for m in module.modules():
-        if isinstance(m, BasicBlock):
+        if zero_residual and isinstance(m, BasicBlock):
             nn.init.zeros_(m.bn2.weight)
 
 
@@ -385,7 +388,7 @@ def rate_penalty(acts, pct=0.999):
 
 CIFAR_MEAN = [0.4914, 0.4822, 0.4465]
 CIFAR_STD = [0.2470, 0.2435, 0.2616]
-EPOCHS_RESNET = 24
+EPOCHS_RESNET = 40
 EPOCHS_VGG = 18
 # normalised CIFAR-10 input + the SGD one-cycle setup of the cifar10 recipe
 CIFAR_SGD = dict(classes=CIFAR_CLASSES, data="cifar", shape=(3, 32, 32),
@@ -469,6 +472,23 @@ def evaluate(model, x, y, batch=500):
     return correct / len(x)
 
 
+PAUSED = 3  # exit status of a run stopped by --pause-at
+
+
+def checkpoint_run(args, epochs):
+    """What a checkpoint must agree on to be resumed: the run's options."""
+    return dict(recipe=args.recipe, seed=args.seed, epochs=epochs,
+                threads=args.threads, act=args.act,
+                rate_penalty=args.rate_penalty, limit_train=args.limit_train)
+
+
+def save_checkpoint(path, state):
+    """Written whole or not at all (a crash keeps the previous epoch's)."""
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
 def train(args, r, log):
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -519,7 +539,32 @@ def train(args, r, log):
     t_start = time.time()
     deadline_hit = None
     ep = 0
+    done_secs = 0.0  # training time of the epochs run before a resume
+    resumes = []     # the epochs after which the run was resumed
+    if args.checkpoint and os.path.exists(args.checkpoint):
+        ck = torch.load(args.checkpoint)
+        if ck["run"] != checkpoint_run(args, epochs):
+            raise SystemExit("checkpoint %s is of another run: %s"
+                             % (args.checkpoint, ck["run"]))
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        if sched is not None:
+            sched.load_state_dict(ck["sched"])
+        gen.set_state(ck["gen"])
+        torch.set_rng_state(ck["torch_rng"])
+        np.random.set_state(ck["numpy_rng"])
+        history, ep, done_secs = ck["history"], ck["epoch"], ck["seconds"]
+        resumes = ck["resumes"] + [ep]
+        log("resumed from %s after epoch %d of %d" % (args.checkpoint, ep,
+                                                     epochs))
+    t_start -= done_secs
     while ep < epochs:
+        if args.pause_at and history and ep < epochs:
+            est = np.mean([h["seconds"] for h in history[-2:]])
+            if time.time() + est + 30 > args.pause_at:
+                log("pause: epoch %d would end after --pause-at; resume "
+                    "with the same command" % (ep + 1))
+                raise SystemExit(PAUSED)
         model.train()
         t0 = time.time()
         perm = torch.randperm(len(xtr_t), generator=gen)
@@ -558,6 +603,14 @@ def train(args, r, log):
                " rate %.4f" % (tot_rate / seen) if args.rate_penalty else "",
                dt))
         ep += 1
+        if args.checkpoint:
+            save_checkpoint(args.checkpoint, dict(
+                run=checkpoint_run(args, epochs), epoch=ep,
+                model=model.state_dict(), opt=opt.state_dict(),
+                sched=sched.state_dict() if sched is not None else None,
+                gen=gen.get_state(), torch_rng=torch.get_rng_state(),
+                numpy_rng=np.random.get_state(), history=history,
+                resumes=resumes, seconds=time.time() - t_start))
         if args.deadline and ep < epochs:
             # emergency guard for a shared machine: if the remaining epochs
             # cannot finish before the deadline (with the final train-set
@@ -587,7 +640,7 @@ def train(args, r, log):
     te_acc = evaluate(model, xte_t, yte_t)
     log("final: train %.4f test %.4f (%.0fs)" % (tr_acc, te_acc, train_secs))
     return model, dict(train_acc=tr_acc, test_acc=te_acc, epochs=ep,
-                       deadline=deadline_hit,
+                       deadline=deadline_hit, resumes=resumes,
                        seconds=train_secs, history=history,
                        xte=xte_t, yte=yte_t)
 
@@ -659,12 +712,26 @@ def export(model, r, out_dir, res, args, log):
         cfg["training"]["rate_penalty"] = args.rate_penalty
     if res["deadline"]:
         cfg["training"]["deadline_shortened"] = res["deadline"]
+    if res["resumes"]:
+        # paused (--pause-at) and resumed from its checkpoint after these
+        # epochs; train_seconds and the history cover all of its parts
+        cfg["training"]["resumed_after_epochs"] = res["resumes"]
     if args.note:
         cfg["training"]["note"] = args.note
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
     log("wrote %s and config.json" % path)
+
+
+def utc_clock(hhmm):
+    """UTC HH:MM today (tomorrow if past) as a time.time() value."""
+    now = datetime.datetime.utcnow()
+    hh, mm = (int(v) for v in hhmm.split(":"))
+    d = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+    if d < now:
+        d += datetime.timedelta(days=1)
+    return time.time() + (d - now).total_seconds()
 
 
 def main():
@@ -695,6 +762,15 @@ def main():
                          "the loss (default 1; 0: plain cross-entropy)")
     ap.add_argument("--check-qcfs", action="store_true",
                     help="check the fused QCFS op against autograd and exit")
+    ap.add_argument("--checkpoint", default=None,
+                    help="FILE: save the run's whole state after every "
+                         "epoch, and resume from it when it exists (the "
+                         "same options; the schedule is the full run's, so "
+                         "a resumed run trains as an uninterrupted one)")
+    ap.add_argument("--pause-at", default=None,
+                    help="UTC time HH:MM: with --checkpoint, stop (exit "
+                         "status 3) before an epoch that would end after "
+                         "it; rerun the same command to continue")
     ap.add_argument("--limit-train", type=int, default=0,
                     help="smoke test: use only the first N train/test images")
     if "--check-qcfs" in sys.argv:
@@ -713,13 +789,14 @@ def main():
             ap.error("--rate-penalty must be >= 0")
     else:
         args.rate_penalty = RECIPES[args.recipe].get("rate_penalty", 0.0)
+    if args.pause_at and not args.checkpoint:
+        ap.error("--pause-at needs --checkpoint")
+    if args.pause_at and args.deadline:
+        ap.error("--pause-at and --deadline exclude each other")
+    if args.pause_at:
+        args.pause_at = utc_clock(args.pause_at)
     if args.deadline:
-        now = datetime.datetime.utcnow()
-        hh, mm = (int(v) for v in args.deadline.split(":"))
-        d = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
-        if d < now:
-            d += datetime.timedelta(days=1)
-        args.deadline = time.time() + (d - now).total_seconds()
+        args.deadline = utc_clock(args.deadline)
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     r = RECIPES[args.recipe]
