@@ -79,13 +79,6 @@ static double gather_ratio(void)
     return snn_simd_fast >= 2 ? 0.35 : snn_simd_fast ? 0.45 : 0.60;
 }
 
-/* y += a * x, n floats. The event-driven inner loop. */
-SIMD_INLINE void axpy_body(int n, float a, const float *restrict x, float *restrict y)
-{
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
-}
-SIMD_VOID(axpy, (int n, float a, const float *restrict x, float *restrict y), (n, a, x, y))
-
 SIMD_INLINE int64_t count_nonzero_body(const float *x, int64_t n)
 {
     int64_t c = 0;
@@ -750,6 +743,52 @@ static void job_conv_scatter(void *arg, int part, int nparts)
     if (oy0 < oy1) conv_scatter(j->op, j->out, j->scratch, oy0, oy1);
 }
 
+/* y[m0..m1) += the weight rows of ne events (input idx[e], value val[e]),
+ * NB vectors of output columns at a time held in registers over all the
+ * events: one weight load per FMA, y read and written once per batch of
+ * events. Every column receives its events in list order, each as one
+ * multiply-add, as adding one event's row at a time would: the same
+ * floats. */
+#define DENSE_BLOCK(VT, L, NB)                                                   \
+    for (; co0 + (L) * (NB) <= m1; co0 += (L) * (NB)) {                          \
+        VT acc[NB];                                                              \
+        for (int b = 0; b < (NB); b++) acc[b] = *(const VT *)(y + co0 + (L) * b); \
+        for (int e = 0; e < ne; e++) {                                           \
+            const float *wr = w + (size_t)idx[e] * M + co0;                      \
+            float x = val[e];                                                    \
+            for (int b = 0; b < (NB); b++) acc[b] += x * *(const VT *)(wr + (L) * b); \
+        }                                                                        \
+        for (int b = 0; b < (NB); b++) *(VT *)(y + co0 + (L) * b) = acc[b];      \
+    }
+
+SIMD_INLINE void dense_events_body(const float *restrict w, int M, const int32_t *restrict idx,
+                                   const float *restrict val, int ne, float *restrict y, int m0,
+                                   int m1, const int lanes)
+{
+    int co0 = m0;
+    if (lanes == 16) {
+        DENSE_BLOCK(v16f, 16, 8)
+        DENSE_BLOCK(v16f, 16, 4)
+        DENSE_BLOCK(v16f, 16, 2)
+        DENSE_BLOCK(v16f, 16, 1)
+    }
+    DENSE_BLOCK(v8f, 8, 8)
+    DENSE_BLOCK(v8f, 8, 4)
+    DENSE_BLOCK(v8f, 8, 2)
+    DENSE_BLOCK(v8f, 8, 1)
+    for (; co0 < m1; co0++) {
+        float acc = y[co0];
+        for (int e = 0; e < ne; e++) acc += val[e] * w[(size_t)idx[e] * M + co0];
+        y[co0] = acc;
+    }
+}
+SIMD_VOID_LANES(dense_events,
+                (const float *restrict w, int M, const int32_t *restrict idx,
+                 const float *restrict val, int ne, float *restrict y, int m0, int m1),
+                w, M, idx, val, ne, y, m0, m1)
+
+#define SCATTER_EVENTS 256 /* events of a dense frame applied at once */
+
 static void job_scatter(void *arg, int part, int nparts)
 {
     kjob *j = arg;
@@ -759,12 +798,21 @@ static void job_scatter(void *arg, int part, int nparts)
     m0 *= 16;
     m1 = m1 * 16 < M ? m1 * 16 : M;
     if (m0 >= m1) return;
+    int32_t idx[SCATTER_EVENTS];
+    float val[SCATTER_EVENTS];
     for (int f = 0; f < j->nframes; f++) {
         const float *x = j->in + (size_t)f * N;
         float *y = j->out + (size_t)f * M;
         memset(y + m0, 0, sizeof(float) * (size_t)(m1 - m0));
-        for (int i = 0; i < N; i++)
-            if (x[i] != 0.0f) axpy(m1 - m0, x[i], j->op->w + (size_t)i * M + m0, y + m0);
+        for (int i0 = 0; i0 < N;) {
+            int ne = 0;
+            for (; i0 < N && ne < SCATTER_EVENTS; i0++) { /* the events, in input order */
+                idx[ne] = i0;
+                val[ne] = x[i0];
+                ne += x[i0] != 0.0f;
+            }
+            if (ne) dense_events(j->op->w, M, idx, val, ne, y, m0, m1);
+        }
     }
 }
 
