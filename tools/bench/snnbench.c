@@ -10,6 +10,7 @@
  *       --clock cpu divides by each thread's CPU time instead of the wall
  *       clock (A/B comparisons of kernels on a shared machine).
  *   build/snnbench stream MODEL --dataset SPEC [--images N] [--threads N] [--set KEY=VALUE ...]
+ *       [--rounds R] [--profile chunked|streamed|team]
  *       [--steps S] [--chunk C]
  *       the same images run chunked (batch 16, the engine's default chunk
  *       as `snnctl eval` runs them, or C steps per chunk) and streamed (batch 1, chunk 1: one step
@@ -21,6 +22,8 @@
  *       takes the event-driven path; a run of dense frames goes through one
  *       GEMM whose rounding may depend on its row count (reported as
  *       identical_chunked_streamed). Also the synaptic events per image.
+ *       --profile WAY runs only that way, once, and prints its images/s
+ *       (for perf record).
  *
  * Both print one JSON object on stdout.
  *
@@ -291,6 +294,8 @@ static int cmd_stream(int argc, char **argv)
 {
     const char *model = NULL, *spec = NULL;
     int n = 200, nth = 2, steps = 0, chunk = 0, nset = 0, rounds = 3;
+    const char *profile = NULL; /* chunked|streamed|team: run that way only, once (for perf) */
+    int same_team = 1;
     const char *sets[32];   /* run options over the model's config: KEY=VALUE */
     for (int i = 0; i < argc; i++) {
         if (i + 1 < argc && !strcmp(argv[i], "--dataset")) spec = argv[++i];
@@ -298,6 +303,7 @@ static int cmd_stream(int argc, char **argv)
         else if (i + 1 < argc && !strcmp(argv[i], "--images")) n = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) nth = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--rounds")) rounds = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--profile")) profile = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--steps")) steps = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--set")) {
             if (nset < (int)(sizeof sets / sizeof sets[0])) sets[nset++] = argv[++i];
@@ -341,6 +347,19 @@ static int cmd_stream(int argc, char **argv)
                                  inputs + (size_t)i * isz, &err))
             die(err.msg);
     snn_blas_threads(1);
+    if (profile) {
+        double ev, ips;
+        if (!strcmp(profile, "chunked"))
+            ips = stream_run(net, inputs, n, nth, 1, CHUNKED_BATCH, chunk, steps, pc, qc, &ev);
+        else if (!strcmp(profile, "streamed"))
+            ips = stream_run(net, inputs, n, nth, 1, 1, 1, steps, ps, qs, &ev);
+        else if (!strcmp(profile, "team"))
+            ips = stream_run(net, inputs, n, 1, nth, 1, 1, steps, pt, qt, &ev);
+        else
+            die("--profile wants chunked, streamed or team");
+        printf("{\"%s_images_per_second\": %.4g}\n", profile, ips);
+        rounds = 0;
+    }
     /* the three ways in turn, `rounds` times, each keeping its best: a
      * noisy neighbour slows single runs, not the best of several */
     double ev_c, ev_s, ev_t, chunked = 0, streamed = 0, team = 0;
@@ -352,10 +371,12 @@ static int cmd_stream(int argc, char **argv)
         streamed = s1 > streamed ? s1 : streamed;
         team = t > team ? t : team;
     }
+    if (profile) goto out;
     int same = 0;
     for (int i = 0; i < n; i++) same += pc[i] == ps[i] && pc[i] == pt[i];
     /* every probability of every step, bit for bit */
-    int same_chunk = !memcmp(qc, qs, sizeof(float) * np), same_team = !memcmp(qs, qt, sizeof(float) * np);
+    int same_chunk = !memcmp(qc, qs, sizeof(float) * np);
+    same_team = !memcmp(qs, qt, sizeof(float) * np);
     if (!same_team) fprintf(stderr, "snnbench: 1 and %d engine threads give different probabilities\n", nth);
     /* the dense pass: stages that read only the image */
     double dense = 0;
@@ -376,6 +397,7 @@ static int cmd_stream(int argc, char **argv)
            same_chunk ? "true" : "false", same_team ? "true" : "false");
     printf("  \"syn_events_per_image\": %.6g,\n  \"dense_pass_macs_per_image\": %.6g\n}\n", ev,
            dense);
+out:
     free(inputs);
     free(pc);
     free(ps);
