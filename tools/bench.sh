@@ -183,7 +183,7 @@ torch_rss=$( [ -f "$tmp/seed.trss" ] && tail -n 1 "$tmp/seed.trss" || true)
     echo "the engine (events per image x images/s) / the 2-thread kernel peak. \"streamed /"
     echo "chunked\" = images/s of one engine with 2 threads (snn_engine_set_threads) at batch 1"
     echo "and one step per chunk (the daemon's streaming case: one image keeps both cores"
-    echo "busy) over images/s at batch 16 with all steps in one chunk on 2 engines of one"
+    echo "busy) over images/s at batch 16 in the engine's default chunks (8 steps) on 2 engines of one"
     echo "thread, $NS images, each way the best of 3 alternating rounds (build/snnbench stream,"
     echo "which also checks that the 2-thread stream's probabilities equal the 1-thread"
     echo "stream's bit for bit). The streamed figure needs both cores at once, step by step"

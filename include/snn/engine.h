@@ -136,7 +136,7 @@ typedef int (*snn_step_cb)(void *ud, const snn_result *res, int first,
 
 typedef struct snn_run_opts {
     int steps;                  /* timesteps to simulate */
-    int chunk;                  /* steps per chunk; 0 = all at once */
+    int chunk;                  /* steps per chunk; 0 = the engine's (8, 4 with early exit) */
     int mean_last_k;            /* prediction from the mean of the last K steps (0/1 = last) */
     snn_early_exit early_exit;  /* patience 0 = off */
     int stats;                  /* gather spike statistics */
