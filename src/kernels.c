@@ -442,6 +442,56 @@ typedef float v16f __attribute__((vector_size(64), aligned(4)));
         for (int b = 0; b < (NB); b++) *(VT *)(o + co0 + (L) * b) = acc[b];               \
     }
 
+/* Two neighbouring output positions (oy, ox) and (oy, ox + 1) of a conv of
+ * column stride and dilation 1 at once: input column ox - pl + c reaches the
+ * first through tap c and the second through tap c - 1, so each event list
+ * of the kw + 1 columns is read once for both (kw x 2 lists read one by
+ * one) and its loop overhead is shared by twice the FMAs. Each output still
+ * takes its taps in the same order (rows, then columns ascending, then the
+ * events), so the floats are those of GATHER_BLOCK. */
+#define GATHER_PAIR(VT, L, NB)                                                            \
+    for (; co0 + (L) * (NB) <= Co; co0 += (L) * (NB)) {                                  \
+        VT a1[NB], a2[NB];                                                                \
+        for (int b = 0; b < (NB); b++) a1[b] = a2[b] = (VT){0};                           \
+        for (int ky = 0; ky < op->kh; ky++) {                                             \
+            int iy = oy * op->sh - op->pt + ky * op->dh;                                  \
+            if (iy < 0 || iy >= H) continue;                                              \
+            const float *wrow = op->w + (size_t)ky * op->kw * C * Co + co0;               \
+            for (int c = 0; c <= op->kw; c++) {                                           \
+                int ix = ox - op->pl + c;                                                 \
+                if (ix < 0 || ix >= W) continue;                                          \
+                int p = iy * W + ix;                                                      \
+                const float *w1 = wrow + (size_t)c * C * Co, *w2 = w1 - (size_t)C * Co;   \
+                if (c > 0 && c < op->kw) {                                                \
+                    for (int32_t e = start[p]; e < stop[p]; e++) {                        \
+                        const size_t off = (size_t)chan[e] * Co;                          \
+                        float x = val[e];                                                 \
+                        for (int b = 0; b < (NB); b++) {                                  \
+                            a1[b] += x * *(const VT *)(w1 + off + (L) * b);               \
+                            a2[b] += x * *(const VT *)(w2 + off + (L) * b);               \
+                        }                                                                 \
+                    }                                                                     \
+                } else if (c == 0) {                                                      \
+                    for (int32_t e = start[p]; e < stop[p]; e++) {                        \
+                        const float *w = w1 + (size_t)chan[e] * Co;                       \
+                        float x = val[e];                                                 \
+                        for (int b = 0; b < (NB); b++) a1[b] += x * *(const VT *)(w + (L) * b); \
+                    }                                                                     \
+                } else {                                                                  \
+                    for (int32_t e = start[p]; e < stop[p]; e++) {                        \
+                        const float *w = w2 + (size_t)chan[e] * Co;                       \
+                        float x = val[e];                                                 \
+                        for (int b = 0; b < (NB); b++) a2[b] += x * *(const VT *)(w + (L) * b); \
+                    }                                                                     \
+                }                                                                         \
+            }                                                                             \
+        }                                                                                 \
+        for (int b = 0; b < (NB); b++) {                                                  \
+            *(VT *)(o + co0 + (L) * b) = a1[b];                                           \
+            *(VT *)(o + Co + co0 + (L) * b) = a2[b];                                      \
+        }                                                                                 \
+    }
+
 /* The events of one position's C channels x (channel order, numbered
  * from cbase) from list index n; returns the new end. */
 typedef int32_t (*csr_position_fn)(const float *restrict x, int C, int32_t *restrict chan,
@@ -542,10 +592,20 @@ SIMD_INLINE void conv_gather_body(const kop *op, float *restrict out, const floa
     const int32_t *start = (const int32_t *)scratch, *stop = start + H * W;
     const int32_t *chan = stop + H * W;
     const float *val = (const float *)(chan + (size_t)H * W * C);
+    /* pairs of positions: AVX-512 (32 registers), whole vectors of channels */
+    const int pairs = lanes == 16 && op->sw == 1 && op->dw == 1 && Co % 16 == 0;
     for (int oy = oy0; oy < oy1; oy++)
         for (int ox = 0; ox < Wo; ox++) {
             float *o = out + ((size_t)oy * Wo + ox) * Co;
             int co0 = 0;
+            if (pairs && ox + 1 < Wo) {
+                GATHER_PAIR(v16f, 16, 8)
+                GATHER_PAIR(v16f, 16, 4)
+                GATHER_PAIR(v16f, 16, 2)
+                GATHER_PAIR(v16f, 16, 1)
+                ox++;
+                continue;
+            }
             if (lanes == 16) { /* AVX-512: 128 channels in one pass */
                 GATHER_BLOCK(v16f, 16, 8)
                 GATHER_BLOCK(v16f, 16, 4)
