@@ -492,6 +492,52 @@ typedef float v16f __attribute__((vector_size(64), aligned(4)));
         }                                                                                 \
     }
 
+/* Four neighbouring output positions (oy, ox .. ox + 3) of a 3-wide conv of
+ * column stride and dilation 1, for up to 64 channels (16 accumulators):
+ * input column ox - pl + c reaches output j through tap c - j, so the 6
+ * columns' event lists serve 12 (output, tap) pairs. As GATHER_PAIR, each
+ * output takes its taps in the same order as GATHER_BLOCK: the same floats. */
+#define QACC(VT, L, NB, J, T)                                                             \
+    for (int b = 0; b < (NB); b++) a##J[b] += x * *(const VT *)(w##T + off + (L) * b);
+#define QLOOP(...)                                                                        \
+    for (int32_t e = start[p]; e < stop[p]; e++) {                                        \
+        const size_t off = (size_t)chan[e] * Co;                                          \
+        const float x = val[e];                                                           \
+        __VA_ARGS__                                                                       \
+    }
+#define GATHER_QUAD3(VT, L, NB)                                                           \
+    for (; co0 + (L) * (NB) <= Co; co0 += (L) * (NB)) {                                  \
+        VT a0[NB], a1[NB], a2[NB], a3[NB];                                                \
+        for (int b = 0; b < (NB); b++) a0[b] = a1[b] = a2[b] = a3[b] = (VT){0};           \
+        for (int ky = 0; ky < 3; ky++) {                                                  \
+            int iy = oy * op->sh - op->pt + ky * op->dh;                                  \
+            if (iy < 0 || iy >= H) continue;                                              \
+            const float *w0 = op->w + (size_t)ky * 3 * C * Co + co0;                      \
+            const float *w1 = w0 + (size_t)C * Co, *w2 = w1 + (size_t)C * Co;             \
+            for (int c = 0; c < 6; c++) {                                                 \
+                int ix = ox - op->pl + c;                                                 \
+                if (ix < 0 || ix >= W) continue;                                          \
+                int p = iy * W + ix;                                                      \
+                switch (c) {                                                              \
+                case 0: QLOOP(QACC(VT, L, NB, 0, 0)) break;                               \
+                case 1: QLOOP(QACC(VT, L, NB, 0, 1) QACC(VT, L, NB, 1, 0)) break;         \
+                case 2: QLOOP(QACC(VT, L, NB, 0, 2) QACC(VT, L, NB, 1, 1)                 \
+                                  QACC(VT, L, NB, 2, 0)) break;                           \
+                case 3: QLOOP(QACC(VT, L, NB, 1, 2) QACC(VT, L, NB, 2, 1)                 \
+                                  QACC(VT, L, NB, 3, 0)) break;                           \
+                case 4: QLOOP(QACC(VT, L, NB, 2, 2) QACC(VT, L, NB, 3, 1)) break;         \
+                default: QLOOP(QACC(VT, L, NB, 3, 2)) break;                              \
+                }                                                                         \
+            }                                                                             \
+        }                                                                                 \
+        for (int b = 0; b < (NB); b++) {                                                  \
+            *(VT *)(o + co0 + (L) * b) = a0[b];                                           \
+            *(VT *)(o + Co + co0 + (L) * b) = a1[b];                                      \
+            *(VT *)(o + 2 * Co + co0 + (L) * b) = a2[b];                                  \
+            *(VT *)(o + 3 * Co + co0 + (L) * b) = a3[b];                                  \
+        }                                                                                 \
+    }
+
 /* The events of one position's C channels x (channel order, numbered
  * from cbase) from list index n; returns the new end. */
 typedef int32_t (*csr_position_fn)(const float *restrict x, int C, int32_t *restrict chan,
@@ -594,10 +640,18 @@ SIMD_INLINE void conv_gather_body(const kop *op, float *restrict out, const floa
     const float *val = (const float *)(chan + (size_t)H * W * C);
     /* pairs of positions: AVX-512 (32 registers), whole vectors of channels */
     const int pairs = lanes == 16 && op->sw == 1 && op->dw == 1 && Co % 16 == 0;
+    const int quads = pairs && op->kw == 3 && Co <= 64;
     for (int oy = oy0; oy < oy1; oy++)
         for (int ox = 0; ox < Wo; ox++) {
             float *o = out + ((size_t)oy * Wo + ox) * Co;
             int co0 = 0;
+            if (quads && ox + 3 < Wo) {
+                GATHER_QUAD3(v16f, 16, 4)
+                GATHER_QUAD3(v16f, 16, 2)
+                GATHER_QUAD3(v16f, 16, 1)
+                ox += 3;
+                continue;
+            }
             if (pairs && ox + 1 < Wo) {
                 GATHER_PAIR(v16f, 16, 8)
                 GATHER_PAIR(v16f, 16, 4)
