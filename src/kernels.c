@@ -591,6 +591,31 @@ SIMD_512_TARGET static int32_t csr_position_512(const float *restrict x, int C,
     return n;
 }
 
+/* csr_position_512 of the 2x2 average pool of one position (rows r0 and r1
+ * = r0 + the frame's row; the two columns C apart), computed 16 channels
+ * at a time in registers with pool2_position's operations (the same
+ * floats), never stored. */
+SIMD_512_TARGET static int32_t csr_pool_position_512(const float *restrict r0,
+                                                      const float *restrict r1, int C,
+                                                      int32_t *restrict chan, float *restrict val,
+                                                      int32_t n)
+{
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 zero = _mm512_setzero_ps(), quarter = _mm512_set1_ps(0.25f);
+    for (int c0 = 0; c0 < C; c0 += 16) {
+        const __mmask16 m = C - c0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c0)) - 1);
+        const __m512 a = _mm512_add_ps(_mm512_maskz_loadu_ps(m, r0 + c0), _mm512_maskz_loadu_ps(m, r0 + C + c0));
+        const __m512 b = _mm512_add_ps(_mm512_maskz_loadu_ps(m, r1 + c0), _mm512_maskz_loadu_ps(m, r1 + C + c0));
+        const __m512 v = _mm512_mul_ps(quarter, _mm512_add_ps(a, b));
+        const __mmask16 nz = _mm512_mask_cmp_ps_mask(m, v, zero, _CMP_NEQ_UQ);
+        if (!nz) continue;
+        _mm512_mask_compressstoreu_epi32(chan + n, nz, _mm512_add_epi32(iota, _mm512_set1_epi32(c0)));
+        _mm512_mask_compressstoreu_ps(val + n, nz, v);
+        n += __builtin_popcount(nz);
+    }
+    return n;
+}
+
 #endif
 
 /* The event list of conv op's input frame `in` (in `scratch`): per input
@@ -619,6 +644,13 @@ static int32_t frame_csr(const kop *op, const kop *pool, const float *restrict i
             n = position(in + (size_t)p * C, C, chan, val, n, 0);
         } else {
             const float *r0 = in + ((size_t)(2 * (p / W)) * pool->in.w + 2 * (p % W)) * C;
+#if defined(__GNUC__) && defined(__x86_64__)
+            if (position == csr_position_512) {
+                n = csr_pool_position_512(r0, r0 + (size_t)pool->in.w * C, C, chan, val, n);
+                stop[p] = n;
+                continue;
+            }
+#endif
             for (int c0 = 0; c0 < C; c0 += CSR_POOL_CHANNELS) {
                 const int cn = C - c0 < CSR_POOL_CHANNELS ? C - c0 : CSR_POOL_CHANNELS;
                 pool2_position(r0 + c0, r0 + (size_t)pool->in.w * C + c0, C, cn, x);
