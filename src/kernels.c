@@ -946,17 +946,17 @@ static void job_scatter(void *arg, int part, int nparts)
     if (m0 >= m1) return;
     int32_t idx[SCATTER_EVENTS];
     float val[SCATTER_EVENTS];
+    csr_position_fn position = csr_position_plain;
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (snn_simd_fast >= 2) position = csr_position_512;
+#endif
     for (int f = 0; f < j->nframes; f++) {
         const float *x = j->in + (size_t)f * N;
         float *y = j->out + (size_t)f * M;
         memset(y + m0, 0, sizeof(float) * (size_t)(m1 - m0));
-        for (int i0 = 0; i0 < N;) {
-            int ne = 0;
-            for (; i0 < N && ne < SCATTER_EVENTS; i0++) { /* the events, in input order */
-                idx[ne] = i0;
-                val[ne] = x[i0];
-                ne += x[i0] != 0.0f;
-            }
+        for (int i0 = 0; i0 < N; i0 += SCATTER_EVENTS) { /* the events, in input order */
+            const int len = N - i0 < SCATTER_EVENTS ? N - i0 : SCATTER_EVENTS;
+            const int ne = position(x + i0, len, idx, val, 0, i0);
             if (ne) dense_events(j->op->w, M, idx, val, ne, y, m0, m1);
         }
     }
