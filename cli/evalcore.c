@@ -207,19 +207,23 @@ static void *ann_main(void *arg)
     const size_t isz = snn_model_input_size(w->m);
     const int C = (int)snn_tensor_item_elems(&g->tensors[g->output]);
     float *out = malloc(sizeof(float) * (size_t)C * 64);
-    if (!out) {
+    snn_graph_ws *ws = snn_graph_ws_new(); /* memory kept from batch to batch */
+    if (!out || !ws) {
+        free(out);
+        snn_graph_ws_free(ws);
         w->failed = 1;
         return NULL;
     }
     for (int i = w->lo; i < w->hi; i += 64) {
         int b = w->hi - i < 64 ? w->hi - i : 64;
-        if (snn_graph_run(g, w->inputs + (size_t)i * isz, b, out, NULL, NULL, &w->err)) {
+        if (snn_graph_run_ws(g, ws, w->inputs + (size_t)i * isz, b, out, NULL, NULL, &w->err)) {
             w->failed = 1;
             break;
         }
         for (int k = 0; k < b; k++) w->correct += snn_argmax(out + (size_t)k * C, C) == w->labels[i + k];
     }
     free(out);
+    snn_graph_ws_free(ws);
     return NULL;
 }
 

@@ -87,13 +87,15 @@ static snn_err ann_pass(const snn_model *m, const float *inputs, int n, snn_grap
     size_t isz = snn_model_input_size(m);
     int64_t osz = snn_tensor_item_elems(&g->tensors[g->output]);
     float *out = malloc(sizeof(float) * (size_t)(osz * CAL_BATCH));
-    if (!out) return snn_error_set(err, SNN_ENOMEM, "out of memory");
+    snn_graph_ws *ws = snn_graph_ws_new();
     snn_err e = SNN_OK;
+    if (!out || !ws) e = snn_error_set(err, SNN_ENOMEM, "out of memory");
     for (int i = 0; i < n && !e; i += CAL_BATCH) {
         int b = n - i < CAL_BATCH ? n - i : CAL_BATCH;
-        e = snn_graph_run(g, inputs + (size_t)i * isz, b, out, cb, ud, err);
+        e = snn_graph_run_ws(g, ws, inputs + (size_t)i * isz, b, out, cb, ud, err);
     }
     free(out);
+    snn_graph_ws_free(ws);
     return e;
 }
 

@@ -68,6 +68,10 @@ void graph_gemm_ref(const snn_gemm_attr *a, int64_t M, int64_t N, int64_t K,
                     const float *A, const float *B, const gshape *cs,
                     const float *C, float *Y);
 
+/* Tests: fill a workspace's arena with NaN, so that a run reading memory
+ * its nodes did not write shows it. */
+void snn_graph_ws_poison(snn_graph_ws *ws);
+
 /* Shapes of every tensor when g runs with `batch` items (shapes has
  * g->ntensors entries; constants keep theirs). */
 snn_err graph_infer_all(const snn_graph *g, int64_t batch, gshape *shapes,

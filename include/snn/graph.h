@@ -268,4 +268,16 @@ snn_err snn_graph_run(const snn_graph *g, const float *in, int64_t batch,
                       float *out, snn_graph_act_cb cb, void *ud,
                       snn_error *err);
 
+/* The same with a workspace that keeps its memory from run to run (it
+ * grows to the largest run it has seen): a loop of runs then allocates
+ * and page-faults nothing after its first. A workspace serves one thread
+ * at a time, for any graph. snn_graph_run is run_ws with a workspace of
+ * its own. */
+typedef struct snn_graph_ws snn_graph_ws;
+snn_graph_ws *snn_graph_ws_new(void);   /* NULL when out of memory */
+void snn_graph_ws_free(snn_graph_ws *ws);
+snn_err snn_graph_run_ws(const snn_graph *g, snn_graph_ws *ws, const float *in,
+                         int64_t batch, float *out, snn_graph_act_cb cb,
+                         void *ud, snn_error *err);
+
 #endif

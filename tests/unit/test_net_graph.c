@@ -516,6 +516,42 @@ TEST(net_graph_zoo_rate_equals_ann)
     free_models(ms, n);
 }
 
+/* One workspace reused across runs of every zoo graph, with batches that
+ * grow and shrink and a poisoned arena between them: every output equals a
+ * fresh snn_graph_run's bit for bit (a node that read memory it had not
+ * written, or a stale table entry, would differ). */
+TEST(net_graph_ws_reuse_equals_fresh)
+{
+    snn_model *ms[MAX_MODELS];
+    char names[MAX_MODELS][64];
+    int n = all_models(ms, names);
+    CHECK(n >= NZOO + 2);
+    snn_graph_ws *ws = snn_graph_ws_new();
+    CHECK(ws);
+    const int batches[] = {3, 1, 5, 2};
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < 4; k++) {
+                const int B = batches[k];
+                const snn_graph *g = ms[i]->graph;
+                const int64_t C = snn_tensor_item_elems(&g->tensors[g->output]);
+                float *x = inputs_for(ms[i], B, 7u + (unsigned)(31 * i + k + 100 * round));
+                float *a = malloc(sizeof(float) * (size_t)(C * B)), *b = malloc(sizeof(float) * (size_t)(C * B));
+                CHECK(x && a && b);
+                CHECK_OK(snn_graph_run(g, x, B, a, NULL, NULL, NULL));
+                CHECK_OK(snn_graph_run_ws(g, ws, x, B, b, NULL, NULL, NULL));
+                CHECK_MSG(!memcmp(a, b, sizeof(float) * (size_t)(C * B)),
+                          "%s batch %d round %d: workspace run differs from a fresh run", names[i], B,
+                          round);
+                snn_graph_ws_poison(ws);
+                free(x);
+                free(a);
+                free(b);
+            }
+    snn_graph_ws_free(ws);
+    free_models(ms, n);
+}
+
 TEST(net_graph_zoo_spiking_is_deterministic)
 {
     snn_model *ms[MAX_MODELS];
