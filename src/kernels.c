@@ -442,6 +442,19 @@ typedef float v16f __attribute__((vector_size(64), aligned(4)));
         for (int b = 0; b < (NB); b++) *(VT *)(o + co0 + (L) * b) = acc[b];               \
     }
 
+/* The gathers of several neighbouring output positions at once: QLOOP runs
+ * over the events of input position p, QACC(J, T) adds each event through
+ * tap pointer wT (at the event's channel, channel block co0) into the
+ * accumulators aJ of output J. */
+#define QACC(VT, L, NB, J, T)                                                             \
+    for (int b = 0; b < (NB); b++) a##J[b] += x * *(const VT *)(w##T + off + (L) * b);
+#define QLOOP(...)                                                                        \
+    for (int32_t e = start[p]; e < stop[p]; e++) {                                        \
+        const size_t off = (size_t)chan[e] * Co;                                          \
+        const float x = val[e];                                                           \
+        __VA_ARGS__                                                                       \
+    }
+
 /* Two neighbouring output positions (oy, ox) and (oy, ox + 1) of a conv of
  * column stride and dilation 1 at once: input column ox - pl + c reaches the
  * first through tap c and the second through tap c - 1, so each event list
@@ -461,29 +474,11 @@ typedef float v16f __attribute__((vector_size(64), aligned(4)));
                 int ix = ox - op->pl + c;                                                 \
                 if (ix < 0 || ix >= W) continue;                                          \
                 int p = iy * W + ix;                                                      \
+                /* tap c of the first output, tap c - 1 of the second */                  \
                 const float *w1 = wrow + (size_t)c * C * Co, *w2 = w1 - (size_t)C * Co;   \
-                if (c > 0 && c < op->kw) {                                                \
-                    for (int32_t e = start[p]; e < stop[p]; e++) {                        \
-                        const size_t off = (size_t)chan[e] * Co;                          \
-                        float x = val[e];                                                 \
-                        for (int b = 0; b < (NB); b++) {                                  \
-                            a1[b] += x * *(const VT *)(w1 + off + (L) * b);               \
-                            a2[b] += x * *(const VT *)(w2 + off + (L) * b);               \
-                        }                                                                 \
-                    }                                                                     \
-                } else if (c == 0) {                                                      \
-                    for (int32_t e = start[p]; e < stop[p]; e++) {                        \
-                        const float *w = w1 + (size_t)chan[e] * Co;                       \
-                        float x = val[e];                                                 \
-                        for (int b = 0; b < (NB); b++) a1[b] += x * *(const VT *)(w + (L) * b); \
-                    }                                                                     \
-                } else {                                                                  \
-                    for (int32_t e = start[p]; e < stop[p]; e++) {                        \
-                        const float *w = w2 + (size_t)chan[e] * Co;                       \
-                        float x = val[e];                                                 \
-                        for (int b = 0; b < (NB); b++) a2[b] += x * *(const VT *)(w + (L) * b); \
-                    }                                                                     \
-                }                                                                         \
+                if (c > 0 && c < op->kw) QLOOP(QACC(VT, L, NB, 1, 1) QACC(VT, L, NB, 2, 2)) \
+                else if (c == 0) QLOOP(QACC(VT, L, NB, 1, 1))                             \
+                else QLOOP(QACC(VT, L, NB, 2, 2))                                         \
             }                                                                             \
         }                                                                                 \
         for (int b = 0; b < (NB); b++) {                                                  \
@@ -497,14 +492,6 @@ typedef float v16f __attribute__((vector_size(64), aligned(4)));
  * input column ox - pl + c reaches output j through tap c - j, so the 6
  * columns' event lists serve 12 (output, tap) pairs. As GATHER_PAIR, each
  * output takes its taps in the same order as GATHER_BLOCK: the same floats. */
-#define QACC(VT, L, NB, J, T)                                                             \
-    for (int b = 0; b < (NB); b++) a##J[b] += x * *(const VT *)(w##T + off + (L) * b);
-#define QLOOP(...)                                                                        \
-    for (int32_t e = start[p]; e < stop[p]; e++) {                                        \
-        const size_t off = (size_t)chan[e] * Co;                                          \
-        const float x = val[e];                                                           \
-        __VA_ARGS__                                                                       \
-    }
 #define GATHER_QUAD3(VT, L, NB)                                                           \
     for (; co0 + (L) * (NB) <= Co; co0 += (L) * (NB)) {                                  \
         VT a0[NB], a1[NB], a2[NB], a3[NB];                                                \
@@ -567,6 +554,23 @@ static inline void pool2_position(const float *restrict r0, const float *restric
 
 #define CSR_POOL_CHANNELS 256 /* channels of a pooled position listed at once */
 
+/* csr_position of the 2x2 average pool of one position (rows r0 and r1 =
+ * r0 + the frame's row; the two columns C apart), the pool computed as
+ * avgpool2 computes it and never stored. */
+typedef int32_t (*csr_pool_position_fn)(const float *restrict r0, const float *restrict r1, int C,
+                                        int32_t *restrict chan, float *restrict val, int32_t n);
+static int32_t csr_pool_position_plain(const float *restrict r0, const float *restrict r1, int C,
+                                       int32_t *restrict chan, float *restrict val, int32_t n)
+{
+    float x[CSR_POOL_CHANNELS];
+    for (int c0 = 0; c0 < C; c0 += CSR_POOL_CHANNELS) {
+        const int cn = C - c0 < CSR_POOL_CHANNELS ? C - c0 : CSR_POOL_CHANNELS;
+        pool2_position(r0 + c0, r1 + c0, C, cn, x);
+        n = csr_position_plain(x, cn, chan, val, n, c0);
+    }
+    return n;
+}
+
 #if defined(__GNUC__) && defined(__x86_64__)
 /* The same on AVX-512: 16 channels of a position tested with one
  * compare, their non-zero values and channel numbers packed in order by
@@ -591,10 +595,8 @@ SIMD_512_TARGET static int32_t csr_position_512(const float *restrict x, int C,
     return n;
 }
 
-/* csr_position_512 of the 2x2 average pool of one position (rows r0 and r1
- * = r0 + the frame's row; the two columns C apart), computed 16 channels
- * at a time in registers with pool2_position's operations (the same
- * floats), never stored. */
+/* csr_pool_position on AVX-512: the pool computed 16 channels at a time in
+ * registers with pool2_position's operations (the same floats). */
 SIMD_512_TARGET static int32_t csr_pool_position_512(const float *restrict r0,
                                                       const float *restrict r1, int C,
                                                       int32_t *restrict chan, float *restrict val,
@@ -618,6 +620,23 @@ SIMD_512_TARGET static int32_t csr_pool_position_512(const float *restrict r0,
 
 #endif
 
+/* The CPU tier's listers. */
+static csr_position_fn csr_position_pick(void)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (snn_simd_fast >= 2) return csr_position_512;
+#endif
+    return csr_position_plain;
+}
+
+static csr_pool_position_fn csr_pool_position_pick(void)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (snn_simd_fast >= 2) return csr_pool_position_512;
+#endif
+    return csr_pool_position_plain;
+}
+
 /* The event list of conv op's input frame `in` (in `scratch`): per input
  * position p, the events start[p] .. stop[p]-1 (channel, value) of its
  * non-zero inputs in channel order. List positions [p0, p1) (a team's
@@ -628,34 +647,20 @@ SIMD_512_TARGET static int32_t csr_pool_position_512(const float *restrict r0,
 static int32_t frame_csr(const kop *op, const kop *pool, const float *restrict in, float *scratch,
                          int p0, int p1)
 {
-    csr_position_fn position = csr_position_plain;
-#if defined(__GNUC__) && defined(__x86_64__)
-    if (snn_simd_fast >= 2) position = csr_position_512;
-#endif
+    const csr_position_fn position = csr_position_pick();
+    const csr_pool_position_fn pooled = csr_pool_position_pick();
     const int H = op->in.h, W = op->in.w, C = op->in.c;
     int32_t *start = (int32_t *)scratch, *stop = start + H * W;
     int32_t *chan = stop + H * W;
     float *val = (float *)(chan + (size_t)H * W * C);
     int32_t n = p0 * C;
-    float x[CSR_POOL_CHANNELS];
     for (int p = p0; p < p1; p++) {
         start[p] = n;
         if (!pool) {
             n = position(in + (size_t)p * C, C, chan, val, n, 0);
         } else {
             const float *r0 = in + ((size_t)(2 * (p / W)) * pool->in.w + 2 * (p % W)) * C;
-#if defined(__GNUC__) && defined(__x86_64__)
-            if (position == csr_position_512) {
-                n = csr_pool_position_512(r0, r0 + (size_t)pool->in.w * C, C, chan, val, n);
-                stop[p] = n;
-                continue;
-            }
-#endif
-            for (int c0 = 0; c0 < C; c0 += CSR_POOL_CHANNELS) {
-                const int cn = C - c0 < CSR_POOL_CHANNELS ? C - c0 : CSR_POOL_CHANNELS;
-                pool2_position(r0 + c0, r0 + (size_t)pool->in.w * C + c0, C, cn, x);
-                n = position(x, cn, chan, val, n, c0);
-            }
+            n = pooled(r0, r0 + (size_t)pool->in.w * C, C, chan, val, n);
         }
         stop[p] = n;
     }
@@ -946,10 +951,7 @@ static void job_scatter(void *arg, int part, int nparts)
     if (m0 >= m1) return;
     int32_t idx[SCATTER_EVENTS];
     float val[SCATTER_EVENTS];
-    csr_position_fn position = csr_position_plain;
-#if defined(__GNUC__) && defined(__x86_64__)
-    if (snn_simd_fast >= 2) position = csr_position_512;
-#endif
+    const csr_position_fn position = csr_position_pick();
     for (int f = 0; f < j->nframes; f++) {
         const float *x = j->in + (size_t)f * N;
         float *y = j->out + (size_t)f * M;
