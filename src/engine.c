@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "net_internal.h"
 
@@ -36,8 +37,22 @@
  * 444-454 at 4; the dense cifar10-resnet 77-82 at 4 and 8 against 62-67. */
 #define DEFAULT_CHUNK 8
 #define DEFAULT_CHUNK_EARLY 4 /* an early exit is checked between chunks */
+#define PIPE_CHUNK 8          /* the longest chunk the pipeline takes */
+#define PIPE_PROBES 2         /* team runs timed, layer by layer, to place the cut */
 
 #include "simd.h"
+
+/* What a thread running layers of an image needs for its own: the stage
+ * op outputs, kernel scratch, the current of a constant stage, the team
+ * its kernels may use, and the table of spike frames it reads and
+ * writes ([layer] -> the chunk's frames). */
+typedef struct lane {
+    float **slot;               /* [nslots] -> [max_chunk x max_frame] stage op outputs */
+    float *col;                 /* im2col / event list scratch */
+    float *J;                   /* [max_frame] input current of one step */
+    kteam *team;
+    float **spk;
+} lane;
 
 struct snn_engine {
     const snn_net *net;
@@ -54,14 +69,21 @@ struct snn_engine {
     float **gate;               /* [state] -> [max_batch x state size] max-pool gates */
     float *acc;                 /* [max_batch x nclasses] readout mean accumulators */
     uint8_t **fired;            /* [layer] -> [max_batch x neurons] */
-    float **spk;                /* [layer] -> its chunk of spike frames, in a pool buffer */
     int npool;
     float **pool;               /* [npool] -> [max_chunk x largest layer] spike frame buffers */
     int nslots;
-    float **slot;               /* [nslots] -> [max_chunk x max_frame] stage op outputs */
-    float *J;                   /* [max_frame] input current of one step */
+    lane main;                  /* the run's thread (and its team) */
     kteam *team;                /* threads of one run (snn_engine_set_threads), NULL = 1 */
-    float *col;                 /* im2col scratch */
+    /* the pipeline (engine_pipelined): the layers after `cut` run a chunk
+     * behind on a helper of the team, in their own lane */
+    lane side;
+    float **pspk[2];            /* [parity][layer] -> [PIPE_CHUNK x neurons] spike frames */
+    uint8_t **fired0;           /* [layer] -> the front's fired flags before its chunk */
+    int pipe_ok;                /* side and pspk allocated */
+    int cut;                    /* last layer of the front part, 0 = not chosen yet */
+    int forced_cut;             /* engine_pipe_cut: -1 = chosen from probes, 0 = off, k */
+    int probes;                 /* team runs timed so far */
+    double *lcost;              /* [layer] seconds in the probes */
     float *z;                   /* [nclasses] readout */
     float *zp;                  /* [nclasses] readout in class order (net->out_perm) */
     int *streak, *top;
@@ -314,11 +336,47 @@ static int plan_spike_buffers(snn_engine *e)
             else e->npool++;
         }
         owner[i] = l;
-        e->spk[l] = e->pool[i];
+        e->main.spk[l] = e->pool[i];
     }
     free(last);
     free(owner);
     return rc;
+}
+
+/* A lane's scratch (its spike frame table is set by its user). */
+static int lane_alloc(snn_engine *e, lane *ln, int frames, int64_t col)
+{
+    const size_t fch = sizeof(float) * (size_t)frames * (size_t)e->max_frame;
+    if (!(ln->slot = calloc((size_t)e->nslots + 1, sizeof *ln->slot)) ||
+        !(ln->J = ealloc(e, sizeof(float) * (size_t)e->max_frame)) ||
+        !(ln->col = ealloc(e, sizeof(float) * (size_t)col)))
+        return -1;
+    for (int i = 0; i < e->nslots; i++)
+        if (!(ln->slot[i] = ealloc(e, fch))) return -1;
+    return 0;
+}
+
+static void lane_free(snn_engine *e, lane *ln)
+{
+    for (int i = 0; ln->slot && i < e->nslots; i++) free(ln->slot[i]);
+    free(ln->slot);
+    free(ln->J);
+    free(ln->col);
+}
+
+static void pipe_free(snn_engine *e)
+{
+    lane_free(e, &e->side);
+    memset(&e->side, 0, sizeof e->side);
+    for (int p = 0; p < 2; p++) {
+        for (int l = 0; e->pspk[p] && l < e->net->nlayers; l++) free(e->pspk[p][l]);
+        free(e->pspk[p]);
+        e->pspk[p] = NULL;
+    }
+    for (int l = 0; e->fired0 && l < e->net->nlayers; l++) free(e->fired0[l]);
+    free(e->fired0);
+    e->fired0 = NULL;
+    e->pipe_ok = 0;
 }
 
 void snn_engine_free(snn_engine *e)
@@ -335,20 +393,19 @@ void snn_engine_free(snn_engine *e)
     for (int i = 0; e->gate && i < net->nstates; i++) free(e->gate[i]);
     for (int i = 0; e->pool && i < e->npool; i++) free(e->pool[i]);
     free(e->pool);
-    for (int i = 0; e->slot && i < e->nslots; i++) free(e->slot[i]);
+    lane_free(e, &e->main);
+    free(e->main.spk);
+    pipe_free(e);
+    free(e->lcost);
     free(e->v);
     free(e->y);
     free(e->v0);
     free(e->fired);
-    free(e->spk);
     free(e->u0);
     free(e->gate);
-    free(e->slot);
     free(e->x);
     free(e->zero);
     free(e->acc);
-    free(e->J);
-    free(e->col);
     kteam_free(e->team);
     free(e->z);
     free(e->zp);
@@ -390,25 +447,23 @@ snn_engine *snn_engine_new(const snn_net *net, int max_batch, int max_steps, snn
         }
     }
     e->max_frame = mf;
+    e->forced_cut = -1;
     const int L = net->nlayers, B = max_batch, C = net->nclasses;
     size_t fch = sizeof(float) * (size_t)e->max_chunk * (size_t)mf;
     int ok = (e->v = calloc((size_t)L, sizeof *e->v)) && (e->y = calloc((size_t)L, sizeof *e->y)) &&
              (e->v0 = calloc((size_t)L, sizeof *e->v0)) &&
              (e->fired = calloc((size_t)L, sizeof *e->fired)) &&
-             (e->spk = calloc((size_t)L, sizeof *e->spk)) &&
+             (e->main.spk = calloc((size_t)L, sizeof *e->main.spk)) &&
+             (e->lcost = calloc((size_t)L, sizeof *e->lcost)) && lane_alloc(e, &e->main, e->max_chunk, col) == 0 &&
              (e->u0 = calloc((size_t)L, sizeof *e->u0)) &&
              (e->gate = calloc((size_t)net->nstates + 1, sizeof *e->gate)) &&
-             (e->slot = calloc((size_t)e->nslots + 1, sizeof *e->slot)) &&
              (e->x = ealloc(e, sizeof(float) * (size_t)mf)) &&
              (e->acc = ealloc(e, sizeof(float) * (size_t)B * C)) &&
-             (e->J = ealloc(e, sizeof(float) * (size_t)mf)) &&
-             (e->col = ealloc(e, sizeof(float) * (size_t)col)) &&
              (e->z = ealloc(e, sizeof(float) * (size_t)C)) &&
              (e->zp = ealloc(e, sizeof(float) * (size_t)C)) &&
              (e->streak = ealloc(e, sizeof(int) * (size_t)B)) &&
              (e->top = ealloc(e, sizeof(int) * (size_t)B)) && (e->stopped = ealloc(e, (size_t)B)) &&
              (e->seen = ealloc(e, (size_t)B));
-    for (int i = 0; ok && i < e->nslots; i++) ok = (e->slot[i] = ealloc(e, fch)) != NULL;
     for (int i = 0; ok && i < net->nstates; i++)
         ok = (e->gate[i] = ealloc(e, sizeof(float) * (size_t)B * (size_t)net->state_size[i])) != NULL;
     for (int l = 1; ok && l < L; l++) {
@@ -444,6 +499,39 @@ snn_engine *snn_engine_new(const snn_net *net, int max_batch, int max_steps, snn
     return e;
 }
 
+/* The pipeline's own memory (a team's engine): the side lane, and for
+ * every neuron layer two buffers of PIPE_CHUNK frames, one per parity of
+ * the chunk, so that the front part writes chunk c while the back part
+ * reads chunk c-1. Its frames are not shared between layers: the two
+ * parts run at once. */
+static int pipe_alloc(snn_engine *e)
+{
+    const snn_net *net = e->net;
+    const int L = net->nlayers, frames = e->max_chunk < PIPE_CHUNK ? e->max_chunk : PIPE_CHUNK;
+    int64_t col = 1;
+    for (int s = 0; s < net->nstages; s++)
+        for (int i = 0; i < net->stages[s].nops; i++) {
+            int64_t c = kop_scratch_floats(&net->stages[s].ops[i], net->stages[s].constant ? 1 : frames);
+            if (c > col) col = c;
+        }
+    if (lane_alloc(e, &e->side, frames, col)) return -1; /* its spk: a pspk table */
+    if (!(e->fired0 = calloc((size_t)L, sizeof *e->fired0))) return -1;
+    for (int l = 1; l < L; l++)
+        if (e->v[l] && !(e->fired0[l] = ealloc(e, (size_t)net->layers[l].info.neurons))) return -1;
+    for (int p = 0; p < 2; p++) {
+        if (!(e->pspk[p] = calloc((size_t)L, sizeof(float *)))) return -1;
+        for (int l = 1; l < L; l++)
+            if (e->v[l] && !(e->pspk[p][l] = ealloc(e, sizeof(float) * (size_t)frames *
+                                                          (size_t)net->layers[l].info.neurons)))
+                return -1;
+    }
+    return 0;
+}
+
+/* Tests: the pipeline's cut (-1: chosen from the first runs' layer times,
+ * 0: no pipeline, k: layers 1..k in front). */
+void engine_pipe_cut(snn_engine *e, int cut) { e->forced_cut = cut; }
+
 size_t snn_engine_memory_bytes(const snn_engine *e) { return e->bytes + sizeof *e; }
 
 snn_err snn_engine_set_threads(snn_engine *e, int threads, snn_error *err)
@@ -457,6 +545,14 @@ snn_err snn_engine_set_threads(snn_engine *e, int threads, snn_error *err)
         return snn_error_set(err, SNN_ENOMEM, "engine: cannot start %d threads", threads);
     kteam_free(e->team);
     e->team = t;
+    e->main.team = t;
+    if (t && !e->pipe_ok) {
+        if (pipe_alloc(e)) {
+            pipe_free(e);
+            return snn_error_set(err, SNN_ENOMEM, "engine: out of memory");
+        }
+        e->pipe_ok = 1;
+    }
     return SNN_OK;
 }
 
@@ -557,8 +653,8 @@ static int pool_fused(const kstage *st, int i)
 
 /* Apply a stage to tc frames of its sources (srcs[k]: the frames of layer
  * st->src[k]) for image b; returns the output frames. */
-static const float *run_stage(snn_engine *e, const kstage *st, const float *const *srcs, int tc,
-                              int b)
+static const float *run_stage(snn_engine *e, const lane *ln, const kstage *st,
+                              const float *const *srcs, int tc, int b)
 {
     const float *out = NULL;
     const int ref = e->mode == SNN_ENGINE_REFERENCE;
@@ -566,8 +662,8 @@ static const float *run_stage(snn_engine *e, const kstage *st, const float *cons
         const kop *op = &st->ops[i];
         const float *in[KOP_MAX_IN];
         for (int k = 0; k < op->nin; k++)
-            in[k] = op->src[k] >= 0 ? e->slot[st->ops[op->src[k]].slot] : srcs[-1 - op->src[k]];
-        float *dst = e->slot[op->slot];
+            in[k] = op->src[k] >= 0 ? ln->slot[st->ops[op->src[k]].slot] : srcs[-1 - op->src[k]];
+        float *dst = ln->slot[op->slot];
         if (op->state >= 0) {
             float *g = e->gate[op->state] + (size_t)b * (size_t)e->net->state_size[op->state];
             kop_maxpool_gate(op, in[0], dst, tc, g, ref);
@@ -580,11 +676,11 @@ static const float *run_stage(snn_engine *e, const kstage *st, const float *cons
             }
         } else if (pool_fused(st, i)) {
             const kop *conv = &st->ops[++i];
-            float *cdst = e->slot[conv->slot];
-            kop_apply_pool_conv(op, conv, in[0], dst, cdst, tc, e->col, e->team);
+            float *cdst = ln->slot[conv->slot];
+            kop_apply_pool_conv(op, conv, in[0], dst, cdst, tc, ln->col, ln->team);
             dst = cdst;
         } else {
-            kop_apply_team(op, in, dst, tc, e->col, e->team);
+            kop_apply_team(op, in, dst, tc, ln->col, ln->team);
         }
         out = dst;
     }
@@ -642,13 +738,237 @@ static void raster_sample(int64_t N, int C, int rn, int64_t *idx)
     qsort(idx, (size_t)rn, sizeof *idx, cmp_i64);
 }
 
+/* One run's chunk in progress: what run_layer needs besides the engine. */
+typedef struct run_ctx {
+    const snn_run_opts *o;
+    snn_result *res;
+    int batch, early;
+    int t0, tc;                 /* the chunk: steps [t0, t0 + tc) */
+    int alive;                  /* images not stopped */
+} run_ctx;
+
+/* Layer l of image b advances the chunk's steps on lane ln: its stage over
+ * the frames of its sources, then its neurons into its own frames (or, for
+ * the output, the readout and the probabilities of each step). */
+static void run_layer(snn_engine *e, const lane *ln, run_ctx *r, int l, int b)
+{
+    const snn_net *net = e->net;
+    const snn_run_opts *o = r->o;
+    snn_result *res = r->res;
+    snn_raster *ras = &res->raster;
+    const int C = net->nclasses, batch = r->batch, early = r->early, t0 = r->t0, tc = r->tc;
+    const float dt = (float)net->params.dt;
+    const float fa = (float)net->filt_a, fb = (float)net->filt_b;
+    const klayer *ly = &net->layers[l];
+    const kstage *st = &net->stages[l - 1];
+    const int64_t n = ly->info.neurons;
+    const float *U;          /* stage output frames (stride n), or the constant u0 */
+    const float *bias = st->bias; /* mixed: the image's part too */
+    int64_t ustride = n;
+    if (st->constant) {
+        U = e->u0[l] + (size_t)b * n;
+        ustride = 0;
+    } else {
+        const float *srcs[KOP_MAX_IN];
+        for (int k = 0; k < st->nsrc; k++) srcs[k] = st->src[k] ? ln->spk[st->src[k]] : e->zero;
+        U = run_stage(e, ln, st, srcs, tc, b);
+        if (st->mixed) bias = e->u0[l] + (size_t)b * n;
+    }
+    float *ystate = e->y[l] ? e->y[l] + (size_t)b * n : NULL;
+    if (ly->info.kind == SNN_LAYER_OUTPUT) {
+        float *acc = e->acc + (size_t)b * C;
+        for (int t = 0; t < tc; t++) {
+            const float *u = U + t * ustride;
+            int step = t0 + t, nz = 0;
+            for (int c = 0; c < C; c++) nz |= u[c] != 0.0f;
+            /* with a synapse the readout sees this input next step */
+            int informed = ystate && net->params.readout != SNN_READOUT_MEAN
+                               ? e->seen[b]
+                               : (e->seen[b] | nz);
+            e->seen[b] |= nz;
+            if (net->params.readout == SNN_READOUT_MEAN) {
+                for (int c = 0; c < C; c++) {
+                    acc[c] += u[c];
+                    e->z[c] = acc[c] / (float)(step + 1) + bias[c];
+                }
+            } else if (ystate) {
+                for (int c = 0; c < C; c++) {
+                    e->z[c] = ystate[c] + bias[c];
+                    ystate[c] = fa * ystate[c] + fb * u[c];
+                }
+            } else {
+                for (int c = 0; c < C; c++) e->z[c] = u[c] + bias[c];
+            }
+            float *p = res->probs + ((size_t)step * batch + b) * C;
+            if (net->out_perm) { /* classes in the output's ONNX order */
+                for (int c = 0; c < C; c++) e->zp[c] = e->z[net->out_perm[c]];
+                softmax(e->zp, p, C);
+            } else {
+                softmax(e->z, p, C);
+            }
+            if (!e->stopped[b] && early &&
+                early_exit_check(e, &o->early_exit, b, p, C, step, informed)) {
+                e->stopped[b] = 1;
+                res->stop_step[b] = step + 1;
+                r->alive--;
+            }
+        }
+        return;
+    }
+    /* neuron layer: tc steps into its spike frames */
+    neuron_job nj = {.net = net, .ly = ly, .n = n, .ustride = ustride, .tc = tc,
+                     .U = U, .bias = bias, .y = ystate, .v = e->v[l] + (size_t)b * n,
+                     .J = ln->J, .out = ln->spk[l], .fired = e->fired[l] + (size_t)b * n,
+                     .dt = dt, .fa = fa, .fb = fb, .jmax = JMAX_NONE, .kcap = KCAP_NONE};
+    if (ly->clip_max > 0 && net->params.neuron == SNN_NEURON_IF) {
+        /* the ceiling as spikes per step (at least one) */
+        double kc = floor((double)ly->clip_max / ly->amplitude * dt + 1e-4);
+        nj.kcap = kc < 1 ? 1 : kc > 1e6 ? 1000000 : (int32_t)kc;
+    } else if (ly->clip_max > 0) {
+        nj.jmax = ly->clip_max / ly->amplitude;
+    }
+    int np = ln->team ? (int)((n + NEURONS_PER_PART - 1) / NEURONS_PER_PART) : 1;
+    if (np > KTEAM_PARTS) np = KTEAM_PARTS;
+    kteam_run(ln->team, neuron_job_run, &nj, np);
+    if (!snn_neuron_spikes(net->params.neuron)) return;
+    for (int t = 0; t < tc; t++) {
+        if (o->stats)
+            for (int i = 0; i < np; i++) {
+                res->layers[l].spikes_per_step[t0 + t] += nj.k[i][t];
+                res->layers[l].spikes_by_image[b] += nj.k[i][t];
+            }
+        if (b == 0 && ras->layer == l) {
+            const float *s = ln->spk[l] + t * n;
+            uint16_t *row = ras->counts + (size_t)(t0 + t) * ras->nneurons;
+            float inv = dt / ly->amplitude;
+            for (int q = 0; q < ras->nneurons; q++) {
+                float c = s[ras->neuron_index[q]] * inv + 0.5f;
+                row[q] = c > 65535.0f ? 65535 : (uint16_t)c;
+            }
+        }
+    }
+}
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- the pipeline ----
+ *
+ * DESIGN: one image (batch 1) on a team is cut in two parts by layer, a
+ * front (layers 1..cut) and a back (the rest, the readout included): the
+ * caller runs the front's chunk c with the team while a helper runs the
+ * back's chunk c-1 in its own lane (kteam_side), then joins the front's
+ * jobs; one hand-over per chunk instead of a fork-join per op only. Each
+ * layer's frames have two buffers, by the parity of the chunk, so the
+ * back reads chunk c-1 while the front writes chunk c. Every layer still
+ * sees the same frames in the same order, so the results are the 1-thread
+ * run's bit for bit. The cut balances the two parts by the layer times of
+ * the engine's first PIPE_PROBES team runs (which run unpipelined). An
+ * early exit is decided by the readout, in the back, a chunk late: the
+ * front's chunk beyond the stop is then undone where it shows (its spike
+ * counts, fired flags and raster rows), and its states, which the run
+ * does not return, are reset by the next run. */
+
+/* The cut minimising the larger part, by the probes' layer times. */
+static int pipe_cut(const snn_engine *e)
+{
+    const int S = e->net->nstages;
+    double total = 0, front = 0, best = 1e300;
+    int cut = 0;
+    for (int l = 1; l <= S; l++) total += e->lcost[l];
+    for (int k = 1; k < S; k++) {
+        front += e->lcost[k];
+        double m = front > total - front ? front : total - front;
+        if (m < best) {
+            best = m;
+            cut = k;
+        }
+    }
+    return cut;
+}
+
+static int pipelined(const snn_engine *e, int batch, int chunk)
+{
+    int cut = e->forced_cut >= 0 ? e->forced_cut : e->cut;
+    return e->team && e->pipe_ok && e->mode == SNN_ENGINE_FAST && batch == 1 && chunk <= PIPE_CHUNK && cut >= 1 && cut < e->net->nstages;
+}
+
+typedef struct back_job {
+    snn_engine *e;
+    run_ctx r;
+    int cut;
+} back_job;
+
+static void back_run(void *arg, int part, int nparts)
+{
+    back_job *j = arg;
+    for (int l = j->cut + 1; l <= j->e->net->nstages; l++) run_layer(j->e, &j->e->side, &j->r, l, 0);
+}
+
+/* Undo the front's chunk r->t0.. of a run that stopped before it. */
+static void front_undo(snn_engine *e, const run_ctx *r, int cut)
+{
+    snn_result *res = r->res;
+    for (int l = 1; l <= cut; l++) {
+        if (!e->v[l]) continue;
+        memcpy(e->fired[l], e->fired0[l], (size_t)e->net->layers[l].info.neurons);
+        snn_layer_stats *ls = &res->layers[l];
+        for (int t = r->t0; t < r->t0 + r->tc; t++) {
+            ls->spikes_by_image[0] -= ls->spikes_per_step[t]; /* integers: exact */
+            ls->spikes_per_step[t] = 0;
+            if (res->raster.layer == l)
+                memset(res->raster.counts + (size_t)t * res->raster.nneurons, 0,
+                       sizeof(uint16_t) * (size_t)res->raster.nneurons);
+        }
+    }
+}
+
+/* The whole run, pipelined; returns the steps run, -1 if cancelled. */
+static int run_pipelined(snn_engine *e, run_ctx *r, int steps, int chunk)
+{
+    const int cut = e->forced_cut >= 0 ? e->forced_cut : e->cut;
+    const int nchunks = (steps + chunk - 1) / chunk;
+    lane front = e->main;
+    back_job bj = {.e = e, .cut = cut};
+    for (int c = 0; c <= nchunks; c++) {
+        if (c > 0) { /* the back: chunk c-1 */
+            bj.r = *r;
+            bj.r.t0 = (c - 1) * chunk;
+            bj.r.tc = bj.r.t0 + chunk <= steps ? chunk : steps - bj.r.t0;
+            e->side.spk = e->pspk[(c - 1) & 1];
+            kteam_side(e->team, back_run, &bj);
+        }
+        if (c < nchunks) { /* the front: chunk c */
+            r->t0 = c * chunk;
+            r->tc = r->t0 + chunk <= steps ? chunk : steps - r->t0;
+            front.spk = e->pspk[c & 1];
+            for (int l = 1; r->early && l <= cut; l++)
+                if (e->v[l]) memcpy(e->fired0[l], e->fired[l], (size_t)e->net->layers[l].info.neurons);
+            for (int l = 1; l <= cut; l++) run_layer(e, &front, r, l, 0);
+        }
+        if (c > 0) {
+            kteam_side_wait(e->team);
+            r->alive = bj.r.alive;
+            const snn_run_opts *o = r->o;
+            if (o->cb && o->cb(o->cb_ud, r->res, bj.r.t0, bj.r.t0 + bj.r.tc)) return -1;
+            if (!r->alive) {
+                if (c < nchunks) front_undo(e, r, cut);
+                return bj.r.t0 + bj.r.tc;
+            }
+        }
+    }
+    return steps;
+}
+
 snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_run_opts *o,
                        snn_result *res, snn_error *err)
 {
     const snn_net *net = e->net;
     const int C = net->nclasses, S = net->nstages;
-    const float dt = (float)net->params.dt;
-    const float fa = (float)net->filt_a, fb = (float)net->filt_b;
     if (batch < 1 || batch > e->max_batch || batch > res->max_batch)
         return snn_error_set(err, SNN_ELIMIT, "batch %d exceeds the engine's maximum %d", batch,
                              e->max_batch < res->max_batch ? e->max_batch : res->max_batch);
@@ -704,12 +1024,12 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
             const kstage *st = &net->stages[l - 1];
             if (st->constant) {
                 const float *srcs[KOP_MAX_IN] = {e->x};
-                const float *u = run_stage(e, st, srcs, 1, b);
+                const float *u = run_stage(e, &e->main, st, srcs, 1, b);
                 memcpy(e->u0[l] + (size_t)b * n, u, sizeof(float) * (size_t)n);
             } else if (st->mixed) { /* the image's part, neurons at zero, plus the bias */
                 const float *srcs[KOP_MAX_IN];
                 for (int k = 0; k < st->nsrc; k++) srcs[k] = st->src[k] ? e->zero : e->x;
-                const float *u = run_stage(e, st, srcs, 1, b);
+                const float *u = run_stage(e, &e->main, st, srcs, 1, b);
                 float *d = e->u0[l] + (size_t)b * n;
                 for (int64_t i = 0; i < n; i++) d[i] = u[i] + st->bias[i];
             }
@@ -730,106 +1050,28 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
         res->stop_step[b] = steps;
     }
 
-    int alive = batch;
+    run_ctx r = {.o = o, .res = res, .batch = batch, .early = early, .alive = batch};
     int last_step = 0;
-    for (int t0 = 0; t0 < steps && alive > 0; t0 += chunk) {
-        const int tc = t0 + chunk <= steps ? chunk : steps - t0;
+    if (pipelined(e, batch, chunk)) {
+        last_step = run_pipelined(e, &r, steps, chunk);
+        if (last_step < 0) return snn_error_set(err, SNN_ECANCELLED, "run cancelled");
+    }
+    const int probe = e->team && e->cut == 0 && e->forced_cut < 0 && e->pipe_ok;
+    for (int t0 = last_step; t0 < steps && r.alive > 0; t0 += chunk) {
+        r.t0 = t0;
+        r.tc = t0 + chunk <= steps ? chunk : steps - t0;
         for (int b = 0; b < batch; b++) {
             if (e->stopped[b]) continue;
             for (int l = 1; l <= S; l++) {
-                const klayer *ly = &net->layers[l];
-                const kstage *st = &net->stages[l - 1];
-                const int64_t n = ly->info.neurons;
-                const float *U;          /* stage output frames (stride n), or the constant u0 */
-                const float *bias = st->bias; /* mixed: the image's part too */
-                int64_t ustride = n;
-                if (st->constant) {
-                    U = e->u0[l] + (size_t)b * n;
-                    ustride = 0;
-                } else {
-                    const float *srcs[KOP_MAX_IN];
-                    for (int k = 0; k < st->nsrc; k++) srcs[k] = st->src[k] ? e->spk[st->src[k]] : e->zero;
-                    U = run_stage(e, st, srcs, tc, b);
-                    if (st->mixed) bias = e->u0[l] + (size_t)b * n;
-                }
-                float *ystate = e->y[l] ? e->y[l] + (size_t)b * n : NULL;
-                if (ly->info.kind == SNN_LAYER_OUTPUT) {
-                    float *acc = e->acc + (size_t)b * C;
-                    for (int t = 0; t < tc; t++) {
-                        const float *u = U + t * ustride;
-                        int step = t0 + t, nz = 0;
-                        for (int c = 0; c < C; c++) nz |= u[c] != 0.0f;
-                        /* with a synapse the readout sees this input next step */
-                        int informed = ystate && net->params.readout != SNN_READOUT_MEAN
-                                           ? e->seen[b]
-                                           : (e->seen[b] | nz);
-                        e->seen[b] |= nz;
-                        if (net->params.readout == SNN_READOUT_MEAN) {
-                            for (int c = 0; c < C; c++) {
-                                acc[c] += u[c];
-                                e->z[c] = acc[c] / (float)(step + 1) + bias[c];
-                            }
-                        } else if (ystate) {
-                            for (int c = 0; c < C; c++) {
-                                e->z[c] = ystate[c] + bias[c];
-                                ystate[c] = fa * ystate[c] + fb * u[c];
-                            }
-                        } else {
-                            for (int c = 0; c < C; c++) e->z[c] = u[c] + bias[c];
-                        }
-                        float *p = res->probs + ((size_t)step * batch + b) * C;
-                        if (net->out_perm) { /* classes in the output's ONNX order */
-                            for (int c = 0; c < C; c++) e->zp[c] = e->z[net->out_perm[c]];
-                            softmax(e->zp, p, C);
-                        } else {
-                            softmax(e->z, p, C);
-                        }
-                        if (!e->stopped[b] && early &&
-                            early_exit_check(e, &o->early_exit, b, p, C, step, informed)) {
-                            e->stopped[b] = 1;
-                            res->stop_step[b] = step + 1;
-                            alive--;
-                        }
-                    }
-                    continue;
-                }
-                /* neuron layer: tc steps into its spike frames */
-                neuron_job nj = {.net = net, .ly = ly, .n = n, .ustride = ustride, .tc = tc,
-                                 .U = U, .bias = bias, .y = ystate, .v = e->v[l] + (size_t)b * n,
-                                 .J = e->J, .out = e->spk[l], .fired = e->fired[l] + (size_t)b * n,
-                                 .dt = dt, .fa = fa, .fb = fb, .jmax = JMAX_NONE, .kcap = KCAP_NONE};
-                if (ly->clip_max > 0 && net->params.neuron == SNN_NEURON_IF) {
-                    /* the ceiling as spikes per step (at least one) */
-                    double kc = floor((double)ly->clip_max / ly->amplitude * dt + 1e-4);
-                    nj.kcap = kc < 1 ? 1 : kc > 1e6 ? 1000000 : (int32_t)kc;
-                } else if (ly->clip_max > 0) {
-                    nj.jmax = ly->clip_max / ly->amplitude;
-                }
-                int np = e->team ? (int)((n + NEURONS_PER_PART - 1) / NEURONS_PER_PART) : 1;
-                if (np > KTEAM_PARTS) np = KTEAM_PARTS;
-                kteam_run(e->team, neuron_job_run, &nj, np);
-                if (!snn_neuron_spikes(net->params.neuron)) continue;
-                for (int t = 0; t < tc; t++) {
-                    if (o->stats)
-                        for (int i = 0; i < np; i++) {
-                            res->layers[l].spikes_per_step[t0 + t] += nj.k[i][t];
-                            res->layers[l].spikes_by_image[b] += nj.k[i][t];
-                        }
-                    if (b == 0 && ras->layer == l) {
-                        const float *s = e->spk[l] + t * n;
-                        uint16_t *row = ras->counts + (size_t)(t0 + t) * ras->nneurons;
-                        float inv = dt / ly->amplitude;
-                        for (int r = 0; r < ras->nneurons; r++) {
-                            float c = s[ras->neuron_index[r]] * inv + 0.5f;
-                            row[r] = c > 65535.0f ? 65535 : (uint16_t)c;
-                        }
-                    }
-                }
+                double c0 = probe ? mono_now() : 0;
+                run_layer(e, &e->main, &r, l, b);
+                if (probe) e->lcost[l] += mono_now() - c0;
             }
         }
-        last_step = t0 + tc;
-        if (o->cb && o->cb(o->cb_ud, res, t0, t0 + tc)) return snn_error_set(err, SNN_ECANCELLED, "run cancelled");
+        last_step = t0 + r.tc;
+        if (o->cb && o->cb(o->cb_ud, res, t0, t0 + r.tc)) return snn_error_set(err, SNN_ECANCELLED, "run cancelled");
     }
+    if (probe && ++e->probes == PIPE_PROBES) e->cut = pipe_cut(e);
 
     /* steps actually simulated; hold stopped images' last probabilities */
     int maxstop = 0;

@@ -183,6 +183,13 @@ kteam *kteam_new(int nth);          /* nth in [2, KTEAM_MAX]; NULL on failure */
 void kteam_free(kteam *t);
 int kteam_size(const kteam *t);     /* 1 for NULL */
 void kteam_run(kteam *t, kteam_fn fn, void *arg, int nparts);
+/* A side task beside the caller's jobs (the engine's pipeline): a helper
+ * runs fn(arg, 0, 1) once, then joins the caller's jobs again;
+ * kteam_side_wait returns when it has run (on the caller's thread if no
+ * helper had taken it). One side task at a time; the caller's jobs may
+ * not wait for it. */
+void kteam_side(kteam *t, kteam_fn fn, void *arg);
+void kteam_side_wait(kteam *t);
 
 /* Bias correction (net.c): add per-channel offsets, in activation units,
  * to neuron layer l's input, i.e. to its stage's offset vector (element i
@@ -236,4 +243,10 @@ double snn_neuron_spiking_relu_max(float *v, const float *J, float *out, int64_t
                                    float amplitude, float jmax, uint8_t *fired);
 /* Zero-order-hold lowpass: out = y (previous state), y = a*y + b*u. */
 void snn_lowpass_delay(float *y, const float *u, float *out, int64_t n, float a, float b);
+
+/* Tests (engine.c): force the pipeline's cut of a team engine running one
+ * image (-1: placed from its first runs' layer times, the default; 0: no
+ * pipeline; k: layers 1..k in front of the cut). */
+typedef struct snn_engine snn_engine;
+void engine_pipe_cut(snn_engine *e, int cut);
 #endif

@@ -44,7 +44,13 @@ struct kteam {
     atomic_int quit;
     kteam_fn fn;
     void *arg;
+    /* the side task (kteam_side): SIDE_NONE, _POSTED, _TAKEN or _DONE */
+    atomic_int side;
+    kteam_fn side_fn;
+    void *side_arg;
 };
+
+enum { SIDE_NONE, SIDE_POSTED, SIDE_TAKEN, SIDE_DONE };
 
 typedef struct helper_arg {
     kteam *t;
@@ -82,6 +88,17 @@ static void work(kteam *t, uint32_t gen, int back)
     }
 }
 
+/* Run the side task if it is posted and nobody has taken it. */
+static void take_side(kteam *t)
+{
+    int posted = SIDE_POSTED;
+    if (atomic_load(&t->side) != SIDE_POSTED ||
+        !atomic_compare_exchange_strong(&t->side, &posted, SIDE_TAKEN))
+        return;
+    t->side_fn(t->side_arg, 0, 1);
+    atomic_store_explicit(&t->side, SIDE_DONE, memory_order_release);
+}
+
 static void *helper_main(void *p)
 {
     kteam *t = ((helper_arg *)p)->t;
@@ -91,18 +108,26 @@ static void *helper_main(void *p)
         int spins = 0;
         uint32_t g;
         while ((g = (uint32_t)(atomic_load(&t->claim) >> 32)) == seen && !atomic_load(&t->quit)) {
+            if (atomic_load(&t->side) == SIDE_POSTED) {
+                take_side(t);
+                spins = 0;
+                continue;
+            }
             if (++spins < SPIN_HELPER) {
                 cpu_relax();
                 continue;
             }
             pthread_mutex_lock(&t->mu);
             atomic_fetch_add(&t->sleeping, 1);
-            while ((uint32_t)(atomic_load(&t->claim) >> 32) == seen && !atomic_load(&t->quit))
+            while ((uint32_t)(atomic_load(&t->claim) >> 32) == seen && !atomic_load(&t->quit) &&
+                   atomic_load(&t->side) != SIDE_POSTED)
                 pthread_cond_wait(&t->cv, &t->mu);
             atomic_fetch_sub(&t->sleeping, 1);
             pthread_mutex_unlock(&t->mu);
         }
         if (atomic_load(&t->quit)) return NULL;
+        /* the side task first: the caller's job can be done without us */
+        take_side(t);
         seen = g;
         work(t, g, 1);
     }
@@ -149,6 +174,35 @@ void kteam_free(kteam *t)
 
 int kteam_size(const kteam *t) { return t ? t->nth : 1; }
 
+static void wake_helpers(kteam *t)
+{
+    if (atomic_load(&t->sleeping)) {
+        pthread_mutex_lock(&t->mu);
+        pthread_cond_broadcast(&t->cv);
+        pthread_mutex_unlock(&t->mu);
+    }
+}
+
+void kteam_side(kteam *t, kteam_fn fn, void *arg)
+{
+    t->side_fn = fn;
+    t->side_arg = arg;
+    /* seq_cst: published before the load of sleeping */
+    atomic_store(&t->side, SIDE_POSTED);
+    wake_helpers(t);
+}
+
+void kteam_side_wait(kteam *t)
+{
+    take_side(t); /* no helper has started it: never wait for one that is not running */
+    int spins = 0;
+    while (atomic_load_explicit(&t->side, memory_order_acquire) != SIDE_DONE) {
+        if (++spins % SPIN_MASTER) cpu_relax();
+        else sched_yield();
+    }
+    atomic_store(&t->side, SIDE_NONE);
+}
+
 void kteam_run(kteam *t, kteam_fn fn, void *arg, int nparts)
 {
     if (nparts < 1) nparts = 1;
@@ -164,11 +218,7 @@ void kteam_run(kteam *t, kteam_fn fn, void *arg, int nparts)
     atomic_store(&t->done, 0);
     /* seq_cst: published before the load of sleeping below */
     atomic_store(&t->claim, (uint64_t)gen << 32 | (uint64_t)nparts << 16);
-    if (atomic_load(&t->sleeping)) {
-        pthread_mutex_lock(&t->mu);
-        pthread_cond_broadcast(&t->cv);
-        pthread_mutex_unlock(&t->mu);
-    }
+    wake_helpers(t);
     work(t, gen, 0);
     /* every part is claimed: wait for those a helper is still running */
     int spins = 0;

@@ -595,6 +595,124 @@ TEST(net_graph_zoo_spiking_is_deterministic)
     free_models(ms, n);
 }
 
+/* The streaming case, one image on a team of 2, runs pipelined (engine.c:
+ * the layers after a cut a chunk behind, on the helper): for every cut,
+ * the cut the engine places itself after its probe runs, and no pipeline,
+ * the probabilities, spike statistics and raster equal the 1-thread run's
+ * bit for bit, with and without synapses (each path one step late, or
+ * none: joins of layers on both sides of a cut); the step callback sees
+ * the chunks in order and can cancel. */
+typedef struct cb_log {
+    int next, calls, cancel_at;
+} cb_log;
+
+static int cb_check(void *ud, const snn_result *res, int first, int last)
+{
+    cb_log *lg = ud;
+    if (first != lg->next || last <= first) lg->next = -1000000;
+    else lg->next = last;
+    return ++lg->calls == lg->cancel_at;
+}
+
+static void run_team(const snn_net *net, const float *x, int T, int chunk, int threads, int cut,
+                     int runs, int early, snn_result *r, cb_log *lg)
+{
+    snn_error err = {0};
+    snn_engine *e = snn_engine_new(net, 1, T, SNN_ENGINE_FAST, &err);
+    CHECK(e);
+    CHECK_OK(snn_engine_set_threads(e, threads, &err));
+    engine_pipe_cut(e, cut);
+    CHECK_OK(snn_result_init(r, net, 1, T, 16));
+    snn_run_opts o;
+    snn_run_opts_init(&o);
+    o.steps = T;
+    o.chunk = chunk;
+    o.raster_layer = 1;
+    o.cb = cb_check;
+    o.cb_ud = lg;
+    if (early) /* stops once the readout has had input for 2 steps */
+        o.early_exit = (snn_early_exit){.patience = 2, .min_steps = 3};
+    for (int i = 0; i < runs; i++) { /* the last run's results are kept */
+        *lg = (cb_log){0};
+        CHECK_OK(snn_engine_run(e, x, 1, &o, r, &err));
+    }
+    snn_engine_free(e);
+}
+
+TEST(net_graph_pipeline_equals_one_thread)
+{
+    snn_model *ms[MAX_MODELS];
+    char names[MAX_MODELS][64];
+    int n = all_models(ms, names);
+    const char *kvs[2][3][2] = {{{"scale_firing_rates", "40"}, {"v0", "uniform:5"}, {"synapse", "0.005"}},
+                               {{"scale_firing_rates", "40"}, {"v0", "uniform:5"}, {"synapse", "none"}}};
+    int pipelined_cuts = 0, stopped_early = 0;
+    for (int i = 0; i < n; i++)
+        for (int syn = 0; syn < 2; syn++) {
+            snn_net *net = tnet_new(ms[i], kvs[syn], 3);
+            CHECK(net);
+            const int T = 11, C = snn_net_nclasses(net), L = snn_net_nlayers(net);
+            const int S = L - 1;
+            float *x = inputs_for(ms[i], 1, 31u + (unsigned)i);
+            /* chunks 1, 3 and the default; then an early exit */
+            const int chunks[] = {1, 3, 0, 1}, early[] = {0, 0, 0, 1};
+            for (int k = 0; k < 4; k++) {
+                snn_result a, b;
+                cb_log la, lb;
+                run_team(net, x, T, chunks[k], 1, 0, 1, early[k], &a, &la);
+                CHECK_MSG(early[k] || la.next == T, "%s: one thread's callbacks end at %d",
+                          names[i], la.next);
+                stopped_early += a.steps < T;
+                /* cut -1: probe runs, then pipelined at the engine's own cut */
+                for (int cut = -1; cut < S; cut++) {
+                    run_team(net, x, T, chunks[k], 2, cut, cut < 0 ? 3 : 1, early[k], &b, &lb);
+                    pipelined_cuts += cut > 0;
+                    CHECK_MSG(lb.next == la.next && lb.calls == la.calls && a.steps == b.steps,
+                              "%s chunk %d cut %d: callbacks end at %d after %d calls", names[i],
+                              chunks[k], cut, lb.next, lb.calls);
+                    CHECK_MSG(!memcmp(a.probs, b.probs, sizeof(float) * (size_t)(T * C)),
+                              "%s synapse %d chunk %d cut %d: probabilities differ", names[i], syn,
+                              chunks[k], cut);
+                    CHECK(!memcmp(a.raster.counts, b.raster.counts, sizeof(uint16_t) * 16 * T));
+                    for (int l = 1; l < L; l++) {
+                        CHECK_MSG(a.layers[l].spikes == b.layers[l].spikes &&
+                                      a.layers[l].fired_neurons == b.layers[l].fired_neurons &&
+                                      a.layers[l].spikes_by_image[0] == b.layers[l].spikes_by_image[0],
+                                  "%s chunk %d cut %d layer %d: statistics differ", names[i],
+                                  chunks[k], cut, l);
+                        CHECK(!memcmp(a.layers[l].spikes_per_step, b.layers[l].spikes_per_step,
+                                      sizeof(double) * T));
+                    }
+                    snn_result_deinit(&b);
+                }
+                snn_result_deinit(&a);
+            }
+            /* a callback that cancels stops a pipelined run after its first chunk */
+            snn_error err = {0};
+            snn_engine *e = snn_engine_new(net, 1, T, SNN_ENGINE_FAST, &err);
+            CHECK(e);
+            CHECK_OK(snn_engine_set_threads(e, 2, &err));
+            engine_pipe_cut(e, S > 1 ? 1 : 0);
+            snn_result r;
+            CHECK_OK(snn_result_init(&r, net, 1, T, 0));
+            snn_run_opts o;
+            snn_run_opts_init(&o);
+            o.steps = T;
+            o.chunk = 2;
+            cb_log lg = {.cancel_at = 1};
+            o.cb = cb_check;
+            o.cb_ud = &lg;
+            CHECK(snn_engine_run(e, x, 1, &o, &r, &err) == SNN_ECANCELLED);
+            CHECK(lg.calls == 1 && lg.next == 2);
+            snn_result_deinit(&r);
+            snn_engine_free(e);
+            free(x);
+            snn_net_free(net);
+        }
+    CHECK(pipelined_cuts > 0 && stopped_early > 0);
+    free_models(ms, n);
+}
+
 /* Random frames at a given density (values like spikes: 0 or a height). */
 static void random_frames(float *x, int64_t n, double density, int spiky)
 {
