@@ -11,6 +11,10 @@
 #   make replay          the fuzz targets over their corpora, no libFuzzer (part of make test)
 #
 # Sources are picked up by wildcard: one .c per module, no list to edit.
+# src/ is grouped by stage: import/ (ONNX, model directories), graph/ (the
+# operator graph and the ANN interpreter), convert/ (the graph planned as a
+# spiking network, calibration), sim/ (engine, kernels, threads), params/
+# (the option table), data/ (images, datasets), output/ (energy, plots).
 
 CC       ?= cc
 BUILD    ?= build
@@ -44,7 +48,7 @@ ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 GEN_SRC  = $(BUILD)/gen/onnx.pb-c.c
 GEN_HDR  = $(BUILD)/gen/onnx.pb-c.h
 
-LIB_SRC  = $(wildcard src/*.c)
+LIB_SRC  = $(wildcard src/*.c src/*/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx.pb-c.o
 CLI_SRC  = $(wildcard cli/*.c)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -128,7 +132,7 @@ $(BUILD)/mkpng_fixtures: tools/mkpng_fixtures.c
 # streamed); it reads the kernels' private header.
 $(BUILD)/snnbench: tools/bench/snnbench.c $(LIB)
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(LIB) $(LIB_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LIB_LIBS)
 
 # Start the daemon on 127.0.0.1:8080 serving the shipped default model.
 run:

@@ -94,7 +94,7 @@ bench_model() {
         if [ $has_torch = 1 ]; then
             echo "bench: $name: PyTorch time-stepped baseline (run $round of 2)" >&2
             # the baseline's BLAS calls get the OpenBLAS kernels the engine got
-            # (src/blas_core.c; its convolutions are oneDNN's either way)
+            # (src/sim/blas_core.c; its convolutions are oneDNN's either way)
             core=$(sed -nE 's/.*"kernels": "[^"]*openblas ([A-Za-z0-9]+)".*/\1/p' "$tmp/$name.eval" | head -n 1)
             # shellcheck disable=SC2086
             OPENBLAS_CORETYPE=${core:-${OPENBLAS_CORETYPE:-}} \
@@ -236,7 +236,7 @@ torch_rss=$( [ -f "$tmp/seed.trss" ] && tail -n 1 "$tmp/seed.trss" || true)
     echo
     echo "- Synaptic events: each sparse frame's non-zero inputs are listed once per position"
     echo "  (channel, value; packed by AVX-512 compress instructions where the CPU has them)."
-    echo "  A moderately sparse frame is gathered (src/kernels.c conv_gather): every output"
+    echo "  A moderately sparse frame is gathered (src/sim/kernels.c conv_gather): every output"
     echo "  position accumulates the events of its receptive field in registers, up to 128"
     echo "  output channels at a time, one weight load per FMA; the kernel benchmark above is"
     echo "  this loop's practical peak. With AVX-512, 3-wide convs of column stride 1 take two"
@@ -253,9 +253,9 @@ torch_rss=$( [ -f "$tmp/seed.trss" ] && tail -n 1 "$tmp/seed.trss" || true)
     echo "- A 2x2 average pool read only by a conv (the seed's conv2 and conv3) is not stored:"
     echo "  the conv's event list is built from the pool computed on the fly (the same floats)."
     echo "- CPU tiers: every hot loop is built for x86-64, AVX2+FMA and AVX-512 and picked at"
-    echo "  start-up (src/simd.h). On a CPU model OpenBLAS 0.3.21 does not know (the Intel"
+    echo "  start-up (src/sim/simd.h). On a CPU model OpenBLAS 0.3.21 does not know (the Intel"
     echo "  Emerald Rapids of earlier runs) it would run its SSE3 (Prescott) kernels, so the"
-    echo "  programs re-run themselves once with OPENBLAS_CORETYPE set (src/blas_core.c), and"
+    echo "  programs re-run themselves once with OPENBLAS_CORETYPE set (src/sim/blas_core.c), and"
     echo "  the PyTorch baseline gets the same setting. The kernels used in this run:"
     echo "  $(sed -nE 's/.*"kernels": "([^"]*)".*/\1/p' "$tmp/seed.eval" | head -n 1)."
     echo "- Neurons: the input current, the neuron update and the fired-neuron marks are one"
@@ -270,7 +270,7 @@ torch_rss=$( [ -f "$tmp/seed.trss" ] && tail -n 1 "$tmp/seed.trss" || true)
     echo "- Dense layers: a sparse frame's events are applied 256 at a time with the output"
     echo "  columns held in registers (one weight load per multiply-add, the outputs read and"
     echo "  written once per batch of events; the same floats as one event at a time)."
-    echo "- Two cores for one image: snn_engine_set_threads gives an engine a team (src/team.c)."
+    echo "- Two cores for one image: snn_engine_set_threads gives an engine a team (src/sim/team.c)."
     echo "  Each neuron layer's chunk, each frame's event list and gather (by rows) and each"
     echo "  dense scatter (by columns) is cut into parts that the caller and its helpers claim"
     echo "  from one atomic word, the caller from the front and the helpers from the back, so"

@@ -175,7 +175,7 @@ void snn_kernels_set(snn_kernel_mode mode);
 void snn_blas_threads(int n);
 
 /* The kernels this process computes with, for logs and reports, e.g.
- * "simd avx512, openblas SkylakeX" (src/blas_core.c: how OpenBLAS's core
+ * "simd avx512, openblas SkylakeX" (src/sim/blas_core.c: how OpenBLAS's core
  * is chosen). */
 const char *snn_kernels_describe(void);
 

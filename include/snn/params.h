@@ -1,7 +1,7 @@
 /* params.h: the options of a spiking run, declared ONCE.
  *
  * DESIGN: every option a user sets for a run (the conversion parameters,
- * steps, early exit) is a row of one table in src/params.c: its name, the
+ * steps, early exit) is a row of one table in src/params/params.c: its name, the
  * syntax of its value, a help line, the override bit a model must list in
  * "overridable" before a request may change it, and the functions that
  * parse its text into an snn_run_params and format it back. snnctl's flags

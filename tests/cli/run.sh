@@ -293,7 +293,7 @@ t_eval_json() {
 
 # The kernels the CLI computes with are named in its report; on a CPU with
 # AVX2 and FMA, OpenBLAS never runs its generic pre-AVX2 kernels
-# (src/blas_core.c: OpenBLAS 0.3.21 does not know this machine's model and
+# (src/sim/blas_core.c: OpenBLAS 0.3.21 does not know this machine's model and
 # falls back to Prescott unless the program re-runs itself with
 # OPENBLAS_CORETYPE), and the event-driven kernels use the widest tier.
 t_eval_kernels_fit_the_cpu() {

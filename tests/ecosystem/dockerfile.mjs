@@ -171,7 +171,7 @@ await test('COPY sources exist in the build context and survive .dockerignore', 
       assert(!ignored(src), `Dockerfile:${i.line}: ${src} is excluded by .dockerignore`);
     }
   }
-  for (const must of ['Makefile', 'src/engine.c', 'server/main.c', 'include/snn/model.h', 'config/snnd.json', 'tools/install-deps.sh'])
+  for (const must of ['Makefile', 'src/sim/engine.c', 'server/main.c', 'include/snn/model.h', 'config/snnd.json', 'tools/install-deps.sh'])
     assert(!ignored(must), `.dockerignore keeps ${must}`);
   for (const gone of ['build/snnd', '.git/HEAD', 'tests/browser/node_modules/x', 'tests/artifacts/page.png'])
     assert(ignored(gone), `.dockerignore drops ${gone}`);

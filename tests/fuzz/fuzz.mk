@@ -31,7 +31,7 @@ FCFLAGS      := -O1 -g $(SAN) -fsanitize=fuzzer-no-link -std=c11 -D_DEFAULT_SOUR
                 -Iinclude -Iserver -I$(FB)/gen $(PKG_CFLAGS) -DSNN_ROOT='"$(CURDIR)"'
 ONNX_PROTO   ?= /usr/include/onnx/onnx.proto
 
-LIB_SRC  := $(wildcard src/*.c)
+LIB_SRC  := $(wildcard src/*.c src/*/*.c)
 SRV_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(FB)/%.o) $(FB)/gen/onnx.pb-c.o
 SRV_OBJ  := $(SRV_SRC:%.c=$(FB)/%.o)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/net_internal.h"
+#include "../../src/convert/net_internal.h"
 #include "snn/calibrate.h"
 #include "snn/energy.h"
 #include "snn/engine.h"

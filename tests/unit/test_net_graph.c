@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/graph_internal.h"
-#include "../../src/net_internal.h"
+#include "../../src/graph/graph_internal.h"
+#include "../../src/convert/net_internal.h"
 #include "net_helpers.h"
 #include "onnx_builder.h"
 #include "snn/calibrate.h"

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/graph_internal.h"
+#include "../../src/graph/graph_internal.h"
 #include "test.h"
 
 static unsigned rng = 1u;

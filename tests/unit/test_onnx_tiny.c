@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/graph_internal.h"
+#include "../../src/graph/graph_internal.h"
 #include "snn/graph.h"
 #include "test.h"
 

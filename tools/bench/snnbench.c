@@ -44,7 +44,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "net_internal.h"
+#include "../../src/convert/net_internal.h"
 #include "snn/dataset.h"
 #include "snn/engine.h"
 #include "snn/model.h"

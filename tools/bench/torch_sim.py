@@ -39,7 +39,7 @@ initializers of /conv1/Conv ... /dense2/Gemm). Batch 100, float32.
 graph (GraphSNN): any graph the converter takes (residual Add, Concat,
 MaxPool, grouped Conv, BatchNormalization, Clip/ReLU6, in-graph input
 normalisation, NHWC) in any conversion snnctl runs, with the C engine's
-arithmetic (src/net.c, src/engine.c): neuron spiking-relu, if or relu
+arithmetic (src/convert/net.c, src/sim/engine.c): neuron spiking-relu, if or relu
 (rate); per-layer gain and threshold (normalize none / ceiling (a Clip
 layer's max) / max / percentile (the config's calibrated thresholds)),
 per-layer scale_firing_rates, the Clip spike cap of the `if` neuron, v0
@@ -224,7 +224,7 @@ class SeedSNN:
 # The conversion settings, as snnctl reads them: the "conversion" block of
 # the model's config.json over the C defaults (snn_convert_params_init),
 # then --set KEY=VALUE overrides with the keys and value syntax of snnctl's
-# option table (src/params.c). --conversion nengo starts from the nengo
+# option table (src/params/params.c). --conversion nengo starts from the nengo
 # reference conversion instead of the config (what `make bench` runs on the
 # seed model).
 
@@ -368,7 +368,7 @@ def c_uniform_v0(seed, layer, n):
 
 def c_node_order(nodes):
     """{ONNX node index: position} in the C importer's node order
-    (src/onnx_import.c: Kahn's sort, each node's readers visited in the
+    (src/import/onnx_import.c: Kahn's sort, each node's readers visited in the
     reverse of their ONNX order); layer names depend on it."""
     producer = {o: i for i, n in enumerate(nodes) for o in n.output if o}
     readers = [[] for _ in nodes]
@@ -388,7 +388,7 @@ def c_node_order(nodes):
 
 
 def c_layer_name(node, qualified):
-    """src/net.c layer_name_from: "/conv1/Conv" -> "conv1"; qualified:
+    """src/convert/net.c layer_name_from: "/conv1/Conv" -> "conv1"; qualified:
     "/layers/layers.0/conv1/Conv" -> "layers.0.conv1"."""
     buf = node[1:] if node.startswith("/") else node
     if "/" in buf:
@@ -405,7 +405,7 @@ def c_layer_name(node, qualified):
 
 
 def c_dedup_names(names, nodes):
-    """src/net.c's renaming of layers that share a name (names[i] from
+    """src/convert/net.c's renaming of layers that share a name (names[i] from
     nodes[i]): first every such layer takes its qualified name, then the
     remaining duplicates get _2, _3, ..."""
     names = list(names)
@@ -431,14 +431,14 @@ def c_dedup_names(names, nodes):
 # ------------------------------------------------------------ graph models
 # Any DAG the converter takes (residual Add, Concat, MaxPool, grouped Conv,
 # BatchNormalization anywhere, Clip/ReLU6, constant input normalisation),
-# simulated as the C engine simulates its converted network (src/net.c,
-# src/engine.c); with the nengo conversion this is the mapping of
+# simulated as the C engine simulates its converted network (src/convert/net.c,
+# src/sim/engine.c); with the nengo conversion this is the mapping of
 # nengo_dl.Converter for the same Keras graph (docs/nengo-semantics.md):
 #   * neuron layers: every Relu and Clip(0, hi) node; one whose only reader
 #     is a later Relu/Clip is merged into it (torch's ReLU6 = Relu + Clip);
 #     a layer's ceiling is the smallest Clip max of its chain (none for
 #     ReLU). The linear nodes between layers are pass-through nodes. Layers
-#     are named as src/net.c names them (thresholds, per-layer scales and
+#     are named as src/convert/net.c names them (thresholds, per-layer scales and
 #     the bias table are keyed by that name);
 #   * gain: s = scale_firing_rates (of the layer); with normalize other
 #     than none, gain = s / (threshold * dt), threshold the layer's Clip
@@ -466,7 +466,7 @@ def c_dedup_names(names, nodes):
 #     synapse); a join of an image path with a neuron path is refused, as
 #     nengo would filter one and not the other;
 #   * MaxPool, maxpool gated (default): the engine's spiking max-pool gate
-#     (src/kernels.c maxpool_gate; Rueckauer et al. 2017): it accumulates
+#     (src/sim/kernels.c maxpool_gate; Rueckauer et al. 2017): it accumulates
 #     its input over the steps (from step 0, the current step included) and
 #     each window passes the current input of its leader, the element with
 #     the largest sum; the leader changes only when another element's sum
@@ -576,13 +576,13 @@ class GraphSNN:
         self.readout = nodes[-1][2][0] if self.softmax else out
         if self.softmax:
             self.nodes = nodes[:-1]
-        uses = {out: 1}  # src/net.c p->uses: readers, the graph output too
+        uses = {out: 1}  # src/convert/net.c p->uses: readers, the graph output too
         producer = {}
         for i, (op, name, ins, o, at) in enumerate(self.nodes):
             producer[o] = i
             for t in ins:
                 uses[t] = uses.get(t, 0) + 1
-        # neuron layers (src/net.c plan_net): every Relu and Clip(0, hi),
+        # neuron layers (src/convert/net.c plan_net): every Relu and Clip(0, hi),
         # except one whose only reader is a later Relu/Clip: it is merged
         # into that one (torch's ReLU6 is Relu then Clip) and passes its
         # input through; a layer's ceiling is the smallest Clip max of its
@@ -657,7 +657,7 @@ class GraphSNN:
             if conv.bias_correction else {}
 
     def _c_names(self, producer, live, rank, ro_node):
-        """Each layer's name as src/net.c gives it (thresholds, per-layer
+        """Each layer's name as src/convert/net.c gives it (thresholds, per-layer
         scales and the bias table are keyed by it): from the stage's
         last scoped join (Add of two activations, Concat), else its first
         Conv/Gemm/MatMul, else its last node, "first" and "last" in the C
@@ -699,7 +699,7 @@ class GraphSNN:
 
     def _layer_params(self, n, hi):
         """gain, amplitude, spike height and current/spike bounds of layer
-        n in the C engine's float arithmetic (src/net.c, src/engine.c)."""
+        n in the C engine's float arithmetic (src/convert/net.c, src/sim/engine.c)."""
         conv, f32 = self.conv, np.float32
         name = self.names[n]
         s_l = f32(conv.layer_scale.get(name, conv.scale))
@@ -773,7 +773,7 @@ class GraphSNN:
     def _bias_offsets(self, cfg, shapes):
         """bias_correction=on: the model's stored per-channel offsets
         (config.json "bias_correction" "layers"), added to the bias of the
-        neuron layer they name (src/net.c apply_bias_table)."""
+        neuron layer they name (src/convert/net.c apply_bias_table)."""
         table = cfg.get("bias_correction", {}).get("layers")
         if table is None:
             raise SystemExit("bias_correction=on: the model has no "
@@ -946,7 +946,7 @@ class GraphSNN:
         raise SystemExit("unsupported op %s at node %s" % (op, name))
 
     def _gate(self, name, x, at, gates):
-        """Spiking max-pool gate (see the header; src/kernels.c
+        """Spiking max-pool gate (see the header; src/sim/kernels.c
         maxpool_gate): gates[name] holds the accumulated input and each
         window's leader, which changes only when an element's accumulated
         input exceeds the leader's strictly (to the first such maximum in

@@ -338,7 +338,7 @@ class FashionNet(nn.Module):
     def forward(self, x, logits=False, acts=None):
         """acts: a list that receives (activation, fan-out per unit) of each
         hidden ReLU, for the rate penalty (fan-out: the synaptic ops one
-        unit's spike costs, the avg pool's share counted, as src/net.c)."""
+        unit's spike costs, the avg pool's share counted, as src/convert/net.c)."""
         a1 = F.relu(self.conv1(x))
         x = F.avg_pool2d(a1, 2, count_include_pad=False)
         a2 = F.relu(self.conv2(x))
@@ -367,7 +367,7 @@ def rate_penalty(acts, pct=0.999):
     divided by sum of fan-out x units.
     A converted unit with that percentile as threshold fires activation /
     threshold spikes per step at one spike per threshold, so this is the
-    SNN's synaptic ops per step over the ANN's (src/energy.c); dividing by
+    SNN's synaptic ops per step over the ANN's (src/output/energy.c); dividing by
     the detached percentile keeps a layer from lowering it by shrinking its
     activations while the next layer's weights grow."""
     cost, units = 0.0, 0.0

@@ -1,6 +1,6 @@
 /* graph_internal.h: PRIVATE header of the graph module (importer, shape
- * inference, kernels, evaluator). Not installed; only src/graph*.c,
- * src/onnx_import.c, src/onnx_tensor.c and the graph unit tests include it.
+ * inference, kernels, evaluator). Not installed; only src/graph/, src/convert/net.c,
+ * src/import/onnx_import.c, src/import/onnx_tensor.c and the graph unit tests include it.
  *
  * DESIGN: one shape-inference function and one kernel dispatcher serve
  * three callers: the importer's constant folding (a runtime op whose inputs
@@ -77,7 +77,7 @@ void snn_graph_ws_poison(snn_graph_ws *ws);
 snn_err graph_infer_all(const snn_graph *g, int64_t batch, gshape *shapes,
                         snn_error *err);
 
-/* ---- Import state (src/onnx_import.c parses, src/graph_fold.c lowers) -- */
+/* ---- Import state (src/import/onnx_import.c parses, src/graph/graph_fold.c lowers) -- */
 
 enum { IT_NONE = 0, IT_F32 = 1, IT_I64 = 2 };
 
@@ -136,7 +136,7 @@ int graph_imp_find(const snn_graph *g, const char *name);
 int graph_imp_add(snn_graph *g, const char *name, snn_error *err);
 /* Decode an ONNX TensorProto into t (dtype, shape, owned data). Floats
  * (float, double, float16, bfloat16) become IT_F32, integers and bool (0/1)
- * IT_I64. In src/onnx_tensor.c, with the public snn_onnx_tensor_load(). */
+ * IT_I64. In src/import/onnx_tensor.c, with the public snn_onnx_tensor_load(). */
 snn_err graph_tensor_decode(const struct Onnx__TensorProto *tp,
                             int64_t max_elems, itensor *t, snn_error *err);
 void graph_imp_free(struct snn_graph_import *imp, int ntensors);

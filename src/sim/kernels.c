@@ -37,7 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net_internal.h"
+#include "../convert/net_internal.h"
 
 #define SCATTER_RATIO 0.20
 /* conv: the scatter beats the gather below a density of CONV_SCATTER_EVENTS
@@ -68,7 +68,7 @@ __attribute__((constructor)) static void simd_init(void)
 #endif
 
 /* conv: the gather beats the GEMM below this density; it falls as the
- * GEMM gets wider vectors (src/blas_core.c gives OpenBLAS the kernels of
+ * GEMM gets wider vectors (src/sim/blas_core.c gives OpenBLAS the kernels of
  * the CPU's tier). Measured as the time of kop_apply_fast forced to
  * gather and to dense (snn_kernels_set) on random spike frames of the
  * shipped models' 3x3 shapes (32..128 channels, 8x8..32x32), one thread:

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph_internal.h"
+#include "../graph/graph_internal.h"
 #include "net_internal.h"
 
 /* A tensor as the stage being planned sees it. */

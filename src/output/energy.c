@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-#include "net_internal.h"
+#include "../convert/net_internal.h"
 
 static const snn_device devices[] = {
     {"cpu", 0, 8.6e-9, 8.6e-9},

@@ -11,7 +11,7 @@
  * snn_graph_finalize(). The unpacked ModelProto stays alive until then,
  * because the nodes keep pointing at their attributes.
  */
-#include "graph_internal.h"
+#include "../graph/graph_internal.h"
 
 #include <errno.h>
 #include <stdio.h>

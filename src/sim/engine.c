@@ -26,7 +26,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "net_internal.h"
+#include "../convert/net_internal.h"
 
 #define MAX_CHUNK 32
 /* The chunk a run takes when it names none: long enough that each op and

@@ -25,7 +25,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "net_internal.h"
+#include "../convert/net_internal.h"
 
 #define SPIN_HELPER 20000   /* polls before a helper sleeps */
 #define SPIN_MASTER 2000    /* polls between yields of the caller */

@@ -8,7 +8,7 @@
  * exact integers). snn_onnx_tensor_load() narrows the accepted types to
  * those a float graph's test data uses and converts everything to float.
  */
-#include "graph_internal.h"
+#include "../graph/graph_internal.h"
 
 #include <math.h>
 #include <stdio.h>
