@@ -80,7 +80,7 @@ struct snn_engine {
     float **pspk[2];            /* [parity][layer] -> [PIPE_CHUNK x neurons] spike frames */
     uint8_t **fired0;           /* [layer] -> the front's fired flags before its chunk */
     int pipe_ok;                /* side and pspk allocated */
-    int cut;                    /* last layer of the front part, 0 = not chosen yet */
+    int cut;                    /* last layer of the front part, 0 = none (yet) */
     int forced_cut;             /* engine_pipe_cut: -1 = chosen from probes, 0 = off, k */
     int probes;                 /* team runs timed so far */
     double *lcost;              /* [layer] seconds in the probes */
@@ -1056,7 +1056,7 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
         last_step = run_pipelined(e, &r, steps, chunk);
         if (last_step < 0) return snn_error_set(err, SNN_ECANCELLED, "run cancelled");
     }
-    const int probe = e->team && e->cut == 0 && e->forced_cut < 0 && e->pipe_ok;
+    const int probe = e->team && e->pipe_ok && e->forced_cut < 0 && e->probes < PIPE_PROBES;
     for (int t0 = last_step; t0 < steps && r.alive > 0; t0 += chunk) {
         r.t0 = t0;
         r.tc = t0 + chunk <= steps ? chunk : steps - t0;
