@@ -15,7 +15,9 @@
  * kernels.
  *
  * Memory: everything is allocated by snn_engine_new for its max batch and
- * chunk; snn_engine_run does not allocate.
+ * chunk (and, for a team, the pipeline's by snn_engine_set_threads);
+ * snn_engine_run does not allocate. Large buffers are fresh mappings
+ * (ealloc).
  */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
