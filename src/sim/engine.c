@@ -920,9 +920,15 @@ static int pipe_cut(const snn_engine *e)
     return cut;
 }
 
+/* The cut a run uses: the test's, else the engine's own. */
+static int cut_now(const snn_engine *e) { return e->forced_cut >= 0 ? e->forced_cut : e->cut; }
+
+/* The chunk of a run starting at step t0. */
+static int chunk_at(int t0, int chunk, int steps) { return t0 + chunk <= steps ? chunk : steps - t0; }
+
 static int pipelined(const snn_engine *e, int batch, int chunk)
 {
-    int cut = e->forced_cut >= 0 ? e->forced_cut : e->cut;
+    const int cut = cut_now(e);
     return e->team && e->pipe_ok && e->mode == SNN_ENGINE_FAST && batch == 1 && chunk <= PIPE_CHUNK && cut >= 1 && cut < e->net->nstages;
 }
 
@@ -959,7 +965,7 @@ static void front_undo(snn_engine *e, const run_ctx *r, int cut)
 /* The whole run, pipelined; returns the steps run, -1 if cancelled. */
 static int run_pipelined(snn_engine *e, run_ctx *r, int steps, int chunk)
 {
-    const int cut = e->forced_cut >= 0 ? e->forced_cut : e->cut;
+    const int cut = cut_now(e);
     const int nchunks = (steps + chunk - 1) / chunk;
     lane front = e->main;
     back_job bj = {.e = e, .cut = cut};
@@ -967,13 +973,13 @@ static int run_pipelined(snn_engine *e, run_ctx *r, int steps, int chunk)
         if (c > 0) { /* the back: chunk c-1 */
             bj.r = *r;
             bj.r.t0 = (c - 1) * chunk;
-            bj.r.tc = bj.r.t0 + chunk <= steps ? chunk : steps - bj.r.t0;
+            bj.r.tc = chunk_at(bj.r.t0, chunk, steps);
             e->side.spk = e->pspk[(c - 1) & 1];
             kteam_side(e->team, back_run, &bj);
         }
         if (c < nchunks) { /* the front: chunk c */
             r->t0 = c * chunk;
-            r->tc = r->t0 + chunk <= steps ? chunk : steps - r->t0;
+            r->tc = chunk_at(r->t0, chunk, steps);
             front.spk = e->pspk[c & 1];
             for (int l = 1; r->early && l <= cut; l++)
                 if (e->v[l]) memcpy(e->fired0[l], e->fired[l], (size_t)e->net->layers[l].info.neurons);
@@ -1088,7 +1094,7 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
     const int probe = e->team && e->pipe_ok && e->forced_cut < 0 && e->probes < PIPE_PROBES;
     for (int t0 = last_step; t0 < steps && r.alive > 0; t0 += chunk) {
         r.t0 = t0;
-        r.tc = t0 + chunk <= steps ? chunk : steps - t0;
+        r.tc = chunk_at(t0, chunk, steps);
         for (int b = 0; b < batch; b++) {
             if (e->stopped[b]) continue;
             for (int l = 1; l <= S; l++) {

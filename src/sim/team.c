@@ -18,6 +18,9 @@
  * frame's gather: microseconds), so helpers spin briefly before they
  * sleep on a condition variable. A part is computed the same way whoever
  * runs it, so the results are the same bit for bit for any team size.
+ * Beside the jobs, one side task (kteam_side: the engine's pipeline) is
+ * taken by the first helper free, or run by the caller when it waits for
+ * it and no helper has started it.
  */
 #include <pthread.h>
 #include <sched.h>
