@@ -3,6 +3,7 @@
 
     /usr/bin/python3 tools/train/train.py --recipe NAME --out models/NAME \
         [--epochs N] [--seed S] [--threads 2] [--act relu|qcfs:L]
+        [--blocks N]
         [--rate-penalty LAMBDA]
 
 Recipes: fashion-mnist, cifar10-seed, cifar10, cifar10-resnet, cifar10-vgg
@@ -421,13 +422,14 @@ RECIPES = {
         model=lambda: Cifar10Net(bn=True, dropout=0.3), he=("dense1",),
         epochs=30, **CIFAR_SGD),
     "cifar10-resnet": dict(
-        description="CIFAR-10 wide ResNet-8 (conv stem + 3 stages x 1 basic "
-                    "block, 32/64/128 channels, identity and 1x1-projection "
-                    "shortcuts, BatchNorm folded, global average pool, "
-                    "linear): normalised input, random-crop and flip "
-                    "augmentation, SGD one-cycle, firing-rate penalty.",
-        model=lambda act: ResNetCifar((32, 64, 128), 1, act=act), init="he",
-        act="qcfs:4", rate_penalty=1.0,
+        description="CIFAR-10 wide ResNet-{depth} (conv stem + 3 stages x "
+                    "{blocks} basic block{s}, 32/64/128 channels, identity "
+                    "and 1x1-projection shortcuts, BatchNorm folded, global "
+                    "average pool, linear): normalised input, random-crop "
+                    "and flip augmentation, SGD one-cycle, firing-rate "
+                    "penalty.",
+        model=lambda act, blocks: ResNetCifar((32, 64, 128), blocks, act=act),
+        init="he", act="qcfs:4", rate_penalty=1.0, blocks=1,
         epochs=EPOCHS_RESNET, **CIFAR_SGD),
     "cifar10-vgg": dict(
         description="CIFAR-10 VGG-style CNN (3 x [conv3x3-BN-ReLU x 2, "
@@ -479,7 +481,8 @@ def checkpoint_run(args, epochs):
     """What a checkpoint must agree on to be resumed: the run's options."""
     return dict(recipe=args.recipe, seed=args.seed, epochs=epochs,
                 threads=args.threads, act=args.act,
-                rate_penalty=args.rate_penalty, limit_train=args.limit_train)
+                rate_penalty=args.rate_penalty, limit_train=args.limit_train,
+                blocks=args.blocks)
 
 
 def save_checkpoint(path, state):
@@ -508,6 +511,8 @@ def train(args, r, log):
     act = args.act or r.get("act")
     if act is None:
         model = r["model"]()
+    elif "blocks" in r:
+        model = r["model"](make_act(act), args.blocks)
     else:
         model = r["model"](make_act(act))
     args.act_used = act
@@ -675,7 +680,9 @@ def export(model, r, out_dir, res, args, log):
     c, h, w = r["shape"]
     cfg = {
         "name": args.name,
-        "description": r["description"],
+        "description": r["description"].format(
+            depth=6 * (args.blocks or 0) + 2, blocks=args.blocks,
+            s="" if args.blocks == 1 else "s"),
         "classes": r["classes"],
         "input": {"channels": c, "height": h, "width": w, "layout": "nchw",
                   "scale": r["scale"], "mean": r["mean"], "std": r["std"],
@@ -690,9 +697,10 @@ def export(model, r, out_dir, res, args, log):
             "epochs": res["epochs"],
             "recipe_default_epochs": r["epochs"],
             "command": "/usr/bin/python3 tools/train/train.py --recipe %s "
-                       "--out %s --epochs %d --seed %d --threads %d%s%s"
+                       "--out %s --epochs %d --seed %d --threads %d%s%s%s"
                        % (args.recipe, args.out, res["epochs"], args.seed,
                           args.threads,
+                          " --blocks %d" % args.blocks if "blocks" in r else "",
                           " --act " + args.act if args.act else "",
                           " --rate-penalty %g" % args.rate_penalty
                           if "rate_penalty" in r else ""),
@@ -760,6 +768,9 @@ def main():
                          "spike per threshold, a QCFS layer's ceiling or "
                          "else the 99.9th percentile, over the ANN's) to "
                          "the loss (default 1; 0: plain cross-entropy)")
+    ap.add_argument("--blocks", type=int, default=None,
+                    help="cifar10-resnet: basic blocks per stage (default "
+                         "1: ResNet-8; 2: ResNet-14; depth 6 x BLOCKS + 2)")
     ap.add_argument("--check-qcfs", action="store_true",
                     help="check the fused QCFS op against autograd and exit")
     ap.add_argument("--checkpoint", default=None,
@@ -780,6 +791,13 @@ def main():
     args.name = args.name or args.recipe
     if args.act and "act" not in RECIPES[args.recipe]:
         ap.error("--act applies to the cifar10-resnet and cifar10-vgg recipes")
+    if args.blocks is not None:
+        if "blocks" not in RECIPES[args.recipe]:
+            ap.error("--blocks applies to the cifar10-resnet recipe")
+        if args.blocks < 1:
+            ap.error("--blocks must be >= 1")
+    else:
+        args.blocks = RECIPES[args.recipe].get("blocks")
     if args.rate_penalty is not None:
         if "rate_penalty" not in RECIPES[args.recipe]:
             ap.error("--rate-penalty applies to the recipes with a rate "
