@@ -104,7 +104,14 @@ typedef struct snn_layer_stats {
     double spikes;              /* total spikes, all images and steps */
     double *spikes_per_step;    /* [steps], all images */
     double fired_neurons;       /* neurons that spiked at least once, summed over images */
-    double syn_events;          /* spikes x fan-out: synaptic events caused */
+    double syn_events;          /* spikes x fan-out: synaptic events caused (the energy
+                                 * model's count: through a pool, a spike's share of the
+                                 * pooled input's fan-out) */
+    double syn_applied;         /* synaptic events the kernels applied computing this
+                                 * layer's input: each non-zero input element of a conv or
+                                 * dense op (after a pool: of the pool's output) x its
+                                 * fan-out (taps inside the frame x output channels), the
+                                 * image's dense pass included; all images */
     double *spikes_by_image;    /* [batch] spikes of each image, all its steps */
     double *fired_by_image;     /* [batch] neurons of each image that spiked at least once */
 } snn_layer_stats;

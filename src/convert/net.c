@@ -160,6 +160,19 @@ static float *per_channel(plan *p, const snn_tensor *t)
     return v;
 }
 
+/* Taps of one axis inside the frame, summed over the outputs: output o,
+ * tap k reads input o * stride - pad + k * dil. */
+static int64_t inframe_taps(int nout, int stride, int pad, int k, int dil, int nin)
+{
+    int64_t taps = 0;
+    for (int o = 0; o < nout; o++)
+        for (int t = 0; t < k; t++) {
+            int i = o * stride - pad + t * dil;
+            taps += i >= 0 && i < nin;
+        }
+    return taps;
+}
+
 static snn_err add_conv(plan *p, const snn_graph *g, const snn_node *n)
 {
     const snn_tensor *W = &g->tensors[n->in[1]];
@@ -205,6 +218,9 @@ static snn_err add_conv(plan *p, const snn_graph *g, const snn_node *n)
         memcpy(op->b, B->data, sizeof(float) * (size_t)Co);
     }
     op->macs = (int64_t)Ho * Wo * Co * kh * kw * Cg;
+    op->fanout = (double)inframe_taps(Ho, op->sh, op->pt, kh, op->dh, op->in.h) *
+                 (double)inframe_taps(Wo, op->sw, op->pl, kw, op->dw, op->in.w) * Cg * Co /
+                 (double)kshape_size(&op->in);
     p->c = Co;
     p->h = Ho;
     p->w = Wo;
@@ -245,6 +261,7 @@ static snn_err add_dense(plan *p, const snn_graph *g, const snn_node *n)
         for (int64_t j = 0; j < M; j++) op->b[j] = beta * C->data[cn == 1 ? 0 : j];
     }
     op->macs = K * M;
+    op->fanout = (double)M;
     free(p->perm);
     p->perm = NULL;
     p->spatial = 0;

@@ -112,6 +112,9 @@ typedef struct kop {
                                   * maxpool: the stage offset at its output */
     int64_t macs;                /* per frame */
     int64_t nweights;
+    double fanout;               /* conv/dense: the mean multiply-adds one non-zero input
+                                  * element costs (taps inside the frame x output channels
+                                  * of its group; dense: the outputs); 0 for other ops */
 } kop;
 
 typedef struct kstage {
@@ -205,13 +208,17 @@ void net_layer_add_offsets(snn_net *net, int l, const float *offset);
 void kop_apply_ref(const kop *op, const float *const *in, float *out, int with_bias);
 /* Apply the linear part to `nframes` frames (in/out strides = frame sizes).
  * Chooses dense BLAS or event-driven gather/scatter per frame by input
- * density. `scratch` holds kop_scratch_floats(op, nframes) floats. */
-void kop_apply_fast(const kop *op, const float *const *in, float *out, int nframes,
-                    float *scratch);
+ * density. `scratch` holds kop_scratch_floats(op, nframes) floats.
+ * Returns, for a conv or dense op, the non-zero elements of its input
+ * frames (times op->fanout: the synaptic events it applied), else 0. */
+int64_t kop_apply_fast(const kop *op, const float *const *in, float *out, int nframes,
+                       float *scratch);
 /* The same, the event-driven and direct conv loops and the dense scatter
  * split over a team (NULL: kop_apply_fast). */
-void kop_apply_team(const kop *op, const float *const *in, float *out, int nframes,
-                    float *scratch, kteam *team);
+int64_t kop_apply_team(const kop *op, const float *const *in, float *out, int nframes,
+                       float *scratch, kteam *team);
+/* Non-zero elements of x[0..n) (the kernels' count). */
+int64_t kop_count_nonzero(const float *x, int64_t n);
 int64_t kop_scratch_floats(const kop *op, int nframes);
 /* A 2x2 stride-2 average pool whose output only conv op reads can be fused
  * with it: kop_apply_pool_conv lists the conv's events from the pool's
@@ -219,8 +226,8 @@ int64_t kop_scratch_floats(const kop *op, int nframes);
  * kop_apply_fast on the pool's output; the pool's frames are written to
  * `pooled` only for frames dense enough for the GEMM). */
 int kop_pool_fuses(const kop *pool, const kop *op);
-void kop_apply_pool_conv(const kop *pool, const kop *op, const float *in, float *pooled, float *out,
-                         int nframes, float *scratch, kteam *team);
+int64_t kop_apply_pool_conv(const kop *pool, const kop *op, const float *in, float *pooled,
+                            float *out, int nframes, float *scratch, kteam *team);
 /* The spiking max-pool gate over nframes consecutive steps. acc holds the
  * op's input size (accumulated input) plus its output size (each window's
  * leader), zero at the first step; each window passes the input of the

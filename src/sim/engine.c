@@ -82,6 +82,7 @@ struct snn_engine {
     lane side;
     float **pspk[2];            /* [parity][layer] -> [PIPE_CHUNK x neurons] spike frames */
     uint8_t **fired0;           /* [layer] -> the front's fired flags before its chunk */
+    double *applied0;           /* [layer] the front's syn_applied before its chunk */
     int pipe_ok;                /* side and pspk allocated */
     int cut;                    /* last layer of the front part, 0 = none (yet) */
     int forced_cut;             /* engine_pipe_cut: -1 = chosen from probes, 0 = off, k */
@@ -405,6 +406,8 @@ static void pipe_free(snn_engine *e)
     for (int l = 0; e->fired0 && l < e->net->nlayers; l++) efree(e->fired0[l]);
     free(e->fired0);
     e->fired0 = NULL;
+    free(e->applied0);
+    e->applied0 = NULL;
     e->pipe_ok = 0;
 }
 
@@ -544,7 +547,9 @@ static int pipe_alloc(snn_engine *e)
             if (c > col) col = c;
         }
     if (lane_alloc(e, &e->side, frames, col)) return -1; /* its spk: a pspk table */
-    if (!(e->fired0 = calloc((size_t)L, sizeof *e->fired0))) return -1;
+    if (!(e->fired0 = calloc((size_t)L, sizeof *e->fired0)) ||
+        !(e->applied0 = calloc((size_t)L, sizeof *e->applied0)))
+        return -1;
     for (int l = 1; l < L; l++)
         if (e->v[l] && !(e->fired0[l] = ealloc(e, (size_t)net->layers[l].info.neurons))) return -1;
     for (int p = 0; p < 2; p++) {
@@ -681,9 +686,11 @@ static int pool_fused(const kstage *st, int i)
 }
 
 /* Apply a stage to tc frames of its sources (srcs[k]: the frames of layer
- * st->src[k]) for image b; returns the output frames. */
+ * st->src[k]) for image b; returns the output frames and adds to *applied
+ * the synaptic events its conv and dense ops applied (non-zero inputs x
+ * kop.fanout). */
 static const float *run_stage(snn_engine *e, const lane *ln, const kstage *st,
-                              const float *const *srcs, int tc, int b)
+                              const float *const *srcs, int tc, int b, double *applied)
 {
     const float *out = NULL;
     const int ref = e->mode == SNN_ENGINE_REFERENCE;
@@ -703,13 +710,16 @@ static const float *run_stage(snn_engine *e, const lane *ln, const kstage *st,
                 for (int k = 0; k < op->nin; k++) inf[k] = in[k] + f * operand_size(op, k);
                 kop_apply_ref(op, inf, dst + f * osz, 0);
             }
+            if (op->fanout > 0)
+                *applied += (double)kop_count_nonzero(in[0], tc * kshape_size(&op->in)) * op->fanout;
         } else if (pool_fused(st, i)) {
             const kop *conv = &st->ops[++i];
             float *cdst = ln->slot[conv->slot];
-            kop_apply_pool_conv(op, conv, in[0], dst, cdst, tc, ln->col, ln->team);
+            *applied += (double)kop_apply_pool_conv(op, conv, in[0], dst, cdst, tc, ln->col, ln->team) *
+                        conv->fanout;
             dst = cdst;
         } else {
-            kop_apply_team(op, in, dst, tc, ln->col, ln->team);
+            *applied += (double)kop_apply_team(op, in, dst, tc, ln->col, ln->team) * op->fanout;
         }
         out = dst;
     }
@@ -800,7 +810,9 @@ static void run_layer(snn_engine *e, const lane *ln, run_ctx *r, int l, int b)
     } else {
         const float *srcs[KOP_MAX_IN];
         for (int k = 0; k < st->nsrc; k++) srcs[k] = st->src[k] ? ln->spk[st->src[k]] : e->zero;
-        U = run_stage(e, ln, st, srcs, tc, b);
+        double applied = 0;
+        U = run_stage(e, ln, st, srcs, tc, b, &applied);
+        res->layers[l].syn_applied += applied;
         if (st->mixed) bias = e->u0[l] + (size_t)b * n;
     }
     float *ystate = e->y[l] ? e->y[l] + (size_t)b * n : NULL;
@@ -949,9 +961,10 @@ static void front_undo(snn_engine *e, const run_ctx *r, int cut)
 {
     snn_result *res = r->res;
     for (int l = 1; l <= cut; l++) {
+        snn_layer_stats *ls = &res->layers[l];
+        ls->syn_applied = e->applied0[l];
         if (!e->v[l]) continue;
         memcpy(e->fired[l], e->fired0[l], (size_t)e->net->layers[l].info.neurons);
-        snn_layer_stats *ls = &res->layers[l];
         for (int t = r->t0; t < r->t0 + r->tc; t++) {
             ls->spikes_by_image[0] -= ls->spikes_per_step[t]; /* integers: exact */
             ls->spikes_per_step[t] = 0;
@@ -981,8 +994,10 @@ static int run_pipelined(snn_engine *e, run_ctx *r, int steps, int chunk)
             r->t0 = c * chunk;
             r->tc = chunk_at(r->t0, chunk, steps);
             front.spk = e->pspk[c & 1];
-            for (int l = 1; r->early && l <= cut; l++)
+            for (int l = 1; r->early && l <= cut; l++) {
+                e->applied0[l] = r->res->layers[l].syn_applied;
                 if (e->v[l]) memcpy(e->fired0[l], e->fired[l], (size_t)e->net->layers[l].info.neurons);
+            }
             for (int l = 1; l <= cut; l++) run_layer(e, &front, r, l, 0);
         }
         if (c > 0) {
@@ -1023,7 +1038,7 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
     for (int l = 0; l < net->nlayers; l++) {
         snn_layer_stats *ls = &res->layers[l];
         ls->neurons = net->layers[l].info.neurons;
-        ls->spikes = ls->fired_neurons = ls->syn_events = 0;
+        ls->spikes = ls->fired_neurons = ls->syn_events = ls->syn_applied = 0;
         memset(ls->spikes_per_step, 0, sizeof(double) * (size_t)res->max_steps);
         memset(ls->spikes_by_image, 0, sizeof(double) * (size_t)res->max_batch);
         memset(ls->fired_by_image, 0, sizeof(double) * (size_t)res->max_batch);
@@ -1057,17 +1072,19 @@ snn_err snn_engine_run(snn_engine *e, const float *input, int batch, const snn_r
         for (int l = 1; l < net->nlayers; l++) {
             int64_t n = net->layers[l].info.neurons;
             const kstage *st = &net->stages[l - 1];
+            double applied = 0; /* the image's dense pass, once */
             if (st->constant) {
                 const float *srcs[KOP_MAX_IN] = {e->x};
-                const float *u = run_stage(e, &e->main, st, srcs, 1, b);
+                const float *u = run_stage(e, &e->main, st, srcs, 1, b, &applied);
                 memcpy(e->u0[l] + (size_t)b * n, u, sizeof(float) * (size_t)n);
             } else if (st->mixed) { /* the image's part, neurons at zero, plus the bias */
                 const float *srcs[KOP_MAX_IN];
                 for (int k = 0; k < st->nsrc; k++) srcs[k] = st->src[k] ? e->zero : e->x;
-                const float *u = run_stage(e, &e->main, st, srcs, 1, b);
+                const float *u = run_stage(e, &e->main, st, srcs, 1, b, &applied);
                 float *d = e->u0[l] + (size_t)b * n;
                 for (int64_t i = 0; i < n; i++) d[i] = u[i] + st->bias[i];
             }
+            res->layers[l].syn_applied += applied;
             if (e->v[l]) {
                 memcpy(e->v[l] + (size_t)b * n, e->v0[l], sizeof(float) * (size_t)n);
                 memset(e->fired[l] + (size_t)b * n, 0, (size_t)n);

@@ -964,15 +964,18 @@ static void job_scatter(void *arg, int part, int nparts)
     }
 }
 
-static void dense_fast(const kop *op, const float *in, float *out, int nframes, kteam *team)
+/* Returns the non-zero inputs of the frames. */
+static int64_t dense_fast(const kop *op, const float *in, float *out, int nframes, kteam *team)
 {
     const int N = (int)kshape_size(&op->in), M = op->out.c;
+    int64_t events = 0;
     /* decided and computed frame by frame, so that a frame's result does
      * not depend on the chunk it is in */
     for (int f = 0; f < nframes; f++) {
         const float *x = in + (size_t)f * N;
         float *y = out + (size_t)f * M;
         int64_t nnz = count_nonzero(x, N);
+        events += nnz;
         int scatter = force_mode == 2 || (force_mode != 1 && nnz < SCATTER_RATIO * N);
         if (!scatter) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, M, N, 1.0f, x, N, op->w, M, 0.0f,
@@ -984,6 +987,7 @@ static void dense_fast(const kop *op, const float *in, float *out, int nframes, 
         int blocks = (M + 15) / 16, np = 2 * kteam_size(team);
         kteam_run(team, job_scatter, &j, nparts_for(team, blocks < np ? blocks : np));
     }
+    return events;
 }
 
 /* Conv frames: gather the sparse ones; a dense frame goes through the GEMM
@@ -991,20 +995,24 @@ static void dense_fast(const kop *op, const float *in, float *out, int nframes, 
  * the frames beside it in the chunk: the same for any chunk. With `pool`,
  * `in` holds that pool's input frames and the events are listed from the
  * pool computed on the fly; a frame that turns out dense is pooled into
- * `pooled` (the pool's output frames) for the GEMM. */
-static void conv_frames(const kop *op, const kop *pool, const float *in, float *pooled, float *out,
-                        int nframes, float *scratch, kteam *team)
+ * `pooled` (the pool's output frames) for the GEMM. Returns the non-zero
+ * inputs of the frames (of the pool's output, with `pool`). */
+static int64_t conv_frames(const kop *op, const kop *pool, const float *in, float *pooled, float *out,
+                           int nframes, float *scratch, kteam *team)
 {
     const int64_t isz = kshape_size(pool ? &pool->in : &op->in), osz = kshape_size(&op->out);
     const int pcsr = nparts_for(team, op->in.h), prow = nparts_for(team, op->out.h);
+    int64_t events = 0;
     for (int f = 0; f < nframes; f++) {
         kjob j = {.op = op, .pool = pool, .in = in + f * isz, .out = out + f * osz, .scratch = scratch};
-        int dense = force_mode == 1;
+        int dense = force_mode == 1, counted = 0;
         if (!dense) {
             /* the event list doubles as the density count */
             kteam_run(team, job_csr, &j, pcsr);
             int64_t nnz = 0;
             for (int t = 0; t < pcsr; t++) nnz += j.nnz[t];
+            events += nnz;
+            counted = 1;
             dense = force_mode == 0 && nnz >= gather_ratio() * kshape_size(&op->in);
             /* gather (3) forces the gather for every frame */
             if (!dense && op->group == 1 &&
@@ -1024,11 +1032,13 @@ static void conv_frames(const kop *op, const kop *pool, const float *in, float *
             avgpool(pool, j.in, pf);
             j.in = pf;
         }
+        if (!counted) events += count_nonzero(j.in, kshape_size(&op->in));
         if (op->group > 1)
             kteam_run(team, job_gather, &j, prow); /* direct loops on j.in */
         else
             kteam_run(team, job_conv_dense, &j, nparts_for(team, conv_dense_blocks(op)));
     }
+    return events;
 }
 
 int kop_pool_fuses(const kop *pool, const kop *op)
@@ -1040,43 +1050,43 @@ int kop_pool_fuses(const kop *pool, const kop *op)
            op->in.c == pool->out.c && pool->in.c == pool->out.c;
 }
 
-void kop_apply_pool_conv(const kop *pool, const kop *op, const float *in, float *pooled, float *out,
-                         int nframes, float *scratch, kteam *team)
+int64_t kop_apply_pool_conv(const kop *pool, const kop *op, const float *in, float *pooled,
+                            float *out, int nframes, float *scratch, kteam *team)
 {
-    conv_frames(op, pool, in, pooled, out, nframes, scratch, team);
+    return conv_frames(op, pool, in, pooled, out, nframes, scratch, team);
 }
 
-void kop_apply_fast(const kop *op, const float *const *inp, float *out, int nframes,
-                    float *scratch)
+int64_t kop_apply_fast(const kop *op, const float *const *inp, float *out, int nframes,
+                       float *scratch)
 {
-    kop_apply_team(op, inp, out, nframes, scratch, NULL);
+    return kop_apply_team(op, inp, out, nframes, scratch, NULL);
 }
 
-void kop_apply_team(const kop *op, const float *const *inp, float *out, int nframes,
-                    float *scratch, kteam *team)
+int64_t kop_apply_team(const kop *op, const float *const *inp, float *out, int nframes,
+                       float *scratch, kteam *team)
 {
     const int64_t isz = kshape_size(&op->in), osz = kshape_size(&op->out);
     const float *in = inp[0];
     switch (op->kind) {
     case KOP_CONV:
-        conv_frames(op, NULL, in, NULL, out, nframes, scratch, team);
-        break;
+        return conv_frames(op, NULL, in, NULL, out, nframes, scratch, team);
     case KOP_DENSE:
-        dense_fast(op, in, out, nframes, team);
-        break;
+        return dense_fast(op, in, out, nframes, team);
     case KOP_ADD:
         add_frames(op, inp, out, nframes);
-        break;
+        return 0;
     case KOP_CONCAT:
         concat_frames(op, inp, out, nframes);
-        break;
+        return 0;
     default:
         for (int f = 0; f < nframes; f++) {
             const float *x[KOP_MAX_IN] = {in + f * isz};
             kop_apply_ref(op, x, out + f * osz, 0);
         }
-        break;
+        return 0;
     }
 }
+
+int64_t kop_count_nonzero(const float *x, int64_t n) { return count_nonzero(x, n); }
 
 void snn_blas_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }

@@ -141,6 +141,43 @@ TEST(engine_fast_matches_reference)
     snn_model_free(m);
 }
 
+/* syn_applied counts what the kernels apply: each non-zero input element
+ * of a conv or dense op times its fan-out. The image's dense pass by
+ * hand (conv1: 1 -> 8 channels, 3x3, pad 1, on 28x28: 82 in-frame taps
+ * per axis over the 28 outputs); the later layers' counts from the fast
+ * kernels (listed events, the pool fused into conv2, the dense scatter)
+ * against the reference engine's plain count of its frames' non-zeros. */
+TEST(engine_applied_events)
+{
+    snn_model *m = load_fashion();
+    CHECK(m);
+    const char *kv[][2] = {{"scale_firing_rates", "200"}};
+    snn_net *net = tnet_new(m, kv, 1);
+    CHECK(net);
+    const int B = 3, T = 15;
+    const size_t isz = snn_model_input_size(m);
+    float *x = synthetic_inputs(m, B, 3);
+    const double fanout1 = 82.0 * 82.0 * 8.0 / (28.0 * 28.0);
+    CHECK_NEAR(net->stages[0].ops[0].fanout, fanout1, 1e-9);
+    double nnz = 0;
+    for (size_t i = 0; i < isz * B; i++) nnz += x[i] != 0.0f;
+    CHECK(nnz > 0 && nnz < (double)(isz * B)); /* zeros to skip, and pixels to count */
+    snn_result fast, ref;
+    CHECK_OK(tnet_run(net, x, B, T, 0, SNN_ENGINE_FAST, &fast));
+    CHECK_OK(tnet_run(net, x, B, T, 0, SNN_ENGINE_REFERENCE, &ref));
+    CHECK_NEAR(fast.layers[1].syn_applied, nnz * fanout1, 1e-6 * nnz * fanout1);
+    CHECK_NEAR(ref.layers[1].syn_applied, nnz * fanout1, 1e-6 * nnz * fanout1);
+    for (int l = 2; l < fast.nlayers; l++) {
+        CHECK(ref.layers[l].syn_applied > 0);
+        CHECK_NEAR(fast.layers[l].syn_applied / ref.layers[l].syn_applied, 1.0, 0.02);
+    }
+    snn_result_deinit(&fast);
+    snn_result_deinit(&ref);
+    free(x);
+    snn_net_free(net);
+    snn_model_free(m);
+}
+
 TEST(engine_chunking_does_not_change_results)
 {
     snn_model *m = load_fashion();
@@ -203,6 +240,7 @@ TEST(engine_threads_do_not_change_results)
             for (int l = 1; l < r[0].nlayers; l++) {
                 CHECK(r[k].layers[l].spikes == r[0].layers[l].spikes);
                 CHECK(r[k].layers[l].fired_neurons == r[0].layers[l].fired_neurons);
+                CHECK(r[k].layers[l].syn_applied == r[0].layers[l].syn_applied);
                 CHECK(!memcmp(r[k].layers[l].spikes_per_step, r[0].layers[l].spikes_per_step,
                               sizeof(double) * T));
             }

@@ -677,7 +677,8 @@ TEST(net_graph_pipeline_equals_one_thread)
                     for (int l = 1; l < L; l++) {
                         CHECK_MSG(a.layers[l].spikes == b.layers[l].spikes &&
                                       a.layers[l].fired_neurons == b.layers[l].fired_neurons &&
-                                      a.layers[l].spikes_by_image[0] == b.layers[l].spikes_by_image[0],
+                                      a.layers[l].spikes_by_image[0] == b.layers[l].spikes_by_image[0] &&
+                                      a.layers[l].syn_applied == b.layers[l].syn_applied,
                                   "%s chunk %d cut %d layer %d: statistics differ", names[i],
                                   chunks[k], cut, l);
                         CHECK(!memcmp(a.layers[l].spikes_per_step, b.layers[l].spikes_per_step,
