@@ -39,6 +39,7 @@ static json_t *layers_json(const snn_net *net, const eval_acc *a, int steps)
                             json_real(a->n && inf->neurons ? a->fired[l] / ((double)a->n * inf->neurons) : 0));
         json_object_set_new(o, "syn_events_per_image",
                             json_real(inf->neurons ? sp * (double)inf->fanout_total / inf->neurons : 0));
+        json_object_set_new(o, "applied_events_per_image", json_real(a->n ? a->applied[l] / a->n : 0));
         json_array_append_new(arr, o);
     }
     return arr;
@@ -198,6 +199,9 @@ int cmd_eval(int argc, char **argv)
             json_object_set_new(root, "early_exit", ee);
         }
         json_object_set_new(root, "spikes_per_image", json_real(spikes));
+        double applied = 0; /* every layer's, the readout's inputs included */
+        for (int l = 0; l < acc.nlayers; l++) applied += acc.applied[l];
+        json_object_set_new(root, "applied_events_per_image", json_real(n ? applied / n : 0));
         json_object_set_new(root, "layers", layers_json(net, &acc, steps));
         json_object_set_new(root, "energy", energy_json(net, &acc, steps, early));
         json_object_set_new(root, "images_per_second", json_real(ips));

@@ -25,8 +25,10 @@ int eval_acc_init(eval_acc *a, const snn_net *net, int n, int steps, int want_du
     a->correct_by_step = calloc((size_t)steps, sizeof(int64_t));
     a->spikes_by_step = calloc((size_t)steps * a->nlayers, sizeof(double));
     a->fired = calloc((size_t)a->nlayers, sizeof(double));
+    a->applied = calloc((size_t)a->nlayers, sizeof(double));
     if (want_dump) a->dump = calloc((size_t)steps * n * a->nclasses, sizeof(float));
-    if (!a->correct_by_step || !a->spikes_by_step || !a->fired || (want_dump && !a->dump)) {
+    if (!a->correct_by_step || !a->spikes_by_step || !a->fired || !a->applied ||
+        (want_dump && !a->dump)) {
         eval_acc_deinit(a);
         return -1;
     }
@@ -38,6 +40,7 @@ void eval_acc_deinit(eval_acc *a)
     free(a->correct_by_step);
     free(a->spikes_by_step);
     free(a->fired);
+    free(a->applied);
     free(a->dump);
     memset(a, 0, sizeof *a);
 }
@@ -116,6 +119,7 @@ static void *worker_main(void *arg)
             for (int t = 0; t < res.steps; t++)
                 w->local.spikes_by_step[(size_t)l * steps + t] += res.layers[l].spikes_per_step[t];
             w->local.fired[l] += res.layers[l].fired_neurons;
+            w->local.applied[l] += res.layers[l].syn_applied;
         }
         atomic_fetch_add(w->done, b);
     }
@@ -179,7 +183,10 @@ int eval_snn(const snn_net *net, const float *inputs, const uint8_t *labels, int
             for (int t = 0; t < acc->steps; t++) acc->correct_by_step[t] += w->local.correct_by_step[t];
             for (int i = 0; i < acc->steps * acc->nlayers; i++)
                 acc->spikes_by_step[i] += w->local.spikes_by_step[i];
-            for (int l = 0; l < acc->nlayers; l++) acc->fired[l] += w->local.fired[l];
+            for (int l = 0; l < acc->nlayers; l++) {
+                acc->fired[l] += w->local.fired[l];
+                acc->applied[l] += w->local.applied[l];
+            }
             acc->correct += w->local.correct;
             acc->steps_used += w->local.steps_used;
         }

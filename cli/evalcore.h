@@ -16,6 +16,8 @@ typedef struct eval_acc {
     double steps_used;          /* sum over images of steps simulated */
     double *spikes_by_step;     /* [nlayers x steps], all images */
     double *fired;              /* [nlayers] neurons that fired, summed over images */
+    double *applied;            /* [nlayers] synaptic events the kernels applied
+                                 * (snn_layer_stats.syn_applied), summed over images */
     float *dump;                /* optional [steps x n x classes] */
     double seconds;             /* wall time of the simulation */
 } eval_acc;
