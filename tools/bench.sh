@@ -7,9 +7,10 @@
 #      MaxPool; each when present): the C engine (snnctl eval, 30 steps,
 #      early exit off, both cores; the seed model in the nengo reference
 #      conversion, the graph models in the conversion they ship, their
-#      config.json's), its synaptic events per image and per second
-#      (build/snnbench stream; the definition is in docs/benchmarks.md and
-#      tools/bench/snnbench.c) against the kernel peak, chunked against
+#      config.json's), its synaptic events per image and per second as its
+#      kernels apply them (build/snnbench stream; the definition is in
+#      docs/benchmarks.md and tools/bench/snnbench.c) against the kernel
+#      peak and the ratio a run at that peak would reach, chunked against
 #      streamed throughput (batch 1, one step per chunk, one engine with 2
 #      threads: the daemon's streaming case), and the baseline: a plain
 #      time-stepped PyTorch simulation of the same network in the same

@@ -27,15 +27,18 @@
  *
  * Both print one JSON object on stdout.
  *
- * DESIGN: a synaptic event is one spike delivered to one synapse: for a
- * neuron layer, its spikes times its fan-out (snn_layer_stats.syn_events:
- * spikes x the MACs of the ops its frames reach / its neurons), summed over
- * the layers, plus the multiply-adds of the stages that read only the input
- * image (computed once per image, a dense pass). The kernel benchmark
- * counts the same unit: each non-zero input of the frame times the kernel
- * taps that reach an output inside the frame times the output channels,
- * i.e. the multiply-adds a spike costs the gather. The kernel is the
- * engine's own (net_internal.h), not a copy.
+ * DESIGN: the kernel benchmark counts a synaptic event as each non-zero
+ * input of the frame times the kernel taps that reach an output inside the
+ * frame times the output channels: the multiply-adds a non-zero input costs
+ * the gather. stream reports the engine's count in the same unit
+ * (applied_events_per_image, snn_layer_stats.syn_applied: each non-zero
+ * input element of a conv or dense op, after a fused pool the pooled value,
+ * times its mean in-frame fan-out, the image's dense pass included), and
+ * the energy model's count beside it (syn_events_per_image: each layer's
+ * spikes times the MACs of the ops its frames reach / its neurons, plus the
+ * dense pass; through a 2x2 pool that is a quarter of the fan-out the
+ * kernels apply per pooled non-zero). The kernel is the engine's own
+ * (net_internal.h), not a copy.
  */
 #include <pthread.h>
 #include <stdint.h>
