@@ -938,7 +938,7 @@ SIMD_VOID_LANES(dense_events,
                  const float *restrict val, int ne, float *restrict y, int m0, int m1),
                 w, M, idx, val, ne, y, m0, m1)
 
-#define SCATTER_EVENTS 256 /* events of a dense frame applied at once */
+#define SCATTER_EVENTS 256 /* events of a dense frame applied at once (at least) */
 
 static void job_scatter(void *arg, int part, int nparts)
 {
@@ -949,17 +949,26 @@ static void job_scatter(void *arg, int part, int nparts)
     m0 *= 16;
     m1 = m1 * 16 < M ? m1 * 16 : M;
     if (m0 >= m1) return;
-    int32_t idx[SCATTER_EVENTS];
-    float val[SCATTER_EVENTS];
+    /* the events of SCATTER_EVENTS inputs at a time are appended until at
+     * least SCATTER_EVENTS are listed, then applied: a sparse frame's
+     * outputs are read and written once per SCATTER_EVENTS events, not once
+     * per SCATTER_EVENTS inputs (each column still receives the events in
+     * input order: the same floats) */
+    int32_t idx[2 * SCATTER_EVENTS];
+    float val[2 * SCATTER_EVENTS];
     const csr_position_fn position = csr_position_pick();
     for (int f = 0; f < j->nframes; f++) {
         const float *x = j->in + (size_t)f * N;
         float *y = j->out + (size_t)f * M;
         memset(y + m0, 0, sizeof(float) * (size_t)(m1 - m0));
+        int ne = 0;
         for (int i0 = 0; i0 < N; i0 += SCATTER_EVENTS) { /* the events, in input order */
             const int len = N - i0 < SCATTER_EVENTS ? N - i0 : SCATTER_EVENTS;
-            const int ne = position(x + i0, len, idx, val, 0, i0);
-            if (ne) dense_events(j->op->w, M, idx, val, ne, y, m0, m1);
+            ne = position(x + i0, len, idx, val, ne, i0);
+            if (ne >= SCATTER_EVENTS || (i0 + len >= N && ne)) {
+                dense_events(j->op->w, M, idx, val, ne, y, m0, m1);
+                ne = 0;
+            }
         }
     }
 }
