@@ -53,6 +53,11 @@ has_torch=0
 /usr/bin/python3 -c "import torch, onnx" 2>/dev/null && has_torch=1
 [ $has_torch = 1 ] || echo "bench: python3-torch missing (tools/install-deps.sh --train); no baseline" >&2
 
+# The kernel peak is measured at the start and again at the end of the run,
+# each figure the better of the two: a practical peak is a best case, and a
+# neighbour that slows one short measurement (seen: 4.98e10 in one run's
+# kernel benchmark, 7.50e10 minutes before it) would otherwise lower the
+# denominator of every share.
 echo "bench: kernel peak (build/snnbench kernel)" >&2
 "$SNNBENCH" kernel --threads 2 >"$tmp/kernel.json"
 peak=$(jget "$tmp/kernel.json" peak)
@@ -139,6 +144,11 @@ echo "bench: seed: one thread" >&2
 "$SNNCTL" eval "$SEED" --dataset "cifar10:$DATA" --limit "$N" --json --no-ann $REF \
     --threads 1 >"$tmp/one.json"
 
+echo "bench: kernel peak again" >&2
+"$SNNBENCH" kernel --threads 2 >"$tmp/kernel2.json"
+peak=$(awk -v a="$peak" -v b="$(jget "$tmp/kernel2.json" peak)" 'BEGIN { print (b + 0 > a + 0) ? b : a }')
+peak1=$(awk -v a="$peak1" -v b="$(jget "$tmp/kernel2.json" peak_one_thread)" 'BEGIN { print (b + 0 > a + 0) ? b : a }')
+
 ips=$(jget "$tmp/seed.eval" images_per_second)
 ann_ips=$(jget "$tmp/seed.eval" ann_images_per_second)
 rss=$(jget "$tmp/seed.eval" peak_rss_bytes)
@@ -198,7 +208,8 @@ torch_rss=$( [ -f "$tmp/seed.trss" ] && tail -n 1 "$tmp/seed.trss" || true)
     echo
     echo "Kernel peak (build/snnbench kernel: the engine's event-driven convolution,"
     echo "kop_apply_fast on sparse spike frames of the seed's conv2/conv3 shapes at 2-10%"
-    echo "density, best case): $(sci "$peak") synaptic events/s on 2 threads, $(sci "$peak1") on one."
+    echo "density, best case; measured at the start and at the end of the run, the better of"
+    echo "the two): $(sci "$peak") synaptic events/s on 2 threads, $(sci "$peak1") on one."
     echo
     echo "Two counts of synaptic events. \"Applied\" is the kernel benchmark's unit: each"
     echo "non-zero input element of a conv or dense op times its fan-out (the kernel taps"
