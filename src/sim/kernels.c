@@ -938,7 +938,7 @@ SIMD_VOID_LANES(dense_events,
                  const float *restrict val, int ne, float *restrict y, int m0, int m1),
                 w, M, idx, val, ne, y, m0, m1)
 
-#define SCATTER_EVENTS 256 /* events of a dense frame applied at once (at least) */
+#define SCATTER_EVENTS 256 /* events of a dense frame applied at once */
 
 static void job_scatter(void *arg, int part, int nparts)
 {
@@ -949,26 +949,17 @@ static void job_scatter(void *arg, int part, int nparts)
     m0 *= 16;
     m1 = m1 * 16 < M ? m1 * 16 : M;
     if (m0 >= m1) return;
-    /* the events of SCATTER_EVENTS inputs at a time are appended until at
-     * least SCATTER_EVENTS are listed, then applied: a sparse frame's
-     * outputs are read and written once per SCATTER_EVENTS events, not once
-     * per SCATTER_EVENTS inputs (each column still receives the events in
-     * input order: the same floats) */
-    int32_t idx[2 * SCATTER_EVENTS];
-    float val[2 * SCATTER_EVENTS];
+    int32_t idx[SCATTER_EVENTS];
+    float val[SCATTER_EVENTS];
     const csr_position_fn position = csr_position_pick();
     for (int f = 0; f < j->nframes; f++) {
         const float *x = j->in + (size_t)f * N;
         float *y = j->out + (size_t)f * M;
         memset(y + m0, 0, sizeof(float) * (size_t)(m1 - m0));
-        int ne = 0;
         for (int i0 = 0; i0 < N; i0 += SCATTER_EVENTS) { /* the events, in input order */
             const int len = N - i0 < SCATTER_EVENTS ? N - i0 : SCATTER_EVENTS;
-            ne = position(x + i0, len, idx, val, ne, i0);
-            if (ne >= SCATTER_EVENTS || (i0 + len >= N && ne)) {
-                dense_events(j->op->w, M, idx, val, ne, y, m0, m1);
-                ne = 0;
-            }
+            const int ne = position(x + i0, len, idx, val, 0, i0);
+            if (ne) dense_events(j->op->w, M, idx, val, ne, y, m0, m1);
         }
     }
 }
@@ -1014,14 +1005,13 @@ static int64_t conv_frames(const kop *op, const kop *pool, const float *in, floa
     int64_t events = 0;
     for (int f = 0; f < nframes; f++) {
         kjob j = {.op = op, .pool = pool, .in = in + f * isz, .out = out + f * osz, .scratch = scratch};
-        int dense = force_mode == 1, counted = 0;
+        int dense = force_mode == 1;
         if (!dense) {
             /* the event list doubles as the density count */
             kteam_run(team, job_csr, &j, pcsr);
             int64_t nnz = 0;
             for (int t = 0; t < pcsr; t++) nnz += j.nnz[t];
             events += nnz;
-            counted = 1;
             dense = force_mode == 0 && nnz >= gather_ratio() * kshape_size(&op->in);
             /* gather (3) forces the gather for every frame */
             if (!dense && op->group == 1 &&
@@ -1041,7 +1031,7 @@ static int64_t conv_frames(const kop *op, const kop *pool, const float *in, floa
             avgpool(pool, j.in, pf);
             j.in = pf;
         }
-        if (!counted) events += count_nonzero(j.in, kshape_size(&op->in));
+        if (force_mode == 1) events += count_nonzero(j.in, kshape_size(&op->in)); /* not listed */
         if (op->group > 1)
             kteam_run(team, job_gather, &j, prow); /* direct loops on j.in */
         else
